@@ -1,0 +1,91 @@
+"""The `photoledger` command line: one click group, one module per command.
+
+Invariant: this module is the only place that turns errors into output and exit codes. A
+PhotoledgerError becomes one line on stderr and its documented ExitCode (README, "Exit codes");
+anything else is a bug: one line plus exit 1, with the traceback only under --debug.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from commands.context import VERSION, Settings, utc_now
+from commands.output import err_console
+from engine.crashpoints import CrashPoints
+from engine.errors import ExitCode, PhotoledgerError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="photoledger.yaml",
+    show_default=True,
+    envvar="PHOTOLEDGER_CONFIG",
+    help="The YAML config file (env PHOTOLEDGER_CONFIG).",
+)
+@click.option("--no-progress", is_flag=True, help="Never draw progress bars.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.version_option(VERSION, prog_name="photoledger")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, no_progress: bool, debug: bool) -> None:
+    """photoledger: get a photo library out of iCloud without ever losing a photo.
+
+    Every action is an event in an append-only ledger; the media table and every stage's
+    work list are rebuilt from it. Start with `photoledger init`, then `photoledger status`.
+    """
+    ctx.obj = Settings(
+        config_path=config_path,
+        crash=CrashPoints.from_env(os.environ),
+        clock=utc_now,
+        show_progress=not no_progress and err_console.is_terminal,
+        warn=lambda message: err_console.print(f"photoledger: warning: {message}", highlight=False),
+    )
+    ctx.meta["debug"] = debug
+
+
+def _register() -> None:
+    from commands import check, history, init, rebuild, status
+
+    for module in (init, status, history, rebuild, check):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and map errors to exit codes."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="photoledger", standalone_mode=False)
+    except PhotoledgerError as exc:
+        _fail(str(exc), exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _fail("interrupted; everything recorded so far is kept", ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(ExitCode.OK)
+    except Exception as exc:  # a bug: say so in one line, traceback only on request
+        if debug:
+            traceback.print_exc()
+        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", ExitCode.INTERNAL)
+    sys.exit(ExitCode.OK)
+
+
+def _fail(message: str, code: ExitCode) -> None:
+    err_console.print(f"photoledger: error: {message}", highlight=False, soft_wrap=True)
+    sys.exit(int(code))

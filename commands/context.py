@@ -1,0 +1,154 @@
+"""The composition root: builds the dependencies a command runs with, and tears them down.
+
+Invariants:
+- Config, clock and crash points are built once per process and passed down (no globals).
+- Reader commands see a projection caught up with the ledger; they never take the writer lock.
+- Writer commands hold the writer lock for their whole life, start a SyncRun before any asset
+  event, and record RunFinished with their exit code even when they fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine import events as ev
+from engine.asset import SyncRun
+from engine.config import Config
+from engine.crashpoints import CrashPoints
+from engine.errors import ExitCode, LedgerDamagedError, PhotoledgerError
+from engine.fsutil import probe_writable
+from engine.ledger import Ledger, open_ledger
+from engine.lock import WriterLock
+from projections.media import MediaProjection
+
+VERSION = "0.1.0"
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide inputs, built once in the CLI entry point."""
+
+    config_path: Path
+    crash: CrashPoints
+    clock: Clock
+    show_progress: bool
+    warn: Callable[[str], None]
+
+
+@dataclass
+class Deps:
+    """What a command's run_<stage>() needs."""
+
+    config: Config
+    ledger: Ledger
+    projection: MediaProjection
+    clock: Clock
+    crash: CrashPoints
+    run: SyncRun | None = None
+    lock: WriterLock | None = None
+
+    @property
+    def run_id(self) -> str:
+        if self.run is None:
+            raise RuntimeError("only writer commands have a run")
+        return self.run.id.hex
+
+
+def check_library(config: Config) -> Path:
+    """The library root and state folder exist and can be written; returns the state folder."""
+    config.require_existing_dir("library.root", config.settings.library.root)
+    state_dir = config.state_dir
+    if not state_dir.is_dir():
+        raise LedgerDamagedError(
+            f"{state_dir} does not exist: run `photoledger init` for a new library "
+            "(or check that the library folder is mounted)"
+        )
+    probe_writable(state_dir)
+    return state_dir
+
+
+@contextmanager
+def open_reader(config: Config, settings: Settings, *, catch_up: bool = True) -> Iterator[Deps]:
+    """Dependencies for a command that only reads (the projection is caught up first)."""
+    state_dir = check_library(config)
+    ledger = open_ledger(state_dir, config.settings.ledger.url, settings.crash)
+    try:
+        projection = MediaProjection(state_dir / "media.db", settings.crash)
+        if projection.damage:
+            settings.warn(f"the media projection was unreadable ({projection.damage}); rebuilding it")
+        try:
+            if catch_up:
+                projection.catch_up(ledger)
+            yield Deps(config, ledger, projection, settings.clock, settings.crash)
+        finally:
+            projection.close()
+    finally:
+        ledger.close()
+
+
+@contextmanager
+def writer_lock(config: Config, settings: Settings, command: str) -> Iterator[WriterLock]:
+    """Hold the library's writer lock; warn when taking over a dead holder's lock."""
+    state_dir = check_library(config)
+    with WriterLock(state_dir / "writer.lock", command) as lock:
+        if lock.stale is not None:
+            settings.warn(
+                f"took over the writer lock left by {lock.stale.describe()}, "
+                "which is no longer running"
+            )
+        yield lock
+
+
+@contextmanager
+def open_writer(config: Config, settings: Settings, command: str) -> Iterator[Deps]:
+    """Dependencies for a command that appends events: lock, run start, run finish."""
+    with writer_lock(config, settings, command) as lock, open_reader(config, settings) as deps:
+        deps.lock = lock
+        deps.run = SyncRun.start(
+            uuid.uuid4(),
+            command=command,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            config_sha256=hashlib.sha256(config.path.read_bytes()).hexdigest(),
+            version=VERSION,
+        )
+        deps.ledger.save(deps.run)
+        exit_code = ExitCode.INTERNAL
+        try:
+            yield deps
+            exit_code = ExitCode.OK
+        except PhotoledgerError as exc:
+            exit_code = exc.exit_code
+            raise
+        except KeyboardInterrupt:
+            exit_code = ExitCode.INTERRUPTED
+            raise
+        finally:
+            _finish_run(deps, exit_code)
+
+
+def _finish_run(deps: Deps, exit_code: ExitCode) -> None:
+    assert deps.run is not None
+    outcome = "ok" if exit_code == ExitCode.OK else exit_code.name.lower()
+    deps.run.record(ev.RunFinished, exit_code=int(exit_code), outcome=outcome)
+    try:
+        deps.ledger.save(deps.run)
+        deps.projection.catch_up(deps.ledger)
+    except PhotoledgerError:
+        if exit_code == ExitCode.OK:
+            raise
+        # Already failing: the original error is the one worth reporting.

@@ -1,0 +1,102 @@
+"""`photoledger history ASSET`: the full audit trail of one asset.
+
+ASSET may be the asset id (uuid), the iCloud record name, or a local path (absolute, or
+relative to the library root). A name that matches several assets is refused with the list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import click
+from rich.table import Table
+
+from commands.context import Deps, Settings, open_reader
+from commands.output import console, print_json
+from engine.config import load_config
+from engine.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version: int
+    recorded_at_utc: str
+    event: str
+    run_id: str | None
+    facts: dict[str, Any]
+
+
+def resolve_asset(deps: Deps, asset: str) -> UUID:
+    """The asset id named by an id, an iCloud record name or a local path."""
+    try:
+        candidate = UUID(asset)
+        if deps.projection.query("SELECT 1 FROM media WHERE asset_id = ?", (candidate.hex,)):
+            return candidate
+    except ValueError:
+        pass
+    rows = deps.projection.query(
+        "SELECT asset_id FROM media WHERE record_name = ? OR local_relpath = ? "
+        "OR live_video_relpath = ?",
+        (asset, _relpath(deps, asset), _relpath(deps, asset)),
+    )
+    if not rows:
+        raise NotFoundError(f"no asset with id, iCloud record name or local path {asset!r}")
+    if len(rows) > 1:
+        ids = ", ".join(row["asset_id"] for row in rows)
+        raise NotFoundError(f"{asset!r} names {len(rows)} assets ({ids}): pass the asset id")
+    return UUID(rows[0]["asset_id"])
+
+
+def _relpath(deps: Deps, asset: str) -> str:
+    path = Path(asset)
+    root = deps.config.library_root
+    if path.is_absolute() and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return path.as_posix()
+
+
+def run_history(deps: Deps, asset: str) -> tuple[UUID, list[HistoryEntry]]:
+    """Every event of the asset, oldest first."""
+    asset_id = resolve_asset(deps, asset)
+    entries = []
+    for event in deps.ledger.events_of(asset_id):
+        facts = {
+            k: v
+            for k, v in vars(event).items()
+            if k not in {"originator_id", "originator_version", "timestamp", "run_id", "originator_topic"}
+        }
+        entries.append(
+            HistoryEntry(
+                version=event.originator_version,
+                recorded_at_utc=event.timestamp.isoformat(),
+                event=type(event).__name__,
+                run_id=getattr(event, "run_id", None),
+                facts=facts,
+            )
+        )
+    return asset_id, entries
+
+
+@click.command("history")
+@click.argument("asset")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_obj
+def command(settings: Settings, asset: str, as_json: bool) -> None:
+    """Show every recorded fact about ASSET, oldest first, with the run that recorded it.
+
+    ASSET is an asset id, an iCloud record name, or a local path (absolute or relative to the
+    library root).
+    """
+    with open_reader(load_config(settings.config_path), settings) as deps:
+        asset_id, entries = run_history(deps, asset)
+    if as_json:
+        print_json({"asset_id": asset_id.hex, "events": [e.__dict__ for e in entries]})
+        return
+    table = Table("#", "recorded (UTC)", "event", "facts", "run", title=f"asset {asset_id.hex}")
+    for e in entries:
+        facts = ", ".join(f"{k}={v}" for k, v in e.facts.items() if v is not None)
+        table.add_row(str(e.version), e.recorded_at_utc[:19], e.event, facts, (e.run_id or "")[:8])
+    console.print(table)

@@ -1,0 +1,143 @@
+"""`photoledger init`: write a commented config and create the library's empty ledger.
+
+Invariant: init never overwrites a config without --force and never replaces an existing
+ledger; run on an initialised library it only reports what is there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from commands.context import Settings
+from commands.output import console
+from engine.config import load_config
+from engine.crashpoints import CrashPoints
+from engine.errors import ConfigError, StorageError
+from engine.fsutil import atomic_write_bytes, probe_writable
+from engine.ledger import open_ledger
+from projections.media import MediaProjection
+
+
+@dataclass(frozen=True)
+class InitResult:
+    config_path: Path
+    is_config_written: bool
+    library_root: Path
+    ledger_location: str
+    is_ledger_created: bool
+
+
+def render_config(
+    library_root: str,
+    username: str,
+    session_dir: str,
+    nas_root: str | None = None,
+    outbox: str | None = None,
+) -> str:
+    """The commented config file with these values filled in (YAML-quoted)."""
+    template = resources.files("commands").joinpath("config_template.yaml").read_text("utf-8")
+    return template.format(
+        library_root=json.dumps(library_root),
+        username=json.dumps(username),
+        session_dir=json.dumps(session_dir),
+        nas_root=json.dumps(nas_root),
+        outbox=json.dumps(outbox),
+    )
+
+
+def run_init(
+    config_path: Path,
+    crash: CrashPoints,
+    *,
+    library_root: str | None = None,
+    username: str | None = None,
+    session_dir: str | None = None,
+    nas_root: str | None = None,
+    is_forced: bool = False,
+) -> InitResult:
+    """Write the config (when asked) and create the state folder and an empty ledger."""
+    written = _write_config_if_asked(
+        config_path, library_root, username, session_dir, nas_root, is_forced
+    )
+    config = load_config(config_path)
+    root = config.library_root
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create {config.state_dir}: {exc.strerror}") from None
+    probe_writable(config.state_dir)
+    existed = config.settings.ledger.url is not None or (config.state_dir / "ledger.db").exists()
+    ledger = open_ledger(config.state_dir, config.settings.ledger.url, crash, create=True)
+    try:
+        MediaProjection(config.state_dir / "media.db", crash).close()
+        return InitResult(config.path, written, root, ledger.location, not existed)
+    finally:
+        ledger.close()
+
+
+def _write_config_if_asked(
+    config_path: Path,
+    library_root: str | None,
+    username: str | None,
+    session_dir: str | None,
+    nas_root: str | None,
+    is_forced: bool,
+) -> bool:
+    asked = library_root is not None or username is not None
+    if config_path.exists() and (not asked or not is_forced):
+        if asked:
+            raise ConfigError(f"{config_path} already exists: edit it, or pass --force to replace it")
+        return False
+    if library_root is None or username is None:
+        raise ConfigError(
+            f"no config at {config_path}: pass --library-root and --username to write one"
+        )
+    if not config_path.parent.is_dir():
+        raise ConfigError(f"folder {config_path.parent} for the config does not exist")
+    text = render_config(
+        library_root, username, session_dir or str(config_path.parent.absolute() / "session"), nas_root
+    )
+    atomic_write_bytes(config_path, text.encode("utf-8"), mode=0o600)
+    return True
+
+
+@click.command("init")
+@click.option("--library-root", help="Folder for the local working copy (created if missing).")
+@click.option("--username", help="Your Apple ID (e-mail).")
+@click.option("--session-dir", help="Where the iCloud login session is kept [default: ./session].")
+@click.option("--nas-root", help="The NAS folder for the archive copy (can be set later).")
+@click.option("--force", is_flag=True, help="Replace an existing config file.")
+@click.pass_obj
+def command(
+    settings: Settings,
+    library_root: str | None,
+    username: str | None,
+    session_dir: str | None,
+    nas_root: str | None,
+    force: bool,
+) -> None:
+    """Write a commented config file and create the library's empty ledger.
+
+    With --library-root and --username, writes the config (--config, default
+    ./photoledger.yaml) with every setting explained. With an existing config, creates the
+    state folder and ledger it names. Safe to run twice: nothing recorded is ever replaced.
+    """
+    result = run_init(
+        settings.config_path,
+        settings.crash,
+        library_root=library_root,
+        username=username,
+        session_dir=session_dir,
+        nas_root=nas_root,
+        is_forced=force,
+    )
+    if result.is_config_written:
+        console.print(f"wrote {result.config_path} (read it: every setting is explained)")
+    state = "created" if result.is_ledger_created else "already there"
+    console.print(f"library {result.library_root}: ledger {result.ledger_location} {state}")
+    console.print("next: `photoledger status`")

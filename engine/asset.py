@@ -1,0 +1,271 @@
+"""The Asset and SyncRun aggregates and the one fold that turns facts into current state.
+
+Invariants:
+- `fold_fact(state, fact)` is the only place where an event changes an asset's state. The
+  aggregate (command side) and the media projection (read side) both use it, so the
+  projection is, by construction, the aggregate's state; `check` and a property test verify it.
+- The fold is pure and total: any sequence of stored facts folds without raising, because a
+  stored fact is history and must always replay. Decisions that could refuse live in decide_*
+  functions, not here.
+- A new original (a Downloaded with a different sha256) invalidates every verification made
+  for the old one: backups are evidence about exact bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
+from uuid import UUID
+
+import msgspec
+from eventsourcing.domain import Aggregate
+
+from engine import events as ev
+from engine.ids import IcloudIdentity, asset_id_for
+
+
+class MediaState(msgspec.Struct, kw_only=True):
+    """Everything currently known about one asset: one row of the media projection."""
+
+    account: str = ""
+    zone: str = ""
+    record_name: str = ""
+    master_record_name: str = ""
+    filename: str = ""
+    kind: str = ""
+    item_type: str = ""
+    declared_size_bytes: int = 0
+    live_video_declared_size_bytes: int | None = None
+    captured_at_utc: datetime | None = None
+    added_at_utc: datetime | None = None
+    discovered_at_utc: datetime | None = None
+    remote_change_tag: str = ""
+    remote_checksum: str = ""
+    is_remote_deleted: bool = False
+    local_relpath: str | None = None
+    downloaded_size_bytes: int | None = None
+    sha256: str | None = None
+    downloaded_change_tag: str | None = None
+    downloaded_at_utc: datetime | None = None
+    live_video_relpath: str | None = None
+    live_video_sha256: str | None = None
+    download_failures: int = 0
+    quarantine_reason: str | None = None
+    nas_status: str | None = None  # "copied", "verified", "mismatched"
+    nas_relpath: str | None = None
+    nas_verified_sha256: str | None = None
+    nas_verified_at_utc: datetime | None = None
+    google_status: str | None = None  # "staged", "verified"
+    google_device_id: str | None = None
+    google_staged_at_utc: datetime | None = None
+    google_verified_at_utc: datetime | None = None
+    compression_tier: str | None = None
+    size_bytes_before_compression: int | None = None
+    size_bytes_after_compression: int | None = None
+    compressed_at_utc: datetime | None = None
+    album_moved_at_utc: datetime | None = None
+    is_album_removal_observed: bool = False
+    deletion_state: str | None = None  # "requested", "deleted", "failed"
+    deletion_plan_id: str | None = None
+    deletion_requested_at_utc: datetime | None = None
+    deleted_at_utc: datetime | None = None
+    recoverable_until_utc: datetime | None = None
+    local_removed_at_utc: datetime | None = None
+    last_error: str | None = None
+    last_error_at_utc: datetime | None = None
+    last_event: str = ""
+    version: int = 0
+    updated_at_utc: datetime | None = None
+
+
+def _on_discovered(s: MediaState, e: ev.Discovered) -> None:
+    s.account, s.zone, s.record_name = e.account, e.zone, e.record_name
+    s.master_record_name, s.filename, s.kind = e.master_record_name, e.filename, e.kind
+    s.item_type, s.declared_size_bytes = e.item_type, e.declared_size_bytes
+    s.live_video_declared_size_bytes = e.live_video_declared_size_bytes
+    s.captured_at_utc, s.added_at_utc = e.captured_at_utc, e.added_at_utc
+    s.remote_change_tag, s.remote_checksum = e.remote_change_tag, e.remote_checksum
+    s.discovered_at_utc = e.timestamp
+
+
+def _on_remote_changed(s: MediaState, e: ev.RemoteChanged) -> None:
+    s.remote_change_tag, s.remote_checksum = e.remote_change_tag, e.remote_checksum
+    s.declared_size_bytes = e.declared_size_bytes
+
+
+def _on_remote_deleted(s: MediaState, e: ev.RemoteDeleted) -> None:
+    s.is_remote_deleted = True
+
+
+def _on_downloaded(s: MediaState, e: ev.Downloaded) -> None:
+    if s.sha256 is not None and s.sha256 != e.sha256:
+        _forget_verifications(s)
+    s.local_relpath, s.downloaded_size_bytes, s.sha256 = e.local_relpath, e.size_bytes, e.sha256
+    s.downloaded_change_tag, s.downloaded_at_utc = s.remote_change_tag, e.timestamp
+    s.live_video_relpath, s.live_video_sha256 = e.live_video_relpath, e.live_video_sha256
+    s.quarantine_reason = None
+    s.last_error = s.last_error_at_utc = None
+
+
+def _forget_verifications(s: MediaState) -> None:
+    s.nas_status = s.nas_verified_sha256 = s.nas_verified_at_utc = None
+    s.google_status = s.google_device_id = None
+    s.google_staged_at_utc = s.google_verified_at_utc = None
+    s.compression_tier = s.compressed_at_utc = None
+    s.size_bytes_before_compression = s.size_bytes_after_compression = None
+
+
+def _on_download_failed(s: MediaState, e: ev.DownloadFailed) -> None:
+    s.download_failures += 1
+    s.last_error, s.last_error_at_utc = e.error, e.timestamp
+
+
+def _on_quarantined(s: MediaState, e: ev.Quarantined) -> None:
+    s.quarantine_reason = e.reason
+    s.last_error, s.last_error_at_utc = f"{e.reason}: {e.detail}", e.timestamp
+
+
+def _on_nas_copied(s: MediaState, e: ev.NasCopied) -> None:
+    s.nas_status, s.nas_relpath = "copied", e.nas_relpath
+
+
+def _on_nas_verified(s: MediaState, e: ev.NasVerified) -> None:
+    s.nas_status, s.nas_relpath = "verified", s.nas_relpath or s.local_relpath
+    s.nas_verified_sha256, s.nas_verified_at_utc = e.sha256, e.timestamp
+
+
+def _on_nas_mismatched(s: MediaState, e: ev.NasMismatched) -> None:
+    s.nas_status, s.nas_relpath = "mismatched", s.nas_relpath or s.local_relpath
+    s.nas_verified_sha256 = s.nas_verified_at_utc = None
+    s.last_error, s.last_error_at_utc = f"NAS copy mismatch: {e.detail}", e.timestamp
+
+
+def _on_pixel_staged(s: MediaState, e: ev.PixelStaged) -> None:
+    s.google_status, s.google_staged_at_utc = "staged", e.timestamp
+
+
+def _on_google_verified(s: MediaState, e: ev.GoogleVerified) -> None:
+    s.google_status, s.google_device_id = "verified", e.device_id
+    s.google_verified_at_utc = e.timestamp
+
+
+def _on_compressed(s: MediaState, e: ev.Compressed) -> None:
+    if s.size_bytes_before_compression is None:
+        s.size_bytes_before_compression = e.size_bytes_before
+    s.compression_tier, s.size_bytes_after_compression = e.tier, e.size_bytes_after
+    s.compressed_at_utc = e.timestamp
+
+
+def _on_compression_skipped(s: MediaState, e: ev.CompressionSkipped) -> None:
+    s.last_error, s.last_error_at_utc = f"compression {e.tier} skipped: {e.reason}", e.timestamp
+
+
+def _on_album_moved(s: MediaState, e: ev.AlbumMoved) -> None:
+    s.album_moved_at_utc, s.is_album_removal_observed = e.timestamp, False
+
+
+def _on_album_removal_observed(s: MediaState, e: ev.AlbumRemovalObserved) -> None:
+    s.album_moved_at_utc, s.is_album_removal_observed = None, True
+
+
+def _on_deletion_requested(s: MediaState, e: ev.DeletionRequested) -> None:
+    s.deletion_state, s.deletion_plan_id = "requested", e.plan_id
+    s.deletion_requested_at_utc = e.timestamp
+
+
+def _on_deleted(s: MediaState, e: ev.Deleted) -> None:
+    s.deletion_state, s.deleted_at_utc = "deleted", e.timestamp
+    s.recoverable_until_utc = e.recoverable_until_utc
+
+
+def _on_deletion_failed(s: MediaState, e: ev.DeletionFailed) -> None:
+    s.deletion_state = "failed"
+    s.last_error, s.last_error_at_utc = f"iCloud deletion failed: {e.error}", e.timestamp
+
+
+def _on_local_copy_removed(s: MediaState, e: ev.LocalCopyRemoved) -> None:
+    s.local_removed_at_utc = e.timestamp
+
+
+_FOLDS: dict[type[ev.AssetEvent], Callable[[MediaState, Any], None]] = {
+    ev.Discovered: _on_discovered,
+    ev.RemoteChanged: _on_remote_changed,
+    ev.RemoteDeleted: _on_remote_deleted,
+    ev.Downloaded: _on_downloaded,
+    ev.DownloadFailed: _on_download_failed,
+    ev.Quarantined: _on_quarantined,
+    ev.NasCopied: _on_nas_copied,
+    ev.NasVerified: _on_nas_verified,
+    ev.NasMismatched: _on_nas_mismatched,
+    ev.PixelStaged: _on_pixel_staged,
+    ev.GoogleVerified: _on_google_verified,
+    ev.Compressed: _on_compressed,
+    ev.CompressionSkipped: _on_compression_skipped,
+    ev.AlbumMoved: _on_album_moved,
+    ev.AlbumRemovalObserved: _on_album_removal_observed,
+    ev.DeletionRequested: _on_deletion_requested,
+    ev.Deleted: _on_deleted,
+    ev.DeletionFailed: _on_deletion_failed,
+    ev.LocalCopyRemoved: _on_local_copy_removed,
+}
+
+
+def fold_fact(
+    state: MediaState, event_class: type[ev.AssetEvent], fact: Any, version: int
+) -> None:
+    """Apply one fact (the asset's event number `version`) to `state` in place.
+
+    `fact` is the event object or any object with the same attributes (the projection passes
+    the typed msgspec payload it decoded, which saves building event objects on replay).
+    """
+    _FOLDS[event_class](state, fact)
+    state.last_event = event_class.__name__
+    state.version = version
+    state.updated_at_utc = fact.timestamp
+
+
+class Asset(Aggregate):
+    """One iCloud asset's history. Id: uuid5 of its iCloud identity (engine.ids)."""
+
+    def __init__(self) -> None:
+        self.state = MediaState()
+
+    def apply_fact(self, fact: ev.AssetEvent) -> None:
+        """Called by every AssetEvent's apply(): fold it into this aggregate's state."""
+        fold_fact(self.state, type(fact), fact, fact.originator_version)
+
+    @classmethod
+    def discover(cls, identity: IcloudIdentity, run_id: str, **facts: Any) -> Asset:
+        """Create the aggregate for a newly seen iCloud asset."""
+        return cast(
+            Asset,
+            cls._create(
+                ev.Discovered,
+                id=asset_id_for(identity),
+                run_id=run_id,
+                account=identity.account,
+                zone=identity.zone,
+                record_name=identity.record_name,
+                **facts,
+            ),
+        )
+
+    def record(self, event_class: type[ev.AssetEvent], run_id: str, **facts: Any) -> None:
+        """Append a fact (not the creation fact) to this asset."""
+        if issubclass(event_class, ev.Discovered):
+            raise TypeError("Discovered creates an asset; use Asset.discover")
+        self.trigger_event(event_class, run_id=run_id, **facts)
+
+
+class SyncRun(Aggregate):
+    """Run-level facts of one photoledger command (never one event per asset)."""
+
+    @classmethod
+    def start(cls, run_id: UUID, **facts: Any) -> SyncRun:
+        """Create the run aggregate; the caller saves it before any asset event of the run."""
+        return cast(SyncRun, cls._create(ev.RunStarted, id=run_id, **facts))
+
+    def record(self, event_class: type[ev.RunEvent], **facts: Any) -> None:
+        """Append a run-level fact."""
+        self.trigger_event(event_class, **facts)

@@ -1,0 +1,231 @@
+"""The configuration: one YAML file parsed once into frozen, typed structs (DESIGN.md §6).
+
+Invariants:
+- A Config is built once per process by `load_config` and passed down; nothing reads the
+  file or the environment for settings afterwards.
+- Every problem is a ConfigError whose message is one line naming the file, the line and the
+  dotted key: an unknown key, a wrong type, a missing value, a path that does not exist.
+- Secrets never come from the YAML (a `password` key is refused with a pointer to the env var).
+- Relative paths are relative to the config file's folder, so a config can travel with its tree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from engine.errors import ConfigError
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class LibrarySettings(_Section):
+    root: str
+    folder_structure: str = "{:%Y/%m/%d}"
+    file_match_policy: Literal["name-size-dedup-with-suffix", "name-id7"] = (
+        "name-size-dedup-with-suffix"
+    )
+    keep_unicode_in_filenames: bool = False
+
+
+class IcloudSettings(_Section):
+    username: str
+    session_dir: str
+    library: str = "PrimarySync"
+
+
+class LedgerSettings(_Section):
+    url: str | None = None  # None: embedded SQLite at <library.root>/.photoledger/ledger.db
+
+
+class NasSettings(_Section):
+    root: str | None = None
+    max_verify_age_days: int = 30
+
+
+class GoogleSettings(_Section):
+    outbox: str | None = None
+
+
+class CleanupSettings(_Section):
+    require: tuple[Literal["nas", "google"], ...] = ("nas", "google")
+    keep_recent_days: int = 30
+    max_delete: int = 500
+    max_delete_fraction: float = 0.5
+    remove_local: bool = False
+
+
+class ConfigFile(_Section):
+    """The YAML file's shape."""
+
+    library: LibrarySettings
+    icloud: IcloudSettings
+    ledger: LedgerSettings = LedgerSettings()
+    nas: NasSettings = NasSettings()
+    google: GoogleSettings = GoogleSettings()
+    cleanup: CleanupSettings = CleanupSettings()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration plus where each key was written (for error messages)."""
+
+    settings: ConfigFile
+    path: Path
+    key_lines: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def library_root(self) -> Path:
+        return self.resolve(self.settings.library.root)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the ledger, projections and lock live (local disk, never a NAS)."""
+        return self.library_root / ".photoledger"
+
+    def resolve(self, value: str) -> Path:
+        """A path from the config: `~` expanded, relative to the config file's folder."""
+        return (self.path.parent / Path(value).expanduser()).absolute()
+
+    def where(self, key: str) -> str:
+        """`<file> line N: <key>` for messages about a key."""
+        line = self.key_lines.get(key)
+        return f"{self.path}{f' line {line}' if line else ''}: {key}"
+
+    def require_existing_dir(self, key: str, value: str) -> Path:
+        """The folder a key names; ConfigError when it does not exist."""
+        path = self.resolve(value)
+        if not path.is_dir():
+            raise ConfigError(f"{self.where(key)}: folder {path} does not exist")
+        return path
+
+
+_SECRET_KEYS = {"password", "icloud_password", "api_key", "token"}
+_PATH_RE = re.compile(r"`\$((?:\.[A-Za-z0-9_-]+|\[\d+\])*)`")
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file; every failure is one ConfigError line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found (pass --config or set PHOTOLEDGER_CONFIG; "
+            "`photoledger init` writes one)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from None
+    key_lines = dict(_key_lines(node)) if node is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with `library:` and `icloud:` sections")
+    _refuse_secrets(data, path, key_lines)
+    try:
+        settings = msgspec.convert(data, ConfigFile, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(str(exc), path, key_lines)) from None
+    config = Config(settings=settings, path=path.absolute(), key_lines=key_lines)
+    _validate_values(config)
+    return config
+
+
+def _key_lines(node: yaml.Node, prefix: str = "") -> Iterator[tuple[str, int]]:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            yield key, key_node.start_mark.line + 1
+            yield from _key_lines(value_node, key)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = f"{prefix}[{index}]"
+            yield key, item.start_mark.line + 1
+            yield from _key_lines(item, key)
+
+
+def _refuse_secrets(data: Mapping[str, Any], path: Path, key_lines: Mapping[str, int]) -> None:
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            continue
+        for key in values:
+            if str(key).lower() in _SECRET_KEYS:
+                dotted = f"{section}.{key}"
+                raise ConfigError(
+                    f"{path} line {key_lines.get(dotted, '?')}: {dotted}: secrets are never "
+                    "read from the config; set PHOTOLEDGER_ICLOUD_PASSWORD or use a .env file "
+                    "beside the config"
+                )
+
+
+def _explain(message: str, path: Path, key_lines: Mapping[str, int]) -> str:
+    """Turn msgspec's `... - at `$.a.b`` into `<file> line N: a.b: <what is wrong>`."""
+    found = _PATH_RE.search(message)
+    dotted = found.group(1).lstrip(".") if found else ""
+    what = message.split(" - at ")[0]
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", what)
+    missing = re.match(r"Object missing required field `([^`]+)`", what)
+    if unknown:
+        dotted = f"{dotted}.{unknown.group(1)}" if dotted else unknown.group(1)
+        what = "unknown key (check the spelling; config.example.yaml lists every key)"
+    elif missing:
+        dotted = f"{dotted}.{missing.group(1)}" if dotted else missing.group(1)
+        what = "missing required value"
+    else:
+        what = what[0].lower() + what[1:]
+    line = _nearest_line(dotted, key_lines)
+    return f"{path}{f' line {line}' if line else ''}: {dotted or '(top level)'}: {what}"
+
+
+def _nearest_line(dotted: str, key_lines: Mapping[str, int]) -> int | None:
+    key = dotted
+    while key:
+        if key in key_lines:
+            return key_lines[key]
+        key = key.rpartition(".")[0]
+    return None
+
+
+def _validate_values(config: Config) -> None:
+    s = config.settings
+    checks: list[tuple[str, bool, str]] = [
+        ("nas.max_verify_age_days", s.nas.max_verify_age_days >= 1, "must be at least 1"),
+        ("cleanup.keep_recent_days", s.cleanup.keep_recent_days >= 0, "must not be negative"),
+        ("cleanup.max_delete", s.cleanup.max_delete >= 0, "must not be negative"),
+        (
+            "cleanup.max_delete_fraction",
+            0.0 < s.cleanup.max_delete_fraction <= 1.0,
+            "must be above 0 and at most 1",
+        ),
+        ("icloud.username", bool(s.icloud.username.strip()), "must not be empty"),
+        ("library.root", bool(s.library.root.strip()), "must not be empty"),
+        (
+            "ledger.url",
+            s.ledger.url is None or s.ledger.url.startswith(("postgresql://", "postgres://")),
+            "must be a postgresql://user:password@host:port/database URL (or left out for "
+            "the embedded SQLite ledger)",
+        ),
+    ]
+    for key, ok, why in checks:
+        if not ok:
+            raise ConfigError(f"{config.where(key)}: {why}")
+    try:
+        s.library.folder_structure.format(datetime(2000, 1, 2))
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ConfigError(
+            f"{config.where('library.folder_structure')}: not a valid date template ({exc})"
+        ) from None

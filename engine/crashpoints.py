@@ -1,0 +1,48 @@
+"""Named crash points for kill -9 tests.
+
+Invariant: every point the code can reach is listed in CRASH_POINTS, and a meta-test fails if a
+listed point has no test that kills the process there and reruns. A point is armed only by the
+process environment (`PHOTOLEDGER_CRASH_AT=stage.point`), read once at start-up into a
+CrashPoints value that is passed down like any other dependency.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from engine.errors import ConfigError
+
+CRASH_ENV = "PHOTOLEDGER_CRASH_AT"
+
+CRASH_POINTS: frozenset[str] = frozenset(
+    {
+        "ledger.before_save",  # events built, nothing written
+        "ledger.after_save",  # events committed, projection not yet updated
+        "projection.before_commit",  # projection rows written in an open transaction
+    }
+)
+
+
+@dataclass(frozen=True)
+class CrashPoints:
+    """Which crash point (if any) kills this process."""
+
+    armed: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CrashPoints:
+        """Read the armed point from the environment; an unknown name is a config error."""
+        name = env.get(CRASH_ENV) or None
+        if name is not None and name not in CRASH_POINTS:
+            raise ConfigError(f"{CRASH_ENV}={name}: no such crash point")
+        return cls(armed=name)
+
+    def reach(self, name: str) -> None:
+        """SIGKILL this process if `name` is the armed point."""
+        if name not in CRASH_POINTS:
+            raise ValueError(f"unregistered crash point {name!r}")
+        if self.armed == name:
+            os.kill(os.getpid(), signal.SIGKILL)

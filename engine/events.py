@@ -1,0 +1,267 @@
+"""Every fact the ledger can hold, as explicit frozen event classes (eventsourcing 9.5).
+
+Invariants:
+- Events are past-tense facts and are never changed once stored. A change of shape bumps the
+  class's `class_version` and adds a static `upcast_vN_vN+1(state)`; the mapper runs it on read.
+- Every asset event carries `run_id`, the SyncRun that produced it.
+- Fields carry their unit or kind in the name (`size_bytes`, `*_at_utc`, `sha256`, `*_relpath`).
+  Paths are relative to the root they belong to (library, NAS, outbox), never absolute.
+- Field types are limited to str, int, bool, datetime (UTC) and None, so the msgspec mapper can
+  decode them with a typed decoder.
+- A stored topic is the event's class name (short rows: the topic is stored with every event).
+  `TOPICS` maps each stored name to its class; a renamed class keeps its old name as a key.
+- Facts that another fact already pins are not repeated (the NAS and outbox copies live at the
+  asset's relative path; a download is of the change tag known at that moment).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from eventsourcing.domain import Aggregate
+
+
+class AssetEvent(Aggregate.Event):
+    """Base of every fact about one iCloud asset."""
+
+    run_id: str
+
+    def apply(self, aggregate: object) -> None:
+        # The fold lives in engine.asset so the projection can share it; see Asset.apply_fact.
+        aggregate.apply_fact(self)  # type: ignore[attr-defined]
+
+
+class Discovered(AssetEvent, Aggregate.Created):
+    """The asset was seen in iCloud for the first time."""
+
+    account: str
+    zone: str
+    record_name: str
+    master_record_name: str
+    filename: str
+    kind: str  # "photo", "video" or "live" (a still with its paired video)
+    item_type: str  # Apple's UTI, e.g. "public.heic"
+    declared_size_bytes: int
+    live_video_declared_size_bytes: int | None
+    captured_at_utc: datetime | None
+    added_at_utc: datetime | None
+    remote_change_tag: str
+    remote_checksum: str
+
+
+class RemoteChanged(AssetEvent):
+    """iCloud reports a new version of the asset (change tag, checksum or size differ)."""
+
+    remote_change_tag: str
+    remote_checksum: str
+    declared_size_bytes: int
+
+
+class RemoteDeleted(AssetEvent):
+    """The asset disappeared from iCloud without photoledger deleting it. Never deletes copies."""
+
+    observed_via: str  # "changes/zone tombstone", "full scan", "recently deleted"
+
+
+class Downloaded(AssetEvent):
+    """The original (and its live-photo video, if any) is on local disk, checked and hashed."""
+
+    local_relpath: str
+    size_bytes: int
+    sha256: str
+    live_video_relpath: str | None
+    live_video_size_bytes: int | None
+    live_video_sha256: str | None
+
+
+class DownloadFailed(AssetEvent):
+    """A download attempt failed; nothing was kept."""
+
+    error: str
+    is_retriable: bool
+
+
+class Quarantined(AssetEvent):
+    """The asset needs review (size or checksum disagreement, undecodable record)."""
+
+    reason: str
+    detail: str
+
+
+class NasCopied(AssetEvent):
+    """The original was written to the NAS (not yet verified by a re-read)."""
+
+    nas_relpath: str
+    size_bytes: int
+
+
+class NasVerified(AssetEvent):
+    """A re-read of the NAS copy (at the asset's NAS path) hashed to `sha256`."""
+
+    sha256: str
+    method: str  # e.g. "reread-fadvise-dontneed", "adopted-existing"
+
+
+class NasMismatched(AssetEvent):
+    """A re-read of the NAS copy did not match the original (or the copy is missing)."""
+
+    expected_sha256: str
+    actual_sha256: str | None
+    detail: str
+
+
+class PixelStaged(AssetEvent):
+    """The original was placed into the Syncthing outbox shared with the Pixel."""
+
+    outbox_relpath: str
+    size_bytes: int
+    method: str  # "hardlink" or "copy"
+
+
+class GoogleVerified(AssetEvent):
+    """Syncthing shows the Pixel holds the exact staged file, so Google Photos backs it up."""
+
+    device_id: str
+    size_bytes: int
+
+
+class Compressed(AssetEvent):
+    """The local working copy was re-encoded for a tier (a later, heavier tier appends another)."""
+
+    tier: str
+    codec: str
+    params_hash: str
+    size_bytes_before: int
+    size_bytes_after: int
+    sha256_after: str
+
+
+class CompressionSkipped(AssetEvent):
+    """Compression for a tier was tried and deliberately not applied."""
+
+    tier: str
+    reason: str
+
+
+class AlbumMoved(AssetEvent):
+    """The iCloud asset was added to the deletion-review album."""
+
+    album_name: str
+
+
+class AlbumRemovalObserved(AssetEvent):
+    """The user took the asset out of the deletion-review album: it must not be deleted."""
+
+    album_name: str
+
+
+class DeletionRequested(AssetEvent):
+    """Intent to delete from iCloud, with the evidence that made it safe. Written before the call."""
+
+    plan_id: str
+    sha256: str
+    nas_verified_at_utc: datetime | None
+    google_device_id: str | None
+    google_verified_at_utc: datetime | None
+    remote_change_tag: str
+
+
+class Deleted(AssetEvent):
+    """iCloud accepted the delete; the asset sits in Recently Deleted until `recoverable_until_utc`."""
+
+    plan_id: str
+    recoverable_until_utc: datetime
+    is_reconciled: bool
+
+
+class DeletionFailed(AssetEvent):
+    """iCloud refused or the call failed; the asset was not deleted."""
+
+    plan_id: str
+    error: str
+
+
+class LocalCopyRemoved(AssetEvent):
+    """The local working copy was removed after iCloud deletion with both backups verified."""
+
+    local_relpath: str
+
+
+ASSET_EVENT_CLASSES: tuple[type[AssetEvent], ...] = (
+    Discovered,
+    RemoteChanged,
+    RemoteDeleted,
+    Downloaded,
+    DownloadFailed,
+    Quarantined,
+    NasCopied,
+    NasVerified,
+    NasMismatched,
+    PixelStaged,
+    GoogleVerified,
+    Compressed,
+    CompressionSkipped,
+    AlbumMoved,
+    AlbumRemovalObserved,
+    DeletionRequested,
+    Deleted,
+    DeletionFailed,
+    LocalCopyRemoved,
+)
+
+
+class RunEvent(Aggregate.Event):
+    """Base of run-level facts (never one per asset: that would make a hot aggregate)."""
+
+
+class RunStarted(RunEvent, Aggregate.Created):
+    """A photoledger command that writes to the ledger started."""
+
+    command: str
+    host: str
+    pid: int
+    config_sha256: str
+    version: str
+
+
+class StageCompleted(RunEvent):
+    """A stage finished its work list; counts are per outcome ("downloaded": 12, ...)."""
+
+    stage: str
+    counts_json: str
+
+
+class SyncTokenAdvanced(RunEvent):
+    """Discovery consumed iCloud changes up to this CloudKit sync token for a zone."""
+
+    zone: str
+    sync_token: str
+
+
+class DeletePlanned(RunEvent):
+    """A deletion plan was made; `plan_sha256` covers its asset ids and evidence."""
+
+    plan_id: str
+    asset_count: int
+    plan_sha256: str
+
+
+class RunFinished(RunEvent):
+    """The command ended; `exit_code` is the process's exit code."""
+
+    exit_code: int
+    outcome: str
+
+
+RUN_EVENT_CLASSES: tuple[type[RunEvent], ...] = (
+    RunStarted,
+    StageCompleted,
+    SyncTokenAdvanced,
+    DeletePlanned,
+    RunFinished,
+)
+
+
+TOPICS: dict[str, type[AssetEvent] | type[RunEvent]] = {
+    cls.__name__: cls for cls in (*ASSET_EVENT_CLASSES, *RUN_EVENT_CLASSES)
+}

@@ -1,0 +1,63 @@
+"""File-system primitives every stage uses.
+
+Invariants:
+- A file that photoledger writes appears complete or not at all: temp file in the target
+  folder, write, fsync, rename over the target, fsync the folder (restic/borg order).
+- A failed write leaves no temp file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from engine.errors import StorageError
+
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename inside it is durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `target` atomically and durably."""
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.chmod(mode)
+        temp.replace(target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+
+
+def probe_writable(folder: Path) -> None:
+    """Raise StorageError unless a file can be created in `folder` (works as root too)."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
+        os.close(fd)
+        Path(name).unlink()
+    except OSError as exc:
+        raise StorageError(f"{folder} is not writable: {exc.strerror}") from None
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()

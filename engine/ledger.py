@@ -1,0 +1,261 @@
+"""The ledger: an eventsourcing application over embedded SQLite or PostgreSQL.
+
+Invariants:
+- Opening never creates or alters a store unless asked to (`create=True`, used by `init`):
+  a missing, empty, truncated or foreign file is reported as damaged and left untouched.
+- Saves are batched (`save(*aggregates)` is one transaction, all or nothing) and pass the
+  crash points `ledger.before_save` and `ledger.after_save`.
+- SQLite runs with the library's defaults (WAL, synchronous=FULL): this is an audit log.
+- Raw reads (`read_after`) return rows in notification order; with SQLite the rowid is the
+  notification id and commit order, so a reader never skips a late commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    MapperDeserialisationError,
+    OperationalError,
+    PersistenceError,
+)
+
+from engine.asset import Asset, SyncRun
+from engine.crashpoints import CrashPoints
+from engine.errors import LedgerDamagedError, LedgerUnavailableError, NotFoundError
+from engine.mapper import MsgspecMapper
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+__all__ = ["IntegrityError", "Ledger", "RawEvent", "open_ledger"]
+
+
+class RawEvent(NamedTuple):
+    """One stored event as the store holds it (for fast replays; no domain objects)."""
+
+    position: int
+    originator_id: str  # 32-char lower-case hex
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+class LedgerApp(Application[UUID]):
+    """The eventsourcing application; configured only through the `env` passed in."""
+
+    name = "photoledger"
+
+    def construct_mapper(self) -> MsgspecMapper:
+        return MsgspecMapper()
+
+
+@dataclass
+class Ledger:
+    """The application plus what the rest of photoledger needs from the store."""
+
+    app: LedgerApp
+    backend: str  # "sqlite" or "postgresql"
+    location: str  # file path, or the URL without its password
+    crash: CrashPoints
+    sqlite_path: Path | None = None
+
+    def save(self, *aggregates: Asset | SyncRun) -> int:
+        """Append every pending event of `aggregates` in one transaction; returns the last position."""
+        self.crash.reach("ledger.before_save")
+        try:
+            recordings = self.app.save(*aggregates)
+        except IntegrityError:
+            raise
+        except (OperationalError, PersistenceError) as exc:
+            raise _store_error(self, exc) from exc
+        self.crash.reach("ledger.after_save")
+        return max((r.notification.id for r in recordings), default=self.max_position())
+
+    def get_asset(self, asset_id: UUID) -> Asset:
+        """Replay one asset from its events."""
+        try:
+            return self.app.repository.get(asset_id)  # type: ignore[no-any-return]
+        except MapperDeserialisationError as exc:
+            raise LedgerDamagedError(f"ledger {self.location}: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__name__ == "AggregateNotFoundError":
+                raise NotFoundError(f"asset {asset_id} is not in the ledger") from None
+            raise
+
+    def events_of(self, originator_id: UUID) -> list[Any]:
+        """Every event of one aggregate, oldest first."""
+        try:
+            return list(self.app.events.get(originator_id))
+        except MapperDeserialisationError as exc:
+            raise LedgerDamagedError(f"ledger {self.location}: {exc}") from exc
+
+    def max_position(self) -> int:
+        """The notification id of the newest event (0 for an empty ledger)."""
+        try:
+            return int(self.app.recorder.max_notification_id() or 0)
+        except (OperationalError, PersistenceError, sqlite3.DatabaseError) as exc:
+            raise _store_error(self, exc) from exc
+
+    def read_after(self, position: int, limit: int) -> list[RawEvent]:
+        """Up to `limit` raw events with position > `position`, in order."""
+        try:
+            if self.sqlite_path is not None:
+                return _sqlite_read_after(self.sqlite_path, position, limit)
+            rows = self.app.recorder.select_notifications(
+                start=position, limit=limit, inclusive_of_start=False
+            )
+        except (OperationalError, PersistenceError, sqlite3.DatabaseError) as exc:
+            raise _store_error(self, exc) from exc
+        return [
+            RawEvent(n.id, _hex(n.originator_id), n.originator_version, n.topic, bytes(n.state))
+            for n in rows
+        ]
+
+    def iter_all(self, page_size: int = 20_000) -> Iterator[RawEvent]:
+        """Every raw event in notification order, paged."""
+        position = 0
+        while True:
+            page = self.read_after(position, page_size)
+            if not page:
+                return
+            yield from page
+            position = page[-1].position
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.app.close()
+
+
+def _hex(originator_id: Any) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else UUID(str(originator_id)).hex
+
+
+def _sqlite_read_after(path: Path, position: int, limit: int) -> list[RawEvent]:
+    # A fresh read-only connection: raw tuples are ~4x faster than the library's Row objects.
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (position, limit),
+        ).fetchall()
+    finally:
+        con.close()
+    return [RawEvent(*row) for row in rows]
+
+
+def _store_error(ledger: Ledger, exc: BaseException) -> Exception:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if ledger.backend == "postgresql":
+        return LedgerUnavailableError(f"PostgreSQL ledger {ledger.location}: {text}")
+    return LedgerDamagedError(f"ledger {ledger.location} cannot be read: {text}")
+
+
+def open_ledger(
+    state_dir: Path, url: str | None, crash: CrashPoints, *, create: bool = False
+) -> Ledger:
+    """Open the configured ledger; `create` allows making a new, empty one (init only)."""
+    if url is None:
+        return _open_sqlite(state_dir / "ledger.db", crash, create=create)
+    return _open_postgres(url, crash, create=create)
+
+
+def _open_sqlite(path: Path, crash: CrashPoints, *, create: bool) -> Ledger:
+    exists = path.exists()
+    if exists:
+        check_sqlite_file(path)
+    elif not create:
+        raise LedgerDamagedError(
+            f"no ledger at {path}: run `photoledger init` for a new library, or restore the file"
+        )
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(path),
+        "SQLITE_LOCK_TIMEOUT": "10",
+        "CREATE_TABLE": "y" if create else "n",
+    }
+    try:
+        app = LedgerApp(env=env)
+    except (OperationalError, PersistenceError, sqlite3.DatabaseError) as exc:
+        raise LedgerDamagedError(f"ledger {path} cannot be opened: {exc}") from exc
+    return Ledger(app=app, backend="sqlite", location=str(path), crash=crash, sqlite_path=path)
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Cheap structural checks that run before the store is opened; raise LedgerDamagedError."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if size == 0:
+        raise LedgerDamagedError(f"ledger {path} is empty (0 bytes): truncated? restore it")
+    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
+        raise LedgerDamagedError(f"ledger {path} is not an SQLite database: damaged or foreign")
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter, page_count = struct.unpack(">II", header[24:32])
+    valid_for = struct.unpack(">I", header[92:96])[0]
+    if valid_for == change_counter and size < page_count * page_size:
+        raise LedgerDamagedError(
+            f"ledger {path} is truncated ({size} bytes, header says {page_count * page_size})"
+        )
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise LedgerDamagedError(f"ledger {path} cannot be read: {exc}") from exc
+    if "stored_events" not in tables:
+        raise LedgerDamagedError(f"ledger {path} has no event table: not a photoledger ledger")
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    """eventsourcing's POSTGRES_* settings from a postgresql:// URL (`?schema=` optional)."""
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")),
+        "POSTGRES_HOST": unquote(parsed.hostname or "localhost"),
+        "POSTGRES_PORT": str(parsed.port or 5432),
+        "POSTGRES_USER": unquote(parsed.username or ""),
+        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+    }
+    if "schema" in query:
+        env["POSTGRES_SCHEMA"] = query["schema"][0]
+    return env
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@")).geturl()
+
+
+def _open_postgres(url: str, crash: CrashPoints, *, create: bool) -> Ledger:
+    env = postgres_env(url)
+    env["CREATE_TABLE"] = "y" if create else "n"
+    location = redact_url(url)
+    try:
+        app = LedgerApp(env=env)
+        app.recorder.max_notification_id()
+    except (OperationalError, PersistenceError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "does not exist" in text and not create:
+            raise LedgerDamagedError(
+                f"PostgreSQL ledger {location} has no event table: run `photoledger init`"
+            ) from exc
+        raise LedgerUnavailableError(f"PostgreSQL ledger {location}: {text}") from exc
+    return Ledger(app=app, backend="postgresql", location=location, crash=crash)

@@ -1,0 +1,96 @@
+"""Stage work lists and status summaries: queries on the media projection.
+
+Invariant: a stage's work list is exactly the rows matching its WHERE clause here; stages
+never keep their own to-do state, so a rerun after any crash picks up precisely what is left.
+Deleted-in-iCloud and deletion-requested assets leave every work list except their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from projections.media import MediaProjection
+
+_ALIVE = "NOT is_remote_deleted AND deletion_state IS NULL"
+_HAS_ORIGINAL = "sha256 IS NOT NULL AND local_removed_at_utc IS NULL"
+
+STAGE_WORKLISTS: dict[str, str] = {
+    "download": f"{_ALIVE} AND quarantine_reason IS NULL AND "
+    "(sha256 IS NULL OR downloaded_change_tag IS NOT remote_change_tag)",
+    "backup-nas": f"{_ALIVE} AND {_HAS_ORIGINAL} AND "
+    "(nas_status IS NOT 'verified' OR nas_verified_sha256 IS NOT sha256)",
+    "backup-google": f"{_ALIVE} AND {_HAS_ORIGINAL} AND google_status IS NOT 'verified'",
+    "compress": f"{_ALIVE} AND {_HAS_ORIGINAL} AND nas_status = 'verified' "
+    "AND nas_verified_sha256 = sha256 AND google_status = 'verified'",
+    "album-move": f"{_ALIVE} AND sha256 IS NOT NULL AND nas_status = 'verified' "
+    "AND google_status = 'verified' AND album_moved_at_utc IS NULL "
+    "AND NOT is_album_removal_observed",
+    "delete": "NOT is_remote_deleted AND album_moved_at_utc IS NOT NULL "
+    "AND (deletion_state IS NULL OR deletion_state = 'failed')",
+}
+FAILURES_WHERE = "last_error IS NOT NULL OR quarantine_reason IS NOT NULL"
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """How much is waiting for one stage."""
+
+    stage: str
+    waiting: int
+    waiting_bytes: int
+    oldest_captured_at_utc: str | None
+
+
+def worklist(projection: MediaProjection, stage: str, limit: int | None = None) -> list[str]:
+    """Asset ids waiting for `stage`, oldest capture first (stable order for resumable work)."""
+    sql = (
+        f"SELECT asset_id FROM media WHERE {STAGE_WORKLISTS[stage]} "
+        "ORDER BY captured_at_utc, asset_id"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [row[0] for row in projection.con.execute(sql)]
+
+
+def stage_summaries(projection: MediaProjection) -> list[StageSummary]:
+    """Count, bytes and oldest item waiting for each stage, in pipeline order."""
+    summaries = []
+    for stage, where in STAGE_WORKLISTS.items():
+        count, size, oldest = projection.con.execute(
+            "SELECT COUNT(*), COALESCE(SUM(COALESCE(downloaded_size_bytes, declared_size_bytes)), 0),"
+            f" MIN(captured_at_utc) FROM media WHERE {where}"
+        ).fetchone()
+        summaries.append(StageSummary(stage, int(count), int(size), oldest))
+    return summaries
+
+
+def library_totals(projection: MediaProjection) -> dict[str, Any]:
+    """Whole-library counts and bytes per milestone."""
+    row = projection.query(
+        "SELECT COUNT(*) AS assets,"
+        " COALESCE(SUM(declared_size_bytes), 0) AS icloud_bytes,"
+        " COUNT(sha256) AS downloaded,"
+        " COALESCE(SUM(downloaded_size_bytes), 0) AS downloaded_bytes,"
+        " SUM(nas_status = 'verified' AND nas_verified_sha256 = sha256) AS nas_verified,"
+        " SUM(google_status = 'verified') AS google_verified,"
+        " SUM(compression_tier IS NOT NULL) AS compressed,"
+        " COALESCE(SUM(size_bytes_before_compression - size_bytes_after_compression), 0)"
+        "   AS compression_saved_bytes,"
+        " SUM(album_moved_at_utc IS NOT NULL) AS album_moved,"
+        " SUM(deletion_state = 'deleted') AS deleted_from_icloud,"
+        " SUM(is_remote_deleted) AS deleted_elsewhere,"
+        f" SUM({FAILURES_WHERE}) AS with_problems"
+        " FROM media"
+    )[0]
+    return {key: int(row[key] or 0) for key in row.keys()}  # noqa: SIM118
+
+
+def failures(projection: MediaProjection, limit: int = 20) -> list[dict[str, Any]]:
+    """Assets with a recorded problem, most recent first."""
+    rows = projection.query(
+        "SELECT asset_id, record_name, filename, quarantine_reason, last_error, last_error_at_utc "
+        f"FROM media WHERE {FAILURES_WHERE} ORDER BY last_error_at_utc DESC LIMIT ?",
+        (limit,),
+    )
+    return [dict(row) for row in rows]
