@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: say so in one line, traceback only on request
         if debug:
             traceback.print_exc()
-        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", ExitCode.INTERNAL)
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", ExitCode.INTERNAL
+        )
     sys.exit(ExitCode.OK)
 
 

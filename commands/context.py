@@ -89,7 +89,9 @@ def open_reader(config: Config, settings: Settings, *, catch_up: bool = True) ->
     try:
         projection = MediaProjection(state_dir / "media.db", settings.crash)
         if projection.damage:
-            settings.warn(f"the media projection was unreadable ({projection.damage}); rebuilding it")
+            settings.warn(
+                f"the media projection was unreadable ({projection.damage}); rebuilding it"
+            )
         try:
             if catch_up:
                 projection.catch_up(ledger)

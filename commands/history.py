@@ -66,7 +66,14 @@ def run_history(deps: Deps, asset: str) -> tuple[UUID, list[HistoryEntry]]:
         facts = {
             k: v
             for k, v in vars(event).items()
-            if k not in {"originator_id", "originator_version", "timestamp", "run_id", "originator_topic"}
+            if k
+            not in {
+                "originator_id",
+                "originator_version",
+                "timestamp",
+                "run_id",
+                "originator_topic",
+            }
         }
         entries.append(
             HistoryEntry(

@@ -62,7 +62,12 @@ def run_init(
 ) -> InitResult:
     """Write the config (when asked) and create the state folder and an empty ledger."""
     written = _write_config_if_asked(
-        config_path, library_root, username, session_dir, nas_root, is_forced
+        config_path,
+        library_root=library_root,
+        username=username,
+        session_dir=session_dir,
+        nas_root=nas_root,
+        is_forced=is_forced,
     )
     config = load_config(config_path)
     root = config.library_root
@@ -82,6 +87,7 @@ def run_init(
 
 def _write_config_if_asked(
     config_path: Path,
+    *,
     library_root: str | None,
     username: str | None,
     session_dir: str | None,
@@ -91,7 +97,9 @@ def _write_config_if_asked(
     asked = library_root is not None or username is not None
     if config_path.exists() and (not asked or not is_forced):
         if asked:
-            raise ConfigError(f"{config_path} already exists: edit it, or pass --force to replace it")
+            raise ConfigError(
+                f"{config_path} already exists: edit it, or pass --force to replace it"
+            )
         return False
     if library_root is None or username is None:
         raise ConfigError(
@@ -100,7 +108,10 @@ def _write_config_if_asked(
     if not config_path.parent.is_dir():
         raise ConfigError(f"folder {config_path.parent} for the config does not exist")
     text = render_config(
-        library_root, username, session_dir or str(config_path.parent.absolute() / "session"), nas_root
+        library_root,
+        username,
+        session_dir or str(config_path.parent.absolute() / "session"),
+        nas_root,
     )
     atomic_write_bytes(config_path, text.encode("utf-8"), mode=0o600)
     return True

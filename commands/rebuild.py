@@ -37,7 +37,10 @@ def command(settings: Settings) -> None:
     new ones replace them in one transaction. Takes the writer lock.
     """
     config = load_config(settings.config_path)
-    with writer_lock(config, settings, "rebuild"), open_reader(config, settings, catch_up=False) as deps:
+    with (
+        writer_lock(config, settings, "rebuild"),
+        open_reader(config, settings, catch_up=False) as deps,
+    ):
         result = run_rebuild(deps, settings.show_progress)
     console.print(
         f"rebuilt the media projection: {result.events} events, {result.assets} assets "

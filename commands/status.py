@@ -63,14 +63,26 @@ def _print_report(report: StatusReport) -> None:
     )
     table = Table("stage", "waiting", "size", "oldest capture", title="backlog")
     for s in report.stages:
-        table.add_row(s.stage, str(s.waiting), human_bytes(s.waiting_bytes), s.oldest_captured_at_utc or "-")
+        table.add_row(
+            s.stage, str(s.waiting), human_bytes(s.waiting_bytes), s.oldest_captured_at_utc or "-"
+        )
     console.print(table)
     if report.failures:
-        problems = Table("asset", "file", "problem", "when", title=f"{t['with_problems']} with problems")
+        problems = Table(
+            "asset", "file", "problem", "when", title=f"{t['with_problems']} with problems"
+        )
         for f in report.failures:
-            problems.add_row(f["asset_id"][:12], f["filename"], f["last_error"] or f["quarantine_reason"], f["last_error_at_utc"] or "-")
+            problems.add_row(
+                f["asset_id"][:12],
+                f["filename"],
+                f["last_error"] or f["quarantine_reason"],
+                f["last_error_at_utc"] or "-",
+            )
         console.print(problems)
     if report.last_run:
         r = report.last_run
-        console.print(f"last run: {r['command']} started {r['started_at_utc']}, outcome {r['outcome'] or 'unfinished'}")
+        console.print(
+            f"last run: {r['command']} started {r['started_at_utc']}, "
+            f"outcome {r['outcome'] or 'unfinished'}"
+        )
     console.print(f"ledger position {report.ledger_position}")

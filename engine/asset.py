@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -94,7 +94,7 @@ def _on_remote_changed(s: MediaState, e: ev.RemoteChanged) -> None:
     s.declared_size_bytes = e.declared_size_bytes
 
 
-def _on_remote_deleted(s: MediaState, e: ev.RemoteDeleted) -> None:
+def _on_remote_deleted(s: MediaState, _e: ev.RemoteDeleted) -> None:
     s.is_remote_deleted = True
 
 
@@ -165,7 +165,7 @@ def _on_album_moved(s: MediaState, e: ev.AlbumMoved) -> None:
     s.album_moved_at_utc, s.is_album_removal_observed = e.timestamp, False
 
 
-def _on_album_removal_observed(s: MediaState, e: ev.AlbumRemovalObserved) -> None:
+def _on_album_removal_observed(s: MediaState, _e: ev.AlbumRemovalObserved) -> None:
     s.album_moved_at_utc, s.is_album_removal_observed = None, True
 
 
@@ -211,9 +211,7 @@ _FOLDS: dict[type[ev.AssetEvent], Callable[[MediaState, Any], None]] = {
 }
 
 
-def fold_fact(
-    state: MediaState, event_class: type[ev.AssetEvent], fact: Any, version: int
-) -> None:
+def fold_fact(state: MediaState, event_class: type[ev.AssetEvent], fact: Any, version: int) -> None:
     """Apply one fact (the asset's event number `version`) to `state` in place.
 
     `fact` is the event object or any object with the same attributes (the projection passes
@@ -238,17 +236,14 @@ class Asset(Aggregate):
     @classmethod
     def discover(cls, identity: IcloudIdentity, run_id: str, **facts: Any) -> Asset:
         """Create the aggregate for a newly seen iCloud asset."""
-        return cast(
-            Asset,
-            cls._create(
-                ev.Discovered,
-                id=asset_id_for(identity),
-                run_id=run_id,
-                account=identity.account,
-                zone=identity.zone,
-                record_name=identity.record_name,
-                **facts,
-            ),
+        return cls._create(
+            ev.Discovered,
+            id=asset_id_for(identity),
+            run_id=run_id,
+            account=identity.account,
+            zone=identity.zone,
+            record_name=identity.record_name,
+            **facts,
         )
 
     def record(self, event_class: type[ev.AssetEvent], run_id: str, **facts: Any) -> None:
@@ -264,7 +259,7 @@ class SyncRun(Aggregate):
     @classmethod
     def start(cls, run_id: UUID, **facts: Any) -> SyncRun:
         """Create the run aggregate; the caller saves it before any asset event of the run."""
-        return cast(SyncRun, cls._create(ev.RunStarted, id=run_id, **facts))
+        return cls._create(ev.RunStarted, id=run_id, **facts)
 
     def record(self, event_class: type[ev.RunEvent], **facts: Any) -> None:
         """Append a run-level fact."""

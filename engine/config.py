@@ -24,11 +24,7 @@ import yaml
 from engine.errors import ConfigError
 
 
-class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pass
-
-
-class LibrarySettings(_Section):
+class LibrarySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     root: str
     folder_structure: str = "{:%Y/%m/%d}"
     file_match_policy: Literal["name-size-dedup-with-suffix", "name-id7"] = (
@@ -37,26 +33,26 @@ class LibrarySettings(_Section):
     keep_unicode_in_filenames: bool = False
 
 
-class IcloudSettings(_Section):
+class IcloudSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     username: str
     session_dir: str
     library: str = "PrimarySync"
 
 
-class LedgerSettings(_Section):
+class LedgerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     url: str | None = None  # None: embedded SQLite at <library.root>/.photoledger/ledger.db
 
 
-class NasSettings(_Section):
+class NasSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     root: str | None = None
     max_verify_age_days: int = 30
 
 
-class GoogleSettings(_Section):
+class GoogleSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     outbox: str | None = None
 
 
-class CleanupSettings(_Section):
+class CleanupSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     require: tuple[Literal["nas", "google"], ...] = ("nas", "google")
     keep_recent_days: int = 30
     max_delete: int = 500
@@ -64,7 +60,7 @@ class CleanupSettings(_Section):
     remove_local: bool = False
 
 
-class ConfigFile(_Section):
+class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The YAML file's shape."""
 
     library: LibrarySettings
@@ -176,7 +172,7 @@ def _explain(message: str, path: Path, key_lines: Mapping[str, int]) -> str:
     """Turn msgspec's `... - at `$.a.b`` into `<file> line N: a.b: <what is wrong>`."""
     found = _PATH_RE.search(message)
     dotted = found.group(1).lstrip(".") if found else ""
-    what = message.split(" - at ")[0]
+    what = message.split(" - at ", maxsplit=1)[0]
     unknown = re.match(r"Object contains unknown field `([^`]+)`", what)
     missing = re.match(r"Object missing required field `([^`]+)`", what)
     if unknown:

@@ -28,15 +28,15 @@ class ExitCode(IntEnum):
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
-    ExitCode.INTERNAL: "unexpected internal error (a bug: please report it with the traceback from --debug)",
+    ExitCode.INTERNAL: "unexpected internal error (a bug: report it with the --debug traceback)",
     ExitCode.USAGE: "bad command line (unknown option, missing argument)",
-    ExitCode.CONFIG: "bad configuration: unknown key, wrong type, missing value, or a path that does not exist",
+    ExitCode.CONFIG: "bad configuration: unknown key, wrong type, missing value, missing folder",
     ExitCode.LOCKED: "another photoledger process holds the library's writer lock",
-    ExitCode.LEDGER_DAMAGED: "the ledger file is missing, corrupt or truncated; nothing was written",
-    ExitCode.STORAGE: "the library's state folder cannot be written (read-only, permissions, disk full)",
-    ExitCode.NOT_FOUND: "the asset or item named on the command line is not in the ledger",
-    ExitCode.CHECK_FAILED: "`photoledger check` found damage or a projection that differs from a replay",
-    ExitCode.LEDGER_UNAVAILABLE: "the configured PostgreSQL ledger cannot be reached or refused the login",
+    ExitCode.LEDGER_DAMAGED: "the ledger is missing, corrupt or truncated; nothing was written",
+    ExitCode.STORAGE: "the library's state folder cannot be written (read-only, permissions)",
+    ExitCode.NOT_FOUND: "the asset named on the command line is not in the ledger",
+    ExitCode.CHECK_FAILED: "`check` found damage, or a projection that differs from a replay",
+    ExitCode.LEDGER_UNAVAILABLE: "the configured PostgreSQL ledger cannot be reached or refused us",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); everything recorded so far is kept",
 }
 

@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
@@ -156,7 +157,7 @@ class AlbumRemovalObserved(AssetEvent):
 
 
 class DeletionRequested(AssetEvent):
-    """Intent to delete from iCloud, with the evidence that made it safe. Written before the call."""
+    """Intent to delete from iCloud, with the evidence that made it safe (before the call)."""
 
     plan_id: str
     sha256: str
@@ -167,7 +168,7 @@ class DeletionRequested(AssetEvent):
 
 
 class Deleted(AssetEvent):
-    """iCloud accepted the delete; the asset sits in Recently Deleted until `recoverable_until_utc`."""
+    """iCloud accepted the delete; recoverable from Recently Deleted until the given time."""
 
     plan_id: str
     recoverable_until_utc: datetime
@@ -262,6 +263,6 @@ RUN_EVENT_CLASSES: tuple[type[RunEvent], ...] = (
 )
 
 
-TOPICS: dict[str, type[AssetEvent] | type[RunEvent]] = {
+TOPICS: dict[str, type[Any]] = {
     cls.__name__: cls for cls in (*ASSET_EVENT_CLASSES, *RUN_EVENT_CLASSES)
 }

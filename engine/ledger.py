@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     IntegrityError,
     MapperDeserialisationError,
@@ -68,7 +68,7 @@ class Ledger:
     sqlite_path: Path | None = None
 
     def save(self, *aggregates: Asset | SyncRun) -> int:
-        """Append every pending event of `aggregates` in one transaction; returns the last position."""
+        """Append all pending events of `aggregates` in one transaction; return the position."""
         self.crash.reach("ledger.before_save")
         try:
             recordings = self.app.save(*aggregates)
@@ -82,13 +82,14 @@ class Ledger:
     def get_asset(self, asset_id: UUID) -> Asset:
         """Replay one asset from its events."""
         try:
-            return self.app.repository.get(asset_id)  # type: ignore[no-any-return]
+            asset: object = self.app.repository.get(asset_id)
         except MapperDeserialisationError as exc:
             raise LedgerDamagedError(f"ledger {self.location}: {exc}") from exc
-        except Exception as exc:
-            if type(exc).__name__ == "AggregateNotFoundError":
-                raise NotFoundError(f"asset {asset_id} is not in the ledger") from None
-            raise
+        except AggregateNotFoundError:
+            raise NotFoundError(f"asset {asset_id} is not in the ledger") from None
+        if not isinstance(asset, Asset):
+            raise NotFoundError(f"{asset_id} is not an asset (it is a {type(asset).__name__})")
+        return asset
 
     def events_of(self, originator_id: UUID) -> list[Any]:
         """Every event of one aggregate, oldest first."""

@@ -92,6 +92,8 @@ def _read_holder(fd: int) -> LockHolder | None:
         return None
     try:
         data = json.loads(raw)
-        return LockHolder(pid=int(data["pid"]), host=str(data["host"]), command=str(data["command"]))
+        return LockHolder(
+            pid=int(data["pid"]), host=str(data["host"]), command=str(data["command"])
+        )
     except (ValueError, KeyError, TypeError):
         return LockHolder(pid=-1, host="?", command="unreadable lock record")

@@ -52,9 +52,9 @@ class PayloadCodec:
     def decode(self, data: bytes) -> msgspec.Struct:
         """Decode stored bytes into the current shape of the event's payload."""
         try:
-            payload = self.decoder.decode(data)
+            payload: msgspec.Struct = self.decoder.decode(data)
             if getattr(payload, "class_version", 1) == self.class_version:
-                return payload  # type: ignore[no-any-return]
+                return payload
         except msgspec.ValidationError:
             pass  # an older shape: upcast below
         return self._decode_upcasting(data)
@@ -68,7 +68,7 @@ class PayloadCodec:
             getattr(self.event_class, f"upcast_v{version}_v{version + 1}")(state)
             version += 1
         state["class_version"] = self.class_version
-        return msgspec.convert(state, self.struct_type)  # type: ignore[no-any-return]
+        return msgspec.convert(state, self.struct_type)
 
 
 @cache
@@ -109,7 +109,8 @@ def decode_stored_state(topic: str, data: bytes, where: str) -> tuple[type[Any],
     """Resolve a stored topic and decode its state; `where` names the row in error messages."""
     try:
         event_class = class_of(topic)
-        return event_class, codec_for(event_class).decode(data)
+        codec = codec_for(event_class)  # type: ignore[arg-type]  # classes are hashable
+        return event_class, codec.decode(data)
     except Exception as exc:  # any failure here means the stored row is unreadable
         raise UndecodableEventError(f"cannot decode event {where} ({topic}): {exc}") from exc
 

@@ -33,9 +33,7 @@ SCHEMA_VERSION = 1
 BATCH_EVENTS = 5000
 MEDIA_FIELDS: tuple[str, ...] = tuple(MediaState.__struct_fields__)
 _DATETIME_FIELDS = frozenset(
-    name
-    for name, hint in MediaState.__annotations__.items()
-    if "datetime" in str(hint)
+    name for name, hint in MediaState.__annotations__.items() if "datetime" in str(hint)
 )
 _DT_INDEXES = tuple(i for i, name in enumerate(MEDIA_FIELDS) if name in _DATETIME_FIELDS)
 ProgressFn = Callable[[int], None]

@@ -58,7 +58,8 @@ def stage_summaries(projection: MediaProjection) -> list[StageSummary]:
     summaries = []
     for stage, where in STAGE_WORKLISTS.items():
         count, size, oldest = projection.con.execute(
-            "SELECT COUNT(*), COALESCE(SUM(COALESCE(downloaded_size_bytes, declared_size_bytes)), 0),"
+            "SELECT COUNT(*),"
+            " COALESCE(SUM(COALESCE(downloaded_size_bytes, declared_size_bytes)), 0),"
             f" MIN(captured_at_utc) FROM media WHERE {where}"
         ).fetchone()
         summaries.append(StageSummary(stage, int(count), int(size), oldest))

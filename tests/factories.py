@@ -63,8 +63,12 @@ def make_library(tmp_path: Path, ledger_url: str | None = None) -> Library:
 
 def new_run(command: str = "test") -> SyncRun:
     return SyncRun.start(
-        uuid.uuid4(), command=command, host="testhost", pid=os.getpid(),
-        config_sha256="0" * 64, version="test",
+        uuid.uuid4(),
+        command=command,
+        host="testhost",
+        pid=os.getpid(),
+        config_sha256="0" * 64,
+        version="test",
     )
 
 
@@ -90,21 +94,32 @@ def discover(run: SyncRun, index: int, **overrides: Any) -> Asset:
 def download(asset: Asset, run: SyncRun, sha256: str | None = None) -> None:
     s = asset.state
     asset.record(
-        ev.Downloaded, run.id.hex,
-        local_relpath=f"2024/05/17/{s.filename}", size_bytes=s.declared_size_bytes,
+        ev.Downloaded,
+        run.id.hex,
+        local_relpath=f"2024/05/17/{s.filename}",
+        size_bytes=s.declared_size_bytes,
         sha256=sha256 or uuid.uuid5(uuid.NAMESPACE_OID, s.record_name).hex * 2,
-        live_video_relpath=None, live_video_size_bytes=None, live_video_sha256=None,
+        live_video_relpath=None,
+        live_video_size_bytes=None,
+        live_video_sha256=None,
     )
 
 
 def run_cli(
-    args: list[str], config_path: Path | None = None, env: dict[str, str] | None = None,
-    timeout: float = 120, **kwargs: Any,
+    args: list[str],
+    config_path: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    **kwargs: Any,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `photoledger` console entry point in a subprocess."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     prefix = ["--config", str(config_path)] if config_path else []
     return subprocess.run(
         [sys.executable, "-c", "from commands import main; main()", *prefix, *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout, **kwargs,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        **kwargs,
     )

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's test command: install everything (scripts/setup.sh), then lint, type-check
+# and run the test suite. Extra arguments go to pytest (e.g. scripts/test.sh -k ledger).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+.venv/bin/ruff check engine projections commands tests
+.venv/bin/mypy
+exec .venv/bin/python -m pytest "$@"
