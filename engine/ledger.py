@@ -150,7 +150,7 @@ def _sqlite_read_after(path: Path, position: int, limit: int) -> list[RawEvent]:
         ).fetchall()
     finally:
         con.close()
-    return [RawEvent(*row) for row in rows]
+    return list(map(RawEvent._make, rows))
 
 
 def _store_error(ledger: Ledger, exc: BaseException) -> Exception:

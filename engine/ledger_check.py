@@ -47,7 +47,9 @@ def check_events(ledger: Ledger, progress: Callable[[int], None] | None = None) 
             try:
                 if expected == 1 and not issubclass(class_of(raw.topic), _CREATION_EVENTS):
                     findings.append(f"first event of {raw.originator_id} is {raw.topic}")
-                decode_stored_state(raw.topic, raw.state, where)
+                decode_stored_state(
+                    raw.topic, raw.state, raw.originator_id, raw.originator_version, raw.position
+                )
             except LedgerDamagedError as exc:
                 findings.append(str(exc))
             except Exception as exc:  # an unknown topic is damage too

@@ -105,14 +105,18 @@ def class_of(topic: str) -> type[Any]:
     return event_class if event_class is not None else resolve_topic(topic)
 
 
-def decode_stored_state(topic: str, data: bytes, where: str) -> tuple[type[Any], msgspec.Struct]:
-    """Resolve a stored topic and decode its state; `where` names the row in error messages."""
+def decode_stored_state(
+    topic: str, data: bytes, originator_id: object, version: int, position: int | None = None
+) -> tuple[type[Any], msgspec.Struct]:
+    """Resolve a stored topic and decode its state; the ids only name the row in errors."""
     try:
         event_class = class_of(topic)
         codec = codec_for(event_class)  # type: ignore[arg-type]  # classes are hashable
         return event_class, codec.decode(data)
     except Exception as exc:  # any failure here means the stored row is unreadable
-        raise UndecodableEventError(f"cannot decode event {where} ({topic}): {exc}") from exc
+        at = f" at position {position}" if position is not None else ""
+        where = f"{originator_id} v{version}{at} ({topic})"
+        raise UndecodableEventError(f"cannot decode event {where}: {exc}") from exc
 
 
 def encode_state(event: object) -> bytes:
@@ -142,8 +146,12 @@ class MsgspecMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         """StoredEvent -> event object, upcasting older class versions."""
-        where = f"{stored_event.originator_id} v{stored_event.originator_version}"
-        event_class, payload = decode_stored_state(stored_event.topic, stored_event.state, where)
+        event_class, payload = decode_stored_state(
+            stored_event.topic,
+            stored_event.state,
+            stored_event.originator_id,
+            stored_event.originator_version,
+        )
         state = msgspec.structs.asdict(payload)
         del state["class_version"]
         originator_id = stored_event.originator_id

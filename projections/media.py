@@ -66,8 +66,9 @@ class MediaFold:
 
     def apply(self, raw: RawEvent) -> None:
         """Fold one stored event; asset states must already hold the asset unless it is created."""
-        where = f"{raw.originator_id} v{raw.originator_version} at position {raw.position}"
-        event_class, payload = decode_stored_state(raw.topic, raw.state, where)
+        event_class, payload = decode_stored_state(
+            raw.topic, raw.state, raw.originator_id, raw.originator_version, raw.position
+        )
         if issubclass(event_class, ev.AssetEvent):
             state = self.states.get(raw.originator_id)
             if state is None:
