@@ -98,6 +98,9 @@ class MediaProjection:
         con = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         try:
             con.execute("PRAGMA journal_mode=WAL")
+            # Derived data: a power cut may drop the last commits, but rows and tracking
+            # commit together, so the next catch_up redoes exactly what was lost.
+            con.execute("PRAGMA synchronous=NORMAL")
             self.con = con
             if self._schema_version() != SCHEMA_VERSION:
                 with self._transaction():
