@@ -47,7 +47,9 @@ def cli(ctx: click.Context, config_path: Path, no_progress: bool, debug: bool) -
         crash=CrashPoints.from_env(os.environ),
         clock=utc_now,
         show_progress=not no_progress and err_console.is_terminal,
-        warn=lambda message: err_console.print(f"photoledger: warning: {message}", highlight=False),
+        warn=lambda message: err_console.print(
+            f"photoledger: warning: {message}", highlight=False, soft_wrap=True, markup=False
+        ),
     )
     ctx.meta["debug"] = debug
 
@@ -89,5 +91,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: ExitCode) -> None:
-    err_console.print(f"photoledger: error: {message}", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"photoledger: error: {message}", highlight=False, soft_wrap=True, markup=False
+    )
     sys.exit(int(code))

@@ -76,7 +76,7 @@ def command(settings: Settings, as_json: bool) -> None:
         print_json({**asdict(report), "is_clean": report.is_clean})
     else:
         for finding in report.findings:
-            console.print(f"problem: {finding}")
+            console.print(f"problem: {finding}", markup=False)
         if report.is_clean:
             console.print(f"ok: {report.events} events, {report.assets} assets, projection matches")
     if not report.is_clean:

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from commands.context import Deps, Settings, open_reader
 from commands.output import console, print_json
@@ -105,5 +106,7 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
     table = Table("#", "recorded (UTC)", "event", "facts", "run", title=f"asset {asset_id.hex}")
     for e in entries:
         facts = ", ".join(f"{k}={v}" for k, v in e.facts.items() if v is not None)
-        table.add_row(str(e.version), e.recorded_at_utc[:19], e.event, facts, (e.run_id or "")[:8])
+        table.add_row(
+            str(e.version), e.recorded_at_utc[:19], e.event, Text(facts), (e.run_id or "")[:8]
+        )
     console.print(table)

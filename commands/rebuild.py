@@ -21,6 +21,7 @@ class RebuildResult:
 
 def run_rebuild(deps: Deps, show_progress: bool = False) -> RebuildResult:
     """Replay every event into fresh projection tables (one atomic swap)."""
+    deps.projection.refuse_if_ahead(deps.ledger)
     started = time.perf_counter()
     with progress_bar("replaying", deps.ledger.max_position(), show_progress) as advance:
         events = deps.projection.rebuild(deps.ledger, progress=advance)

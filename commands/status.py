@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from commands.context import Deps, Settings, open_reader
 from commands.output import console, human_bytes, print_json
@@ -72,10 +73,10 @@ def _print_report(report: StatusReport) -> None:
             "asset", "file", "problem", "when", title=f"{t['with_problems']} with problems"
         )
         for f in report.failures:
-            problems.add_row(
+            problems.add_row(  # Text: file names and errors are data, never rich markup
                 f["asset_id"][:12],
-                f["filename"],
-                f["last_error"] or f["quarantine_reason"],
+                Text(f["filename"]),
+                Text(f["last_error"] or f["quarantine_reason"]),
                 f["last_error_at_utc"] or "-",
             )
         console.print(problems)

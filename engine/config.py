@@ -118,6 +118,10 @@ def load_config(path: Path) -> Config:
             f"config file {path} not found (pass --config or set PHOTOLEDGER_CONFIG; "
             "`photoledger init` writes one)"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     try:

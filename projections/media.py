@@ -25,6 +25,7 @@ import msgspec
 from engine import events as ev
 from engine.asset import MediaState, fold_fact
 from engine.crashpoints import CrashPoints
+from engine.errors import LedgerDamagedError
 from engine.ledger import Ledger, RawEvent
 from engine.mapper import decode_stored_state
 from projections.runs import RunsFold
@@ -144,8 +145,19 @@ class MediaProjection:
         """The ledger position this projection has applied up to."""
         return int(self.con.execute("SELECT position FROM tracking").fetchone()[0])
 
+    def refuse_if_ahead(self, ledger: Ledger) -> None:
+        """Raise LedgerDamagedError when this projection has applied events the ledger lacks."""
+        head, position = ledger.max_position(), self.position()
+        if position > head:
+            raise LedgerDamagedError(
+                f"ledger {ledger.location} ends at position {head}, but the media projection "
+                f"has applied events up to position {position}: the ledger lost recorded events "
+                "(truncated, or an older copy restored); restore the newest ledger, do not rebuild"
+            )
+
     def catch_up(self, ledger: Ledger, progress: ProgressFn | None = None) -> int:
         """Apply every event after the tracked position; returns how many were applied."""
+        self.refuse_if_ahead(ledger)
         applied = 0
         while True:
             with self._transaction():

@@ -40,7 +40,7 @@ def test_writer_run_is_bracketed_by_start_and_finish(library: Library) -> None:
 
 
 def test_failed_writer_records_its_exit_code_and_keeps_its_events(library: Library) -> None:
-    with pytest.raises(NotFoundError):  # noqa: PT012
+    with pytest.raises(NotFoundError):  # noqa: SIM117
         with open_writer(library.config, settings_for(library), "history") as deps:
             deps.ledger.save(discover(deps.run, 1))  # type: ignore[arg-type]
             raise NotFoundError("boom")

@@ -36,9 +36,15 @@ def file_digest(path: Path) -> str | None:
 
 
 def ledger_digests(library: Library) -> dict[str, str | None]:
-    """Digests of the ledger file and its WAL: equal before and after = nothing recorded changed."""
+    """Digests of the ledger file and its WAL: equal before and after = nothing recorded changed.
+
+    A missing WAL counts as an empty one: SQLite leaves an empty `-wal` (and `-shm`) behind
+    when the last connection to close was read-only, which records nothing.
+    """
     path = library.ledger_path
-    return {name: file_digest(path.with_name(name)) for name in ("ledger.db", "ledger.db-wal")}
+    wal = path.with_name("ledger.db-wal")
+    empty = hashlib.sha256(b"").hexdigest()
+    return {"ledger.db": file_digest(path), "ledger.db-wal": file_digest(wal) or empty}
 
 
 def events_by_type(ledger: Ledger) -> dict[str, Counter[str]]:
