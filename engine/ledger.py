@@ -87,6 +87,8 @@ class Ledger:
             raise LedgerDamagedError(f"ledger {self.location}: {exc}") from exc
         except AggregateNotFoundError:
             raise NotFoundError(f"asset {asset_id} is not in the ledger") from None
+        except (OperationalError, PersistenceError, sqlite3.DatabaseError) as exc:
+            raise _store_error(self, exc) from exc
         if not isinstance(asset, Asset):
             raise NotFoundError(f"{asset_id} is not an asset (it is a {type(asset).__name__})")
         return asset
@@ -97,6 +99,8 @@ class Ledger:
             return list(self.app.events.get(originator_id))
         except MapperDeserialisationError as exc:
             raise LedgerDamagedError(f"ledger {self.location}: {exc}") from exc
+        except (OperationalError, PersistenceError, sqlite3.DatabaseError) as exc:
+            raise _store_error(self, exc) from exc
 
     def max_position(self) -> int:
         """The notification id of the newest event (0 for an empty ledger)."""
@@ -245,10 +249,29 @@ def redact_url(url: str) -> str:
     return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@")).geturl()
 
 
+def _probe_postgres(env: dict[str, str], location: str) -> None:
+    """One direct connection: fails at once with libpq's reason (the pool waits 10 s, vaguely)."""
+    import psycopg
+
+    try:
+        psycopg.connect(
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            dbname=env["POSTGRES_DBNAME"],
+            connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        ).close()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())  # libpq messages span lines; never hold the password
+        raise LedgerUnavailableError(f"PostgreSQL ledger {location}: {reason}") from None
+
+
 def _open_postgres(url: str, crash: CrashPoints, *, create: bool) -> Ledger:
     env = postgres_env(url)
     env["CREATE_TABLE"] = "y" if create else "n"
     location = redact_url(url)
+    _probe_postgres(env, location)
     try:
         app = LedgerApp(env=env)
         app.recorder.max_notification_id()

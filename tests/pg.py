@@ -1,14 +1,15 @@
 """A throwaway PostgreSQL server for tests: real binaries, a tmp data dir, a loopback port.
 
 Invariants:
-- Only a missing installation raises `PostgresNotInstalled` (the one reason a fixture may
+- Only a missing installation raises `PostgresNotInstalledError` (the one reason a fixture may
   skip). Every other problem (initdb fails, the server does not come up, a database cannot be
   created) raises `PostgresStartError` with the server's log, so a broken fixture fails loudly.
 - The server listens on 127.0.0.1 only, on a free port, with its unix socket inside its own
   tmp dir, trust authentication and the superuser `postgres`. When the tests run as root the
   cluster is created and run by the `postgres` system user (initdb refuses root).
 - `stop()` kills the server (`pg_ctl stop -m immediate`) and removes the tmp dir; it is safe
-  to call twice. Durability settings are relaxed (fsync=off): these are contract tests of
+  to call twice. A watchdog process does the same if the test process dies without stopping
+  it (kill -9, a CI timeout): it holds the read end of a pipe only the test process writes to. Durability settings are relaxed (fsync=off): these are contract tests of
   behaviour, not of crash safety, and they must be fast.
 """
 
@@ -22,6 +23,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -37,7 +39,7 @@ READY_TIMEOUT_S = 60.0
 _NEEDED = ("initdb", "pg_ctl", "postgres")
 
 
-class PostgresNotInstalled(RuntimeError):
+class PostgresNotInstalledError(RuntimeError):
     """No PostgreSQL server binaries on this machine (the only reason to skip)."""
 
 
@@ -60,7 +62,7 @@ def find_bindir() -> Path:
     """The directory holding initdb, pg_ctl and postgres (newest installed version).
 
     Order: `$PHOTOLEDGER_PG_BINDIR`, then `pg_config --bindir`, then the newest
-    /usr/lib/postgresql/*/bin, then $PATH. Raises PostgresNotInstalled when none has them.
+    /usr/lib/postgresql/*/bin, then $PATH. Raises PostgresNotInstalledError when none has them.
     """
     candidates: list[Path] = []
     override = os.environ.get("PHOTOLEDGER_PG_BINDIR")
@@ -87,7 +89,7 @@ def find_bindir() -> Path:
         if _has_server_binaries(bindir):
             return bindir
     looked = ", ".join(str(c) for c in candidates) or "nothing found"
-    raise PostgresNotInstalled(
+    raise PostgresNotInstalledError(
         f"PostgreSQL server binaries ({', '.join(_NEEDED)}) not found (looked in: {looked}); "
         "install the Debian package postgresql or set PHOTOLEDGER_PG_BINDIR"
     )
@@ -116,6 +118,7 @@ class PostgresServer:
     port: int
     run_as: pwd.struct_passwd | None
     _stopped: bool = field(default=False, repr=False)
+    _watchdog: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def datadir(self) -> Path:
@@ -173,37 +176,75 @@ class PostgresServer:
             return
         self._stopped = True
         try:
-            if (self.datadir / "postmaster.pid").exists():
-                _run(
-                    self, [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.datadir),
-                           "-m", "immediate", "-w", "-t", "30"],
-                    check=False,
-                )
+            _stop_cluster(self.bindir, self.root, self.run_as)
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            if self._watchdog is not None:
+                # EOF on its stdin: it finds nothing left to clean up and exits.
+                with contextlib.suppress(OSError):
+                    self._watchdog.stdin.close()  # type: ignore[union-attr]
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._watchdog.wait(timeout=30)
+
+
+def _stop_cluster(bindir: Path, root: Path, run_as: pwd.struct_passwd | None) -> None:
+    """pg_ctl stop -m immediate (when a server runs there), then remove the tmp dir."""
+    try:
+        if (root / "data" / "postmaster.pid").exists():
+            argv = [str(bindir / "pg_ctl"), "stop", "-D", str(root / "data"),
+                    "-m", "immediate", "-w", "-t", "30"]
+            _run_tool(argv, root, run_as, check=False, log=root / "server.log")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _run(
     server: PostgresServer, argv: list[str], *, check: bool = True, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
+    return _run_tool(argv, server.root, server.run_as, check=check, timeout=timeout,
+                     log=server.logfile)
+
+
+def _run_tool(
+    argv: list[str], root: Path, run_as: pwd.struct_passwd | None, *, check: bool = True,
+    timeout: float = 120, log: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL tool, as the postgres system user when we are root."""
     kwargs: dict[str, Any] = {}
-    if server.run_as is not None:
-        kwargs.update(user=server.run_as.pw_uid, group=server.run_as.pw_gid, extra_groups=[])
     env = _clean_env()
-    if server.run_as is not None:
-        env.update(HOME=server.run_as.pw_dir, USER=server.run_as.pw_name,
-                   LOGNAME=server.run_as.pw_name)
+    if run_as is not None:
+        kwargs.update(user=run_as.pw_uid, group=run_as.pw_gid, extra_groups=[])
+        env.update(HOME=run_as.pw_dir, USER=run_as.pw_name, LOGNAME=run_as.pw_name)
     result = subprocess.run(
-        argv, cwd=server.root, env=env, capture_output=True, text=True,
+        argv, cwd=root, env=env, capture_output=True, text=True,
         timeout=timeout, check=False, **kwargs,
     )
     if check and result.returncode != 0:
+        tail = "(no server log)"
+        if log is not None and log.exists():
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise PostgresStartError(
             f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}\n"
-            f"server log:\n{server.log_tail()}"
+            f"server log:\n{tail}"
         )
     return result
+
+
+def _start_watchdog(server: PostgresServer) -> subprocess.Popen[bytes]:
+    """A process that stops the server once our end of its stdin pipe closes (we died)."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--watchdog",
+            str(server.bindir), str(server.root)]
+    if server.run_as is not None:
+        argv.append(server.run_as.pw_name)
+    return subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # survives a Ctrl-C or a kill of our process group
+        env=_clean_env(),
+    )
+
+
+def _watchdog_main(bindir: str, root: str, user: str | None = None) -> None:
+    sys.stdin.buffer.read()  # returns at EOF: the test process stopped us or died
+    _stop_cluster(Path(bindir), Path(root), pwd.getpwnam(user) if user else None)
 
 
 def _wait_ready(server: PostgresServer, deadline: float) -> None:
@@ -238,6 +279,7 @@ def start_postgres() -> PostgresServer:
     root = Path(tempfile.mkdtemp(prefix="photoledger-pg-"))
     server = PostgresServer(bindir=bindir, root=root, port=0, run_as=run_as)
     try:
+        server._watchdog = _start_watchdog(server)
         server.socket_dir.mkdir()
         if run_as is not None:
             for path in (root, server.socket_dir):
@@ -280,3 +322,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+if __name__ == "__main__" and len(sys.argv) >= 4 and sys.argv[1] == "--watchdog":
+    _watchdog_main(*sys.argv[2:5])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import Library, make_library
-from tests.pg import PostgresNotInstalled, PostgresServer, start_postgres
+from tests.pg import PostgresNotInstalledError, PostgresServer, start_postgres
 
 _PG_FIXTURES = frozenset({"postgres_server", "pg_url"})
 
@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def postgres_server() -> Iterator[PostgresServer]:
     try:
         server = start_postgres()
-    except PostgresNotInstalled as exc:
+    except PostgresNotInstalledError as exc:
         pytest.skip(f"no PostgreSQL server binaries: {exc}")
     try:
         yield server

@@ -14,6 +14,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -42,6 +43,13 @@ def ledger(any_library: Library) -> Iterator[Ledger]:
         opened.close()
 
 
+def _all_events(ledger: Ledger) -> list[RawEvent]:
+    """Every stored event; a paging bug fails here (too many events) instead of hanging."""
+    events = list(islice(ledger.iter_all(), ledger.max_position() + 1))
+    assert len(events) <= ledger.max_position(), "iter_all yields more events than are stored"
+    return events
+
+
 def _backend(library: Library) -> str:
     return "sqlite" if library.config.settings.ledger.url is None else "postgresql"
 
@@ -54,7 +62,9 @@ def _assert_utc(value: Any, what: str) -> None:
 
 def _nas_verify(asset: Asset, run: SyncRun) -> None:
     s = asset.state
-    asset.record(ev.NasCopied, run.id.hex, nas_relpath=s.local_relpath, size_bytes=s.declared_size_bytes)
+    asset.record(
+        ev.NasCopied, run.id.hex, nas_relpath=s.local_relpath, size_bytes=s.declared_size_bytes
+    )
     asset.record(ev.NasVerified, run.id.hex, sha256=s.sha256, method="reread-fadvise-dontneed")
 
 
@@ -81,7 +91,7 @@ def test_batch_save_round_trips_states_events_and_aware_datetimes(
     position = ledger.save(run, *assets)
 
     assert position == ledger.max_position()
-    stored = list(ledger.iter_all())
+    stored = _all_events(ledger)
     assert len(stored) == 1 + 5 + 3 + 2 + 1
     assert stored[-1].position == position
 
@@ -136,7 +146,7 @@ def test_rediscovering_an_identity_is_refused_and_the_whole_batch_is_rolled_back
     run = new_run("discover")
     first, bystander = discover(run, 1), discover(run, 3)
     ledger.save(run, first, bystander)
-    before = list(ledger.iter_all())
+    before = _all_events(ledger)
 
     fresh = discover(run, 2)
     download(bystander, run)  # an append to an existing asset, in the same failing batch
@@ -146,7 +156,7 @@ def test_rediscovering_an_identity_is_refused_and_the_whole_batch_is_rolled_back
     with pytest.raises(IntegrityError):
         ledger.save(fresh, bystander, again)
 
-    assert list(ledger.iter_all()) == before
+    assert _all_events(ledger) == before
     assert ledger.max_position() == before[-1].position
     assert ledger.events_of(fresh.id) == []
     with pytest.raises(NotFoundError):
@@ -168,7 +178,7 @@ def test_the_same_identity_twice_in_one_batch_is_refused(ledger: Ledger) -> None
     with pytest.raises(IntegrityError):
         ledger.save(one, two)
     assert ledger.events_of(one.id) == []
-    assert [r.topic for r in ledger.iter_all()] == ["RunStarted"]
+    assert [r.topic for r in _all_events(ledger)] == ["RunStarted"]
 
 
 # (c) optimistic concurrency -----------------------------------------------------------------
@@ -233,19 +243,32 @@ def test_read_after_pages_in_position_order_without_gaps_or_duplicates(ledger: L
         position = 0
         while page := ledger.read_after(position, limit):
             assert len(page) <= limit
-            assert page[0].position > position
+            assert page[0].position > position, "a page repeats or goes back"
             paged.extend(page)
             position = page[-1].position
+            assert len(paged) <= len(everything), f"paging with limit {limit} never ends"
         assert paged == everything, f"paging with limit {limit} differs from one read"
 
     middle = everything[20].position
     assert ledger.read_after(middle, 5) == everything[21:26]
     assert ledger.read_after(positions[-1], 10) == []
-    assert list(ledger.iter_all(page_size=4)) == everything
-    assert list(ledger.iter_all()) == everything
+    # islice: a paging bug must fail here, not loop forever
+    assert list(islice(ledger.iter_all(page_size=4), len(everything) + 1)) == everything
+    assert list(islice(ledger.iter_all(), len(everything) + 1)) == everything
 
 
 # (e) the media projection --------------------------------------------------------------------
+
+
+def _bounded(ledger: Ledger) -> Any:
+    """A progress callback that fails (instead of looping forever) past the stored count."""
+    limit, seen = ledger.max_position(), [0]
+
+    def progress(count: int) -> None:
+        seen[0] += count
+        assert seen[0] <= limit, f"applied {seen[0]} events but only {limit} are stored"
+
+    return progress
 
 
 def _runs_rows(projection: MediaProjection) -> list[tuple[Any, ...]]:
@@ -263,7 +286,7 @@ def test_projection_caught_up_in_steps_equals_a_rebuild(
         run = new_run("run")
         assets = [discover(run, i) for i in range(12)]
         ledger.save(run, *assets)
-        assert projection.catch_up(ledger) == 13
+        assert projection.catch_up(ledger, _bounded(ledger)) == 13
         assert projection.position() == ledger.max_position()
 
         for asset in assets[:8]:
@@ -274,7 +297,7 @@ def test_projection_caught_up_in_steps_equals_a_rebuild(
         assets[10].record(ev.RemoteChanged, run.id.hex, remote_change_tag="tag10b",
                           remote_checksum="new", declared_size_bytes=2_000_000)
         ledger.save(*assets)
-        assert projection.catch_up(ledger) == 8 + 8 + 2
+        assert projection.catch_up(ledger, _bounded(ledger)) == 8 + 8 + 2
         assert projection.position() == ledger.max_position()
 
         for asset in assets[:2]:
@@ -289,8 +312,8 @@ def test_projection_caught_up_in_steps_equals_a_rebuild(
         assets[11].record(ev.RemoteDeleted, run.id.hex, observed_via="full scan")
         run.record(ev.RunFinished, exit_code=0, outcome="ok")
         ledger.save(run, *assets)
-        assert projection.catch_up(ledger) == 6 + 1 + 1 + 1
-        assert projection.catch_up(ledger) == 0  # idempotent
+        assert projection.catch_up(ledger, _bounded(ledger)) == 6 + 1 + 1 + 1
+        assert projection.catch_up(ledger, _bounded(ledger)) == 0  # idempotent
         assert projection.position() == ledger.max_position()
 
         incremental = projection.rows()
@@ -305,7 +328,7 @@ def test_projection_caught_up_in_steps_equals_a_rebuild(
 
         rebuilt = MediaProjection(tmp_path / "rebuilt.db", CrashPoints())
         try:
-            assert rebuilt.rebuild(ledger) == len(list(ledger.iter_all())) == 13 + 18 + 9
+            assert rebuilt.rebuild(ledger, _bounded(ledger)) == 13 + 18 + 9
             assert rebuilt.rows() == incremental
             assert _runs_rows(rebuilt) == incremental_runs
             assert rebuilt.position() == projection.position()
@@ -313,7 +336,7 @@ def test_projection_caught_up_in_steps_equals_a_rebuild(
             rebuilt.close()
         assert replay_rows(ledger, ledger.max_position()) == incremental
 
-        projection.rebuild(ledger)  # in place
+        projection.rebuild(ledger, _bounded(ledger))  # in place
         assert projection.rows() == incremental
         assert _runs_rows(projection) == incremental_runs
     finally:
@@ -339,7 +362,7 @@ def test_cli_status_and_check_succeed(any_library: Library) -> None:
     finally:
         ledger.close()
 
-    status = run_cli(["status", "--json"], any_library.config_path)
+    status = run_cli(["status", "--json"], any_library.config_path, timeout=60)
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     assert report["totals"]["assets"] == 4
@@ -349,7 +372,7 @@ def test_cli_status_and_check_succeed(any_library: Library) -> None:
     waiting = {s["stage"]: s["waiting"] for s in report["stages"]}
     assert waiting["download"] == 3
 
-    check = run_cli(["check"], any_library.config_path)
+    check = run_cli(["check"], any_library.config_path, timeout=60)
     assert check.returncode == ExitCode.OK, check.stdout + check.stderr
     assert "ok: 6 events, 4 assets, projection matches" in check.stdout
 
