@@ -38,10 +38,11 @@ def resolve_asset(deps: Deps, asset: str) -> UUID:
             return candidate
     except ValueError:
         pass
+    relpath = _relpath(deps, asset)
     rows = deps.projection.query(
         "SELECT asset_id FROM media WHERE record_name = ? OR local_relpath = ? "
         "OR live_video_relpath = ?",
-        (asset, _relpath(deps, asset), _relpath(deps, asset)),
+        (asset, relpath, relpath),
     )
     if not rows:
         raise NotFoundError(f"no asset with id, iCloud record name or local path {asset!r}")

@@ -143,9 +143,18 @@ def _hex(originator_id: Any) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else UUID(str(originator_id)).hex
 
 
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that can neither create nor change the SQLite file at `path`."""
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _sqlite_read_after(path: Path, position: int, limit: int) -> list[RawEvent]:
     # A fresh read-only connection: raw tuples are ~4x faster than the library's Row objects.
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con = connect_read_only(path)
     try:
         rows = con.execute(
             "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
@@ -158,7 +167,7 @@ def _sqlite_read_after(path: Path, position: int, limit: int) -> list[RawEvent]:
 
 
 def _store_error(ledger: Ledger, exc: BaseException) -> Exception:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = _first_line(exc)
     if ledger.backend == "postgresql":
         return LedgerUnavailableError(f"PostgreSQL ledger {ledger.location}: {text}")
     return LedgerDamagedError(f"ledger {ledger.location} cannot be read: {text}")
@@ -212,7 +221,7 @@ def check_sqlite_file(path: Path) -> None:
             f"ledger {path} is truncated ({size} bytes, header says {page_count * page_size})"
         )
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con = connect_read_only(path)
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
         finally:
@@ -276,7 +285,7 @@ def _open_postgres(url: str, crash: CrashPoints, *, create: bool) -> Ledger:
         app = LedgerApp(env=env)
         app.recorder.max_notification_id()
     except (OperationalError, PersistenceError) as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = _first_line(exc)
         if "does not exist" in text and not create:
             raise LedgerDamagedError(
                 f"PostgreSQL ledger {location} has no event table: run `photoledger init`"

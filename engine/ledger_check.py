@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from engine import events as ev
 from engine.errors import LedgerDamagedError
-from engine.ledger import Ledger
+from engine.ledger import Ledger, connect_read_only
 from engine.mapper import class_of, decode_stored_state
 
 MAX_FINDINGS = 50
@@ -22,7 +22,7 @@ def sqlite_integrity(ledger: Ledger) -> list[str]:
     if ledger.sqlite_path is None:
         return []
     try:
-        con = sqlite3.connect(f"file:{ledger.sqlite_path}?mode=ro", uri=True)
+        con = connect_read_only(ledger.sqlite_path)
         try:
             rows = con.execute("PRAGMA integrity_check").fetchall()
         finally:
