@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: PostgreSQL (the ledger's server backend, started by the tests themselves),
-# Python's venv support and headers.
-APT_PACKAGES=(postgresql python3 python3-venv python3-dev ca-certificates)
+# Python's venv support and headers, and ffmpeg (real media for the simulator and compression).
+APT_PACKAGES=(postgresql python3 python3-venv python3-dev ca-certificates ffmpeg)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,97 @@
+"""The port through which stages use iCloud, and the errors it raises.
+
+Invariants:
+- Every method either returns Apple's answer or raises one of the IcloudError subclasses below;
+  transient failures (429/503, dropped connections, 421/450 session expiry) are retried inside
+  the adapter with bounded, jittered exponential backoff that honours Retry-After.
+- `calls` counts CloudKit calls (records/query, changes/zone, ...) separately from login calls,
+  so "no change costs at most 2 calls" can be reported and tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import msgspec
+
+from engine.errors import ExitCode, PhotoledgerError
+from engine.icloud.model import ChangePage, RemoteAlbum, ScanPage
+
+
+class IcloudError(PhotoledgerError):
+    """iCloud refused or could not be reached."""
+
+    exit_code = ExitCode.ICLOUD_UNAVAILABLE
+
+
+class AuthenticationError(IcloudError):
+    """Wrong password, 2FA needed but no code, or the session cannot be renewed."""
+
+    exit_code = ExitCode.AUTH_FAILED
+
+
+class TwoFactorRequiredError(AuthenticationError):
+    """A 2FA code is needed and none was given (run `photoledger login`)."""
+
+
+class WebAccessDeniedError(AuthenticationError):
+    """Advanced Data Protection is on, or "Access iCloud Data on the Web" is off."""
+
+
+class ThrottledError(IcloudError):
+    """Apple keeps answering 503/429 after every retry."""
+
+
+class LibraryIndexingError(IcloudError):
+    """The Photos library has not finished indexing on Apple's side."""
+
+
+class SyncTokenExpiredError(IcloudError):
+    """`changes/zone` rejected the stored sync token: a full scan must reconcile."""
+
+
+class UrlExpiredError(IcloudError):
+    """A download URL answered 410 Gone: ask for a fresh record."""
+
+
+class ContentError(IcloudError):
+    """A download failed in a way a retry may fix (connection dropped, 5xx after retries)."""
+
+
+class CallCounts(msgspec.Struct, kw_only=True):
+    """How many HTTP calls of each kind the adapter made."""
+
+    login: int = 0
+    cloudkit: int = 0
+    content: int = 0
+    retries: int = 0
+
+
+class ContentResponse(Protocol):
+    """An open download: headers known, body not yet read."""
+
+    status: int  # 200, or 206 when a Range was honoured
+    content_length: int | None  # of this response's body
+    total_size_bytes: int | None  # from Content-Range when partial, else content_length
+
+    def iter_chunks(self, chunk_bytes: int) -> Iterator[bytes]: ...
+
+
+class IcloudPort(Protocol):
+    """What the discover and download stages (and later album-move and delete) need from iCloud."""
+
+    calls: CallCounts
+
+    def login(self) -> None: ...
+    def zone_sync_token(self, zone: str) -> str: ...
+    def count_assets(self, zone: str) -> int: ...
+    def scan_pages(self, zone: str, *, workers: int) -> Iterator[ScanPage]: ...
+    def changes_since(self, zone: str, sync_token: str) -> Iterator[ChangePage]: ...
+    def lookup_assets(self, zone: str, record_names: list[str]) -> ScanPage: ...
+    def list_albums(self, zone: str) -> list[RemoteAlbum]: ...
+    def album_member_ids(self, zone: str, album: RemoteAlbum) -> Iterator[str]: ...
+    def open_content(
+        self, url: str, *, start_byte: int = 0
+    ) -> AbstractContextManager[ContentResponse]: ...
