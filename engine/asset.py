@@ -33,15 +33,22 @@ class MediaState(msgspec.Struct, kw_only=True):
     record_name: str = ""
     master_record_name: str = ""
     filename: str = ""
+    filename_status: str = ""
     kind: str = ""
     item_type: str = ""
     declared_size_bytes: int = 0
     live_video_declared_size_bytes: int | None = None
+    live_video_checksum: str | None = None
+    versions: tuple[ev.VersionFact, ...] = ()
     captured_at_utc: datetime | None = None
     added_at_utc: datetime | None = None
+    timezone_offset_s: int | None = None
     discovered_at_utc: datetime | None = None
     remote_change_tag: str = ""
     remote_checksum: str = ""
+    is_favorite: bool = False
+    is_hidden: bool = False
+    album_ids: tuple[str, ...] = ()
     is_remote_deleted: bool = False
     local_relpath: str | None = None
     downloaded_size_bytes: int | None = None
@@ -50,6 +57,7 @@ class MediaState(msgspec.Struct, kw_only=True):
     downloaded_at_utc: datetime | None = None
     live_video_relpath: str | None = None
     live_video_sha256: str | None = None
+    extra_files: tuple[ev.LocalFileFact, ...] = ()
     download_failures: int = 0
     quarantine_reason: str | None = None
     nas_status: str | None = None  # "copied", "verified", "mismatched"
@@ -81,17 +89,28 @@ class MediaState(msgspec.Struct, kw_only=True):
 
 def _on_discovered(s: MediaState, e: ev.Discovered) -> None:
     s.account, s.zone, s.record_name = e.account, e.zone, e.record_name
-    s.master_record_name, s.filename, s.kind = e.master_record_name, e.filename, e.kind
-    s.item_type, s.declared_size_bytes = e.item_type, e.declared_size_bytes
-    s.live_video_declared_size_bytes = e.live_video_declared_size_bytes
-    s.captured_at_utc, s.added_at_utc = e.captured_at_utc, e.added_at_utc
-    s.remote_change_tag, s.remote_checksum = e.remote_change_tag, e.remote_checksum
-    s.discovered_at_utc = e.timestamp
+    s.master_record_name, s.kind = e.master_record_name, e.kind
+    s.timezone_offset_s, s.album_ids = e.timezone_offset_s, tuple(e.album_ids)
+    s.added_at_utc, s.discovered_at_utc = e.added_at_utc, e.timestamp
+    _take_remote_facts(s, e)
 
 
 def _on_remote_changed(s: MediaState, e: ev.RemoteChanged) -> None:
-    s.remote_change_tag, s.remote_checksum = e.remote_change_tag, e.remote_checksum
-    s.declared_size_bytes = e.declared_size_bytes
+    if not e.versions:  # an upcast v1 fact: only the tag, checksum and size are known
+        s.remote_change_tag, s.remote_checksum = e.remote_change_tag, e.remote_checksum
+        s.declared_size_bytes = e.declared_size_bytes
+        return
+    _take_remote_facts(s, e)
+    s.quarantine_reason = None  # a new remote version deserves a new attempt
+
+
+def _take_remote_facts(s: MediaState, e: ev.Discovered | ev.RemoteChanged) -> None:
+    s.filename, s.filename_status, s.item_type = e.filename, e.filename_status, e.item_type
+    s.declared_size_bytes, s.remote_checksum = e.declared_size_bytes, e.remote_checksum
+    s.live_video_declared_size_bytes = e.live_video_declared_size_bytes
+    s.live_video_checksum, s.versions = e.live_video_checksum, tuple(e.versions)
+    s.captured_at_utc, s.remote_change_tag = e.captured_at_utc, e.remote_change_tag
+    s.is_favorite, s.is_hidden = e.is_favorite, e.is_hidden
 
 
 def _on_remote_deleted(s: MediaState, _e: ev.RemoteDeleted) -> None:
@@ -104,6 +123,7 @@ def _on_downloaded(s: MediaState, e: ev.Downloaded) -> None:
     s.local_relpath, s.downloaded_size_bytes, s.sha256 = e.local_relpath, e.size_bytes, e.sha256
     s.downloaded_change_tag, s.downloaded_at_utc = s.remote_change_tag, e.timestamp
     s.live_video_relpath, s.live_video_sha256 = e.live_video_relpath, e.live_video_sha256
+    s.extra_files = tuple(e.extra_files)
     s.quarantine_reason = None
     s.last_error = s.last_error_at_utc = None
 

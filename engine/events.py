@@ -6,8 +6,8 @@ Invariants:
 - Every asset event carries `run_id`, the SyncRun that produced it.
 - Fields carry their unit or kind in the name (`size_bytes`, `*_at_utc`, `sha256`, `*_relpath`).
   Paths are relative to the root they belong to (library, NAS, outbox), never absolute.
-- Field types are limited to str, int, bool, datetime (UTC) and None, so the msgspec mapper can
-  decode them with a typed decoder.
+- Field types are limited to str, int, bool, datetime (UTC), None and tuples of the small frozen
+  structs below (VersionFact, LocalFileFact), so the msgspec mapper decodes them typed.
 - A stored topic is the event's class name (short rows: the topic is stored with every event).
   `TOPICS` maps each stored name to its class; a renamed class keeps its old name as a key.
 - Facts that another fact already pins are not repeated (the NAS and outbox copies live at the
@@ -19,7 +19,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from eventsourcing.domain import Aggregate
+
+
+class VersionFact(msgspec.Struct, frozen=True, kw_only=True):
+    """One rendition iCloud offers for an asset (never its URL: those expire)."""
+
+    key: str  # "original", "live_video", "alternative", "adjusted", "medium", "thumb"
+    size_bytes: int
+    checksum: str  # Apple's fileChecksum: identifies the content, cannot check bytes
+    file_type: str  # UTI, e.g. "public.heic"
+
+
+class LocalFileFact(msgspec.Struct, frozen=True, kw_only=True):
+    """A downloaded rendition other than the original and the live-photo video."""
+
+    key: str
+    relpath: str
+    size_bytes: int
+    sha256: str
 
 
 class AssetEvent(Aggregate.Event):
@@ -33,29 +52,94 @@ class AssetEvent(Aggregate.Event):
 
 
 class Discovered(AssetEvent, Aggregate.Created):
-    """The asset was seen in iCloud for the first time."""
+    """The asset was seen in iCloud for the first time, with everything later stages need."""
+
+    class_version = 2
 
     account: str
     zone: str
     record_name: str
     master_record_name: str
     filename: str
+    filename_status: str  # "ok", "missing" (icloudpd's fallback name) or "undecodable"
     kind: str  # "photo", "video" or "live" (a still with its paired video)
     item_type: str  # Apple's UTI, e.g. "public.heic"
     declared_size_bytes: int
+    remote_checksum: str
     live_video_declared_size_bytes: int | None
+    live_video_checksum: str | None
+    versions: tuple[VersionFact, ...]
     captured_at_utc: datetime | None
     added_at_utc: datetime | None
+    timezone_offset_s: int | None
     remote_change_tag: str
-    remote_checksum: str
+    is_favorite: bool
+    is_hidden: bool
+    album_ids: tuple[str, ...]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 knew only the original and the live video's size."""
+        versions = [
+            {
+                "key": "original",
+                "size_bytes": state["declared_size_bytes"],
+                "checksum": state["remote_checksum"],
+                "file_type": state["item_type"],
+            }
+        ]
+        if state.get("live_video_declared_size_bytes") is not None:
+            versions.append(
+                {
+                    "key": "live_video",
+                    "size_bytes": state["live_video_declared_size_bytes"],
+                    "checksum": "",
+                    "file_type": "com.apple.quicktime-movie",
+                }
+            )
+        state.update(
+            filename_status="ok",
+            live_video_checksum=None,
+            versions=versions,
+            timezone_offset_s=None,
+            is_favorite=False,
+            is_hidden=False,
+            album_ids=[],
+        )
 
 
 class RemoteChanged(AssetEvent):
-    """iCloud reports a new version of the asset (change tag, checksum or size differ)."""
+    """iCloud holds a new version of the asset (an edit, a replaced original, new metadata)."""
+
+    class_version = 2
 
     remote_change_tag: str
     remote_checksum: str
     declared_size_bytes: int
+    live_video_declared_size_bytes: int | None
+    live_video_checksum: str | None
+    versions: tuple[VersionFact, ...]
+    filename: str
+    filename_status: str
+    item_type: str
+    captured_at_utc: datetime | None
+    is_favorite: bool
+    is_hidden: bool
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 carried only the tag, checksum and size; the rest is unknown (kept as was)."""
+        state.update(
+            live_video_declared_size_bytes=None,
+            live_video_checksum=None,
+            versions=[],
+            filename="",
+            filename_status="",
+            item_type="",
+            captured_at_utc=None,
+            is_favorite=False,
+            is_hidden=False,
+        )
 
 
 class RemoteDeleted(AssetEvent):
@@ -67,12 +151,20 @@ class RemoteDeleted(AssetEvent):
 class Downloaded(AssetEvent):
     """The original (and its live-photo video, if any) is on local disk, checked and hashed."""
 
+    class_version = 2
+
     local_relpath: str
     size_bytes: int
     sha256: str
     live_video_relpath: str | None
     live_video_size_bytes: int | None
     live_video_sha256: str | None
+    extra_files: tuple[LocalFileFact, ...]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 downloaded only the original and the live video."""
+        state["extra_files"] = []
 
 
 class DownloadFailed(AssetEvent):

@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import sqlite3
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -30,13 +31,25 @@ from engine.ledger import Ledger, RawEvent
 from engine.mapper import decode_stored_state
 from projections.runs import RunsFold
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BATCH_EVENTS = 5000
 MEDIA_FIELDS: tuple[str, ...] = tuple(MediaState.__struct_fields__)
 _DATETIME_FIELDS = frozenset(
     name for name, hint in MediaState.__annotations__.items() if "datetime" in str(hint)
 )
 _DT_INDEXES = tuple(i for i, name in enumerate(MEDIA_FIELDS) if name in _DATETIME_FIELDS)
+_TUPLE_TYPES: dict[str, Any] = {
+    name: hint
+    for name, hint in typing.get_type_hints(MediaState).items()
+    if typing.get_origin(hint) is tuple
+}
+# Tuple fields (renditions, album ids, extra files) are stored as compact JSON text.
+_JSON_CODECS = tuple(
+    (i, msgspec.json.Decoder(_TUPLE_TYPES[name]))
+    for i, name in enumerate(MEDIA_FIELDS)
+    if name in _TUPLE_TYPES
+)
+_json_encoder = msgspec.json.Encoder()
 ProgressFn = Callable[[int], None]
 
 
@@ -46,6 +59,8 @@ def state_to_row(asset_id: str, state: MediaState) -> tuple[Any, ...]:
     for i in _DT_INDEXES:
         if values[i] is not None:
             values[i] = values[i].isoformat()
+    for i, _decoder in _JSON_CODECS:
+        values[i] = _json_encoder.encode(values[i]).decode()
     return (asset_id, *values)
 
 
@@ -55,6 +70,8 @@ def row_to_state(row: tuple[Any, ...]) -> tuple[str, MediaState]:
     for i in _DT_INDEXES:
         if values[i] is not None:
             values[i] = datetime.fromisoformat(values[i])
+    for i, decoder in _JSON_CODECS:
+        values[i] = decoder.decode(values[i])
     return row[0], MediaState(**dict(zip(MEDIA_FIELDS, values, strict=True)))
 
 

@@ -85,10 +85,42 @@ def discover(run: SyncRun, index: int, **overrides: Any) -> Asset:
         "added_at_utc": T0 - timedelta(days=index % 2000),
         "remote_change_tag": f"tag{index}a",
         "remote_checksum": f"AZ{index:08d}checksum",
+        "filename_status": "ok",
+        "live_video_checksum": None,
+        "timezone_offset_s": 7200,
+        "is_favorite": index % 7 == 0,
+        "is_hidden": False,
+        "album_ids": (),
     }
     facts.update(overrides)
+    facts.setdefault(
+        "versions",
+        (
+            ev.VersionFact(
+                key="original",
+                size_bytes=facts["declared_size_bytes"],
+                checksum=facts["remote_checksum"],
+                file_type=facts["item_type"],
+            ),
+        ),
+    )
     identity = IcloudIdentity("jdoe@example.com", "PrimarySync", f"REC-{index:08d}")
     return Asset.discover(identity, run.id.hex, **facts)
+
+
+def remote_change(asset: Asset, run: SyncRun, **overrides: Any) -> None:
+    """iCloud reports an edit: the current remote facts with `overrides` applied."""
+    s = asset.state
+    facts: dict[str, Any] = {
+        name: getattr(s, name)
+        for name in (
+            "remote_change_tag", "remote_checksum", "declared_size_bytes",
+            "live_video_declared_size_bytes", "live_video_checksum", "versions", "filename",
+            "filename_status", "item_type", "captured_at_utc", "is_favorite", "is_hidden",
+        )
+    }
+    facts.update(overrides)
+    asset.record(ev.RemoteChanged, run.id.hex, **facts)
 
 
 def download(asset: Asset, run: SyncRun, sha256: str | None = None) -> None:
@@ -102,6 +134,7 @@ def download(asset: Asset, run: SyncRun, sha256: str | None = None) -> None:
         live_video_relpath=None,
         live_video_size_bytes=None,
         live_video_sha256=None,
+        extra_files=(),
     )
 
 

@@ -133,6 +133,13 @@ def make_spec(rng: random.Random, index: int, record_name: str) -> AssetSpec:
         live_relpath = f"{captured:%Y/%m/%d}/{filename.rsplit('.', 1)[0]}_HEVC.MOV"
         live_sha = _sha256_hex("live", record_name)
     tier, codec, params = TIERS["video" if kind == "video" else "photo"]
+    versions = [ev.VersionFact(key="original", size_bytes=size, checksum=master, file_type=item_type)]
+    live_checksum = None
+    if live_size is not None:
+        live_checksum = base64.b64encode(b"\x01" + rng.randbytes(20)).decode()
+        versions.append(ev.VersionFact(key="live_video", size_bytes=live_size,
+                                       checksum=live_checksum,
+                                       file_type="com.apple.quicktime-movie"))
     return AssetSpec(
         identity=IcloudIdentity(ACCOUNT, ZONE, record_name),
         discovered={
@@ -146,6 +153,13 @@ def make_spec(rng: random.Random, index: int, record_name: str) -> AssetSpec:
             "added_at_utc": added,
             "remote_change_tag": "".join(rng.choices(BASE36, k=8)),
             "remote_checksum": master,
+            "filename_status": "ok",
+            "live_video_checksum": live_checksum,
+            "versions": tuple(versions),
+            "timezone_offset_s": 3600,
+            "is_favorite": rng.random() < 0.05,
+            "is_hidden": False,
+            "album_ids": (),
         },
         downloaded={
             "local_relpath": relpath,
@@ -154,6 +168,7 @@ def make_spec(rng: random.Random, index: int, record_name: str) -> AssetSpec:
             "live_video_relpath": live_relpath,
             "live_video_size_bytes": live_size,
             "live_video_sha256": live_sha,
+            "extra_files": (),
         },
         nas_verified={
             "sha256": sha,

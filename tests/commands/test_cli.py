@@ -122,7 +122,7 @@ def test_history_refuses_an_ambiguous_name(library: Library) -> None:
     for asset in (a, b):
         asset.record(ev.Downloaded, run.id.hex, local_relpath="same/IMG_1.JPG", size_bytes=1,
                      sha256="0" * 64, live_video_relpath=None, live_video_size_bytes=None,
-                     live_video_sha256=None)
+                     live_video_sha256=None, extra_files=())
     ledger.save(run, a, b)
     result = run_cli(["history", "same/IMG_1.JPG"], library.config_path)
     assert result.returncode == ExitCode.NOT_FOUND and "2 assets" in result.stderr

@@ -30,7 +30,16 @@ from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, NotFoundError
 from engine.ledger import IntegrityError, Ledger, RawEvent
 from projections.media import MediaProjection, replay_rows, row_to_state
-from tests.factories import T0, Library, discover, download, make_library, new_run, run_cli
+from tests.factories import (
+    T0,
+    Library,
+    discover,
+    download,
+    make_library,
+    new_run,
+    remote_change,
+    run_cli,
+)
 from tests.pg import free_port
 
 
@@ -294,8 +303,8 @@ def test_projection_caught_up_in_steps_equals_a_rebuild(
         for asset in assets[:4]:
             _nas_verify(asset, run)
         assets[9].record(ev.DownloadFailed, run.id.hex, error="HTTP 503", is_retriable=True)
-        assets[10].record(ev.RemoteChanged, run.id.hex, remote_change_tag="tag10b",
-                          remote_checksum="new", declared_size_bytes=2_000_000)
+        remote_change(assets[10], run, remote_change_tag="tag10b", remote_checksum="new",
+                      declared_size_bytes=2_000_000)
         ledger.save(*assets)
         assert projection.catch_up(ledger, _bounded(ledger)) == 8 + 8 + 2
         assert projection.position() == ledger.max_position()

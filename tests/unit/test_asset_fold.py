@@ -6,7 +6,7 @@ import pytest
 
 from engine import events as ev
 from engine.asset import Asset, SyncRun
-from tests.factories import discover, download, new_run
+from tests.factories import discover, download, new_run, remote_change
 
 
 @pytest.fixture
@@ -34,13 +34,8 @@ def test_download_pins_the_change_tag_known_at_that_moment(run: SyncRun) -> None
     asset = discover(run, 1)
     download(asset, run)
     assert asset.state.downloaded_change_tag == "tag1a"
-    asset.record(
-        ev.RemoteChanged,
-        run.id.hex,
-        remote_change_tag="tag1b",
-        remote_checksum="c2",
-        declared_size_bytes=5,
-    )
+    remote_change(asset, run, remote_change_tag="tag1b", remote_checksum="c2",
+                  declared_size_bytes=5)
     assert asset.state.downloaded_change_tag == "tag1a"
     assert asset.state.remote_change_tag == "tag1b"
 

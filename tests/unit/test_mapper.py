@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+import msgspec
 import pytest
 from eventsourcing.persistence import StoredEvent
 
@@ -19,15 +21,21 @@ from tests.factories import Library, discover, download, new_run
 SAMPLE = {str: "x", int: 7, bool: True, datetime: datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC)}
 
 
-def sample_event(event_class: type[Any]) -> Any:
-    import typing
+def sample_value(hint: Any) -> Any:
+    """A well-typed sample for a field type (tuples hold two samples of their item type)."""
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return (sample_value(item), sample_value(item))
+    if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+        inner = typing.get_type_hints(hint)
+        return hint(**{name: sample_value(inner[name]) for name in hint.__struct_fields__})
+    base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+    return SAMPLE.get(base, "x")
 
+
+def sample_event(event_class: type[Any]) -> Any:
     hints = typing.get_type_hints(event_class)
-    values: dict[str, Any] = {}
-    for field in dataclasses.fields(event_class):
-        hint = hints[field.name]
-        base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
-        values[field.name] = SAMPLE.get(base, "x")
+    values = {f.name: sample_value(hints[f.name]) for f in dataclasses.fields(event_class)}
     values.update(originator_id=uuid4(), originator_version=3, timestamp=SAMPLE[datetime])
     return event_class(**values)
 
@@ -112,3 +120,32 @@ def test_saved_assets_replay_to_equal_state(library: Library) -> None:
     ledger.save(run, *assets)
     for asset in assets:
         assert ledger.get_asset(asset.id).state == asset.state
+
+
+def test_discovered_v1_is_read_as_v2_with_its_original_as_the_only_version() -> None:
+    v1 = {
+        "timestamp": "2021-03-04T05:06:07Z", "originator_topic": "engine.asset:Asset",
+        "run_id": "r", "account": "a", "zone": "PrimarySync", "record_name": "REC",
+        "master_record_name": "M", "filename": "IMG_1.HEIC", "kind": "live",
+        "item_type": "public.heic", "declared_size_bytes": 10,
+        "live_video_declared_size_bytes": 4, "captured_at_utc": None, "added_at_utc": None,
+        "remote_change_tag": "t1", "remote_checksum": "c1",
+    }
+    stored = StoredEvent(uuid4(), 1, "Discovered", json.dumps(v1).encode())
+    event = MsgspecMapper().to_domain_event(stored)
+    assert event.filename_status == "ok" and event.album_ids == ()
+    assert [(v.key, v.size_bytes, v.checksum) for v in event.versions] == [
+        ("original", 10, "c1"), ("live_video", 4, ""),
+    ]
+
+
+def test_downloaded_v1_is_read_as_v2_without_extra_files() -> None:
+    v1 = {
+        "timestamp": "2021-03-04T05:06:07Z", "run_id": "r", "local_relpath": "a/b.jpg",
+        "size_bytes": 3, "sha256": "0" * 64, "live_video_relpath": None,
+        "live_video_size_bytes": None, "live_video_sha256": None,
+    }
+    event = MsgspecMapper().to_domain_event(
+        StoredEvent(uuid4(), 2, "Downloaded", json.dumps(v1).encode())
+    )
+    assert event.extra_files == () and event.size_bytes == 3

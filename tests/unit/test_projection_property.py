@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,11 @@ FOLLOW_UP_EVENTS = [cls for cls in ev.ASSET_EVENT_CLASSES if cls is not ev.Disco
 
 def _strategy_for(hint: Any) -> st.SearchStrategy[Any]:
     args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...]
+        return st.lists(_strategy_for(args[0]), max_size=3).map(tuple)
+    if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+        inner = typing.get_type_hints(hint)
+        return st.builds(hint, **{n: _strategy_for(inner[n]) for n in hint.__struct_fields__})
     if args:  # X | None
         return st.none() | st.one_of(*(_BY_TYPE[a] for a in args if a is not type(None)))
     return _BY_TYPE[hint]
