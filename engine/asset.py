@@ -54,6 +54,7 @@ class MediaState(msgspec.Struct, kw_only=True):
     downloaded_size_bytes: int | None = None
     sha256: str | None = None
     downloaded_change_tag: str | None = None
+    downloaded_checksum: str | None = None
     downloaded_at_utc: datetime | None = None
     live_video_relpath: str | None = None
     live_video_sha256: str | None = None
@@ -102,6 +103,7 @@ def _on_remote_changed(s: MediaState, e: ev.RemoteChanged) -> None:
         return
     _take_remote_facts(s, e)
     s.quarantine_reason = None  # a new remote version deserves a new attempt
+    s.is_remote_deleted = False  # listed again, e.g. restored from Recently Deleted
 
 
 def _take_remote_facts(s: MediaState, e: ev.Discovered | ev.RemoteChanged) -> None:
@@ -122,6 +124,7 @@ def _on_downloaded(s: MediaState, e: ev.Downloaded) -> None:
         _forget_verifications(s)
     s.local_relpath, s.downloaded_size_bytes, s.sha256 = e.local_relpath, e.size_bytes, e.sha256
     s.downloaded_change_tag, s.downloaded_at_utc = s.remote_change_tag, e.timestamp
+    s.downloaded_checksum = s.remote_checksum
     s.live_video_relpath, s.live_video_sha256 = e.live_video_relpath, e.live_video_sha256
     s.extra_files = tuple(e.extra_files)
     s.quarantine_reason = None

@@ -206,6 +206,10 @@ class MediaProjection:
                 states[asset_id] = state
         return states
 
+    def states_of(self, asset_ids: set[str]) -> dict[str, MediaState]:
+        """Current state of each listed asset that the projection holds (hex ids)."""
+        return self._load_states(asset_ids)
+
     def _write(self, fold: MediaFold, position: int) -> None:
         marks = ",".join("?" * (len(MEDIA_FIELDS) + 1))
         self.con.executemany(

@@ -17,7 +17,8 @@ _HAS_ORIGINAL = "sha256 IS NOT NULL AND local_removed_at_utc IS NULL"
 
 STAGE_WORKLISTS: dict[str, str] = {
     "download": f"{_ALIVE} AND quarantine_reason IS NULL AND "
-    "(sha256 IS NULL OR downloaded_change_tag IS NOT remote_change_tag)",
+    "(sha256 IS NULL OR downloaded_checksum IS NOT remote_checksum "
+    "OR downloaded_size_bytes IS NOT declared_size_bytes)",
     "backup-nas": f"{_ALIVE} AND {_HAS_ORIGINAL} AND "
     "(nas_status IS NOT 'verified' OR nas_verified_sha256 IS NOT sha256)",
     "backup-google": f"{_ALIVE} AND {_HAS_ORIGINAL} AND google_status IS NOT 'verified'",
