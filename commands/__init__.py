@@ -55,9 +55,19 @@ def cli(ctx: click.Context, config_path: Path, no_progress: bool, debug: bool) -
 
 
 def _register() -> None:
-    from commands import check, history, init, rebuild, status
+    from commands import (
+        check,
+        discover,
+        download,
+        history,
+        init,
+        login,
+        rebuild,
+        simulator,
+        status,
+    )
 
-    for module in (init, status, history, rebuild, check):
+    for module in (init, login, discover, download, status, history, rebuild, check, simulator):
         cli.add_command(module.command)
 
 

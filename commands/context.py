@@ -25,6 +25,8 @@ from engine.config import Config
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, LedgerDamagedError, PhotoledgerError
 from engine.fsutil import probe_writable
+from engine.icloud.factory import ENDPOINT_ENV, build_port
+from engine.icloud.port import IcloudPort
 from engine.ledger import Ledger, open_ledger
 from engine.lock import WriterLock
 from projections.media import MediaProjection
@@ -141,6 +143,20 @@ def open_writer(config: Config, settings: Settings, command: str) -> Iterator[De
             raise
         finally:
             _finish_run(deps, exit_code)
+
+
+@contextmanager
+def open_icloud(config: Config) -> Iterator[IcloudPort]:
+    """The configured account's iCloud port (PHOTOLEDGER_ICLOUD_ENDPOINT redirects Apple hosts).
+
+    Stages never prompt: a missing password or 2FA code is an error that points at
+    `photoledger login`, so unattended runs fail fast instead of hanging.
+    """
+    port = build_port(config, os.environ.get(ENDPOINT_ENV) or None, None, None)
+    try:
+        yield port
+    finally:
+        port.close()
 
 
 def _finish_run(deps: Deps, exit_code: ExitCode) -> None:

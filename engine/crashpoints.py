@@ -22,6 +22,9 @@ CRASH_POINTS: frozenset[str] = frozenset(
         "ledger.before_save",  # events built, nothing written
         "ledger.after_save",  # events committed, projection not yet updated
         "projection.before_commit",  # projection rows written in an open transaction
+        "download.before_rename",  # every file of an asset verified and synced as a part
+        "download.after_rename_before_save",  # files in place, Downloaded not yet saved
+        "discover.after_page_save",  # one page of discovery saved, later pages not read
     }
 )
 

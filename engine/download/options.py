@@ -1,0 +1,72 @@
+"""The download stage's options, summary, progress interface and run context.
+
+Invariant: these are plain values and one protocol; nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from engine.crashpoints import CrashPoints
+from engine.ledger import Ledger
+from engine.naming import NamingPolicy
+from projections.media import MediaProjection
+
+
+class DownloadProgress(Protocol):
+    """Where the run reports progress (a rich bar, log lines, or nothing)."""
+
+    def started(self, assets: int, total_bytes: int) -> None: ...
+    def advance_bytes(self, size_bytes: int) -> None: ...
+    def asset_done(self, outcome: str, label: str, detail: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DownloadOptions:
+    """What the user asked for."""
+
+    workers: int = 8
+    sizes: tuple[str, ...] = ("original",)
+    dry_run: bool = False
+    limit: int | None = None
+    save_every: int = 50
+
+
+@dataclass
+class DownloadSummary:
+    """What a run did."""
+
+    downloaded: int = 0
+    failed: int = 0
+    quarantined: int = 0
+    remote_changed: int = 0
+    bytes_downloaded: int = 0
+    elapsed_s: float = 0.0
+    planned_relpaths: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "downloaded": self.downloaded,
+            "failed": self.failed,
+            "quarantined": self.quarantined,
+            "remote_changed": self.remote_changed,
+        }
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The dependencies of one run (built by the command)."""
+
+    ledger: Ledger
+    projection: MediaProjection
+    crash: CrashPoints
+    run_id: str
+    library_root: Path
+    naming: NamingPolicy
+
+
+def reach(crash: CrashPoints, name: str) -> None:
+    """Pass a crash point (see engine.crashpoints)."""
+    crash.reach(name)

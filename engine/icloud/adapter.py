@@ -1,0 +1,228 @@
+"""PyicloudPort: the IcloudPort on top of the real pyicloud (login) and raw CloudKit calls.
+
+Invariants:
+- Login, session files and 2FA go through pyicloud (login.py); CloudKit pages are fetched raw
+  (ckclient.py) and parsed by the tolerant parser (records.py), so one bad record costs one
+  RecordProblem, never a page.
+- `calls` counts every HTTP request by kind at the adapter level; a run that finds no change
+  costs one CloudKit call (`changes/zone`) after login.
+- An asset whose master is not in its page is completed with one `records/lookup` per page; it
+  becomes a "missing_master" problem only if Apple does not know the master either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from functools import partial
+from typing import Any
+
+from engine.icloud.changes import iter_change_pages
+from engine.icloud.ckclient import CloudKitClient
+from engine.icloud.content import ContentClient
+from engine.icloud.login import IcloudLogin
+from engine.icloud.model import ChangePage, RecordProblem, RemoteAlbum, ScanPage
+from engine.icloud.port import CallCounts, ContentResponse, IcloudError, LibraryIndexingError
+from engine.icloud.queries import (
+    ALBUM_COUNT_INDEX,
+    ALBUM_LIST_TYPE,
+    HIDDEN,
+    LIBRARY,
+    Listing,
+    album_list_body,
+    count_body,
+    indexing_state_body,
+    list_page_body,
+    lookup_body,
+)
+from engine.icloud.record_fields import envelope_str, str_value
+from engine.icloud.records import (
+    SortedRecords,
+    build_assets,
+    missing_master_names,
+    parse_album,
+    sort_records,
+)
+from engine.icloud.scan import SeenNames, scan_listing
+
+PAGE_SIZE = 100  # assets per page: Apple's own page size (200 records with their masters)
+LOOKUP_BATCH = 200
+
+
+class PyicloudPort:
+    """iCloud Photos for one account, as the stages see it."""
+
+    def __init__(
+        self,
+        login: IcloudLogin,
+        cloudkit: CloudKitClient,
+        content: ContentClient,
+        calls: CallCounts,
+        *,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.calls = calls
+        self._login = login
+        self._ck = cloudkit
+        self._content = content
+        self._page_size = page_size
+
+    def login(self) -> None:
+        self._login.login()
+
+    def zone_sync_token(self, zone: str) -> str:
+        data = self._ck.post("zones/list", {})
+        for entry in data.get("zones") or []:
+            zone_info = entry.get("zoneID") if isinstance(entry, dict) else None
+            token = entry.get("syncToken") if isinstance(entry, dict) else None
+            if (
+                isinstance(zone_info, dict)
+                and zone_info.get("zoneName") == zone
+                and isinstance(token, str)
+                and token
+            ):
+                return token
+        raise IcloudError(f"iCloud listed no sync token for the Photos zone {zone}")
+
+    def count_assets(self, zone: str) -> int:
+        return self._count(zone, LIBRARY.count_index)
+
+    def scan_pages(self, zone: str, *, workers: int) -> Iterator[ScanPage]:
+        """Every asset of the library (hidden ones too), page by page, each once."""
+        self._require_indexed(zone)
+        seen = SeenNames()
+        for listing in (LIBRARY, HIDDEN):
+            yield from scan_listing(
+                partial(self._fetch_window, zone, listing),
+                partial(self._count, zone, listing.count_index),
+                page_size=self._page_size,
+                workers=workers,
+                seen=seen,
+            )
+
+    def changes_since(self, zone: str, sync_token: str) -> Iterator[ChangePage]:
+        return iter_change_pages(self._ck.post, zone, sync_token, self._lookup_records)
+
+    def lookup_assets(self, zone: str, record_names: list[str]) -> ScanPage:
+        """Fresh records (and download URLs) for these assets."""
+        sorted_records = sort_records(zone, self._lookup_records(zone, record_names))
+        return self._complete_page(zone, sorted_records)
+
+    def list_albums(self, zone: str) -> list[RemoteAlbum]:
+        albums: list[RemoteAlbum] = []
+        parents: list[str | None] = [None]
+        visited: set[str | None] = set()
+        while parents:
+            parent = parents.pop()
+            if parent in visited:
+                continue
+            visited.add(parent)
+            for record in self._album_records(zone, parent):
+                album = parse_album(record)
+                if album is not None:
+                    albums.append(album)
+                    if album.is_folder:
+                        parents.append(album.record_name)
+        return albums
+
+    def album_member_ids(self, zone: str, album: RemoteAlbum) -> Iterator[str]:
+        """CPLAsset record names in an album, each once, in ascending rank order."""
+        seen: set[str] = set()
+        start = 0
+        while True:
+            body = list_page_body(
+                zone,
+                ALBUM_LIST_TYPE,
+                start_rank=start,
+                assets_wanted=self._page_size,
+                parent_id=album.record_name,
+            )
+            names = _member_names(self._ck.post("records/query", body).get("records"))
+            if not names:
+                return
+            start += len(names)
+            for name in names:
+                if name not in seen:
+                    seen.add(name)
+                    yield name
+
+    def album_count(self, zone: str, album: RemoteAlbum) -> int:
+        return self._count(zone, f"{ALBUM_COUNT_INDEX}:{album.record_name}")
+
+    def open_content(
+        self, url: str, *, start_byte: int = 0
+    ) -> AbstractContextManager[ContentResponse]:
+        return self._content.open(url, start_byte=start_byte)
+
+    def close(self) -> None:
+        self._content.close()
+
+    def _require_indexed(self, zone: str) -> None:
+        data = self._ck.post("records/query", indexing_state_body(zone))
+        records = data.get("records") or []
+        state = str_value(records[0], "state") if records else None
+        if state != "FINISHED":
+            raise LibraryIndexingError(
+                f"iCloud Photos is still indexing this library (state {state or 'unknown'}); "
+                "run again later"
+            )
+
+    def _count(self, zone: str, index_id: str) -> int:
+        data = self._ck.post("internal/records/query/batch", count_body(zone, index_id))
+        try:
+            value = data["batch"][0]["records"][0]["fields"]["itemCount"]["value"]
+            return max(0, int(value))
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise IcloudError(f"iCloud sent an unreadable asset count for {index_id}") from exc
+
+    def _fetch_window(
+        self, zone: str, listing: Listing, start: int, wanted: int
+    ) -> tuple[ScanPage, int]:
+        body = list_page_body(zone, listing.list_type, start_rank=start, assets_wanted=wanted)
+        sorted_records = sort_records(zone, self._ck.post("records/query", body).get("records"))
+        return self._complete_page(zone, sorted_records), len(sorted_records.assets)
+
+    def _complete_page(self, zone: str, sorted_records: SortedRecords) -> ScanPage:
+        missing = missing_master_names(sorted_records)
+        masters = dict(sorted_records.masters)
+        problems: list[RecordProblem] = list(sorted_records.problems)
+        if missing:
+            found = sort_records(zone, self._lookup_records(zone, missing))
+            masters.update(found.masters)
+        assets, asset_problems = build_assets(zone, sorted_records.assets, masters)
+        return ScanPage(assets=tuple(assets), problems=tuple(problems + asset_problems))
+
+    def _lookup_records(self, zone: str, record_names: list[str]) -> list[Any]:
+        records: list[Any] = []
+        for start in range(0, len(record_names), LOOKUP_BATCH):
+            batch = record_names[start : start + LOOKUP_BATCH]
+            answer = self._ck.post("records/lookup", lookup_body(zone, batch)).get("records")
+            records.extend(answer if isinstance(answer, list) else [])
+        return records
+
+    def _album_records(self, zone: str, parent: str | None) -> Iterator[Any]:
+        continuation: str | None = None
+        while True:
+            data = self._ck.post("records/query", album_list_body(zone, parent, continuation))
+            records = data.get("records")
+            yield from records if isinstance(records, list) else []
+            marker = data.get("continuationMarker")
+            if not isinstance(marker, str) or not marker or marker == continuation:
+                return
+            continuation = marker
+
+
+def _member_names(records: Any) -> list[str]:
+    """Asset names of one album page: CPLAsset records, or relations' itemId."""
+    names: dict[str, None] = {}
+    for record in records if isinstance(records, list) else []:
+        kind = record.get("recordType") if isinstance(record, dict) else None
+        if kind == "CPLAsset":
+            name = envelope_str(record, "recordName")
+        elif kind == "CPLContainerRelation":
+            name = str_value(record, "itemId")
+        else:
+            continue
+        if name:
+            names[name] = None
+    return list(names)

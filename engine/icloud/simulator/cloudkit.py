@@ -1,0 +1,352 @@
+"""The CloudKit Photos container endpoints, served from a PhotoLibraryState.
+
+Invariants:
+- `handle` answers every op under the library's lock, so a page, its count and its sync token
+  describe one consistent moment.
+- Success bodies never carry top-level reason/error/errorMessage/errorReason (pyicloud's
+  session would raise on them); errors that Apple reports per record or per zone stay inside
+  their record or zone entry inside a 200 answer.
+- List pages hold `resultsLimit // 2` items (an asset plus its master each; a user-album page
+  also carries each item's CPLContainerRelation) in rank order, see indexes.py; a master is
+  sent once per page even when several of the page's assets share it.
+- A sync token pyicloud did not get from this library (another zone or epoch, or older than
+  the compaction horizon) makes changes/zone answer, inside the zone entry, serverErrorCode
+  BAD_REQUEST with reason "client knowledge differs from server knowledge"; pyicloud raises
+  CloudKitApiError for it and a client falls back to a full scan.
+- The shared database holds no zones: this account owns its Shared Library zone, which lists
+  in the private database as `SharedSync-<UUID>`, as it does for the library's owner.
+- desiredKeys is ignored: records always carry every field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.icloud.simulator.blobs import FileBlob, ResizedBlob, fast_blob, parse_content_token
+from engine.icloud.simulator.contract import ContentBlob, RequestContext
+from engine.icloud.simulator.indexes import (
+    CONTAINER,
+    LIST_TYPES,
+    SMART,
+    Entry,
+    IndexCache,
+    decide_count_key,
+    select_page,
+)
+from engine.icloud.simulator.library import ASSET, PRIMARY_ZONE, PhotoLibraryState, Zone
+from engine.icloud.simulator.modify import execute_modify
+from engine.icloud.simulator.records import (
+    Record,
+    find_record,
+    render_album,
+    render_asset,
+    render_by_name,
+    render_master,
+    render_relation,
+    tombstone,
+    typed,
+)
+from engine.icloud.simulator.rows import JPEG, JPEG_FULL, MEDIA_KINDS, ORIGINAL
+
+Answer = tuple[int, dict[str, Any]]
+DEFAULT_RESULTS_LIMIT = 200
+TOKEN_REJECTED_REASON = "client knowledge differs from server knowledge"
+
+
+def _error(status: int, code: str, reason: str) -> Answer:
+    return status, {"serverErrorCode": code, "reason": reason}
+
+
+def _filters(query: dict[str, Any]) -> dict[str, Any]:
+    raw = query.get("filterBy") or []
+    items = raw if isinstance(raw, list) else [raw]
+    return {
+        str(f.get("fieldName")): (f.get("fieldValue") or {}).get("value")
+        for f in items
+        if isinstance(f, dict)
+    }
+
+
+class CloudKitPhotoDatabase:
+    """A `PhotoDatabase` (contract.py) over one simulated library."""
+
+    def __init__(self, state: PhotoLibraryState) -> None:
+        self.state = state
+        self.indexes = IndexCache(state)
+        self._ops = {
+            "records/query": self._query,
+            "internal/records/query/batch": self._batch_count,
+            "records/lookup": self._lookup,
+            "records/modify": self._modify,
+            "changes/zone": self._changes_zone,
+        }
+
+    def is_indexing_finished(self) -> bool:
+        return self.state.is_indexing_done
+
+    def handle(self, database: str, op: str, body: dict[str, Any], ctx: RequestContext) -> Answer:
+        with self.state.lock:
+            if op == "zones/list":
+                return 200, self._zones_list(database)
+            if op == "changes/database":
+                return 200, self._changes_database(database)
+            handler = self._ops.get(op)
+            if handler is None:
+                return _error(400, "BAD_REQUEST", f"unknown operation {op}")
+            if database != "private":
+                return _error(404, "ZONE_NOT_FOUND", "no zones in the shared database")
+            return handler(body, ctx)
+
+    def _zone_of(self, body: dict[str, Any]) -> Zone | None:
+        zone_id = body.get("zoneID") or {}
+        return self.state.zone(str(zone_id.get("zoneName") or PRIMARY_ZONE))
+
+    # --- zones --------------------------------------------------------------------------------
+
+    def _zones_list(self, database: str) -> dict[str, Any]:
+        if database != "private":
+            return {"zones": []}
+        zones = [
+            {"zoneID": z.zone_id(), "syncToken": z.log.token_for(), "atomic": True}
+            for z in self.state.zones.values()
+        ]
+        return {"zones": zones}
+
+    def _changes_database(self, database: str) -> dict[str, Any]:
+        zones = (
+            []
+            if database != "private"
+            else [{"zoneID": z.zone_id()} for z in self.state.zones.values()]
+        )
+        total = sum(z.log.seq for z in self.state.zones.values())
+        return {"zones": zones, "moreComing": False, "syncToken": f"db-{self.state.epoch}-{total}"}
+
+    # --- queries --------------------------------------------------------------------------------
+
+    def _query(self, body: dict[str, Any], ctx: RequestContext) -> Answer:
+        zone = self._zone_of(body)
+        if zone is None:
+            return _error(404, "ZONE_NOT_FOUND", "zone does not exist")
+        query = body.get("query") or {}
+        record_type = str(query.get("recordType", ""))
+        filters = _filters(query)
+        if record_type == "CheckIndexingState":
+            records = [self._indexing_record()]
+        elif record_type == "CPLAlbumByPositionLive":
+            records = self._albums(zone, filters.get("parentId"))
+        elif record_type in LIST_TYPES:
+            records = self._list_page(
+                zone,
+                record_type,
+                filters,
+                int(body.get("resultsLimit") or DEFAULT_RESULTS_LIMIT),
+                ctx,
+            )
+        else:
+            return _error(400, "BAD_REQUEST", f"unknown query recordType {record_type}")
+        return 200, {"records": records, "syncToken": zone.log.token_for()}
+
+    def _indexing_record(self) -> Record:
+        state = "FINISHED" if self.state.is_indexing_done else "RUNNING"
+        progress = 100 if self.state.is_indexing_done else 42
+        return {
+            "recordName": "_checkIndexingState",
+            "recordType": "CheckIndexingState",
+            "fields": {"state": typed("STRING", state), "progress": typed("INT64", progress)},
+        }
+
+    def _albums(self, zone: Zone, parent_id: object) -> list[Record]:
+        wanted = parent_id if isinstance(parent_id, str) and parent_id else None
+        albums = [a for a in zone.albums.values() if a.parent_id == wanted and not a.is_deleted]
+        albums.sort(key=lambda a: (a.position, a.record_name))
+        return [render_album(zone, a) for a in albums]
+
+    def _list_page(
+        self,
+        zone: Zone,
+        record_type: str,
+        filters: dict[str, Any],
+        results_limit: int,
+        ctx: RequestContext,
+    ) -> list[Record]:
+        kind = LIST_TYPES[record_type]
+        argument = ""
+        if kind == SMART:
+            argument = str(filters.get("smartAlbum") or "").upper()
+        elif kind == CONTAINER:
+            argument = str(filters.get("parentId") or "")
+        entries = self.indexes.get(zone, (kind, argument))
+        wanted_name = filters.get("recordName")
+        if isinstance(wanted_name, str):
+            page = [e for e in entries if _entry_has_name(e, wanted_name)][:1]
+        else:
+            is_descending = str(filters.get("direction") or "ASCENDING").upper() == "DESCENDING"
+            page = select_page(
+                entries,
+                int(filters.get("startRank") or 0),
+                is_descending,
+                max(1, results_limit // 2),
+            )
+        return self._render_page(zone, page, ctx)
+
+    def _render_page(self, zone: Zone, page: list[Entry], ctx: RequestContext) -> list[Record]:
+        records: list[Record] = []
+        sent_masters: set[str] = set()
+        for entry in page:
+            if entry.relation is not None:
+                records.append(render_relation(zone, entry.relation))
+            master = zone.masters[entry.asset.master_name]
+            if master.record_name not in sent_masters:
+                sent_masters.add(master.record_name)
+                records.append(render_master(self.state, zone, master, ctx))
+            records.append(render_asset(self.state, zone, entry.asset, ctx))
+        return records
+
+    def _batch_count(self, body: dict[str, Any], _ctx: RequestContext) -> Answer:
+        answers = []
+        for item in body.get("batch") or []:
+            zone = self._zone_of(item) or self.state.primary()
+            ids = _filters(item.get("query") or {}).get("indexCountID") or []
+            records = []
+            for index_count_id in ids if isinstance(ids, list) else [ids]:
+                key = decide_count_key(str(index_count_id))
+                count = len(self.indexes.get(zone, key)) if key is not None else 0
+                records.append(
+                    {
+                        "recordName": str(index_count_id),
+                        "recordType": "HyperionIndexCountLookup",
+                        "fields": {"itemCount": typed("INT64", count)},
+                    }
+                )
+            answers.append({"records": records, "syncToken": zone.log.token_for()})
+        return 200, {"batch": answers}
+
+    def _lookup(self, body: dict[str, Any], ctx: RequestContext) -> Answer:
+        zone = self._zone_of(body)
+        if zone is None:
+            return _error(404, "ZONE_NOT_FOUND", "zone does not exist")
+        records: list[Record] = []
+        for item in body.get("records") or []:
+            name = str((item or {}).get("recordName", ""))
+            found = find_record(self.state, zone, name, ctx)
+            records.append(
+                found
+                or {
+                    "recordName": name,
+                    "serverErrorCode": "NOT_FOUND",
+                    "reason": "Record not found",
+                }
+            )
+        return 200, {"records": records, "syncToken": zone.log.token_for()}
+
+    def _modify(self, body: dict[str, Any], ctx: RequestContext) -> Answer:
+        zone = self._zone_of(body)
+        if zone is None:
+            return _error(404, "ZONE_NOT_FOUND", "zone does not exist")
+        return 200, execute_modify(self.state, zone, body, ctx)
+
+    # --- changes ----------------------------------------------------------------------------
+
+    def _changes_zone(self, body: dict[str, Any], ctx: RequestContext) -> Answer:
+        limit = max(1, int(body.get("resultsLimit") or DEFAULT_RESULTS_LIMIT))
+        return 200, {
+            "zones": [
+                self._zone_changes(request, limit, ctx) for request in body.get("zones") or []
+            ]
+        }
+
+    def _zone_changes(self, request: dict[str, Any], limit: int, ctx: RequestContext) -> Record:
+        zone_id = request.get("zoneID") or {}
+        zone = self.state.zone(str(zone_id.get("zoneName") or ""))
+        if zone is None:
+            return {
+                "zoneID": zone_id,
+                "serverErrorCode": "ZONE_NOT_FOUND",
+                "reason": "zone does not exist",
+            }
+        token = request.get("syncToken")
+        since = 0 if not token else zone.log.parse_token(str(token))
+        if since is None:
+            return {
+                "zoneID": zone.zone_id(),
+                "serverErrorCode": "BAD_REQUEST",
+                "reason": TOKEN_REJECTED_REASON,
+            }
+        if self._is_empty_page_due(zone, since):
+            return {
+                "zoneID": zone.zone_id(),
+                "records": [],
+                "moreComing": True,
+                "syncToken": zone.log.token_for(since),
+            }
+        wanted_types = request.get("desiredRecordTypes")
+        walk = zone.log.changes_since(since, limit)
+        records = [
+            render_by_name(self.state, zone, record_type, name, ctx) or tombstone(zone, name)
+            for record_type, name in walk.keys
+            if not wanted_types or record_type in wanted_types or name in zone.gone
+        ]
+        return {
+            "zoneID": zone.zone_id(),
+            "records": records,
+            "moreComing": walk.is_more_coming,
+            "syncToken": zone.log.token_for(walk.next_seq),
+        }
+
+    def _is_empty_page_due(self, zone: Zone, since: int) -> bool:
+        """Apple sometimes answers a page with no records and moreComing true; so do we."""
+        every = self.state.empty_change_page_every
+        if every <= 0 or since >= zone.log.seq:
+            return False
+        self.state.changes_calls += 1
+        return self.state.changes_calls % every == 0
+
+    # --- content ----------------------------------------------------------------------------
+
+    def content(self, token: str) -> ContentBlob | None:
+        parsed = parse_content_token(token)
+        if parsed is None:
+            return None
+        owner, prefix, _ = parsed
+        with self.state.lock:
+            if prefix == JPEG_FULL:
+                return self._adjusted_content(owner)
+            master = self.state.master(owner)
+            if master is None:
+                return None
+            self.state.fire_checksum_change(owner)
+            size = master.size_of(prefix)
+            if size is None:
+                return None
+            file_type = next(
+                s.file_type for s in MEDIA_KINDS[master.kind].resources if s.prefix == prefix
+            )
+            path = self.state.real_files.get((owner, prefix))
+            blob: ContentBlob = (
+                FileBlob(path, size)
+                if path is not None
+                else fast_blob(self.state.seed, owner, prefix, master.content_rev, size, file_type)
+            )
+            delta = self.state.served_size_delta_bytes.get(owner, 0) if prefix == ORIGINAL else 0
+            return ResizedBlob(blob, max(0, size + delta)) if delta else blob
+
+    def _adjusted_content(self, asset_name: str) -> ContentBlob | None:
+        zone_name = self.state.asset_zone.get(asset_name)
+        asset = self.state.zones[zone_name].assets.get(asset_name) if zone_name else None
+        if asset is None or asset.edit_rev == 0:
+            return None
+        path = self.state.real_files.get((asset_name, JPEG_FULL))
+        if path is not None:
+            return FileBlob(path, asset.adjusted_size_bytes)
+        return fast_blob(
+            self.state.seed, asset_name, JPEG_FULL, asset.edit_rev, asset.adjusted_size_bytes, JPEG
+        )
+
+
+def _entry_has_name(entry: Entry, name: str) -> bool:
+    return entry.asset.record_name == name or (
+        entry.relation is not None and entry.relation.record_name == name
+    )
+
+
+__all__ = ["ASSET", "CloudKitPhotoDatabase"]

@@ -1,0 +1,149 @@
+"""A seeded, realistic Photos library for the simulator.
+
+Invariants:
+- The same GeneratorSpec always yields the same library: record names, dates, sizes, tags,
+  albums and (fast) bytes depend only on the spec. Nothing reads the clock.
+- Fast content is never materialised (blobs.py); rows are compact, so 100,000 assets generate
+  in a few seconds. Real content is written once per (seed, asset) into `cache_dir` and reused.
+- The mix holds JPEG, HEIC, HEIC live photos (MOV as resOriginalVidCompl), MOV and MP4 videos,
+  RAW+JPEG pairs (resOriginalAlt), PNG screenshots, edited photos (resJPEGFull on the asset),
+  byte-identical duplicates sharing one master, the same filename on different assets,
+  hostile and unicode filenames, one asset without filenameEnc, one whose filenameEnc is not
+  UTF-8, favorites, hidden and deleted assets, captions, GPS, time zones and a 1965 scan.
+- `include_malformed=True` adds one master whose filenameEnc is not base64 at all: pyicloud's
+  typed parser then rejects the whole page that holds it (a real failure mode the product must
+  survive). Specs for clean pyicloud listings set it to False.
+- Master record names are content-derived, like Apple's: base64 of a version byte and a digest.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
+from engine.icloud.simulator.generator_rows import AssetPlan, plan_assets, plan_shared_assets
+from engine.icloud.simulator.library import PhotoLibraryState, Zone
+from engine.icloud.simulator.rows import AlbumRow, RelationRow, relation_name
+
+GENERATED_AT_MS = 1_751_328_000_000  # 2025-07-01T00:00:00Z: "now" for generated dates
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    assets: int
+    seed: int = 0
+    content: Literal["fast", "real"] = "fast"
+    include_malformed: bool = True
+    shared_assets: int = 3
+    cache_dir: Path | None = None  # required for content="real"
+    size_scale: float = 1.0  # multiplies fast-content sizes (tests may want small files)
+    empty_change_page_every: int = 0  # see CloudKitPhotoDatabase._is_empty_page_due
+
+
+def master_name_for(seed: int, content_key: str) -> str:
+    digest = hashlib.blake2b(f"master|{seed}|{content_key}".encode(), digest_size=20).digest()
+    return base64.b64encode(b"\x01" + digest).decode("ascii")
+
+
+def generate_library(spec: GeneratorSpec) -> CloudKitPhotoDatabase:
+    rng = random.Random(f"library|{spec.seed}")
+    owner = "_" + hashlib.blake2b(f"owner|{spec.seed}".encode(), digest_size=16).hexdigest()
+    state = PhotoLibraryState(
+        seed=spec.seed, owner_record_name=owner, epoch=f"{rng.getrandbits(48):012x}"
+    )
+    state.empty_change_page_every = spec.empty_change_page_every
+    plans = plan_assets(spec, rng, state)
+    shared_zone = state.add_zone(f"SharedSync-{_uuid(rng)}")
+    shared_plans = plan_shared_assets(spec, rng, state, shared_zone.name)
+    if spec.content == "real":
+        from engine.icloud.simulator.generator_real import materialise_real_content
+
+        if spec.cache_dir is None:
+            raise ValueError("GeneratorSpec(content='real') needs cache_dir")
+        materialise_real_content(state, [*plans, *shared_plans], spec.cache_dir)
+    for plan in [*plans, *shared_plans]:
+        if plan.master is not None:
+            state.put_master(plan.master)
+        state.put_asset(plan.asset)
+    _add_albums(state, state.primary(), rng, plans)
+    return CloudKitPhotoDatabase(state)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4)).upper()
+
+
+def _add_albums(
+    state: PhotoLibraryState, zone: Zone, rng: random.Random, plans: list[AssetPlan]
+) -> None:
+    stamp = GENERATED_AT_MS - 86_400_000
+    folder = AlbumRow(_uuid(rng), zone.name, "Trips", 3, 1000, state.next_tag(), stamp, stamp)
+    albums = [
+        (AlbumRow(_uuid(rng), zone.name, "Family", 0, 2000, state.next_tag(), stamp, stamp), 17),
+        (
+            AlbumRow(
+                _uuid(rng),
+                zone.name,
+                "Paris",
+                0,
+                3000,
+                state.next_tag(),
+                stamp,
+                stamp,
+                parent_id=folder.record_name,
+            ),
+            29,
+        ),
+        (
+            AlbumRow(
+                _uuid(rng),
+                zone.name,
+                "Rome",
+                0,
+                4000,
+                state.next_tag(),
+                stamp,
+                stamp,
+                parent_id=folder.record_name,
+            ),
+            31,
+        ),
+        (
+            AlbumRow(
+                _uuid(rng),
+                zone.name,
+                "Best of 2019",
+                0,
+                5000,
+                state.next_tag(),
+                stamp,
+                stamp,
+                sort_ascending=0,
+            ),
+            41,
+        ),
+    ]
+    state.put_album(folder)
+    for album, every in albums:
+        state.put_album(album)
+        members = [p.asset for index, p in enumerate(plans) if index % every == 3]
+        for position, asset in enumerate(members):
+            name = relation_name(asset.record_name, album.record_name)
+            state.put_relation(
+                RelationRow(
+                    name,
+                    zone.name,
+                    asset.record_name,
+                    album.record_name,
+                    (position + 1) * 1024,
+                    state.next_tag(),
+                    stamp,
+                    stamp,
+                )
+            )

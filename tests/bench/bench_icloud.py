@@ -1,0 +1,433 @@
+"""iCloud sync benchmark: photoledger against icloudpd 1.32.3, both on one simulator, one proxy.
+
+Standalone script (pytest does not collect it); needs tests/bench/setup_bench.sh first:
+
+    .venv/bin/python tests/bench/bench_icloud.py [--assets 2000] [--repeat 3] [--latency-ms 50]
+        [--bandwidth-mbps 20] [--rss-assets 100000] [--profile] [--json out.json]
+
+Invariants:
+- One simulator (in this process) and one mitmdump serve both tools, with the same latency per
+  login/CloudKit call and the same bandwidth per connection, so any difference is the tools'.
+- Both tools run as child processes that know nothing of the simulator: they speak to Apple's
+  host names over HTTPS_PROXY, and the proxy sends everything to the simulator. photoledger runs
+  without PHOTOLEDGER_ICLOUD_ENDPOINT, on the same path icloudpd takes.
+- Call counts come from the simulator's own request log, reset before each child, never from
+  what a tool says about itself.
+- Every repeat starts both tools from empty folders and fresh sessions; the library in iCloud
+  does not change between repeats, so the second run of each tool finds nothing new.
+- Targets are judged on medians over the repeats; a failed child counts as a MISS, with its log.
+See tests/bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.bench.bench_icloud_procs import (  # noqa: E402
+    BENCH_VENV,
+    ChildRun,
+    Proxy,
+    compare_trees,
+    describe_diff,
+    digest_tree,
+    run_child,
+    running_proxy,
+)
+from tests.bench.bench_icloud_sim import (  # noqa: E402
+    PASSWORD,
+    SIZE_SCALE,
+    USERNAME,
+    BenchSimulator,
+    LibraryFacts,
+    SimCalls,
+    bench_simulator,
+)
+
+PHOTOLEDGER = REPO_ROOT / ".venv" / "bin" / "photoledger"
+ICLOUDPD = BENCH_VENV / "bin" / "icloudpd"
+STATE_FOLDER = ".photoledger"
+CHILD_TIMEOUT_S = 3600.0
+TARGET_SPEEDUP = 6.0
+TARGET_SECOND_RUN_CALLS = 2
+TARGET_SECOND_RUN_S = 2.0
+TARGET_RSS_MB = 200.0
+
+
+@dataclass
+class ToolRun:
+    """One tool's first sync and second (no change) run in one repeat."""
+
+    first_s: float = 0.0
+    first_steps_s: dict[str, float] = field(default_factory=dict)
+    first_calls: dict[str, int] = field(default_factory=dict)
+    second_s: float = 0.0
+    second_steps_s: dict[str, float] = field(default_factory=dict)
+    second_calls: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Repeat:
+    photoledger: ToolRun
+    icloudpd: ToolRun
+    trees_equal: bool
+    tree_report: list[str]
+
+
+class Bench:
+    """Runs children against one simulator through one proxy, in one scratch folder."""
+
+    def __init__(self, workdir: Path, proxy: Proxy, calls: SimCalls, profile: bool) -> None:
+        self.workdir, self.proxy, self.calls, self.profile = workdir, proxy, calls, profile
+
+    def base_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOLEDGER_")}
+        return env | self.proxy.client_env()
+
+    def step(
+        self,
+        tool: ToolRun,
+        phase: str,
+        name: str,
+        argv: list[str],
+        *,
+        cwd: Path,
+        env: dict[str, str],
+    ) -> ChildRun:
+        """Run one child with the request log reset first; file its time and calls under phase."""
+        self.calls.reset()
+        log = self.workdir / "logs" / f"{tool_name(argv)}-{phase}-{name}.log"
+        child = run_child(argv, env=env, cwd=cwd, log_path=log, timeout_s=CHILD_TIMEOUT_S)
+        steps, calls = (
+            (tool.first_steps_s, tool.first_calls)
+            if phase == "first"
+            else (tool.second_steps_s, tool.second_calls)
+        )
+        steps[name] = child.wall_s
+        for kind, count in self.calls.by_kind().items():
+            calls[kind] = calls.get(kind, 0) + count
+        if not child.is_ok:
+            tool.failures.append(
+                f"{name} ({phase}) exit {child.exit_code}, log {log}:\n{child.tail()}"
+            )
+        return child
+
+    def photoledger_argv(self, config: Path, *args: str, profile_name: str = "") -> list[str]:
+        base = [str(PHOTOLEDGER), "--config", str(config), "--no-progress", *args]
+        if not (self.profile and profile_name):
+            return base
+        out = self.workdir / "profiles" / f"{profile_name}.pstats"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return [sys.executable, "-m", "cProfile", "-o", str(out), *base]
+
+    def run_photoledger(self, folder: Path, tag: str) -> tuple[ToolRun, Path]:
+        tool, library = ToolRun(), folder / "library"
+        folder.mkdir(parents=True)
+        config = folder / "photoledger.yaml"
+        env = self.base_env() | {"PHOTOLEDGER_ICLOUD_PASSWORD": PASSWORD}
+        init = [
+            str(PHOTOLEDGER),
+            "--config",
+            str(config),
+            "init",
+            "--library-root",
+            str(library),
+            "--username",
+            USERNAME,
+            "--session-dir",
+            str(folder / "session"),
+        ]
+        plan = [
+            ("init", init),
+            ("discover", self.photoledger_argv(config, "discover", profile_name=f"discover-{tag}")),
+            ("download", self.photoledger_argv(config, "download", profile_name=f"download-{tag}")),
+        ]
+        for name, argv in plan:
+            if not self.step(tool, "first", name, argv, cwd=folder, env=env).is_ok:
+                break
+        tool.first_s = sum(tool.first_steps_s.values())
+        for name in ("discover", "download"):
+            argv = self.photoledger_argv(config, name, profile_name=f"{name}-second-{tag}")
+            self.step(tool, "second", name, argv, cwd=folder, env=env)
+        tool.second_s = sum(tool.second_steps_s.values())
+        return tool, library
+
+    def run_icloudpd(self, folder: Path) -> tuple[ToolRun, Path]:
+        tool, photos = ToolRun(), folder / "photos"
+        scratch = folder / "cwd"  # icloudpd drops icloudpd-photo-error.json into its cwd
+        scratch.mkdir(parents=True)
+        argv = [
+            str(ICLOUDPD),
+            "--username",
+            USERNAME,
+            "--password",
+            PASSWORD,
+            "--directory",
+            str(photos),
+            "--cookie-directory",
+            str(folder / "cookies"),
+            "--no-progress-bar",
+            "--log-level",
+            "info",
+        ]
+        for phase in ("first", "second"):
+            self.step(tool, phase, "sync", argv, cwd=scratch, env=self.base_env())
+        tool.first_s = tool.first_steps_s["sync"]
+        tool.second_s = tool.second_steps_s["sync"]
+        for leftover in scratch.iterdir():
+            tool.failures.append(f"icloudpd left {leftover.name} in its cwd (see {leftover})")
+        return tool, photos
+
+    def run_repeat(self, index: int, facts: LibraryFacts) -> Repeat:
+        folder = self.workdir / f"repeat-{index}"
+        # Alternate the order so neither tool always runs on a warmer machine.
+        if index % 2 == 0:
+            pl, pl_tree = self.run_photoledger(folder / "photoledger", str(index))
+            ipd, ipd_tree = self.run_icloudpd(folder / "icloudpd")
+        else:
+            ipd, ipd_tree = self.run_icloudpd(folder / "icloudpd")
+            pl, pl_tree = self.run_photoledger(folder / "photoledger", str(index))
+        diff = compare_trees(digest_tree(pl_tree, (STATE_FOLDER,)), digest_tree(ipd_tree))
+        report = describe_diff(diff, "photoledger", "icloudpd")
+        report.append(facts.expectation(diff.left_files, diff.left_bytes))
+        return Repeat(pl, ipd, diff.is_equal and diff.left_files > 0, report)
+
+
+def tool_name(argv: list[str]) -> str:
+    return "icloudpd" if any(a.endswith("icloudpd") for a in argv) else "photoledger"
+
+
+def measure_rss(workdir: Path, assets: int, seed: int) -> tuple[ChildRun, int]:
+    """Peak RSS of `photoledger discover` (a first full scan) over a library of `assets`."""
+    folder = workdir / "rss"
+    folder.mkdir(parents=True)
+    config = folder / "photoledger.yaml"
+    with bench_simulator(assets, seed, latency_s=0.0, bandwidth_bytes_per_s=None) as sim:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOLEDGER_")}
+        # Memory is a property of the process, not of the path its bytes take: go direct.
+        env |= {
+            "PHOTOLEDGER_ICLOUD_PASSWORD": PASSWORD,
+            "PHOTOLEDGER_ICLOUD_ENDPOINT": sim.base_url,
+        }
+        init = [
+            str(PHOTOLEDGER),
+            "--config",
+            str(config),
+            "init",
+            "--library-root",
+            str(folder / "library"),
+            "--username",
+            USERNAME,
+            "--session-dir",
+            str(folder / "session"),
+        ]
+        run_child(init, env=env, cwd=folder, log_path=folder / "init.log", timeout_s=300)
+        argv = [str(PHOTOLEDGER), "--config", str(config), "--no-progress", "discover"]
+        child = run_child(
+            argv, env=env, cwd=folder, log_path=folder / "discover.log", timeout_s=CHILD_TIMEOUT_S
+        )
+        return child, sim.calls.by_kind().get("cloudkit", 0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--assets", type=int, default=2000, help="assets in the synced library")
+    parser.add_argument("--repeat", type=int, default=3, help="repeats of runs (a) and (b)")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="per login/CloudKit call")
+    parser.add_argument(
+        "--bandwidth-mbps",
+        type=float,
+        default=20.0,
+        help="MB/s (10^6 bytes) per content connection; 0 = unlimited",
+    )
+    parser.add_argument(
+        "--size-scale",
+        type=float,
+        default=SIZE_SCALE,
+        help="multiplies the generator's realistic file sizes",
+    )
+    parser.add_argument(
+        "--rss-assets",
+        type=int,
+        default=100_000,
+        help="library size for the discover memory run (c); 0 skips it",
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run photoledger under cProfile (timings inflate) and print the top",
+    )
+    parser.add_argument("--top", type=int, default=25, help="rows per profile listing")
+    parser.add_argument("--tmpdir", type=Path, default=None, help="where the scratch folder goes")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    return parser.parse_args(argv)
+
+
+def check_prerequisites() -> None:
+    for program, hint in (
+        (ICLOUDPD, "run tests/bench/setup_bench.sh"),
+        (PHOTOLEDGER, "run scripts/setup.sh"),
+    ):
+        if not program.exists():
+            raise SystemExit(f"{program} is missing: {hint}")
+
+
+def print_repeat(index: int, rep: Repeat, sim: BenchSimulator) -> None:
+    print(f"\n--- repeat {index + 1}")
+    for name, tool in (("photoledger", rep.photoledger), ("icloudpd", rep.icloudpd)):
+        steps = ", ".join(f"{k} {v:.2f} s" for k, v in tool.first_steps_s.items())
+        second = ", ".join(f"{k} {v:.2f} s" for k, v in tool.second_steps_s.items())
+        print(f"{name:12} first sync {tool.first_s:8.2f} s ({steps}); calls {tool.first_calls}")
+        print(f"{'':12} second run {tool.second_s:8.2f} s ({second}); calls {tool.second_calls}")
+        for failure in tool.failures:
+            print(f"{'':12} FAILED: {failure}")
+    ratio = rep.icloudpd.first_s / rep.photoledger.first_s if rep.photoledger.first_s else 0.0
+    print(f"first sync: photoledger is {ratio:.2f}x faster than icloudpd")
+    print("trees " + ("EQUAL" if rep.trees_equal else "DIFFER") + ":")
+    for line in rep.tree_report:
+        print(f"  {line}")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def judge(repeats: list[Repeat], rss: ChildRun | None) -> list[tuple[str, str, bool]]:
+    """(target, measured median, met) rows for the final table."""
+    pl_first = median([r.photoledger.first_s for r in repeats])
+    ipd_first = median([r.icloudpd.first_s for r in repeats])
+    speedup = median(
+        [r.icloudpd.first_s / r.photoledger.first_s for r in repeats if r.photoledger.first_s > 0]
+    )
+    calls = median([float(r.photoledger.second_calls.get("cloudkit", 0)) for r in repeats])
+    second_s = median([r.photoledger.second_s for r in repeats])
+    all_ok = all(not (r.photoledger.failures or r.icloudpd.failures) for r in repeats)
+    rows = [
+        (
+            f"(a) first sync >= {TARGET_SPEEDUP:.0f}x faster than icloudpd",
+            f"{speedup:.2f}x ({pl_first:.1f} s vs {ipd_first:.1f} s)",
+            speedup >= TARGET_SPEEDUP and all_ok,
+        ),
+        (
+            "(a) both trees complete and equal",
+            f"{sum(r.trees_equal for r in repeats)}/{len(repeats)} repeats equal",
+            all(r.trees_equal for r in repeats),
+        ),
+        (
+            f"(b) second run CloudKit calls after login <= {TARGET_SECOND_RUN_CALLS}",
+            f"{calls:.0f} (icloudpd {median([float(r.icloudpd.second_calls.get('cloudkit', 0)) for r in repeats]):.0f})",
+            calls <= TARGET_SECOND_RUN_CALLS and all_ok,
+        ),
+        (
+            f"(b) second run wall incl. login <= {TARGET_SECOND_RUN_S:.0f} s",
+            f"{second_s:.2f} s (icloudpd {median([r.icloudpd.second_s for r in repeats]):.2f} s)",
+            second_s <= TARGET_SECOND_RUN_S and all_ok,
+        ),
+    ]
+    if rss is not None:
+        rows.append(
+            (
+                f"(c) discover peak RSS <= {TARGET_RSS_MB:.0f} MB",
+                f"{rss.peak_rss_mb:.0f} MB" + ("" if rss.is_ok else f" (exit {rss.exit_code})"),
+                rss.peak_rss_mb <= TARGET_RSS_MB and rss.is_ok,
+            )
+        )
+    return rows
+
+
+def print_table(rows: list[tuple[str, str, bool]]) -> None:
+    width = max(len(target) for target, _, _ in rows)
+    print(f"\n{'target':{width}}  {'measured (median)':44}  result")
+    for target, measured, met in rows:
+        print(f"{target:{width}}  {measured:44}  {'PASS' if met else 'MISS'}")
+
+
+def print_profiles(workdir: Path, top: int) -> None:
+    import pstats
+
+    for path in sorted((workdir / "profiles").glob("*.pstats")):
+        print(f"\n=== cProfile {path.stem} (cumulative, top {top})")
+        pstats.Stats(str(path)).sort_stats("cumulative").print_stats(top)
+
+
+def run_sync_repeats(args: argparse.Namespace, workdir: Path) -> list[Repeat]:
+    bandwidth = args.bandwidth_mbps * 1_000_000 or None
+    with bench_simulator(
+        args.assets,
+        args.seed,
+        latency_s=args.latency_ms / 1000,
+        bandwidth_bytes_per_s=bandwidth,
+        size_scale=args.size_scale,
+    ) as sim:
+        print(sim.facts.expectation(0, 0).split("; photoledger")[0])
+        with running_proxy(sim.port, workdir / "mitm-conf", workdir / "mitmdump.log") as proxy:
+            bench = Bench(workdir, proxy, sim.calls, args.profile)
+            repeats = []
+            for index in range(args.repeat):
+                repeats.append(bench.run_repeat(index, sim.facts))
+                print_repeat(index, repeats[-1], sim)
+                # Each repeat holds two full trees; only the last one is worth keeping.
+                if index + 1 < args.repeat and not args.keep:
+                    shutil.rmtree(workdir / f"repeat-{index}", ignore_errors=True)
+    return repeats
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    check_prerequisites()
+    workdir = Path(tempfile.mkdtemp(prefix="bench_icloud_", dir=args.tmpdir))
+    print(
+        f"bench_icloud: {args.assets} assets, {args.repeat} repeats, {args.latency_ms:g} ms per "
+        f"call, {args.bandwidth_mbps:g} MB/s per connection, sizes x{args.size_scale:g}; "
+        f"scratch {workdir}"
+    )
+    try:
+        repeats = run_sync_repeats(args, workdir)
+        rss = None
+        if args.rss_assets > 0:
+            rss, rss_calls = measure_rss(workdir, args.rss_assets, args.seed)
+            print(
+                f"\n(c) discover over {args.rss_assets:,} assets: peak RSS {rss.peak_rss_mb:.0f} MB, "
+                f"{rss.wall_s:.1f} s, {rss_calls} CloudKit calls, exit {rss.exit_code}"
+            )
+            if not rss.is_ok:
+                print(rss.tail())
+        rows = judge(repeats, rss)
+        print_table(rows)
+        if args.profile:
+            print_profiles(workdir, args.top)
+        if args.json:
+            payload: dict[str, Any] = {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "repeats": [asdict(r) for r in repeats],
+                "rss_mb": rss.peak_rss_mb if rss else None,
+                "table": [{"target": t, "measured": m, "pass": p} for t, m, p in rows],
+            }
+            args.json.write_text(json.dumps(payload, indent=2, default=str))
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if all(met for _, _, met in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

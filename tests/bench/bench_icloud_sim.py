@@ -1,0 +1,139 @@
+"""The simulator side of bench_icloud.py: the generated library, its faults, its request counts.
+
+Invariants:
+- The library is `generate_library(GeneratorSpec(...))` with fast (seeded pseudo-random) content
+  and without the malformed record that makes pyicloud reject a whole page: both tools must be
+  able to list everything, so the trees can be compared file by file.
+- Sizes are the generator's realistic sizes times `SIZE_SCALE` (see README), so a 2,000-asset
+  first sync takes minutes, not hours, at 20 MB/s per connection.
+- Latency applies to every login and CloudKit call, bandwidth to every content connection: both
+  are the simulator's own fault settings, so they hold for both tools alike.
+- icloudpd 1.32.3 dies (unhandled ValueError, no file written after it) on a filenameEnc that
+  is not UTF-8, so every such raw wire value is replaced by a plain name before serving; the
+  names replaced are reported (`neutralised_wire_names`). Every other hostile name stays.
+- `LibraryFacts` is read from the simulator's rows, never from either tool's output.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from engine.icloud.simulator.accounts import SimAccount
+from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
+from engine.icloud.simulator.faults import Faults, FaultSettings
+from engine.icloud.simulator.generator import GeneratorSpec, generate_library
+from engine.icloud.simulator.indexes import is_visible
+from engine.icloud.simulator.rows import LIVE_VIDEO, ORIGINAL, is_live_asset
+from engine.icloud.simulator.server import SimulatorServer
+
+USERNAME = "bench@example.com"
+PASSWORD = "correct horse battery staple"
+SIZE_SCALE = 0.05
+"""Fast-content sizes are the generator's realistic ones times this (see tests/bench/README.md)."""
+
+
+class SimCalls:
+    """The simulator's request log, as counts per kind (login, cloudkit, content)."""
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self._server = server
+
+    def reset(self) -> None:
+        self._server.requests.reset()
+
+    def by_kind(self) -> dict[str, int]:
+        return dict(Counter(entry.kind for entry in self._server.requests.entries()))
+
+    def by_path(self, kind: str) -> dict[str, int]:
+        entries = self._server.requests.entries()
+        return dict(
+            Counter(e.path.rsplit("/production/", 1)[-1] for e in entries if e.kind == kind)
+        )
+
+
+@dataclass(frozen=True)
+class LibraryFacts:
+    """What a complete download of the Library must hold, read from the simulator's rows."""
+
+    visible_assets: int
+    live_photos: int
+    distinct_masters: int
+    original_bytes: int
+
+    def expectation(self, files: int, size_bytes: int) -> str:
+        return (
+            f"simulator: {self.visible_assets} visible assets in the Library "
+            f"({self.distinct_masters} distinct masters, {self.live_photos} live photos), "
+            f"{self.original_bytes:,} bytes of originals and live videos over distinct masters; "
+            f"photoledger holds {files} files, {size_bytes:,} bytes"
+        )
+
+
+def neutralise_raw_filenames(database: CloudKitPhotoDatabase) -> list[str]:
+    """Give masters with a raw (non-UTF-8) filenameEnc a plain name; returns the names given."""
+    given: list[str] = []
+    with database.state.lock:
+        for zone in database.state.zones.values():
+            for master in zone.masters.values():
+                if master.filename_wire is not None:
+                    master.filename_wire = None
+                    master.filename = f"IMG_RAWNAME{len(given) + 1}.JPG"
+                    given.append(master.filename)
+    return given
+
+
+def read_library_facts(database: CloudKitPhotoDatabase) -> LibraryFacts:
+    state = database.state
+    with state.lock:
+        zone = state.primary()
+        visible = [a for a in zone.assets.values() if is_visible(a)]
+        masters = {a.master_name: zone.masters[a.master_name] for a in visible}
+        live = [a for a in visible if is_live_asset(a, zone.masters[a.master_name])]
+        live_masters = {a.master_name for a in live}
+        total = 0
+        for name, master in masters.items():
+            total += master.size_of(ORIGINAL) or 0
+            if name in live_masters:
+                total += master.size_of(LIVE_VIDEO) or 0
+    return LibraryFacts(len(visible), len(live), len(masters), total)
+
+
+@dataclass
+class BenchSimulator:
+    server: SimulatorServer
+    calls: SimCalls
+    facts: LibraryFacts
+    neutralised_wire_names: list[str]
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+@contextmanager
+def bench_simulator(
+    assets: int,
+    seed: int,
+    *,
+    latency_s: float,
+    bandwidth_bytes_per_s: float | None,
+    size_scale: float = SIZE_SCALE,
+) -> Iterator[BenchSimulator]:
+    """A running simulator holding one generated library under USERNAME, faults applied."""
+    spec = GeneratorSpec(
+        assets=assets, seed=seed, content="fast", include_malformed=False, size_scale=size_scale
+    )
+    database = generate_library(spec)
+    neutralised = neutralise_raw_filenames(database)
+    faults = Faults(FaultSettings(latency_s=latency_s, bandwidth_bytes_per_s=bandwidth_bytes_per_s))
+    account = SimAccount(USERNAME, PASSWORD, database)
+    with SimulatorServer([account], faults=faults) as server:
+        facts = read_library_facts(database)
+        yield BenchSimulator(server, SimCalls(server), facts, neutralised)

@@ -1,0 +1,159 @@
+"""`photoledger login` against the iCloud simulator: headless codes, FIFOs, exit codes, reuse."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from commands.context import Settings, utc_now
+from commands.login import login_command
+from engine.crashpoints import CrashPoints
+from engine.errors import ExitCode, PhotoledgerError
+from engine.icloud.simulator.server import SimulatorServer
+from tests.factories import Library
+from tests.sim import PASSWORD, USERNAME, TinyPhotoDatabase, start_simulator
+
+
+@pytest.fixture(autouse=True)
+def _icloud_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHOTOLEDGER_ICLOUD_PASSWORD", PASSWORD)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
+    with start_simulator(TinyPhotoDatabase()) as running:
+        monkeypatch.setenv("PHOTOLEDGER_ICLOUD_ENDPOINT", running.base_url)
+        yield running
+
+
+def invoke(library: Library, *args: str) -> tuple[int, str]:
+    """(exit code as the CLI's error mapper would give it, output or error message)."""
+    settings = Settings(
+        config_path=library.config_path,
+        crash=CrashPoints(),
+        clock=utc_now,
+        show_progress=False,
+        warn=lambda _m: None,
+    )
+    result = CliRunner().invoke(login_command, list(args), obj=settings)
+    if isinstance(result.exception, PhotoledgerError):
+        return int(result.exception.exit_code), str(result.exception)
+    return result.exit_code, result.output
+
+
+def _request_paths(server: SimulatorServer) -> list[str]:
+    return [entry.path for entry in server.requests.entries()]
+
+
+def test_login_keeps_a_private_session_that_the_next_login_reuses(
+    server: SimulatorServer, library: Library
+) -> None:
+    code, output = invoke(library)
+    assert code == ExitCode.OK, output
+    assert "logged in to iCloud as jdoe@example.com" in output
+    session_dir = library.config_path.parent / "session"
+    assert stat.S_IMODE(session_dir.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in session_dir.iterdir())
+    server.requests.reset()
+    code, _ = invoke(library)
+    assert code == ExitCode.OK
+    assert _request_paths(server) == ["/setup/ws/1/validate"]
+
+
+def test_wrong_password_exits_10(
+    server: SimulatorServer, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHOTOLEDGER_ICLOUD_PASSWORD", "wrong")
+    code, message = invoke(library)
+    assert code == ExitCode.AUTH_FAILED == 10
+    assert "wrong password" in message
+    assert "\n" not in message
+
+
+def test_password_from_the_dotenv_file_beside_the_config(
+    server: SimulatorServer, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PHOTOLEDGER_ICLOUD_PASSWORD")
+    (library.config_path.parent / ".env").write_text(
+        f"# secrets\nPHOTOLEDGER_ICLOUD_PASSWORD='{PASSWORD}'\n"
+    )
+    assert invoke(library)[0] == ExitCode.OK
+
+
+def test_no_password_anywhere_headless_exits_10(
+    server: SimulatorServer, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PHOTOLEDGER_ICLOUD_PASSWORD")
+    code, message = invoke(library)
+    assert code == ExitCode.AUTH_FAILED
+    assert "PHOTOLEDGER_ICLOUD_PASSWORD" in message
+
+
+@pytest.fixture
+def two_factor_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
+    with start_simulator(TinyPhotoDatabase(), two_factor="device") as running:
+        monkeypatch.setenv("PHOTOLEDGER_ICLOUD_ENDPOINT", running.base_url)
+        yield running
+
+
+def test_2fa_headless_without_a_code_exits_10_and_says_what_to_do(
+    two_factor_server: SimulatorServer, library: Library
+) -> None:
+    code, message = invoke(library)
+    assert code == ExitCode.AUTH_FAILED
+    assert "photoledger login" in message
+
+
+def test_2fa_with_code_option(
+    two_factor_server: SimulatorServer, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_randbelow = secrets.randbelow
+
+    def next_code_is_424242(upper: int) -> int:  # only the simulator draws six-digit codes
+        return 424242 if upper == 1_000_000 else real_randbelow(upper)
+
+    monkeypatch.setattr(secrets, "randbelow", next_code_is_424242)
+    assert invoke(library, "--code", "111111")[0] == ExitCode.AUTH_FAILED  # wrong code
+    code, output = invoke(library, "--code", "424242")
+    assert code == ExitCode.OK, output
+    two_factor_server.requests.reset()
+    assert invoke(library)[0] == ExitCode.OK  # trusted: no code needed any more
+    assert _request_paths(two_factor_server) == ["/setup/ws/1/validate"]
+
+
+def test_2fa_code_from_a_fifo(
+    two_factor_server: SimulatorServer, library: Library, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "code.fifo"
+    os.mkfifo(fifo)
+
+    def write_code_when_sent() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            code = two_factor_server.pending_code(USERNAME)
+            if code is not None:
+                with fifo.open("w") as handle:
+                    handle.write(code + "\n")
+                return
+            time.sleep(0.01)
+
+    writer = threading.Thread(target=write_code_when_sent)
+    writer.start()
+    code, output = invoke(library, "--code-file", str(fifo))
+    writer.join(timeout=10)
+    assert code == ExitCode.OK, output
+
+
+def test_code_and_code_file_together_is_a_usage_error(library: Library, tmp_path: Path) -> None:
+    code, output = invoke(library, "--code", "1", "--code-file", str(tmp_path / "c"))
+    assert code == ExitCode.USAGE
+    assert "either --code or --code-file" in output
