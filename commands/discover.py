@@ -90,6 +90,7 @@ class _PageWriter:
             self.deps.ledger.save(run, *aggregates.values())
         elif aggregates:
             self.deps.ledger.save(*aggregates.values())
+        self.deps.crash.reach("discover.after_page_save")
         self.deps.projection.catch_up(self.deps.ledger)
 
     def apply_listing(

@@ -287,3 +287,28 @@ def test_hundred_thousand_assets_generate_and_list_quickly() -> None:
     listed_s = time.monotonic() - started - generated_s
     assert seen == visible
     assert generated_s < 10 and listed_s < 30
+
+
+@pytest.mark.slow
+def test_real_content_is_decodable_and_cached(tmp_path: Path) -> None:
+    from PIL import Image
+
+    spec = GeneratorSpec(
+        assets=4,
+        seed=2,
+        content="real",
+        cache_dir=tmp_path,
+        include_malformed=False,
+        shared_assets=0,
+    )
+    database = generate_library(spec)
+    master = next(iter(database.state.primary().masters.values()))
+    path = database.state.real_files[(master.record_name, "resOriginal")]
+    assert path.stat().st_size == master.sizes_bytes[0]
+    if master.kind.name in ("JPEG_PHOTO", "PNG_SCREENSHOT", "RAW_JPEG_PAIR"):
+        with Image.open(path) as image:
+            image.verify()
+    started = time.monotonic()
+    again = generate_library(spec)
+    assert time.monotonic() - started < 5
+    assert set(again.state.primary().masters) == set(database.state.primary().masters)

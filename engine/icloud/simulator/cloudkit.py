@@ -33,7 +33,7 @@ from engine.icloud.simulator.indexes import (
     decide_count_key,
     select_page,
 )
-from engine.icloud.simulator.library import ASSET, PRIMARY_ZONE, PhotoLibraryState, Zone
+from engine.icloud.simulator.library import PRIMARY_ZONE, PhotoLibraryState, Zone
 from engine.icloud.simulator.modify import execute_modify
 from engine.icloud.simulator.records import (
     Record,
@@ -349,4 +349,4 @@ def _entry_has_name(entry: Entry, name: str) -> bool:
     )
 
 
-__all__ = ["ASSET", "CloudKitPhotoDatabase"]
+__all__ = ["CloudKitPhotoDatabase"]

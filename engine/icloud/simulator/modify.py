@@ -51,11 +51,13 @@ def _field_values(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _current_tag(zone: Zone, record_type: str, name: str) -> str | None:
-    rows: dict[str, Any] = {ASSET: zone.assets, ALBUM: zone.albums, RELATION: zone.relations}.get(
-        record_type, {}
-    )
-    row = rows.get(name)
-    return row.change_tag if row is not None else None
+    tables: dict[str, dict[str, Any]] = {
+        ASSET: zone.assets,
+        ALBUM: zone.albums,
+        RELATION: zone.relations,
+    }
+    row = tables.get(record_type, {}).get(name)
+    return str(row.change_tag) if row is not None else None
 
 
 def execute_modify(

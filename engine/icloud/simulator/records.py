@@ -42,7 +42,9 @@ def encrypted_text(text: str) -> dict[str, object]:
     return typed("ENCRYPTED_BYTES", base64.b64encode(text.encode("utf-8")).decode("ascii"))
 
 
-def envelope(zone: Zone, record_type: str, row: AssetRow | MasterRow | AlbumRow | RelationRow) -> Record:
+def envelope(
+    zone: Zone, record_type: str, row: AssetRow | MasterRow | AlbumRow | RelationRow
+) -> Record:
     owner = zone.owner_record_name
     return {
         "recordName": row.record_name,

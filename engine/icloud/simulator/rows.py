@@ -69,7 +69,7 @@ class KindSpec:
 
 
 def _photo(item_type: str, extension: str, *extra: ResourceSpec) -> KindSpec:
-    derived = (ResourceSpec(JPEG_MED, JPEG, 0.5), ResourceSpec(JPEG_THUMB, JPEG, 0.1))
+    derived = (ResourceSpec(JPEG_MED, JPEG, 0.32), ResourceSpec(JPEG_THUMB, JPEG, 0.1))
     return KindSpec(
         item_type, extension, False, (ResourceSpec(ORIGINAL, item_type, 1.0), *extra, *derived)
     )
