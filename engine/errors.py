@@ -39,8 +39,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.NOT_FOUND: "the asset named on the command line is not in the ledger",
     ExitCode.CHECK_FAILED: "`check` found damage, or a projection that differs from a replay",
     ExitCode.LEDGER_UNAVAILABLE: "the configured PostgreSQL ledger cannot be reached or refused us",
-    ExitCode.AUTH_FAILED: "iCloud login failed: wrong password, 2FA code needed (`photoledger login`), "
-    "or web access off / Advanced Data Protection on",
+    ExitCode.AUTH_FAILED: "iCloud login failed: wrong password, 2FA code needed "
+    "(`photoledger login`), or web access off / Advanced Data Protection on",
     ExitCode.ICLOUD_UNAVAILABLE: "iCloud kept refusing after retries (throttled, unreachable, "
     "library still indexing); run again later",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); everything recorded so far is kept",

@@ -39,7 +39,9 @@ if str(REPO_ROOT) not in sys.path:
 from tests.bench.bench_icloud_procs import (  # noqa: E402
     BENCH_VENV,
     ChildRun,
+    FileDigests,
     Proxy,
+    TreeDiff,
     compare_trees,
     describe_diff,
     digest_tree,
@@ -51,8 +53,7 @@ from tests.bench.bench_icloud_sim import (  # noqa: E402
     SIZE_SCALE,
     USERNAME,
     BenchSimulator,
-    LibraryFacts,
-    SimCalls,
+    ContentOwners,
     bench_simulator,
 )
 
@@ -90,8 +91,9 @@ class Repeat:
 class Bench:
     """Runs children against one simulator through one proxy, in one scratch folder."""
 
-    def __init__(self, workdir: Path, proxy: Proxy, calls: SimCalls, profile: bool) -> None:
-        self.workdir, self.proxy, self.calls, self.profile = workdir, proxy, calls, profile
+    def __init__(self, workdir: Path, proxy: Proxy, sim: BenchSimulator, profile: bool) -> None:
+        self.workdir, self.proxy, self.sim, self.profile = workdir, proxy, sim, profile
+        self.calls = sim.calls
 
     def base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOLEDGER_")}
@@ -191,7 +193,7 @@ class Bench:
             tool.failures.append(f"icloudpd left {leftover.name} in its cwd (see {leftover})")
         return tool, photos
 
-    def run_repeat(self, index: int, facts: LibraryFacts) -> Repeat:
+    def run_repeat(self, index: int) -> Repeat:
         folder = self.workdir / f"repeat-{index}"
         # Alternate the order so neither tool always runs on a warmer machine.
         if index % 2 == 0:
@@ -200,10 +202,30 @@ class Bench:
         else:
             ipd, ipd_tree = self.run_icloudpd(folder / "icloudpd")
             pl, pl_tree = self.run_photoledger(folder / "photoledger", str(index))
-        diff = compare_trees(digest_tree(pl_tree, (STATE_FOLDER,)), digest_tree(ipd_tree))
+        pl_files, ipd_files = digest_tree(pl_tree, (STATE_FOLDER,)), digest_tree(ipd_tree)
+        diff = compare_trees(pl_files, ipd_files)
         report = describe_diff(diff, "photoledger", "icloudpd")
-        report.append(facts.expectation(diff.left_files, diff.left_bytes))
+        report += explain_differences(diff, pl_files, ipd_files, self.sim.owners)
+        report.append(self.sim.facts.expectation(diff.left_files, diff.left_bytes))
         return Repeat(pl, ipd, diff.is_equal and diff.left_files > 0, report)
+
+
+def explain_differences(
+    diff: TreeDiff, pl: FileDigests, ipd: FileDigests, owners: ContentOwners, limit: int = 25
+) -> list[str]:
+    """Each differing path with the simulator asset its bytes belong to."""
+    lines = []
+    for label, paths, tree in (
+        ("only in photoledger", diff.only_left, pl),
+        ("only in icloudpd", diff.only_right, ipd),
+    ):
+        lines += [f"{label}: {p!r}: {owners.describe(*tree[p])}" for p in paths[:limit]]
+    for path in diff.different_bytes[:limit]:
+        lines.append(
+            f"different bytes at {path!r}: photoledger has {owners.describe(*pl[path])}; "
+            f"icloudpd has {owners.describe(*ipd[path])}"
+        )
+    return lines
 
 
 def tool_name(argv: list[str]) -> str:
@@ -377,11 +399,13 @@ def run_sync_repeats(args: argparse.Namespace, workdir: Path) -> list[Repeat]:
         size_scale=args.size_scale,
     ) as sim:
         print(sim.facts.expectation(0, 0).split("; photoledger")[0])
+        for name in sim.neutralised_wire_names:
+            print(f"non-UTF-8 filenameEnc replaced by {name} (icloudpd 1.32.3 stops on it)")
         with running_proxy(sim.port, workdir / "mitm-conf", workdir / "mitmdump.log") as proxy:
-            bench = Bench(workdir, proxy, sim.calls, args.profile)
+            bench = Bench(workdir, proxy, sim, args.profile)
             repeats = []
             for index in range(args.repeat):
-                repeats.append(bench.run_repeat(index, sim.facts))
+                repeats.append(bench.run_repeat(index))
                 print_repeat(index, repeats[-1], sim)
                 # Each repeat holds two full trees; only the last one is worth keeping.
                 if index + 1 < args.repeat and not args.keep:

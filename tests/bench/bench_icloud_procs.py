@@ -30,6 +30,8 @@ BENCH_VENV = REPO_ROOT / ".venv-bench"
 MITM_ADDON = Path(__file__).resolve().parent / "mitm_redirect.py"
 SIM_PORT_ENV = "PHOTOLEDGER_BENCH_SIM_PORT"
 HASH_CHUNK_BYTES = 1 << 20
+FileDigests = dict[str, tuple[int, str]]
+"""Relative path -> (size in bytes, sha256 hex)."""
 
 
 @dataclass(frozen=True)
@@ -178,9 +180,9 @@ class TreeDiff:
         return not (self.only_left or self.only_right or self.different_bytes)
 
 
-def digest_tree(root: Path, excluded: Sequence[str] = ()) -> dict[str, tuple[int, str]]:
+def digest_tree(root: Path, excluded: Sequence[str] = ()) -> FileDigests:
     """Relative path -> (size, sha256) of every regular file under root, skipping `excluded`."""
-    found: dict[str, tuple[int, str]] = {}
+    found: FileDigests = {}
     if not root.is_dir():
         return found
     for path in sorted(root.rglob("*")):
@@ -195,7 +197,7 @@ def digest_tree(root: Path, excluded: Sequence[str] = ()) -> dict[str, tuple[int
     return found
 
 
-def compare_trees(left: dict[str, tuple[int, str]], right: dict[str, tuple[int, str]]) -> TreeDiff:
+def compare_trees(left: FileDigests, right: FileDigests) -> TreeDiff:
     diff = TreeDiff(
         left_files=len(left),
         right_files=len(right),
@@ -208,18 +210,11 @@ def compare_trees(left: dict[str, tuple[int, str]], right: dict[str, tuple[int, 
     return diff
 
 
-def describe_diff(diff: TreeDiff, left_name: str, right_name: str, limit: int = 10) -> list[str]:
-    """Readable lines naming every kind of difference (the first `limit` paths of each)."""
-    lines = [
+def describe_diff(diff: TreeDiff, left_name: str, right_name: str) -> list[str]:
+    """The headline: files and bytes on each side and how many paths differ in each way."""
+    return [
         f"{left_name}: {diff.left_files} files, {diff.left_bytes:,} bytes; "
-        f"{right_name}: {diff.right_files} files, {diff.right_bytes:,} bytes"
+        f"{right_name}: {diff.right_files} files, {diff.right_bytes:,} bytes; "
+        f"only in {left_name}: {len(diff.only_left)}, only in {right_name}: "
+        f"{len(diff.only_right)}, same path with different bytes: {len(diff.different_bytes)}"
     ]
-    for label, paths in (
-        (f"only in {left_name}", diff.only_left),
-        (f"only in {right_name}", diff.only_right),
-        ("same path, different bytes", diff.different_bytes),
-    ):
-        if paths:
-            shown = ", ".join(paths[:limit]) + (" ..." if len(paths) > limit else "")
-            lines.append(f"{label} ({len(paths)}): {shown}")
-    return lines

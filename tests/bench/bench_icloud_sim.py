@@ -16,17 +16,19 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from engine.icloud.simulator.accounts import SimAccount
+from engine.icloud.simulator.blobs import content_token
 from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
 from engine.icloud.simulator.faults import Faults, FaultSettings
 from engine.icloud.simulator.generator import GeneratorSpec, generate_library
 from engine.icloud.simulator.indexes import is_visible
-from engine.icloud.simulator.rows import LIVE_VIDEO, ORIGINAL, is_live_asset
+from engine.icloud.simulator.rows import LIVE_VIDEO, ORIGINAL, AssetRow, MasterRow, is_live_asset
 from engine.icloud.simulator.server import SimulatorServer
 
 USERNAME = "bench@example.com"
@@ -101,12 +103,68 @@ def read_library_facts(database: CloudKitPhotoDatabase) -> LibraryFacts:
     return LibraryFacts(len(visible), len(live), len(masters), total)
 
 
+class ContentOwners:
+    """Which assets a downloaded file's bytes belong to: sha256 of a served body -> its rows.
+
+    Only bodies whose size matches the file are hashed, so naming a handful of differing files
+    costs a handful of reads, not a pass over the whole library.
+    """
+
+    def __init__(self, database: CloudKitPhotoDatabase) -> None:
+        self._database = database
+        self._by_size: dict[int, list[tuple[AssetRow, MasterRow, str]]] = {}
+        with database.state.lock:
+            for zone in database.state.zones.values():
+                for asset in zone.assets.values():
+                    master = zone.masters[asset.master_name]
+                    for prefix in (ORIGINAL, LIVE_VIDEO):
+                        size = master.size_of(prefix)
+                        if size is not None:
+                            self._by_size.setdefault(size, []).append((asset, master, prefix))
+
+    def describe(self, size_bytes: int, sha256: str) -> str:
+        """One line naming the asset(s) whose original or live video has exactly these bytes."""
+        owners = [
+            _describe_row(asset, master, prefix, self._sharing(master))
+            for asset, master, prefix in self._by_size.get(size_bytes, [])
+            if self._body_sha256(master, prefix, size_bytes) == sha256
+        ]
+        return "; ".join(owners) if owners else "bytes of no asset in the simulator"
+
+    def _sharing(self, master: MasterRow) -> int:
+        zone = self._database.state.zones[master.zone]
+        return sum(1 for a in zone.assets.values() if a.master_name == master.record_name)
+
+    def _body_sha256(self, master: MasterRow, prefix: str, size_bytes: int) -> str:
+        token = content_token(master.record_name, prefix, master.content_rev)
+        blob = self._database.content(token)
+        return hashlib.sha256(blob.read_range(0, size_bytes)).hexdigest() if blob else ""
+
+
+def _describe_row(asset: AssetRow, master: MasterRow, prefix: str, sharing: int) -> str:
+    flags = [
+        label
+        for label, is_set in (
+            ("hidden", asset.is_hidden),
+            ("deleted", asset.is_deleted),
+            (f"master shared by {sharing} assets", sharing > 1),
+            ("live video", prefix == LIVE_VIDEO),
+            (f"zone {asset.zone}", asset.zone != "PrimarySync"),
+        )
+        if is_set
+    ]
+    return f"asset {asset.record_name} filename {master.filename!r} {master.kind.name}" + (
+        f" ({', '.join(flags)})" if flags else ""
+    )
+
+
 @dataclass
 class BenchSimulator:
     server: SimulatorServer
     calls: SimCalls
     facts: LibraryFacts
     neutralised_wire_names: list[str]
+    owners: ContentOwners
 
     @property
     def base_url(self) -> str:
@@ -136,4 +194,5 @@ def bench_simulator(
     account = SimAccount(USERNAME, PASSWORD, database)
     with SimulatorServer([account], faults=faults) as server:
         facts = read_library_facts(database)
-        yield BenchSimulator(server, SimCalls(server), facts, neutralised)
+        owners = ContentOwners(database)
+        yield BenchSimulator(server, SimCalls(server), facts, neutralised, owners)
