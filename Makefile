@@ -7,8 +7,11 @@ setup:
 test:
 	./scripts/test.sh
 
+demo:
+	./scripts/demo.sh
+
 bench: setup
 	.venv/bin/python tests/bench/bench_ledger.py --repeat 3
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf demo .venv .pytest_cache .mypy_cache .ruff_cache *.egg-info

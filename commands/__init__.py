@@ -57,6 +57,7 @@ def cli(ctx: click.Context, config_path: Path, no_progress: bool, debug: bool) -
 def _register() -> None:
     from commands import (
         check,
+        demo,
         discover,
         download,
         history,
@@ -67,7 +68,8 @@ def _register() -> None:
         status,
     )
 
-    for module in (init, login, discover, download, status, history, rebuild, check, simulator):
+    for module in (init, login, discover, download, status, history, rebuild, check, simulator,
+                   demo):
         cli.add_command(module.command)
 
 

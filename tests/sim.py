@@ -31,7 +31,12 @@ class LocalRedirectAdapter(HTTPAdapter):
         super().__init__()
         self._target = urlsplit(base_url)
 
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
+        # Proxies were chosen for the Apple URL; loopback is reached directly. A test must never
+        # hang on a stalled socket, and pyicloud's login calls set no timeout.
+        kwargs["proxies"] = {}
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = (5, 60)
         original_url = request.url or ""
         parts = urlsplit(original_url)
         local = request.copy()
@@ -39,7 +44,7 @@ class LocalRedirectAdapter(HTTPAdapter):
             (self._target.scheme, self._target.netloc, parts.path, parts.query, "")
         )
         local.headers[ORIGINAL_HOST_HEADER] = parts.hostname or ""
-        response = super().send(local, *args, **kwargs)
+        response = super().send(local, **kwargs)
         response.url = original_url
         response.request = request
         return response

@@ -28,6 +28,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ from tests.bench.bench_icloud_procs import (  # noqa: E402
     compare_trees,
     describe_diff,
     digest_tree,
+    own_cpu_s,
+    process_cpu_s,
     run_child,
     running_proxy,
 )
@@ -77,6 +80,7 @@ class ToolRun:
     second_s: float = 0.0
     second_steps_s: dict[str, float] = field(default_factory=dict)
     second_calls: dict[str, int] = field(default_factory=dict)
+    cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)  # "phase name" -> by process
     failures: list[str] = field(default_factory=list)
 
 
@@ -112,7 +116,13 @@ class Bench:
         """Run one child with the request log reset first; file its time and calls under phase."""
         self.calls.reset()
         log = self.workdir / "logs" / f"{tool_name(argv)}-{phase}-{name}.log"
+        proxy_cpu_s, sim_cpu_s = process_cpu_s(self.proxy.pid), own_cpu_s()
         child = run_child(argv, env=env, cwd=cwd, log_path=log, timeout_s=CHILD_TIMEOUT_S)
+        tool.cpu_s[f"{phase} {name}"] = {
+            "tool": child.cpu_s,
+            "mitmdump": process_cpu_s(self.proxy.pid) - proxy_cpu_s,
+            "simulator": own_cpu_s() - sim_cpu_s,
+        }
         steps, calls = (
             (tool.first_steps_s, tool.first_calls)
             if phase == "first"
@@ -213,12 +223,15 @@ class Bench:
 def explain_differences(
     diff: TreeDiff, pl: FileDigests, ipd: FileDigests, owners: ContentOwners, limit: int = 25
 ) -> list[str]:
-    """Each differing path with the simulator asset its bytes belong to."""
+    """Files per cause, then each differing path with the simulator asset its bytes belong to."""
     lines = []
     for label, paths, tree in (
         ("only in photoledger", diff.only_left, pl),
         ("only in icloudpd", diff.only_right, ipd),
     ):
+        causes = Counter(owners.cause(*tree[p]) for p in paths)
+        if causes:
+            lines.append(f"{label}, by cause: " + ", ".join(f"{k}: {n}" for k, n in causes.items()))
         lines += [f"{label}: {p!r}: {owners.describe(*tree[p])}" for p in paths[:limit]]
     for path in diff.different_bytes[:limit]:
         lines.append(
@@ -318,6 +331,9 @@ def print_repeat(index: int, rep: Repeat, sim: BenchSimulator) -> None:
         second = ", ".join(f"{k} {v:.2f} s" for k, v in tool.second_steps_s.items())
         print(f"{name:12} first sync {tool.first_s:8.2f} s ({steps}); calls {tool.first_calls}")
         print(f"{'':12} second run {tool.second_s:8.2f} s ({second}); calls {tool.second_calls}")
+        for step, by_process in tool.cpu_s.items():
+            spent = ", ".join(f"{k} {v:.1f}" for k, v in by_process.items())
+            print(f"{'':12} CPU s in {step}: {spent}")
         for failure in tool.failures:
             print(f"{'':12} FAILED: {failure}")
     ratio = rep.icloudpd.first_s / rep.photoledger.first_s if rep.photoledger.first_s else 0.0

@@ -41,6 +41,7 @@ class ChildRun:
     argv: tuple[str, ...]
     exit_code: int
     wall_s: float
+    cpu_s: float  # user + system of the child and what it waited for
     peak_rss_mb: float
     log_path: Path
 
@@ -51,6 +52,22 @@ class ChildRun:
     def tail(self, lines: int = 15) -> str:
         text = self.log_path.read_text("utf-8", errors="replace").splitlines()
         return "\n".join(text[-lines:])
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (0.0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this process: the simulator serving both tools, plus the bench's own work."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def free_port() -> int:
@@ -77,8 +94,9 @@ def run_child(
         status, rusage = _wait_with_deadline(proc, started + timeout_s)
         wall_s = time.monotonic() - started
     exit_code = os.waitstatus_to_exitcode(status) if status is not None else -1
+    cpu_s = rusage.ru_utime + rusage.ru_stime
     # Linux reports ru_maxrss in KiB.
-    return ChildRun(tuple(argv), exit_code, wall_s, rusage.ru_maxrss / 1024, log_path)
+    return ChildRun(tuple(argv), exit_code, wall_s, cpu_s, rusage.ru_maxrss / 1024, log_path)
 
 
 def _wait_with_deadline(
@@ -103,6 +121,7 @@ class Proxy:
 
     url: str
     ca_bundle: Path
+    pid: int
 
     def client_env(self) -> dict[str, str]:
         """What makes a requests-based client (photoledger, icloudpd) go through the proxy."""
@@ -140,7 +159,7 @@ def running_proxy(sim_port: int, confdir: Path, log_path: Path) -> Iterator[Prox
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_listening(proc, port, log_path)
-            yield Proxy(f"http://127.0.0.1:{port}", confdir / "mitmproxy-ca-cert.pem")
+            yield Proxy(f"http://127.0.0.1:{port}", confdir / "mitmproxy-ca-cert.pem", proc.pid)
         finally:
             proc.terminate()
             try:

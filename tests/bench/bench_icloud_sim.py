@@ -124,12 +124,26 @@ class ContentOwners:
 
     def describe(self, size_bytes: int, sha256: str) -> str:
         """One line naming the asset(s) whose original or live video has exactly these bytes."""
-        owners = [
-            _describe_row(asset, master, prefix, self._sharing(master))
+        owners = [_describe_row(*owner) for owner in self._owners(size_bytes, sha256)]
+        return "; ".join(owners) if owners else "bytes of no asset in the simulator"
+
+    def cause(self, size_bytes: int, sha256: str) -> str:
+        """The kind of asset a differing file belongs to, for a per-cause count."""
+        owners = self._owners(size_bytes, sha256)
+        if not owners:
+            return "bytes of no asset"
+        if any(asset.is_hidden or asset.is_deleted for asset, _, _, _ in owners):
+            return "hidden or deleted asset"
+        if any(sharing > 1 for _, _, _, sharing in owners):
+            return "master shared by several assets"
+        return "other (file name)"
+
+    def _owners(self, size_bytes: int, sha256: str) -> list[tuple[AssetRow, MasterRow, str, int]]:
+        return [
+            (asset, master, prefix, self._sharing(master))
             for asset, master, prefix in self._by_size.get(size_bytes, [])
             if self._body_sha256(master, prefix, size_bytes) == sha256
         ]
-        return "; ".join(owners) if owners else "bytes of no asset in the simulator"
 
     def _sharing(self, master: MasterRow) -> int:
         zone = self._database.state.zones[master.zone]
