@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from engine import events as ev
 from engine.asset import MediaState
+from engine.discover import remote_facts
 from engine.icloud.model import LIVE_VIDEO, ORIGINAL, RemoteAsset, RemoteVersion
 from engine.naming import (
     NamingInput,
@@ -137,27 +138,7 @@ def decide_remote_check(state: MediaState, fresh: RemoteAsset | None) -> RemoteC
 
 def remote_changed_facts(fresh: RemoteAsset) -> dict[str, Any]:
     """The RemoteChanged fields for a fresh record with a new change tag."""
-    original = fresh.original
-    live = fresh.version(LIVE_VIDEO)
-    return {
-        "remote_change_tag": fresh.change_tag,
-        "remote_checksum": original.checksum if original else "",
-        "declared_size_bytes": original.size_bytes if original else 0,
-        "live_video_declared_size_bytes": live.size_bytes if live else None,
-        "live_video_checksum": live.checksum if live else None,
-        "versions": tuple(
-            ev.VersionFact(
-                key=v.key, size_bytes=v.size_bytes, checksum=v.checksum, file_type=v.file_type
-            )
-            for v in fresh.versions
-        ),
-        "filename": fresh.filename,
-        "filename_status": fresh.filename_status,
-        "item_type": fresh.item_type,
-        "captured_at_utc": fresh.captured_at_utc,
-        "is_favorite": fresh.is_favorite,
-        "is_hidden": fresh.is_hidden,
-    }
+    return remote_facts(fresh)
 
 
 def decide_before_download(state: MediaState) -> FileVerdict:
