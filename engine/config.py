@@ -50,6 +50,12 @@ class NasSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 class GoogleSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     outbox: str | None = None
+    syncthing_url: str = "http://127.0.0.1:8384"
+    # The API key is a secret: env PHOTOLEDGER_SYNCTHING_API_KEY, or read from this config.xml.
+    syncthing_config: str | None = None
+    folder_id: str = "photoledger-outbox"
+    pixel_device_id: str | None = None
+    remove_outbox_copy_after_days: int | None = None  # None: keep the outbox copy
 
 
 class CleanupSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
