@@ -7,6 +7,7 @@ anything else is a bug: one line plus exit 1, with the traceback only under --de
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -21,8 +22,33 @@ from engine.errors import ExitCode, PhotoledgerError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+# Command name -> its module under commands/. Modules are imported only when their command is
+# run (or listed by --help): a stage's start-up pays for its own imports, not for all of them.
+COMMAND_MODULES: dict[str, str] = {
+    "init": "init", "login": "login", "discover": "discover", "download": "download",
+    "backup-nas": "backup_nas", "backup-google": "backup_google", "verify": "verify",
+    "doctor": "doctor", "compress": "compress", "album-move": "album_move", "delete": "delete",
+    "run": "run", "watch": "watch", "audit": "audit", "status": "status", "report": "report",
+    "history": "history", "rebuild": "rebuild", "check": "check", "simulator": "simulator",
+    "demo": "demo",
+}
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module the first time the command is needed."""
+
+    def list_commands(self, _ctx: click.Context) -> list[str]:
+        """In the pipeline's order, then the tools (as COMMAND_MODULES lists them)."""
+        return [*COMMAND_MODULES, *(name for name in self.commands if name not in COMMAND_MODULES)]
+
+    def get_command(self, _ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            module = importlib.import_module(f"commands.{COMMAND_MODULES[cmd_name]}")
+            self.add_command(module.command, cmd_name)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--config",
     "config_path",
@@ -54,26 +80,6 @@ def cli(ctx: click.Context, config_path: Path, no_progress: bool, debug: bool) -
     ctx.meta["debug"] = debug
 
 
-def _register() -> None:
-    from commands import (
-        check,
-        demo,
-        discover,
-        download,
-        history,
-        init,
-        login,
-        rebuild,
-        simulator,
-        status,
-    )
-
-    for module in (init, login, discover, download, status, history, rebuild, check, simulator,
-                   demo):
-        cli.add_command(module.command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,14 +10,16 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from engine import events as ev
 from engine.asset import SyncRun
@@ -25,11 +27,14 @@ from engine.config import Config
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, LedgerDamagedError, PhotoledgerError
 from engine.fsutil import probe_writable
-from engine.icloud.factory import ENDPOINT_ENV, build_port
 from engine.icloud.port import IcloudPort
 from engine.ledger import Ledger, open_ledger
+from engine.ledger_check import refuse_damaged_ledger
 from engine.lock import WriterLock
 from projections.media import MediaProjection
+
+if TYPE_CHECKING:
+    from engine.icloud.adapter import PyicloudPort
 
 VERSION = "0.1.0"
 Clock = Callable[[], datetime]
@@ -68,6 +73,14 @@ class Deps:
         if self.run is None:
             raise RuntimeError("only writer commands have a run")
         return self.run.id.hex
+
+    def record_stage_completed(self, stage: str, counts: Mapping[str, int]) -> None:
+        """StageCompleted with the stage's counts, saved; the projection is caught up after."""
+        if self.run is None:
+            raise RuntimeError("only writer commands have a run")
+        self.run.record(ev.StageCompleted, stage=stage, counts_json=json.dumps(dict(counts)))
+        self.ledger.save(self.run)
+        self.projection.catch_up(self.ledger)
 
 
 def check_library(config: Config) -> Path:
@@ -118,10 +131,18 @@ def writer_lock(config: Config, settings: Settings, command: str) -> Iterator[Wr
 
 
 @contextmanager
-def open_writer(config: Config, settings: Settings, command: str) -> Iterator[Deps]:
-    """Dependencies for a command that appends events: lock, run start, run finish."""
+def open_writer(
+    config: Config, settings: Settings, command: str, *, verify_ledger: bool = False
+) -> Iterator[Deps]:
+    """Dependencies for a command that appends events: lock, run start, run finish.
+
+    With `verify_ledger` (commands that act outside the ledger on what it says), a ledger
+    that fails integrity or decoding is refused before the run is recorded.
+    """
     with writer_lock(config, settings, command) as lock, open_reader(config, settings) as deps:
         deps.lock = lock
+        if verify_ledger:
+            refuse_damaged_ledger(deps.ledger, command)
         deps.run = SyncRun.start(
             uuid.uuid4(),
             command=command,
@@ -150,13 +171,38 @@ def open_icloud(config: Config) -> Iterator[IcloudPort]:
     """The configured account's iCloud port (PHOTOLEDGER_ICLOUD_ENDPOINT redirects Apple hosts).
 
     Stages never prompt: a missing password or 2FA code is an error that points at
-    `photoledger login`, so unattended runs fail fast instead of hanging.
+    `photoledger login`, so unattended runs fail fast instead of hanging. The port is built on
+    first use, so a stage with nothing to do neither imports pyicloud nor signs in.
     """
-    port = build_port(config, os.environ.get(ENDPOINT_ENV) or None, None, None)
+    port = PortOnDemand(lambda: _build_port(config))
     try:
-        yield port
+        yield cast(IcloudPort, port)
     finally:
         port.close()
+
+
+def _build_port(config: Config) -> PyicloudPort:
+    # Imported here: pyicloud costs most of a second to import, and only iCloud work needs it.
+    from engine.icloud.factory import ENDPOINT_ENV, build_port
+
+    return build_port(config, os.environ.get(ENDPOINT_ENV) or None, None, None)
+
+
+class PortOnDemand:
+    """Stands for an IcloudPort and builds the real one the first time it is used."""
+
+    def __init__(self, build: Callable[[], PyicloudPort]) -> None:
+        self._build = build
+        self._port: PyicloudPort | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._port is None:
+            self._port = self._build()
+        return getattr(self._port, name)
+
+    def close(self) -> None:
+        if self._port is not None:
+            self._port.close()
 
 
 def _finish_run(deps: Deps, exit_code: ExitCode) -> None:

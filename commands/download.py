@@ -11,7 +11,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -31,8 +30,7 @@ from rich.progress import (
 from rich.text import Text
 
 from commands.context import Deps, Settings, open_icloud, open_reader, open_writer
-from commands.output import console, err_console, human_bytes, print_json
-from engine import events as ev
+from commands.output import console, err_console, human_bytes, print_json, print_outcome
 from engine.config import Config, load_config
 from engine.download.names import plan_dry_run
 from engine.download.options import (
@@ -89,12 +87,8 @@ def run_download(
 ) -> DownloadSummary:
     """Download the work list and record one fact per asset; returns what happened."""
     ctx = _context(deps, local_tz or local_timezone(), deps.run_id)
-    port.login()
     summary = execute_download_run(ctx, port, opts, progress or LogProgress(enabled=False))
-    assert deps.run is not None
-    deps.run.record(ev.StageCompleted, stage="download", counts_json=json.dumps(summary.counts()))
-    deps.ledger.save(deps.run)
-    deps.projection.catch_up(deps.ledger)
+    deps.record_stage_completed("download", summary.counts())
     return summary
 
 
@@ -106,13 +100,16 @@ def plan_download(
 
 
 class LogProgress:
-    """Plain lines on stderr: one per asset that did not simply succeed, or per asset."""
+    """Plain lines on stderr (logs, cron): every asset that did not simply succeed, and a
+    count at each tenth of the work list; a line per success would cost more than it tells."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
         self.size_bytes_seen = 0
+        self.assets_total = self.assets_done = 0
 
     def started(self, assets: int, total_bytes: int) -> None:
+        self.assets_total = assets
         if self.enabled:
             err_console.print(
                 f"downloading {assets} assets ({human_bytes(total_bytes)})", markup=False
@@ -122,9 +119,17 @@ class LogProgress:
         self.size_bytes_seen += size_bytes
 
     def asset_done(self, outcome: str, label: str, detail: str) -> None:
-        if self.enabled:
-            line = f"{outcome}: {label}" + (f" ({detail})" if detail else "")
-            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        self.assets_done += 1
+        if not self.enabled:
+            return
+        if outcome != "ok":
+            print_outcome(outcome, label, detail)
+        tenth = max(1, self.assets_total // 10)
+        if self.assets_done % tenth == 0 or self.assets_done == self.assets_total:
+            err_console.print(
+                f"{self.assets_done}/{self.assets_total} assets, "
+                f"{human_bytes(self.size_bytes_seen)}", markup=False, highlight=False,
+            )
 
 
 class RichProgress:

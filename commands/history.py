@@ -2,11 +2,13 @@
 
 ASSET may be the asset id (uuid), the iCloud record name, or a local path (absolute, or
 relative to the library root). A name that matches several assets is refused with the list.
+Each deletion request is shown again with its evidence, its plan and its outcome, as
+`photoledger audit` judges it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -17,6 +19,8 @@ from rich.text import Text
 
 from commands.context import Deps, Settings, open_reader
 from commands.output import console, print_json
+from engine import events as ev
+from engine.cleanup.audit import DeletionStory, decide_deletion_stories
 from engine.config import load_config
 from engine.errors import NotFoundError
 
@@ -89,6 +93,18 @@ def run_history(deps: Deps, asset: str) -> tuple[UUID, list[HistoryEntry]]:
     return asset_id, entries
 
 
+def run_deletion_stories(deps: Deps, asset_id: UUID) -> list[DeletionStory]:
+    """The asset's deletion requests with their evidence, outcome and audit problems."""
+    from commands.audit import load_stored_plans
+
+    events = deps.ledger.events_of(asset_id)
+    if not any(isinstance(e, ev.DeletionRequested) for e in events):
+        return []
+    plans = load_stored_plans(deps)
+    stories, _strays = decide_deletion_stories(events, plans, deps.config.settings)
+    return stories
+
+
 @click.command("history")
 @click.argument("asset")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -101,8 +117,13 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
     """
     with open_reader(load_config(settings.config_path), settings) as deps:
         asset_id, entries = run_history(deps, asset)
+        stories = run_deletion_stories(deps, asset_id)
     if as_json:
-        print_json({"asset_id": asset_id.hex, "events": [e.__dict__ for e in entries]})
+        print_json({
+            "asset_id": asset_id.hex,
+            "events": [e.__dict__ for e in entries],
+            "deletions": [asdict(story) for story in stories],
+        })
         return
     table = Table("#", "recorded (UTC)", "event", "facts", "run", title=f"asset {asset_id.hex}")
     for e in entries:
@@ -111,3 +132,17 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
             str(e.version), e.recorded_at_utc[:19], e.event, Text(facts), (e.run_id or "")[:8]
         )
     console.print(table)
+    for story in stories:
+        _print_story(story)
+
+
+def _print_story(story: DeletionStory) -> None:
+    evidence = ", ".join(f"{k}={v}" for k, v in story.evidence.items() if v is not None)
+    console.print(Text(
+        f"deletion (plan {story.plan_id[:12]}) requested {story.requested_at_utc[:19]} "
+        f"with evidence {evidence}; outcome {story.outcome}"
+        + (f", recoverable until {story.recoverable_until_utc[:19]}"
+           if story.recoverable_until_utc else "")
+    ))
+    for problem in story.problems:
+        console.print(Text(f"  audit problem: {problem}"))

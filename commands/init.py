@@ -1,25 +1,32 @@
 """`photoledger init`: write a commented config and create the library's empty ledger.
 
-Invariant: init never overwrites a config without --force and never replaces an existing
-ledger; run on an initialised library it only reports what is there.
+Invariants:
+- init never overwrites a config without --force and never replaces an existing ledger; run
+  on an initialised library it only reports what is there.
+- With nas.root set, init writes the NAS marker `.photoledger-nas` into that folder (never
+  creating the folder itself: a missing folder may be an unmounted share). Only a folder
+  with the marker is ever read as the NAS; running init again after mounting writes it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
 import click
 
-from commands.context import Settings
+from commands.context import Settings, utc_now
 from commands.output import console
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
 from engine.errors import ConfigError, StorageError
 from engine.fsutil import atomic_write_bytes, probe_writable
 from engine.ledger import open_ledger
+from engine.targets.nas import NAS_MARKER_NAME, write_nas_marker
 from projections.media import MediaProjection
 
 
@@ -30,6 +37,19 @@ class InitResult:
     library_root: Path
     ledger_location: str
     is_ledger_created: bool
+    nas_marker: str = "no nas.root"  # "written", "already there", "folder missing"
+    nas_root: Path | None = None
+
+
+@dataclass(frozen=True)
+class GoogleWiring:
+    """The Syncthing side of the Google route, as `init` can write it into the config."""
+
+    outbox: str | None = None
+    syncthing_url: str = "http://127.0.0.1:8384"
+    syncthing_config: str | None = None
+    folder_id: str = "photoledger-outbox"
+    pixel_device_id: str | None = None
 
 
 def render_config(
@@ -37,7 +57,7 @@ def render_config(
     username: str,
     session_dir: str,
     nas_root: str | None = None,
-    outbox: str | None = None,
+    google: GoogleWiring = GoogleWiring(),
 ) -> str:
     """The commented config file with these values filled in (YAML-quoted)."""
     template = resources.files("commands").joinpath("config_template.yaml").read_text("utf-8")
@@ -46,7 +66,7 @@ def render_config(
         username=json.dumps(username),
         session_dir=json.dumps(session_dir),
         nas_root=json.dumps(nas_root),
-        outbox=json.dumps(outbox),
+        **{name: json.dumps(value) for name, value in asdict(google).items()},
     )
 
 
@@ -58,7 +78,9 @@ def run_init(
     username: str | None = None,
     session_dir: str | None = None,
     nas_root: str | None = None,
+    google: GoogleWiring = GoogleWiring(),
     is_forced: bool = False,
+    clock: Callable[[], datetime] = utc_now,
 ) -> InitResult:
     """Write the config (when asked) and create the state folder and an empty ledger."""
     written = _write_config_if_asked(
@@ -67,6 +89,7 @@ def run_init(
         username=username,
         session_dir=session_dir,
         nas_root=nas_root,
+        google=google,
         is_forced=is_forced,
     )
     config = load_config(config_path)
@@ -80,9 +103,18 @@ def run_init(
     ledger = open_ledger(config.state_dir, config.settings.ledger.url, crash, create=True)
     try:
         MediaProjection(config.state_dir / "media.db", crash).close()
-        return InitResult(config.path, written, root, ledger.location, not existed)
     finally:
         ledger.close()
+    nas = config.resolve(config.settings.nas.root) if config.settings.nas.root else None
+    marker = _mark_nas(nas, clock) if nas is not None else "no nas.root"
+    return InitResult(config.path, written, root, ledger.location, not existed, marker, nas)
+
+
+def _mark_nas(nas_root: Path, clock: Callable[[], datetime]) -> str:
+    """Write the NAS marker if the folder exists; what happened, in words."""
+    if not nas_root.is_dir():
+        return "folder missing"
+    return "written" if write_nas_marker(nas_root, clock()) else "already there"
 
 
 def _write_config_if_asked(
@@ -92,6 +124,7 @@ def _write_config_if_asked(
     username: str | None,
     session_dir: str | None,
     nas_root: str | None,
+    google: GoogleWiring,
     is_forced: bool,
 ) -> bool:
     asked = library_root is not None or username is not None
@@ -112,6 +145,7 @@ def _write_config_if_asked(
         username,
         session_dir or str(config_path.parent.absolute() / "session"),
         nas_root,
+        google,
     )
     atomic_write_bytes(config_path, text.encode("utf-8"), mode=0o600)
     return True
@@ -151,4 +185,11 @@ def command(
         console.print(f"wrote {result.config_path} (read it: every setting is explained)")
     state = "created" if result.is_ledger_created else "already there"
     console.print(f"library {result.library_root}: ledger {result.ledger_location} {state}")
+    if result.nas_marker == "folder missing":
+        console.print(
+            f"NAS folder {result.nas_root} does not exist: mount the share (or create the "
+            "folder) and run `photoledger init` again to mark it"
+        )
+    elif result.nas_root is not None:
+        console.print(f"NAS {result.nas_root}: marker {NAS_MARKER_NAME} {result.nas_marker}")
     console.print("next: `photoledger status`")

@@ -24,7 +24,6 @@ from commands.context import Settings
 from commands.output import console
 from engine.config import Config, load_config
 from engine.icloud.credentials import CodeSource, PasswordPrompt
-from engine.icloud.factory import ENDPOINT_ENV, build_port
 
 _DELIVERY_TEXT = {
     "sms": "the code sent by SMS to your trusted phone",
@@ -48,6 +47,8 @@ def run_login(
     environ: Mapping[str, str],
 ) -> LoginReport:
     """Log in (reusing a stored session when Apple still accepts it) and report what happened."""
+    from engine.icloud.factory import build_port  # pyicloud is slow to import: only when used
+
     port = build_port(config, endpoint, password_prompt, code_source, environ=environ)
     try:
         port.login()
@@ -106,6 +107,8 @@ def command(settings: Settings, code: str | None, code_file: Path | None) -> Non
     """
     if code is not None and code_file is not None:
         raise click.UsageError("give either --code or --code-file, not both")
+    from engine.icloud.factory import ENDPOINT_ENV
+
     config = load_config(settings.config_path)
     is_interactive = sys.stdin.isatty()
     report = run_login(

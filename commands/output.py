@@ -19,6 +19,12 @@ def print_json(data: Any) -> None:
     console.out(json.dumps(data, indent=2, sort_keys=True, default=str), highlight=False)
 
 
+def print_outcome(outcome: str, label: str, detail: str = "") -> None:
+    """One plain line on stderr about one asset: `outcome: label (detail)` (never markup)."""
+    line = f"{outcome}: {label}" + (f" ({detail})" if detail else "")
+    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def human_bytes(size_bytes: int | None) -> str:
     """1536 -> '1.5 KiB'."""
     if size_bytes is None:

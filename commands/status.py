@@ -60,7 +60,8 @@ def _print_report(report: StatusReport) -> None:
         f"{t['downloaded']} downloaded ({human_bytes(t['downloaded_bytes'])}), "
         f"{t['nas_verified']} NAS-verified, {t['google_verified']} Google-verified, "
         f"{t['compressed']} compressed (saved {human_bytes(t['compression_saved_bytes'])}), "
-        f"{t['deleted_from_icloud']} deleted from iCloud"
+        f"{t['deleted_from_icloud']} deleted from iCloud "
+        f"({human_bytes(t['icloud_freed_bytes'])} freed)"
     )
     table = Table("stage", "waiting", "size", "oldest capture", title="backlog")
     for s in report.stages:

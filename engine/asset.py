@@ -73,6 +73,10 @@ class MediaState(msgspec.Struct, kw_only=True):
     size_bytes_before_compression: int | None = None
     size_bytes_after_compression: int | None = None
     compressed_at_utc: datetime | None = None
+    compressed_relpath: str | None = None  # the local file after a format change renamed it
+    compressed_sha256: str | None = None
+    compression_source: str | None = None  # "nas" or "local": where the last encode read
+    compression_skipped_tier: str | None = None  # a tier whose result was not smaller
     album_moved_at_utc: datetime | None = None
     is_album_removal_observed: bool = False
     deletion_state: str | None = None  # "requested", "deleted", "failed"
@@ -137,6 +141,8 @@ def _forget_verifications(s: MediaState) -> None:
     s.google_staged_at_utc = s.google_verified_at_utc = None
     s.compression_tier = s.compressed_at_utc = None
     s.size_bytes_before_compression = s.size_bytes_after_compression = None
+    s.compressed_relpath = s.compressed_sha256 = None
+    s.compression_source = s.compression_skipped_tier = None
 
 
 def _on_download_failed(s: MediaState, e: ev.DownloadFailed) -> None:
@@ -177,11 +183,24 @@ def _on_compressed(s: MediaState, e: ev.Compressed) -> None:
     if s.size_bytes_before_compression is None:
         s.size_bytes_before_compression = e.size_bytes_before
     s.compression_tier, s.size_bytes_after_compression = e.tier, e.size_bytes_after
-    s.compressed_at_utc = e.timestamp
+    s.compressed_at_utc, s.compressed_sha256 = e.timestamp, e.sha256_after
+    s.compression_source = e.source or None
+    if e.local_relpath_after is not None:
+        s.compressed_relpath = e.local_relpath_after
+    s.compression_skipped_tier = None
+    if s.last_error is not None and s.last_error.startswith(_COMPRESSION_ERROR):
+        s.last_error = s.last_error_at_utc = None  # the failure this run made up for
+
+
+_COMPRESSION_ERROR = "compression "
 
 
 def _on_compression_skipped(s: MediaState, e: ev.CompressionSkipped) -> None:
-    s.last_error, s.last_error_at_utc = f"compression {e.tier} skipped: {e.reason}", e.timestamp
+    if e.is_failure:
+        s.last_error = f"{_COMPRESSION_ERROR}{e.tier} failed: {e.reason}"
+        s.last_error_at_utc = e.timestamp
+    else:
+        s.compression_skipped_tier = e.tier
 
 
 def _on_album_moved(s: MediaState, e: ev.AlbumMoved) -> None:

@@ -21,7 +21,9 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from engine.compress.settings import CompressionSettings, validate_compression
 from engine.errors import ConfigError
+from engine.notify import NotifySettings
 
 
 class LibrarySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -59,7 +61,8 @@ class GoogleSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 class CleanupSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    require: tuple[Literal["nas", "google"], ...] = ("nas", "google")
+    # "compress": an asset whose compression tier is due must have been compressed first.
+    require: tuple[Literal["nas", "google", "compress"], ...] = ("nas", "google")
     keep_recent_days: int = 30
     max_delete: int = 500
     max_delete_fraction: float = 0.5
@@ -75,6 +78,8 @@ class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     nas: NasSettings = NasSettings()
     google: GoogleSettings = GoogleSettings()
     cleanup: CleanupSettings = CleanupSettings()
+    compression: CompressionSettings = CompressionSettings()
+    notify: NotifySettings = NotifySettings()
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,7 @@ def _validate_values(config: Config) -> None:
             "must be above 0 and at most 1",
         ),
         ("icloud.username", bool(s.icloud.username.strip()), "must not be empty"),
+        ("notify.script_timeout_s", s.notify.script_timeout_s > 0, "must be above 0"),
         ("library.root", bool(s.library.root.strip()), "must not be empty"),
         (
             "ledger.url",
@@ -229,6 +235,7 @@ def _validate_values(config: Config) -> None:
             "the embedded SQLite ledger)",
         ),
     ]
+    checks.extend((key, False, why) for key, why in validate_compression(s.compression))
     for key, ok, why in checks:
         if not ok:
             raise ConfigError(f"{config.where(key)}: {why}")

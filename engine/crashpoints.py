@@ -22,9 +22,22 @@ CRASH_POINTS: frozenset[str] = frozenset(
         "ledger.before_save",  # events built, nothing written
         "ledger.after_save",  # events committed, projection not yet updated
         "projection.before_commit",  # projection rows written in an open transaction
+        "download.mid_write",  # a chunk of a body written to the part file, more to come
         "download.before_rename",  # every file of an asset verified and synced as a part
         "download.after_rename_before_save",  # files in place, Downloaded not yet saved
         "discover.after_page_save",  # one page of discovery saved, later pages not read
+        "backup_nas.before_rename",  # NAS copy written and synced as a temp file, not renamed
+        "backup_nas.after_rename_before_verify",  # NAS copy in place, not yet re-read
+        "backup_nas.after_verify_before_save",  # NAS copy re-read and matched, not yet recorded
+        "backup_google.after_stage_before_save",  # files in the outbox, PixelStaged not saved
+        "backup_google.before_verified_save",  # the Pixel holds them, GoogleVerified not saved
+        "compress.before_replace",  # re-encode written and checked as a temp file, not renamed
+        "compress.after_replace_before_save",  # local copy replaced, Compressed not yet saved
+        "album_move.before_icloud_call",  # a batch chosen, iCloud not yet asked to add it
+        "album_move.after_icloud_call_before_save",  # iCloud added the batch, AlbumMoved not saved
+        "delete.before_request_saved",  # the gate re-checked, DeletionRequested not yet saved
+        "delete.after_request_saved",  # DeletionRequested durable, iCloud not yet asked
+        "delete.after_icloud_call",  # iCloud deleted the asset, Deleted not yet saved
     }
 )
 

@@ -25,6 +25,13 @@ class ExitCode(IntEnum):
     LEDGER_UNAVAILABLE = 9
     AUTH_FAILED = 10
     ICLOUD_UNAVAILABLE = 11
+    NAS_UNAVAILABLE = 12
+    SYNCTHING_UNAVAILABLE = 13
+    SYNCTHING_UNSAFE = 14
+    NEEDS_ATTENTION = 15
+    DELETE_REFUSED = 20
+    AUDIT_FAILED = 21
+    PLAN_INVALID = 22
     INTERRUPTED = 130
 
 
@@ -35,14 +42,30 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CONFIG: "bad configuration: unknown key, wrong type, missing value, missing folder",
     ExitCode.LOCKED: "another photoledger process holds the library's writer lock",
     ExitCode.LEDGER_DAMAGED: "the ledger is missing, corrupt or truncated; nothing was written",
-    ExitCode.STORAGE: "the library's state folder cannot be written (read-only, permissions)",
-    ExitCode.NOT_FOUND: "the asset named on the command line is not in the ledger",
+    ExitCode.STORAGE: "the library or its state folder cannot be written (read-only, "
+    "permissions, disk full); nothing half-written was recorded",
+    ExitCode.NOT_FOUND: "the asset named on the command line is not in the ledger (or, for "
+    "`backup-google --resend`, no copy of it has the downloaded bytes, or it was never staged "
+    "for Google)",
     ExitCode.CHECK_FAILED: "`check` found damage, or a projection that differs from a replay",
     ExitCode.LEDGER_UNAVAILABLE: "the configured PostgreSQL ledger cannot be reached or refused us",
     ExitCode.AUTH_FAILED: "iCloud login failed: wrong password, 2FA code needed "
     "(`photoledger login`), or web access off / Advanced Data Protection on",
     ExitCode.ICLOUD_UNAVAILABLE: "iCloud kept refusing after retries (throttled, unreachable, "
     "library still indexing); run again later",
+    ExitCode.NAS_UNAVAILABLE: "the NAS folder is unavailable (not mounted: its marker file "
+    "`.photoledger-nas` is missing) or cannot be written (full, read-only); nothing was "
+    "recorded for the assets in flight",
+    ExitCode.SYNCTHING_UNAVAILABLE: "Syncthing's REST API cannot be reached or refused the API key",
+    ExitCode.SYNCTHING_UNSAFE: "`doctor` found a dangerous Syncthing set-up; nothing was staged",
+    ExitCode.NEEDS_ATTENTION: "`run`/`watch` finished every stage it could, but something "
+    "waits for you: newly quarantined assets, or a deletion plan to execute",
+    ExitCode.DELETE_REFUSED: "`delete execute` refused or stopped: the plan is over the "
+    "mass-delete limits (cleanup.max_delete, cleanup.max_delete_fraction) or an I/O error "
+    "happened earlier in the run; nothing more was deleted (`--force` overrides)",
+    ExitCode.AUDIT_FAILED: "`audit` found a deletion without complete evidence at the time",
+    ExitCode.PLAN_INVALID: "the deletion plan named is not in the ledger, or its stored hash does "
+    "not match its entries",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); everything recorded so far is kept",
 }
 
@@ -93,3 +116,21 @@ class CheckFailedError(PhotoledgerError):
     """`check` found at least one problem."""
 
     exit_code = ExitCode.CHECK_FAILED
+
+
+class DeleteRefusedError(PhotoledgerError):
+    """The mass-delete guard refused (or stopped) a deletion run."""
+
+    exit_code = ExitCode.DELETE_REFUSED
+
+
+class AuditFailedError(PhotoledgerError):
+    """A recorded deletion lacks complete evidence."""
+
+    exit_code = ExitCode.AUDIT_FAILED
+
+
+class PlanInvalidError(PhotoledgerError):
+    """A deletion plan is unknown or does not match its hash."""
+
+    exit_code = ExitCode.PLAN_INVALID

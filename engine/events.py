@@ -7,7 +7,8 @@ Invariants:
 - Fields carry their unit or kind in the name (`size_bytes`, `*_at_utc`, `sha256`, `*_relpath`).
   Paths are relative to the root they belong to (library, NAS, outbox), never absolute.
 - Field types are limited to str, int, bool, datetime (UTC), None and tuples of the small frozen
-  structs below (VersionFact, LocalFileFact), so the msgspec mapper decodes them typed.
+  structs below (VersionFact, LocalFileFact, PlanEntry), so the msgspec mapper decodes them
+  typed.
 - A stored topic is the event's class name (short rows: the topic is stored with every event).
   `TOPICS` maps each stored name to its class; a renamed class keeps its old name as a key.
 - Facts that another fact already pins are not repeated (the NAS and outbox copies live at the
@@ -39,6 +40,19 @@ class LocalFileFact(msgspec.Struct, frozen=True, kw_only=True):
     relpath: str
     size_bytes: int
     sha256: str
+
+
+class PlanEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One asset of a deletion plan with the evidence that made it deletable when planned."""
+
+    asset_id: str  # hex
+    record_name: str
+    sha256: str
+    icloud_size_bytes: int  # the original plus its live-photo video, as iCloud declares them
+    nas_verified_at_utc: datetime | None
+    google_device_id: str | None
+    google_verified_at_utc: datetime | None
+    remote_change_tag: str
 
 
 class AssetEvent(Aggregate.Event):
@@ -208,7 +222,7 @@ class PixelStaged(AssetEvent):
 
     outbox_relpath: str
     size_bytes: int
-    method: str  # "hardlink" or "copy"
+    method: str  # "hardlink", "copy", or "copy-from-nas" (a resend read the NAS copy)
 
 
 class GoogleVerified(AssetEvent):
@@ -219,7 +233,17 @@ class GoogleVerified(AssetEvent):
 
 
 class Compressed(AssetEvent):
-    """The local working copy was re-encoded for a tier (a later, heavier tier appends another)."""
+    """The local working copy was re-encoded for a tier (a later, heavier tier appends another).
+
+    Sizes cover every file of the asset (still and live-photo video) as they were just before
+    and just after this re-encode; `sha256_after` is the still's (or the video's) new hash.
+    """
+
+    class_version = 2
+    stored_fields_v1 = (
+        "timestamp", "run_id", "tier", "codec", "params_hash", "size_bytes_before",
+        "size_bytes_after", "sha256_after",
+    )
 
     tier: str
     codec: str
@@ -227,13 +251,35 @@ class Compressed(AssetEvent):
     size_bytes_before: int
     size_bytes_after: int
     sha256_after: str
+    source: str  # where the encode read the original: "nas" or "local"
+    local_relpath_after: str | None  # set when a format change renamed the local file
+    live_video_sha256_after: str | None  # set when the live-photo video was re-encoded too
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 did not say where the encode read from, and never renamed or touched the video."""
+        state.update(source="", local_relpath_after=None, live_video_sha256_after=None)
 
 
 class CompressionSkipped(AssetEvent):
-    """Compression for a tier was tried and deliberately not applied."""
+    """Compression for a tier was tried and not applied; the local copy is as it was.
+
+    `is_failure` is False for a deliberate skip (the result was not smaller by the margin):
+    that tier is not tried again. A failure (encoder crash, timeout, failed decode check,
+    original unavailable) is a problem to show and is retried by the next run.
+    """
+
+    class_version = 2
+    stored_fields_v1 = ("timestamp", "run_id", "tier", "reason")
 
     tier: str
     reason: str
+    is_failure: bool
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 skips were shown as problems; keep them so."""
+        state["is_failure"] = True
 
 
 class AlbumMoved(AssetEvent):
@@ -332,11 +378,20 @@ class SyncTokenAdvanced(RunEvent):
 
 
 class DeletePlanned(RunEvent):
-    """A deletion plan was made; `plan_sha256` covers its asset ids and evidence."""
+    """A deletion plan was made; `plan_sha256` covers its asset ids and evidence (`entries`)."""
+
+    class_version = 2
+    stored_fields_v1 = ("timestamp", "plan_id", "asset_count", "plan_sha256")
 
     plan_id: str
     asset_count: int
     plan_sha256: str
+    entries: tuple[PlanEntry, ...]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 stored only the count and the hash: such a plan lists nothing to execute."""
+        state["entries"] = []
 
 
 class RunFinished(RunEvent):

@@ -61,3 +61,18 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def remove_temps_beside(target: Path, prefix: str, suffix: str) -> int:
+    """Remove the temp files a killed writer of `target` left in its folder (names that start
+    with `prefix` and end with `suffix`); returns how many."""
+    try:
+        entries = list(os.scandir(target.parent))
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for entry in entries:
+        if entry.name.startswith(prefix) and entry.name.endswith(suffix):
+            Path(entry.path).unlink(missing_ok=True)
+            removed += 1
+    return removed

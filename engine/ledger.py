@@ -12,9 +12,12 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -29,13 +32,32 @@ from eventsourcing.persistence import (
     PersistenceError,
 )
 
-from engine.asset import Asset, SyncRun
+from engine.asset import Asset, MediaState, SyncRun
 from engine.crashpoints import CrashPoints
-from engine.errors import LedgerDamagedError, LedgerUnavailableError, NotFoundError
+from engine.errors import (
+    LedgerDamagedError,
+    LedgerUnavailableError,
+    NotFoundError,
+    StorageError,
+)
 from engine.mapper import MsgspecMapper
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-__all__ = ["IntegrityError", "Ledger", "RawEvent", "open_ledger"]
+__all__ = ["DecideAgain", "IntegrityError", "Ledger", "RawEvent", "fact_fields", "open_ledger"]
+
+DecideAgain = Callable[[MediaState, list[Any]], list[Any]]
+"""Given an asset's state as the ledger now holds it and the facts decided on a stale copy of
+it, the facts that still hold (to be recorded again), in order."""
+_IDENTITY_FIELDS = frozenset({"originator_id", "originator_version", "run_id"})
+
+
+def fact_fields(fact: Any) -> dict[str, Any]:
+    """A recorded fact's own fields (its timestamp too), to record the same fact again."""
+    return {
+        f.name: getattr(fact, f.name)
+        for f in dataclasses.fields(fact)
+        if f.name not in _IDENTITY_FIELDS
+    }
 
 
 class RawEvent(NamedTuple):
@@ -78,6 +100,30 @@ class Ledger:
             raise _store_error(self, exc) from exc
         self.crash.reach("ledger.after_save")
         return max((r.notification.id for r in recordings), default=self.max_position())
+
+    def save_deciding_again(
+        self, assets: Sequence[Asset], decide_again: DecideAgain, *, attempts: int = 3
+    ) -> int:
+        """Save one batch of existing assets. When another writer moved one of them on since
+        it was read (a stale expected version: the store refuses the whole batch), re-read
+        every asset of the batch and let `decide_again` record on each fresh copy what still
+        holds of the facts decided on the stale one; then try again."""
+        batch = list(assets)
+        for _attempt in range(attempts):
+            decided = {asset.id: list(asset.pending_events) for asset in batch}  # save pops them
+            try:
+                return self.save(*batch)
+            except IntegrityError:
+                batch = [self._decided_again(i, done, decide_again) for i, done in decided.items()]
+        raise LedgerUnavailableError(
+            f"ledger {self.location}: another writer kept changing these assets ({attempts} tries)"
+        )
+
+    def _decided_again(self, asset_id: UUID, facts: list[Any], decide_again: DecideAgain) -> Asset:
+        fresh = self.get_asset(asset_id)
+        for fact in decide_again(fresh.state, facts):
+            fresh.record(type(fact), fact.run_id, **fact_fields(fact))
+        return fresh
 
     def get_asset(self, asset_id: UUID) -> Asset:
         """Replay one asset from its events."""
@@ -125,14 +171,17 @@ class Ledger:
         ]
 
     def iter_all(self, page_size: int = 20_000) -> Iterator[RawEvent]:
-        """Every raw event in notification order, paged."""
-        position = 0
-        while True:
-            page = self.read_after(position, page_size)
-            if not page:
-                return
-            yield from page
-            position = page[-1].position
+        """Every raw event in notification order, paged.
+
+        The next page is read on a second thread while the caller works through this one (the
+        store's read runs without the GIL), so a replay overlaps reading with decoding.
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-read") as reader:
+            page = self.read_after(0, page_size)
+            while page:
+                upcoming = reader.submit(self.read_after, page[-1].position, page_size)
+                yield from page
+                page = upcoming.result()
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -170,7 +219,26 @@ def _store_error(ledger: Ledger, exc: BaseException) -> Exception:
     text = _first_line(exc)
     if ledger.backend == "postgresql":
         return LedgerUnavailableError(f"PostgreSQL ledger {ledger.location}: {text}")
+    if is_disk_full(exc):  # nothing is damaged: SQLite rolled the transaction back
+        return StorageError(
+            f"ledger {ledger.location} cannot be written: the disk is full ({text}); "
+            "free space and run again"
+        )
     return LedgerDamagedError(f"ledger {ledger.location} cannot be read: {text}")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or an error it wraps) is SQLite's SQLITE_FULL or a full disk's OSError."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def open_ledger(

@@ -1,6 +1,10 @@
 """Structural checks of a ledger: store integrity, decodability and contiguous versions.
 
-Invariant: read-only. Each finding is one line naming what is wrong and where.
+Invariants:
+- Read-only. Each finding is one line naming what is wrong and where.
+- Commands that change what exists outside the ledger (compress, album-move, delete, run)
+  call `refuse_damaged_ledger` before recording anything: on a damaged ledger they act on
+  nothing and write nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +35,21 @@ def sqlite_integrity(ledger: Ledger) -> list[str]:
         return [f"sqlite integrity_check could not run: {exc}"]
     problems = [str(row[0]) for row in rows if row[0] != "ok"]
     return [f"sqlite integrity: {p}" for p in problems[:MAX_FINDINGS]]
+
+
+def find_damage(ledger: Ledger) -> list[str]:
+    """`check`'s structural part: SQLite's integrity_check, then every event decoded in order."""
+    return sqlite_integrity(ledger) or check_events(ledger)
+
+
+def refuse_damaged_ledger(ledger: Ledger, doing: str) -> None:
+    """LedgerDamagedError naming the first problem, when the ledger fails `find_damage`."""
+    problems = find_damage(ledger)
+    if problems:
+        raise LedgerDamagedError(
+            f"refusing to {doing}: the ledger is damaged ({problems[0]}); "
+            "run `photoledger check`"
+        )
 
 
 def check_events(ledger: Ledger, progress: Callable[[int], None] | None = None) -> list[str]:

@@ -1,14 +1,24 @@
-"""msgspec-typed mapping between event objects and stored bytes.
+"""Mapping between event objects and stored bytes: compact positional msgpack, JSON still read.
 
 Invariants:
-- The stored state is compact JSON of the event's fields minus `originator_id` and
-  `originator_version` (which the store keeps in their own columns), plus `class_version`
-  when it is above 1. JSON (not msgpack) keeps the ledger readable by DuckDB and by a human.
-- Decoding is typed per event class (datetimes come back as aware datetimes, not strings).
-  A payload whose stored class_version is older than the class's is decoded untyped, passed
-  through the class's `upcast_vN_vN+1` static methods in order, then converted to the type.
+- The stored state is a positional msgpack array (engine.codec): `[class_version, value, ...]`
+  in the event class's field order, without `originator_id` and `originator_version` (the
+  store keeps them in columns). Why: size. The store costs ~104 bytes per event before any
+  payload, and field names, hex text and ISO timestamps made the JSON payloads 2-4 times
+  larger than their information; the ledger target is <= 250 bytes per event.
+- Rows written before this encoding are compact JSON objects (they start with `{`; a msgpack
+  array never does) and are read as before: typed, with `class_version` inside the object
+  when above 1. Both kinds may sit in one ledger; every reader accepts both.
+- Decoding is typed per event class: datetimes come back as aware UTC datetimes, hex values
+  as lower-case str, nested facts as tuples of VersionFact/LocalFileFact. A payload of an
+  older class_version is decoded untyped into a dict of field names -> values (positional
+  rows name their fields through the class's `stored_fields_vN` tuple), passed through the
+  class's `upcast_vN_vN+1` static methods in order, then converted to the current type.
 - Anything that cannot be decoded raises `MapperDeserialisationError`; callers map it to
   "ledger damaged", never skip it.
+- By hand: `photoledger history ASSET --json` prints one asset's facts with their names;
+  `decode_row(topic, state)` turns any stored row into a plain dict (JSON-ready values) for
+  tools. DuckDB and notebooks read the projections, never the ledger's bytes.
 """
 
 from __future__ import annotations
@@ -28,57 +38,85 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
+from engine import events as ev
+from engine.asset import Asset, SyncRun
+from engine.codec import STORE_COLUMNS, PositionalCodec, build_positional_codec
 from engine.errors import LedgerDamagedError
 from engine.events import TOPICS
 
-_STORE_COLUMNS = frozenset({"originator_id", "originator_version"})
-_encoder = msgspec.json.Encoder()
-_untyped_decoder = msgspec.json.Decoder()
+JSON_OBJECT_START = ord("{")
+# A created event's originator_topic is its aggregate's topic; it is not stored when it is this.
+DEFAULT_ORIGINATOR_TOPICS: dict[type[Any], str] = {
+    ev.Discovered: get_topic(Asset),
+    ev.RunStarted: get_topic(SyncRun),
+}
+_untyped_json_decoder = msgspec.json.Decoder()
 
 
 class UndecodableEventError(LedgerDamagedError, MapperDeserialisationError):
     """A stored event cannot be decoded: the ledger is damaged (or written by a newer version)."""
 
 
+def upcast(event_class: type[Any], version: int, state: dict[str, Any]) -> dict[str, Any]:
+    """Run the class's upcasters from `version` to its current class_version, in place."""
+    current = getattr(event_class, "class_version", 1)
+    if version > current:
+        raise msgspec.ValidationError(
+            f"stored class_version {version} is newer than this photoledger's ({current})"
+        )
+    while version < current:
+        getattr(event_class, f"upcast_v{version}_v{version + 1}")(state)
+        version += 1
+    return state
+
+
 @dataclasses.dataclass(frozen=True)
 class PayloadCodec:
-    """The typed msgspec struct and decoder for one event class's stored state."""
+    """The typed msgspec struct and decoders for one event class's stored state."""
 
     event_class: type[Any]
-    struct_type: type[msgspec.Struct]
+    struct_type: type[msgspec.Struct]  # the named shape (JSON rows, upcast results)
     decoder: msgspec.json.Decoder[Any]
     class_version: int
+    positional: PositionalCodec
 
     def decode(self, data: bytes) -> msgspec.Struct:
-        """Decode stored bytes into the current shape of the event's payload."""
+        """Decode stored bytes (positional msgpack or legacy JSON) into the current shape."""
+        if data[0] == JSON_OBJECT_START:
+            return self._decode_json(data)
+        try:
+            return self.positional.decoder.decode(data)  # type: ignore[no-any-return]
+        except msgspec.ValidationError as exc:
+            # an older class_version (the array's tag differs): named and upcast below
+            version, state = self.positional.decode_past(data, exc)
+        return self._convert(upcast(self.event_class, version, state))
+
+    def _decode_json(self, data: bytes) -> msgspec.Struct:
         try:
             payload: msgspec.Struct = self.decoder.decode(data)
             if getattr(payload, "class_version", 1) == self.class_version:
                 return payload
         except msgspec.ValidationError:
             pass  # an older shape: upcast below
-        return self._decode_upcasting(data)
-
-    def _decode_upcasting(self, data: bytes) -> msgspec.Struct:
-        state = _untyped_decoder.decode(data)
+        state = _untyped_json_decoder.decode(data)
         if not isinstance(state, dict):
             raise msgspec.ValidationError("stored state is not an object")
         version = int(state.pop("class_version", 1))
-        while version < self.class_version:
-            getattr(self.event_class, f"upcast_v{version}_v{version + 1}")(state)
-            version += 1
+        return self._convert(upcast(self.event_class, version, state))
+
+    def _convert(self, state: dict[str, Any]) -> msgspec.Struct:
         state["class_version"] = self.class_version
         return msgspec.convert(state, self.struct_type)
 
 
 @cache
 def codec_for(event_class: type[Any]) -> PayloadCodec:
-    """Build (once per class) the typed codec for an event class's stored state."""
+    """Build (once per class) the typed codecs for an event class's stored state."""
     hints = typing.get_type_hints(event_class)
     fields: list[tuple[str, Any, Any]] = [
         (f.name, hints[f.name], msgspec.NODEFAULT)
         for f in dataclasses.fields(event_class)
-        if f.name not in _STORE_COLUMNS
+        if f.name not in STORE_COLUMNS
     ]
     fields.append(("class_version", int, 1))
     struct_type = msgspec.defstruct(
@@ -89,6 +127,7 @@ def codec_for(event_class: type[Any]) -> PayloadCodec:
         struct_type=struct_type,
         decoder=msgspec.json.Decoder(struct_type),
         class_version=getattr(event_class, "class_version", 1),
+        positional=build_positional_codec(event_class, DEFAULT_ORIGINATOR_TOPICS.get(event_class)),
     )
 
 
@@ -108,7 +147,10 @@ def class_of(topic: str) -> type[Any]:
 def decode_stored_state(
     topic: str, data: bytes, originator_id: object, version: int, position: int | None = None
 ) -> tuple[type[Any], msgspec.Struct]:
-    """Resolve a stored topic and decode its state; the ids only name the row in errors."""
+    """Resolve a stored topic and decode its state; the ids only name the row in errors.
+
+    The payload has the event's attribute names (minus the id and version) and types.
+    """
     try:
         event_class = class_of(topic)
         codec = codec_for(event_class)  # type: ignore[arg-type]  # classes are hashable
@@ -119,24 +161,36 @@ def decode_stored_state(
         raise UndecodableEventError(f"cannot decode event {where}: {exc}") from exc
 
 
+def payload_fields(payload: msgspec.Struct) -> dict[str, Any]:
+    """The decoded payload's fields by name (without the JSON rows' class_version)."""
+    state = msgspec.structs.asdict(payload)
+    state.pop("class_version", None)
+    return state
+
+
+def decode_row(topic: str, state: bytes) -> dict[str, Any]:
+    """A stored row as a plain dict: `event`, then every field (datetimes as ISO 8601 text)."""
+    event_class, payload = decode_stored_state(topic, bytes(state), "?", 0)
+    row: dict[str, Any] = {"event": event_class.__name__}
+    row.update(msgspec.to_builtins(payload_fields(payload)))
+    return row
+
+
 def encode_state(event: object) -> bytes:
     """Stored bytes for an event object."""
-    state = {k: v for k, v in vars(event).items() if k not in _STORE_COLUMNS}
-    class_version = getattr(type(event), "class_version", 1)
-    if class_version > 1:
-        state["class_version"] = class_version
-    return _encoder.encode(state)
+    codec = codec_for(type(event))  # type: ignore[arg-type]  # classes are hashable
+    return codec.positional.encode(vars(event))
 
 
 class MsgspecMapper(Mapper[UUID]):
-    """eventsourcing Mapper that stores typed msgspec JSON (reference/eventsourcing.md §4.4)."""
+    """eventsourcing Mapper that stores positional msgpack (reference/eventsourcing.md §4.4)."""
 
     def __init__(self) -> None:
         # The base class wants a transcoder; ours encodes with msgspec and never calls it.
         super().__init__(transcoder=JSONTranscoder())
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        """Event object -> StoredEvent (topic + compact JSON state)."""
+        """Event object -> StoredEvent (topic + positional msgpack state)."""
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
@@ -152,8 +206,7 @@ class MsgspecMapper(Mapper[UUID]):
             stored_event.originator_id,
             stored_event.originator_version,
         )
-        state = msgspec.structs.asdict(payload)
-        del state["class_version"]
+        state = payload_fields(payload)
         originator_id = stored_event.originator_id
         state["originator_id"] = (
             originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))

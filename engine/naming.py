@@ -277,9 +277,12 @@ def candidate_names(
         sized = name
         first = [name]
     tagged = add_suffix(sized, f"_{tag}")
-    ordered = [*first, tagged]
-    ordered += [add_suffix(tagged, f"-{n}") for n in range(2, MAX_COUNTER + 1)]
-    return [fit_component(candidate) for candidate in ordered]
+    stem, ext = split_extension(tagged)  # once: this list is built for every file downloaded
+    counted = [f"{stem}-{n}{ext}" for n in range(2, MAX_COUNTER + 1)]
+    longest = len(counted[-1].encode("utf-8", "surrogatepass"))
+    if longest > COMPONENT_MAX_BYTES:
+        counted = [fit_component(candidate) for candidate in counted]
+    return [fit_component(candidate) for candidate in (*first, tagged)] + counted
 
 
 def choose_free_name(

@@ -31,7 +31,7 @@ from engine.ledger import Ledger, RawEvent
 from engine.mapper import decode_stored_state
 from projections.runs import RunsFold
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BATCH_EVENTS = 5000
 MEDIA_FIELDS: tuple[str, ...] = tuple(MediaState.__struct_fields__)
 _DATETIME_FIELDS = frozenset(
@@ -51,6 +51,26 @@ _JSON_CODECS = tuple(
 )
 _json_encoder = msgspec.json.Encoder()
 ProgressFn = Callable[[int], None]
+# Reading many states: SQLite renders each row as one JSON object and msgspec decodes it in C
+# (about half the cost of row_to_state). SQLite caps a function at 127 arguments, so beyond 63
+# fields the objects of the chunks are spliced as text ("{a..}" + "{b..}" -> "{a..,b..}");
+# json_patch would drop null members. Not strict: booleans are stored as 0/1.
+_STATE_CHUNK = 63
+_state_decoder = msgspec.json.Decoder(MediaState, strict=False)
+
+
+def _state_json_sql() -> str:
+    """A SQLite expression rendering a media row as the JSON of its MediaState."""
+    parts = []
+    for start in range(0, len(MEDIA_FIELDS), _STATE_CHUNK):
+        names = MEDIA_FIELDS[start:start + _STATE_CHUNK]
+        args = ", ".join(f"'{n}', json({n})" if n in _TUPLE_TYPES else f"'{n}', {n}"
+                         for n in names)
+        parts.append(f"json_object({args})")
+    if len(parts) == 1:
+        return parts[0]
+    inner = [f"substr({p}, 2, length({p}) - 2)" for p in parts]
+    return "'{' || " + " || ',' || ".join(inner) + " || '}'"
 
 
 def state_to_row(asset_id: str, state: MediaState) -> tuple[Any, ...]:
@@ -242,6 +262,15 @@ class MediaProjection:
     def rows(self) -> list[tuple[Any, ...]]:
         """Every media row, ordered by asset id (for comparisons)."""
         return self.con.execute("SELECT * FROM media ORDER BY asset_id").fetchall()
+
+    def states_where(self, where: str) -> Iterator[tuple[str, MediaState]]:
+        """(asset_id, state) of every row matching the SQL condition `where`.
+
+        Equal to row_to_state on the same rows (checked by a test), built faster for many rows.
+        """
+        sql = f"SELECT asset_id, {_state_json_sql()} FROM media WHERE {where}"
+        for asset_id, text in self.con.execute(sql):
+            yield asset_id, _state_decoder.decode(text)
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only query and return rows addressable by column name."""

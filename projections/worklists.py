@@ -30,7 +30,15 @@ STAGE_WORKLISTS: dict[str, str] = {
     "delete": "NOT is_remote_deleted AND album_moved_at_utc IS NOT NULL "
     "AND (deletion_state IS NULL OR deletion_state = 'failed')",
 }
+# Compression candidates: every local original; engine.compress.tiers decides the tier by age
+# (which needs the clock) and checks the backups the config requires.
+COMPRESS_CANDIDATES_WHERE = (
+    f"{_ALIVE} AND {_HAS_ORIGINAL} AND quarantine_reason IS NULL AND local_relpath IS NOT NULL"
+)
 FAILURES_WHERE = "last_error IS NOT NULL OR quarantine_reason IS NOT NULL"
+# `verify nas` re-reads every NAS copy that counts (deleted-in-iCloud ones most of all: the NAS
+# may then hold the only original); mismatched copies are backup-nas's work.
+NAS_REVERIFY_WHERE = "sha256 IS NOT NULL AND nas_status IN ('verified', 'copied')"
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,26 @@ def worklist(projection: MediaProjection, stage: str, limit: int | None = None) 
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
+    return [row[0] for row in projection.con.execute(sql)]
+
+
+def nas_reverify_worklist(projection: MediaProjection, limit: int | None = None) -> list[str]:
+    """Asset ids with a NAS copy, least recently verified first (never verified first)."""
+    sql = (
+        f"SELECT asset_id FROM media WHERE {NAS_REVERIFY_WHERE} "
+        "ORDER BY nas_verified_at_utc IS NOT NULL, nas_verified_at_utc, asset_id"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [row[0] for row in projection.con.execute(sql)]
+
+
+def compress_candidates(projection: MediaProjection) -> list[str]:
+    """Asset ids compression may consider, oldest capture first."""
+    sql = (
+        f"SELECT asset_id FROM media WHERE {COMPRESS_CANDIDATES_WHERE} "
+        "ORDER BY captured_at_utc, asset_id"
+    )
     return [row[0] for row in projection.con.execute(sql)]
 
 
@@ -81,6 +109,8 @@ def library_totals(projection: MediaProjection) -> dict[str, Any]:
         "   AS compression_saved_bytes,"
         " SUM(album_moved_at_utc IS NOT NULL) AS album_moved,"
         " SUM(deletion_state = 'deleted') AS deleted_from_icloud,"
+        " COALESCE(SUM(CASE WHEN deletion_state = 'deleted' THEN declared_size_bytes"
+        "   + COALESCE(live_video_declared_size_bytes, 0) END), 0) AS icloud_freed_bytes,"
         " SUM(is_remote_deleted) AS deleted_elsewhere,"
         f" SUM({FAILURES_WHERE}) AS with_problems"
         " FROM media"

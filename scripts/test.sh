@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 .venv/bin/ruff check engine projections commands tests
 .venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+# Three workers: most tests wait on subprocesses, sockets and disks, so 2 cores keep 3 busy
+# (PYTEST_WORKERS=0 runs everything in one process, e.g. to debug).
+exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-3}" "$@"

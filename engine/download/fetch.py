@@ -19,7 +19,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -71,7 +71,9 @@ class NameRegistry:
     """Which asset holds which relative path (case-insensitively), shared by the run's workers.
 
     Filled from the ledger at the start of a run; a name is claimed under `lock`, together with
-    the rename that takes it, so two workers never take one name.
+    the rename that takes it, so two workers never take one name. Names are reserved in
+    work-list order before any download starts, so which of two same-named assets gets the
+    plain name never depends on which finished first (and a dry run predicts it).
     """
 
     def __init__(self, held: dict[str, str]) -> None:
@@ -84,6 +86,17 @@ class NameRegistry:
 
     def claim(self, relpath: str, owner: str) -> None:
         self._held[relpath.casefold()] = owner
+
+    def reserve_first_free(
+        self, relfolder: str, candidates: Iterable[str], owner: str, root: Path
+    ) -> str | None:
+        """Claim the first candidate no other asset holds and no file occupies (None: none)."""
+        for name in candidates:
+            relpath = f"{relfolder}/{name}" if relfolder else name
+            if not self.is_held_by_other(relpath, owner) and not os.path.lexists(root / relpath):
+                self.claim(relpath, owner)
+                return relpath
+        return None
 
 
 def stream_to_part(
@@ -146,7 +159,9 @@ def _copy_body(
     """Write chunks to the part; returns (bytes written, network error text or None)."""
     received = 0
     try:
-        handle: BinaryIO = part.open("ab" if append else "wb")
+        # Unbuffered: a full disk fails the write that hit it (a StorageError below), never a
+        # later flush that the network handler would take for a dropped connection.
+        handle: BinaryIO = part.open("ab" if append else "wb", buffering=0)
     except OSError as exc:
         raise StorageError(f"cannot write {part}: {exc.strerror}") from None
     with handle:
@@ -164,8 +179,10 @@ def _copy_body(
 
 
 def _write(handle: BinaryIO, chunk: bytes, part: Path) -> None:
+    view = memoryview(chunk)
     try:
-        handle.write(chunk)
+        while view:  # an unbuffered write may take less than it was given (a disk filling)
+            view = view[handle.write(view) :]
     except OSError as exc:
         raise StorageError(f"cannot write {part}: {exc.strerror}") from None
 
@@ -224,10 +241,27 @@ def finalize_file(
             chosen = _take_free_name(
                 job, part, owner=owner, size_bytes=size_bytes, sha256=sha256, registry=registry
             )
-        fsync_dir(job.folder)
+        fsync_dir(job.folder)  # here, on the worker: photos spread over many date folders
     except OSError as exc:
         raise StorageError(f"cannot finish {part}: {exc.strerror}") from None
     return chosen
+
+
+def sync_folders(folders: Iterable[Path]) -> None:
+    """Make the renames into these folders durable (one fsync per folder, not per file)."""
+    for folder in sorted(set(folders)):
+        try:
+            fsync_dir(folder)
+        except OSError as exc:
+            raise StorageError(f"cannot sync {folder}: {exc.strerror}") from None
+
+
+def remove_placed(paths: Iterable[Path]) -> None:
+    """Take back files this run put in place but must not file (no event names them)."""
+    paths = tuple(paths)
+    for path in paths:
+        _unlink(path)
+    sync_folders(path.parent for path in paths)
 
 
 def _sync_with_times(part: Path, mtime_s: float | None) -> None:

@@ -7,13 +7,12 @@ existence; nothing is written.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from uuid import UUID
 
 from engine.asset import MediaState
 from engine.download.fetch import NameRegistry
 from engine.download.options import DownloadOptions, DownloadSummary, RunContext
-from engine.download.plan import FilePlan, plan_files
+from engine.download.plan import plan_files
 from projections.media import MEDIA_FIELDS, MediaProjection, row_to_state
 from projections.worklists import worklist
 
@@ -50,15 +49,8 @@ def plan_dry_run(ctx: RunContext, options: DownloadOptions) -> DownloadSummary:
         for plan in plan_files(
             state, None, asset_key=asset_id, sizes=options.sizes, policy=ctx.naming
         ):
-            relpath = _first_free(plan, asset_id, registry, ctx.library_root)
-            registry.claim(relpath, asset_id)
-            summary.planned_relpaths.append(relpath)
+            relpath = registry.reserve_first_free(
+                plan.relfolder, plan.candidates, asset_id, ctx.library_root
+            )
+            summary.planned_relpaths.append(relpath or plan.first_relpath)
     return summary
-
-
-def _first_free(plan: FilePlan, owner: str, registry: NameRegistry, root: Path) -> str:
-    for name in plan.candidates:
-        relpath = f"{plan.relfolder}/{name}" if plan.relfolder else name
-        if not registry.is_held_by_other(relpath, owner) and not (root / relpath).exists():
-            return relpath
-    return plan.first_relpath

@@ -136,6 +136,24 @@ def decide_remote_check(state: MediaState, fresh: RemoteAsset | None) -> RemoteC
     return RemoteCheck("same")
 
 
+def decide_still_listed(listed_checksums: dict[str, str], fresh: RemoteAsset | None) -> str:
+    """After a download: "" when iCloud still lists the checksums the URLs came with.
+
+    Otherwise the difference, in words: the bytes may belong to another version than the one
+    listed, so they must not be filed under it. A record gone meanwhile is no difference (the
+    bytes are the last iCloud had, and keeping them is the safe side).
+    """
+    if fresh is None:
+        return ""
+    differences = []
+    for key, checksum in sorted(listed_checksums.items()):
+        version = fresh.version(key)
+        now = version.checksum if version is not None else "gone"
+        if now != checksum:
+            differences.append(f"{key}: checksum {checksum} -> {now}")
+    return "; ".join(differences)
+
+
 def remote_changed_facts(fresh: RemoteAsset) -> dict[str, Any]:
     """The RemoteChanged fields for a fresh record with a new change tag."""
     return remote_facts(fresh)

@@ -5,6 +5,10 @@ Invariants:
 - Events are appended only from the calling thread, in batches (`ledger.save(*assets)`);
   workers only download and return results. A RemoteChanged is recorded before the outcome of
   the download of the new version, on the same aggregate.
+- A Downloaded is recorded only after a batched re-lookup shows iCloud still lists the
+  checksums the download URLs came with. Bytes fetched while the version changed are taken
+  back and the change recorded (RemoteChanged, then a retriable DownloadFailed): they are
+  never filed under the old version.
 - Every CloudKit call from this stage goes through one lock (workers refreshing an expired URL
   and the main thread's batch lookups never overlap); content downloads run in parallel.
 - A storage error or an iCloud error that is not about one file (login lost, say) stops the
@@ -18,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import UUID
 
 from engine import events as ev
@@ -29,6 +34,7 @@ from engine.download.fetch import (
     fetch_file,
     finalize_file,
     remove_part,
+    remove_placed,
 )
 from engine.download.names import held_relpaths
 from engine.download.options import (
@@ -47,16 +53,20 @@ from engine.download.plan import (
     decide_asset_verdict,
     decide_before_download,
     decide_remote_check,
+    decide_still_listed,
     downloaded_facts,
     plan_files,
     remote_changed_facts,
 )
+from engine.errors import StorageError
 from engine.icloud.model import RemoteAsset
 from engine.icloud.port import IcloudPort
 from engine.ledger import Ledger
+from engine.tempfiles import remove_temp_files
 from projections.worklists import worklist
 
 LOOKUP_BATCH = 200
+CONFIRM_BATCH = 200  # downloaded assets proven still current by one records/lookup
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class AssetJob:
     change_tag: str
     files: tuple[FileJob, ...]
     label: str
+    listed_checksums: dict[str, str]  # version key -> fileChecksum the URL was handed out with
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,8 @@ class AssetResult:
     verdict: FileVerdict
     facts: dict[str, object] | None = None
     size_bytes: int = 0
+    job: AssetJob | None = None  # set on success: what to re-check before filing
+    placed: tuple[Path, ...] = ()  # the files this run put in place for it
 
 
 class Batcher:
@@ -113,16 +126,24 @@ class DownloadRun:
         self.registry = NameRegistry(held_relpaths(ctx.projection))
         self.batcher = Batcher(ctx.ledger, options.save_every)
         self.assets: dict[UUID, Asset] = {}
+        self.unconfirmed: list[AssetResult] = []
 
     def execute(self) -> DownloadSummary:
         started = time.monotonic()
         ids = [UUID(i) for i in worklist(self.ctx.projection, "download", self.options.limit)]
+        if ids:  # nothing to fetch: no sign-in, no iCloud call at all
+            self.port.login()
         self.assets = {i: self.ctx.ledger.get_asset(i) for i in ids}
         total = sum(a.state.declared_size_bytes for a in self.assets.values())
         self.progress.started(len(ids), total)
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
                 self._feed(pool)
+        except StorageError:
+            # A full or failing disk: give the part files' space back before anything is
+            # saved. A part is never evidence (engine.tempfiles); the next run fetches it again.
+            remove_temp_files([self.ctx.library_root])
+            raise
         finally:
             self.batcher.flush()
             self.summary.elapsed_s = time.monotonic() - started
@@ -130,9 +151,12 @@ class DownloadRun:
 
     def _feed(self, pool: ThreadPoolExecutor) -> None:
         pending: set[Future[AssetResult]] = set()
+        # Look up the next batch while a couple of files per worker are still queued: late
+        # enough for fresh URLs, early enough that no worker waits for the lookup.
+        queue_low = 2 * max(1, self.options.workers)
         try:
             for zone, batch in _batches(self.assets.values(), LOOKUP_BATCH):
-                while len(pending) >= self.options.workers:  # keep URLs fresh: look up late
+                while len(pending) >= queue_low:
                     pending = self._collect(pending)
                 fresh = self._lookup(zone, [a.state.record_name for a in batch])
                 for asset in batch:
@@ -141,6 +165,7 @@ class DownloadRun:
                         pending.add(pool.submit(self._download, job))
             while pending:
                 pending = self._collect(pending)
+            self._confirm()
         except BaseException:
             for future in pending:
                 future.cancel()
@@ -182,6 +207,9 @@ class DownloadRun:
                 p.key for p in plans if p.url is None
             )
             return self._finish(asset, FileVerdict("failed", "no_url", detail))
+        for p in plans:  # here, in work-list order: see NameRegistry
+            self.registry.reserve_first_free(p.relfolder, p.candidates, key, self.ctx.library_root)
+        listed = {p.key: v.checksum for p in plans if (v := fresh.version(p.key)) is not None}
         return AssetJob(
             asset_id=asset.id,
             zone=asset.state.zone,
@@ -189,6 +217,7 @@ class DownloadRun:
             change_tag=asset.state.remote_change_tag,
             files=tuple(self._file_job(p, asset.state) for p in plans),
             label=plans[0].first_relpath,
+            listed_checksums=listed,
         )
 
     def _file_job(self, plan: FilePlan, state: MediaState) -> FileJob:
@@ -218,7 +247,7 @@ class DownloadRun:
                 self.port,
                 file_job,
                 refresh_url=self._refresher(job, file_job),
-                on_bytes=self.progress.advance_bytes,
+                on_bytes=self._on_bytes,
             )
             verdicts.append(verdict)
             if verdict != OK:
@@ -232,10 +261,16 @@ class DownloadRun:
             return AssetResult(job.asset_id, overall)
         return self._put_in_place(job, streamed)
 
+    def _on_bytes(self, count: int) -> None:
+        """Worker thread: a chunk of a body went to its part file."""
+        self.progress.advance_bytes(count)
+        reach(self.ctx.crash, "download.mid_write")
+
     def _put_in_place(self, job: AssetJob, streamed: dict[str, StreamResult]) -> AssetResult:
         reach(self.ctx.crash, "download.before_rename")
         owner = job.asset_id.hex
         placed: dict[str, tuple[str, int, str]] = {}
+        paths: list[Path] = []
         for file_job in job.files:
             result = streamed[file_job.key]
             relpath = finalize_file(
@@ -249,9 +284,10 @@ class DownloadRun:
                 detail = f"every candidate name for {file_job.candidates[0]} is taken"
                 return AssetResult(job.asset_id, FileVerdict("failed", "no_free_name", detail))
             placed[file_job.key] = (relpath, result.size_bytes, result.sha256)
+            paths.append(self.ctx.library_root / relpath)
         reach(self.ctx.crash, "download.after_rename_before_save")
         size = sum(item[1] for item in placed.values())
-        return AssetResult(job.asset_id, OK, downloaded_facts(placed), size)
+        return AssetResult(job.asset_id, OK, downloaded_facts(placed), size, job, tuple(paths))
 
     def _refresher(self, job: AssetJob, file_job: FileJob) -> Callable[[], str | None]:
         def refresh() -> str | None:
@@ -266,15 +302,54 @@ class DownloadRun:
         return refresh
 
     def _record(self, result: AssetResult) -> None:
+        """Main thread: file an outcome, or hold a success until it is confirmed."""
+        if result.job is None:
+            self._file(result)
+            self.progress.asset_done(
+                result.verdict.outcome, self.assets[result.asset_id].state.filename,
+                result.verdict.detail,
+            )
+            return
+        self.unconfirmed.append(result)
+        self.progress.asset_done("ok", str((result.facts or {}).get("local_relpath", "")), "")
+        if len(self.unconfirmed) >= CONFIRM_BATCH:
+            self._confirm()
+
+    def _confirm(self) -> None:
+        """Main thread: one lookup per zone proves the listed versions current, then file."""
+        held, self.unconfirmed = self.unconfirmed, []
+        by_zone: dict[str, list[AssetResult]] = {}
+        for result in held:
+            assert result.job is not None
+            by_zone.setdefault(result.job.zone, []).append(result)
+        for zone, members in by_zone.items():
+            fresh = self._lookup(zone, [r.job.record_name for r in members if r.job])
+            for result in members:
+                assert result.job is not None
+                self._file_confirmed(result, fresh.get(result.job.record_name))
+
+    def _file_confirmed(self, result: AssetResult, fresh: RemoteAsset | None) -> None:
+        assert result.job is not None
+        difference = decide_still_listed(result.job.listed_checksums, fresh)
+        if not difference:
+            self._file(result)
+            return
+        assert fresh is not None
+        remove_placed(result.placed)
+        asset = self.assets[result.asset_id]
+        asset.record(ev.RemoteChanged, self.ctx.run_id, **remote_changed_facts(fresh))
+        self.summary.remote_changed += 1
+        detail = f"iCloud changed the file while it downloaded ({difference})"
+        self._file(AssetResult(result.asset_id, FileVerdict("failed", "changed_meanwhile", detail)))
+
+    def _file(self, result: AssetResult) -> None:
         """Main thread: turn a result into the asset's fact."""
         asset = self.assets[result.asset_id]
         verdict = result.verdict
-        label = asset.state.filename
         if verdict.outcome == "ok" and result.facts is not None:
             asset.record(ev.Downloaded, self.ctx.run_id, **result.facts)
             self.summary.downloaded += 1
             self.summary.bytes_downloaded += result.size_bytes
-            label = str(result.facts["local_relpath"])
         elif verdict.outcome == "quarantined":
             asset.record(
                 ev.Quarantined, self.ctx.run_id, reason=verdict.reason, detail=verdict.detail
@@ -289,7 +364,6 @@ class DownloadRun:
             )
             self.summary.failed += 1
         self.batcher.add(asset)
-        self.progress.asset_done(verdict.outcome, label, verdict.detail)
 
 
 def _batches(assets: Iterable[Asset], size: int) -> Iterator[tuple[str, list[Asset]]]:

@@ -22,7 +22,22 @@ from engine.icloud.ckclient import CloudKitClient
 from engine.icloud.content import ContentClient
 from engine.icloud.login import IcloudLogin
 from engine.icloud.model import ChangePage, RecordProblem, RemoteAlbum, ScanPage
-from engine.icloud.port import CallCounts, ContentResponse, IcloudError, LibraryIndexingError
+from engine.icloud.mutations import (
+    ALREADY_THERE,
+    add_to_album_body,
+    create_album_body,
+    record_errors,
+    relation_name,
+    soft_delete_body,
+)
+from engine.icloud.port import (
+    CallCounts,
+    ChangeTagConflictError,
+    ContentResponse,
+    IcloudError,
+    LibraryIndexingError,
+    RecordRefusedError,
+)
 from engine.icloud.queries import (
     ALBUM_COUNT_INDEX,
     ALBUM_LIST_TYPE,
@@ -35,7 +50,7 @@ from engine.icloud.queries import (
     list_page_body,
     lookup_body,
 )
-from engine.icloud.record_fields import envelope_str, str_value
+from engine.icloud.record_fields import envelope_str, flag_value, str_value
 from engine.icloud.records import (
     SortedRecords,
     build_assets,
@@ -47,6 +62,7 @@ from engine.icloud.scan import SeenNames, scan_listing
 
 PAGE_SIZE = 100  # assets per page: Apple's own page size (200 records with their masters)
 LOOKUP_BATCH = 200
+ALBUM_BATCH = 100  # relations per records/modify call
 
 
 class PyicloudPort:
@@ -146,6 +162,24 @@ class PyicloudPort:
                     seen.add(name)
                     yield name
 
+    def album_relations_present(
+        self, zone: str, album: RemoteAlbum, record_names: list[str]
+    ) -> set[str]:
+        """Those of these assets whose relation record to the album exists.
+
+        Album listings leave hidden photos out, so membership of an asset a listing does not
+        show is asked of the relation record itself.
+        """
+        by_relation = {relation_name(name, album.record_name): name for name in record_names}
+        present: set[str] = set()
+        for record in self._lookup_records(zone, list(by_relation)):
+            name = envelope_str(record, "recordName") if isinstance(record, dict) else None
+            if name in by_relation and not record.get("serverErrorCode") and not (
+                record.get("deleted") is True or flag_value(record, "isDeleted")
+            ):
+                present.add(by_relation[name])
+        return present
+
     def album_count(self, zone: str, album: RemoteAlbum) -> int:
         return self._count(zone, f"{ALBUM_COUNT_INDEX}:{album.record_name}")
 
@@ -156,6 +190,53 @@ class PyicloudPort:
 
     def close(self) -> None:
         self._content.close()
+
+    def find_or_create_album(self, zone: str, name: str) -> RemoteAlbum:
+        """The top-level user album called `name`; created (as pyicloud does) when missing."""
+        albums = self.list_albums(zone)
+        for album in albums:
+            if album.name == name and album.parent_id is None and not album.is_folder:
+                return album
+        position = max((0, *(a.position for a in albums))) + 1
+        record_name, body = create_album_body(zone, name, position)
+        answer = self._ck.post("records/modify", body)
+        refused = record_errors(answer).get(record_name)
+        if refused is not None:
+            raise RecordRefusedError(f"iCloud refused to create album {name!r}: {refused[0]}")
+        return RemoteAlbum(
+            record_name=record_name, name=name, parent_id=None, is_folder=False, change_tag="",
+            position=position,
+        )
+
+    def add_to_album(
+        self, zone: str, album: RemoteAlbum, record_names: list[str]
+    ) -> dict[str, str]:
+        """Add assets to an album; returns the refused ones (already a member is not refused)."""
+        refused: dict[str, str] = {}
+        for start in range(0, len(record_names), ALBUM_BATCH):
+            batch = record_names[start : start + ALBUM_BATCH]
+            body = add_to_album_body(zone, album.record_name, batch)
+            answer = self._ck.post("records/modify", body)
+            errors = record_errors(answer)
+            for name in batch:
+                code, reason = errors.get(relation_name(name, album.record_name), ("", ""))
+                if code and code != ALREADY_THERE:
+                    refused[name] = f"{code} {reason}".rstrip()
+        return refused
+
+    def soft_delete(self, zone: str, record_name: str, change_tag: str) -> None:
+        """Move one asset to Recently Deleted; CONFLICT when `change_tag` is not current."""
+        answer = self._ck.post("records/modify", soft_delete_body(zone, record_name, change_tag))
+        refused = record_errors(answer).get(record_name)
+        if refused is None:
+            return
+        code, reason = refused
+        if code == "CONFLICT":
+            raise ChangeTagConflictError(
+                f"iCloud refused the delete of {record_name}: it changed since it was checked "
+                f"(CONFLICT {reason})".rstrip()
+            )
+        raise RecordRefusedError(f"iCloud refused the delete of {record_name}: {code} {reason}")
 
     def _require_indexed(self, zone: str) -> None:
         data = self._ck.post("records/query", indexing_state_body(zone))

@@ -103,6 +103,7 @@ class RemoteAlbum(msgspec.Struct, frozen=True, kw_only=True):
     parent_id: str | None
     is_folder: bool
     change_tag: str
+    position: int = 0  # order among its siblings (a new album goes after the last)
 
 
 class ScanPage(msgspec.Struct, frozen=True, kw_only=True):

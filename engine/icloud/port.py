@@ -60,6 +60,14 @@ class ContentError(IcloudError):
     """A download failed in a way a retry may fix (connection dropped, 5xx after retries)."""
 
 
+class ChangeTagConflictError(IcloudError):
+    """Apple refused a write with CONFLICT: the record changed since its tag was read."""
+
+
+class RecordRefusedError(IcloudError):
+    """Apple refused a write to one record (not found, not allowed, bad request)."""
+
+
 class CallCounts(msgspec.Struct, kw_only=True):
     """How many HTTP calls of each kind the adapter made."""
 
@@ -80,7 +88,7 @@ class ContentResponse(Protocol):
 
 
 class IcloudPort(Protocol):
-    """What the discover and download stages (and later album-move and delete) need from iCloud."""
+    """What the discover, download, album-move and delete stages need from iCloud."""
 
     calls: CallCounts
 
@@ -92,6 +100,14 @@ class IcloudPort(Protocol):
     def lookup_assets(self, zone: str, record_names: list[str]) -> ScanPage: ...
     def list_albums(self, zone: str) -> list[RemoteAlbum]: ...
     def album_member_ids(self, zone: str, album: RemoteAlbum) -> Iterator[str]: ...
+    def album_relations_present(
+        self, zone: str, album: RemoteAlbum, record_names: list[str]
+    ) -> set[str]: ...
     def open_content(
         self, url: str, *, start_byte: int = 0
     ) -> AbstractContextManager[ContentResponse]: ...
+    def find_or_create_album(self, zone: str, name: str) -> RemoteAlbum: ...
+    def add_to_album(
+        self, zone: str, album: RemoteAlbum, record_names: list[str]
+    ) -> dict[str, str]: ...
+    def soft_delete(self, zone: str, record_name: str, change_tag: str) -> None: ...

@@ -76,7 +76,7 @@ def decode_text(record: Any, name: str) -> tuple[str | None, bool]:
     """(text, ok) for an ENCRYPTED_BYTES (base64 of UTF-8) or STRING field.
 
     (None, True) when the field is missing; (None, False) when it is present but cannot be
-    read as text (bad base64, not UTF-8, a NUL inside, or not a string at all).
+    read as text (bad base64, not UTF-8, or not a string at all).
     """
     entry = field_entry(record, name)
     if entry is None or entry.get("value") is None:
@@ -88,9 +88,9 @@ def decode_text(record: Any, name: str) -> tuple[str | None, bool]:
         text: str | None = value
     else:
         text = _decode_base64_utf8(value)
-    if text is None or "\x00" in text:
+    if text is None:
         return None, False
-    return text, True
+    return text, True  # NUL and control characters are the namer's to clean, as icloudpd does
 
 
 def _decode_base64_utf8(value: str) -> str | None:

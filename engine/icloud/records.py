@@ -246,6 +246,7 @@ def parse_album(record: Any) -> RemoteAlbum | None:
         parent_id=str_value(record, "parentId") or None,
         is_folder=int_value(record, "albumType") == FOLDER_ALBUM_TYPE,
         change_tag=envelope_str(record, "recordChangeTag") or "",
+        position=int_value(record, "position") or 0,
     )
 
 

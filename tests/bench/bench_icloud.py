@@ -25,11 +25,9 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,23 +38,31 @@ if str(REPO_ROOT) not in sys.path:
 from tests.bench.bench_icloud_procs import (  # noqa: E402
     BENCH_VENV,
     ChildRun,
-    FileDigests,
     Proxy,
-    TreeDiff,
     compare_trees,
     describe_diff,
     digest_tree,
     own_cpu_s,
     process_cpu_s,
     run_child,
+    run_child_peak_rss,
     running_proxy,
+)
+from tests.bench.bench_icloud_report import (  # noqa: E402
+    Repeat,
+    ToolRun,
+    explain_differences,
+    judge_rss,
+    judge_sync,
+    print_profiles,
+    print_repeat,
+    print_table,
 )
 from tests.bench.bench_icloud_sim import (  # noqa: E402
     PASSWORD,
     SIZE_SCALE,
     USERNAME,
     BenchSimulator,
-    ContentOwners,
     bench_simulator,
 )
 
@@ -64,32 +70,6 @@ PHOTOLEDGER = REPO_ROOT / ".venv" / "bin" / "photoledger"
 ICLOUDPD = BENCH_VENV / "bin" / "icloudpd"
 STATE_FOLDER = ".photoledger"
 CHILD_TIMEOUT_S = 3600.0
-TARGET_SPEEDUP = 6.0
-TARGET_SECOND_RUN_CALLS = 2
-TARGET_SECOND_RUN_S = 2.0
-TARGET_RSS_MB = 200.0
-
-
-@dataclass
-class ToolRun:
-    """One tool's first sync and second (no change) run in one repeat."""
-
-    first_s: float = 0.0
-    first_steps_s: dict[str, float] = field(default_factory=dict)
-    first_calls: dict[str, int] = field(default_factory=dict)
-    second_s: float = 0.0
-    second_steps_s: dict[str, float] = field(default_factory=dict)
-    second_calls: dict[str, int] = field(default_factory=dict)
-    cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)  # "phase name" -> by process
-    failures: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Repeat:
-    photoledger: ToolRun
-    icloudpd: ToolRun
-    trees_equal: bool
-    tree_report: list[str]
 
 
 class Bench:
@@ -220,27 +200,6 @@ class Bench:
         return Repeat(pl, ipd, diff.is_equal and diff.left_files > 0, report)
 
 
-def explain_differences(
-    diff: TreeDiff, pl: FileDigests, ipd: FileDigests, owners: ContentOwners, limit: int = 25
-) -> list[str]:
-    """Files per cause, then each differing path with the simulator asset its bytes belong to."""
-    lines = []
-    for label, paths, tree in (
-        ("only in photoledger", diff.only_left, pl),
-        ("only in icloudpd", diff.only_right, ipd),
-    ):
-        causes = Counter(owners.cause(*tree[p]) for p in paths)
-        if causes:
-            lines.append(f"{label}, by cause: " + ", ".join(f"{k}: {n}" for k, n in causes.items()))
-        lines += [f"{label}: {p!r}: {owners.describe(*tree[p])}" for p in paths[:limit]]
-    for path in diff.different_bytes[:limit]:
-        lines.append(
-            f"different bytes at {path!r}: photoledger has {owners.describe(*pl[path])}; "
-            f"icloudpd has {owners.describe(*ipd[path])}"
-        )
-    return lines
-
-
 def tool_name(argv: list[str]) -> str:
     return "icloudpd" if any(a.endswith("icloudpd") for a in argv) else "photoledger"
 
@@ -271,8 +230,9 @@ def measure_rss(workdir: Path, assets: int, seed: int) -> tuple[ChildRun, int]:
         ]
         run_child(init, env=env, cwd=folder, log_path=folder / "init.log", timeout_s=300)
         argv = [str(PHOTOLEDGER), "--config", str(config), "--no-progress", "discover"]
-        child = run_child(
-            argv, env=env, cwd=folder, log_path=folder / "discover.log", timeout_s=CHILD_TIMEOUT_S
+        log = folder / "discover.log"
+        child = run_child_peak_rss(
+            argv, env=env, cwd=folder, log_path=log, timeout_s=CHILD_TIMEOUT_S
         )
         return child, sim.calls.by_kind().get("cloudkit", 0)
 
@@ -324,88 +284,9 @@ def check_prerequisites() -> None:
             raise SystemExit(f"{program} is missing: {hint}")
 
 
-def print_repeat(index: int, rep: Repeat, sim: BenchSimulator) -> None:
-    print(f"\n--- repeat {index + 1}")
-    for name, tool in (("photoledger", rep.photoledger), ("icloudpd", rep.icloudpd)):
-        steps = ", ".join(f"{k} {v:.2f} s" for k, v in tool.first_steps_s.items())
-        second = ", ".join(f"{k} {v:.2f} s" for k, v in tool.second_steps_s.items())
-        print(f"{name:12} first sync {tool.first_s:8.2f} s ({steps}); calls {tool.first_calls}")
-        print(f"{'':12} second run {tool.second_s:8.2f} s ({second}); calls {tool.second_calls}")
-        for step, by_process in tool.cpu_s.items():
-            spent = ", ".join(f"{k} {v:.1f}" for k, v in by_process.items())
-            print(f"{'':12} CPU s in {step}: {spent}")
-        for failure in tool.failures:
-            print(f"{'':12} FAILED: {failure}")
-    ratio = rep.icloudpd.first_s / rep.photoledger.first_s if rep.photoledger.first_s else 0.0
-    print(f"first sync: photoledger is {ratio:.2f}x faster than icloudpd")
-    print("trees " + ("EQUAL" if rep.trees_equal else "DIFFER") + ":")
-    for line in rep.tree_report:
-        print(f"  {line}")
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def judge(repeats: list[Repeat], rss: ChildRun | None) -> list[tuple[str, str, bool]]:
-    """(target, measured median, met) rows for the final table."""
-    pl_first = median([r.photoledger.first_s for r in repeats])
-    ipd_first = median([r.icloudpd.first_s for r in repeats])
-    speedup = median(
-        [r.icloudpd.first_s / r.photoledger.first_s for r in repeats if r.photoledger.first_s > 0]
-    )
-    calls = median([float(r.photoledger.second_calls.get("cloudkit", 0)) for r in repeats])
-    second_s = median([r.photoledger.second_s for r in repeats])
-    all_ok = all(not (r.photoledger.failures or r.icloudpd.failures) for r in repeats)
-    rows = [
-        (
-            f"(a) first sync >= {TARGET_SPEEDUP:.0f}x faster than icloudpd",
-            f"{speedup:.2f}x ({pl_first:.1f} s vs {ipd_first:.1f} s)",
-            speedup >= TARGET_SPEEDUP and all_ok,
-        ),
-        (
-            "(a) both trees complete and equal",
-            f"{sum(r.trees_equal for r in repeats)}/{len(repeats)} repeats equal",
-            all(r.trees_equal for r in repeats),
-        ),
-        (
-            f"(b) second run CloudKit calls after login <= {TARGET_SECOND_RUN_CALLS}",
-            f"{calls:.0f} (icloudpd {median([float(r.icloudpd.second_calls.get('cloudkit', 0)) for r in repeats]):.0f})",
-            calls <= TARGET_SECOND_RUN_CALLS and all_ok,
-        ),
-        (
-            f"(b) second run wall incl. login <= {TARGET_SECOND_RUN_S:.0f} s",
-            f"{second_s:.2f} s (icloudpd {median([r.icloudpd.second_s for r in repeats]):.2f} s)",
-            second_s <= TARGET_SECOND_RUN_S and all_ok,
-        ),
-    ]
-    if rss is not None:
-        rows.append(
-            (
-                f"(c) discover peak RSS <= {TARGET_RSS_MB:.0f} MB",
-                f"{rss.peak_rss_mb:.0f} MB" + ("" if rss.is_ok else f" (exit {rss.exit_code})"),
-                rss.peak_rss_mb <= TARGET_RSS_MB and rss.is_ok,
-            )
-        )
-    return rows
-
-
-def print_table(rows: list[tuple[str, str, bool]]) -> None:
-    width = max(len(target) for target, _, _ in rows)
-    print(f"\n{'target':{width}}  {'measured (median)':44}  result")
-    for target, measured, met in rows:
-        print(f"{target:{width}}  {measured:44}  {'PASS' if met else 'MISS'}")
-
-
-def print_profiles(workdir: Path, top: int) -> None:
-    import pstats
-
-    for path in sorted((workdir / "profiles").glob("*.pstats")):
-        print(f"\n=== cProfile {path.stem} (cumulative, top {top})")
-        pstats.Stats(str(path)).sort_stats("cumulative").print_stats(top)
-
-
 def run_sync_repeats(args: argparse.Namespace, workdir: Path) -> list[Repeat]:
+    if args.repeat < 1:
+        return []
     bandwidth = args.bandwidth_mbps * 1_000_000 or None
     with bench_simulator(
         args.assets,
@@ -449,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             if not rss.is_ok:
                 print(rss.tail())
-        rows = judge(repeats, rss)
+        rows = judge_sync(repeats) + judge_rss(rss)
         print_table(rows)
         if args.profile:
             print_profiles(workdir, args.top)

@@ -1,8 +1,10 @@
 """Process plumbing for bench_icloud.py: the shared mitmproxy, timed child runs, tree comparison.
 
 Invariants:
-- Every child is waited for with os.wait4, so its peak RSS is its own (ru_maxrss of that pid
-  and the children it waited for), never the maximum over everything the bench started.
+- Every child is waited for with os.wait4, so its rusage is its own, never the maximum over
+  everything the bench started. A child forked from this (large) process inherits this
+  process's high-water RSS until it execs, so a peak RSS that matters is measured through a
+  small launcher process (`run_child_peak_rss`), whose own child starts small.
 - A child that outlives its time limit is killed by its own pid and reported as failed; the
   bench never kills anything it did not start.
 - The proxy listens on 127.0.0.1 only, forwards only to the simulator on 127.0.0.1, and is
@@ -13,12 +15,14 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import resource
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,7 +46,7 @@ class ChildRun:
     exit_code: int
     wall_s: float
     cpu_s: float  # user + system of the child and what it waited for
-    peak_rss_mb: float
+    peak_rss_mb: float  # includes this process's size at fork unless from run_child_peak_rss
     log_path: Path
 
     @property
@@ -113,6 +117,27 @@ def _wait_with_deadline(
             proc.returncode = -9
             return None, rusage
         time.sleep(0.02)
+
+
+RSS_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(proc.pid, 0)
+print(f"peak_rss_kib={usage.ru_maxrss}", file=sys.stderr)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_child_peak_rss(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path, timeout_s: float
+) -> ChildRun:
+    """Like run_child, with peak_rss_mb measured by a launcher that starts small (see above)."""
+    launched = [sys.executable, "-c", RSS_LAUNCHER, *argv]
+    child = run_child(launched, env=env, cwd=cwd, log_path=log_path, timeout_s=timeout_s)
+    lines = log_path.read_text("utf-8", errors="replace").splitlines()
+    reported = [line.split("=", 1)[1] for line in lines if line.startswith("peak_rss_kib=")]
+    peak_mb = int(reported[-1]) / 1024 if reported else float("nan")
+    return dataclasses.replace(child, argv=tuple(argv), peak_rss_mb=peak_mb)
 
 
 @dataclass(frozen=True)

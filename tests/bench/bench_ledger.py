@@ -182,6 +182,9 @@ def make_spec(rng: random.Random, index: int, record_name: str) -> AssetSpec:
             "size_bytes_before": size,
             "size_bytes_after": int(size * rng.uniform(0.25, 0.7)),
             "sha256_after": _sha256_hex("compressed", tier, record_name),
+            "source": "nas",
+            "local_relpath_after": None,
+            "live_video_sha256_after": None,
         },
     )
 

@@ -7,6 +7,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+import click
 import pytest
 
 from commands import cli
@@ -14,7 +15,7 @@ from engine import events as ev
 from engine.errors import EXIT_CODE_MEANINGS, ExitCode
 from tests.factories import REPO_ROOT, Library, discover, download, new_run, run_cli
 
-COMMANDS = sorted(cli.commands)
+COMMANDS = cli.list_commands(click.Context(cli))
 
 
 def populate(library: Library, count: int = 3) -> list[str]:

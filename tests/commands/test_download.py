@@ -314,3 +314,45 @@ def test_dry_run_plans_the_same_paths_and_writes_nothing(world: dict[str, Any]) 
     download(library, port)
     written = {p.relative_to(root).as_posix() for p in files_under(root)}
     assert written == set(planned.planned_relpaths)
+
+
+def test_the_plain_name_goes_to_the_first_twin_in_work_list_order_even_when_it_finishes_last(
+    world: dict[str, Any],
+) -> None:
+    """Which of two same-named assets gets `TWIN.JPG` must not depend on download timing."""
+    import time
+
+    library, port = world["library"], world["port"]
+    twins = sorted(
+        (s.captured_at_utc, asset_id)
+        for asset_id, s in states(library).items()
+        if s.filename == "TWIN.JPG"
+    )
+    assert len(twins) == 2
+    first_record = states(library)[twins[0][1]].record_name
+    slow_urls: set[str] = set()
+
+    class FirstTwinIsSlow:
+        def __init__(self) -> None:
+            self.calls = port.calls
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(port, name)
+
+        def lookup_assets(self, zone: str, names: list[str]) -> Any:
+            page = port.lookup_assets(zone, names)
+            for remote in page.assets:
+                if remote.record_name == first_record:
+                    slow_urls.update(v.download_url for v in remote.versions if v.download_url)
+            return page
+
+        def open_content(self, url: str, *, start_byte: int = 0) -> Any:
+            if url in slow_urls:
+                time.sleep(0.5)  # every other download finishes first
+            return port.open_content(url, start_byte=start_byte)
+
+    summary = download(library, FirstTwinIsSlow())
+    assert summary.failed == 0 and slow_urls
+    after = states(library)
+    assert after[twins[0][1]].local_relpath.endswith("/TWIN.JPG")
+    assert not after[twins[1][1]].local_relpath.endswith("/TWIN.JPG")

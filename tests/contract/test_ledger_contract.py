@@ -316,7 +316,8 @@ def test_projection_caught_up_in_steps_equals_a_rebuild(
                          size_bytes=asset.state.downloaded_size_bytes)
             asset.record(ev.Compressed, run.id.hex, tier="t1", codec="heic", params_hash="p",
                          size_bytes_before=asset.state.downloaded_size_bytes,
-                         size_bytes_after=400_000, sha256_after="f" * 64)
+                         size_bytes_after=400_000, sha256_after="f" * 64, source="nas",
+                         local_relpath_after=None, live_video_sha256_after=None)
         download(assets[3], run, sha256="e" * 64)  # a new original after a verified one
         assets[11].record(ev.RemoteDeleted, run.id.hex, observed_via="full scan")
         run.record(ev.RunFinished, exit_code=0, outcome="ok")

@@ -269,10 +269,9 @@ def test_changes_pages_with_more_coming_and_empty_pages(database: CloudKitPhotoD
     assert set(state.assets) <= set(names) and set(state.masters) <= set(names)
 
 
-def test_hundred_thousand_assets_generate_and_list_quickly() -> None:
-    started = time.monotonic()
-    database = generate_library(GeneratorSpec(assets=100_000, seed=11))
-    generated_s = time.monotonic() - started
+def test_a_large_library_lists_every_visible_asset_once_by_descending_rank() -> None:
+    # Speed at 100,000 assets is measured by tests/bench/bench_icloud.py (c), not asserted here.
+    database = generate_library(GeneratorSpec(assets=20_000, seed=11))
     visible = _visible_names(database)
     seen: set[str] = set()
     rank = len(visible) - 1
@@ -284,9 +283,7 @@ def test_hundred_thousand_assets_generate_and_list_quickly() -> None:
         ]
         seen.update(page)
         rank -= len(page)
-    listed_s = time.monotonic() - started - generated_s
     assert seen == visible
-    assert generated_s < 10 and listed_s < 30
 
 
 @pytest.mark.slow
@@ -308,7 +305,7 @@ def test_real_content_is_decodable_and_cached(tmp_path: Path) -> None:
     if master.kind.name in ("JPEG_PHOTO", "PNG_SCREENSHOT", "RAW_JPEG_PAIR"):
         with Image.open(path) as image:
             image.verify()
-    started = time.monotonic()
+    cached = {f: f.stat().st_mtime_ns for f in tmp_path.rglob("*") if f.is_file()}
     again = generate_library(spec)
-    assert time.monotonic() - started < 5
+    assert {f: f.stat().st_mtime_ns for f in cached} == cached  # reused, not encoded again
     assert set(again.state.primary().masters) == set(database.state.primary().masters)

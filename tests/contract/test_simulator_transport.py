@@ -165,7 +165,7 @@ def test_bandwidth_paces_the_body(server: SimulatorServer) -> None:
     server.faults.set_bandwidth(None)
     began = time.monotonic()
     _get(_content_url(server, "tokA")).content  # noqa: B018
-    assert time.monotonic() - began < 0.3
+    assert time.monotonic() - began < 0.45  # faster than the pacing would allow
 
 
 def test_keep_alive_reuses_one_connection(server: SimulatorServer) -> None:
@@ -211,13 +211,13 @@ def test_cloudkit_429_reaches_pyicloud_with_its_code(
 
 
 def test_latency_applies_to_api_calls_not_content(tmp_path: Path, server: SimulatorServer) -> None:
-    server.faults.set_latency(0.3)
+    server.faults.set_latency(0.6)
     began = time.monotonic()
     connect_pyicloud(server, cookie_dir=tmp_path)  # four login calls
-    assert time.monotonic() - began >= 1.2
+    assert time.monotonic() - began >= 2.4
     began = time.monotonic()
     _get(_content_url(server, "tokA")).content  # noqa: B018
-    assert time.monotonic() - began < 0.25
+    assert time.monotonic() - began < 0.55  # less than one call's latency
 
 
 def test_cloudkit_without_a_session_cookie_is_421(server: SimulatorServer) -> None:

@@ -1,12 +1,24 @@
 """Invariants every reliability test checks on a library after a crash, a refusal or a rerun.
 
-- every intended asset is in the ledger exactly once (one Discovered, one Downloaded), and
-  nothing else is;
+`assert_invariants` checks all of these on a library (and its NAS, when it has one):
+- no final file without its event: every file under the library root (outside the state
+  folder) is named by some event of some asset, and every file on the NAS is the NAS copy of
+  a downloaded file;
+- no event without its file: every file the ledger says the library holds now (downloaded,
+  then compressed, minus what LocalCopyRemoved removed) exists and hashes to the recorded
+  sha256, and every NAS-verified asset's NAS copy hashes to the downloaded original's sha256;
+- no temp or partial file left: no photoledger temp name under the library, the NAS or any
+  other root given, and nothing but the ledger, the projection and the lock in the state
+  folder;
 - each aggregate's versions run 1, 2, 3 ... in position order, with no gap or repeat;
 - the media projection equals a fresh replay of the ledger, and tracks the ledger's head;
-- the run tables equal those of a projection rebuilt from scratch;
-- the state folder holds nothing but the ledger, the projection, their SQLite side files and
-  the lock (no temp or probe file left behind).
+  the run tables equal those of a projection rebuilt from scratch;
+- no deletion the gate would refuse: every Deleted rests on a DeletionRequested at which the
+  deletion gate passed on the facts known then, with a stored, intact plan listing the asset
+  (engine.cleanup.audit, the same check `photoledger audit` makes).
+
+`assert_library_consistent` adds, for the ledger-only writer tests: every intended asset is in
+the ledger exactly once (one Discovered, one Downloaded), and nothing else is.
 """
 
 from __future__ import annotations
@@ -14,10 +26,17 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
+from uuid import UUID
 
+from engine import events as ev
+from engine.cleanup.audit import StoredPlan, decide_deletion_stories
+from engine.config import ConfigFile
 from engine.crashpoints import CrashPoints
 from engine.ledger import Ledger
+from engine.targets.nas import NAS_MARKER_NAME
+from engine.tempfiles import STATE_FOLDER, find_temp_files
 from projections.media import MediaProjection, replay_rows
 from tests.factories import Library
 
@@ -116,3 +135,130 @@ def _media_ids(library: Library) -> set[str]:
         }
     finally:
         con.close()
+
+
+# ------------------------------------------------------------------ files, temps, deletions
+
+
+@dataclass
+class FileFacts:
+    """What the ledger says about files: what must exist now, and what may exist at all."""
+
+    local_now: dict[str, str] = field(default_factory=dict)  # relpath -> sha256, library
+    local_named: set[str] = field(default_factory=set)  # every relpath any event named
+    nas_now: dict[str, str] = field(default_factory=dict)  # relpath -> sha256, NAS-verified
+    downloaded_named: set[str] = field(default_factory=set)  # originals and live videos
+
+
+def asset_ids(ledger: Ledger) -> list[UUID]:
+    """Every asset aggregate (one Discovered each), in ledger order."""
+    return [UUID(raw.originator_id) for raw in ledger.iter_all() if raw.topic == "Discovered"]
+
+
+def collect_file_facts(ledger: Ledger) -> FileFacts:
+    """Fold each asset's events into the files it has in the library and on the NAS."""
+    facts = FileFacts()
+    for aggregate in asset_ids(ledger):
+        files: dict[str, str] = {}
+        main = live = None
+        for event in ledger.events_of(aggregate):
+            if isinstance(event, ev.Downloaded):
+                main, live = event.local_relpath, event.live_video_relpath
+                files = {main: event.sha256}
+                if live is not None and event.live_video_sha256 is not None:
+                    files[live] = event.live_video_sha256
+                files |= {f.relpath: f.sha256 for f in event.extra_files}
+                facts.local_named |= set(files)
+                facts.downloaded_named |= {main} | ({live} if live else set())
+            elif isinstance(event, ev.Compressed) and main is not None:
+                files.pop(main, None)
+                main = event.local_relpath_after or main
+                files[main] = event.sha256_after
+                if live is not None and event.live_video_sha256_after is not None:
+                    files[live] = event.live_video_sha256_after
+                facts.local_named.add(main)
+            elif isinstance(event, ev.LocalCopyRemoved):
+                for relpath in (main, live):
+                    files.pop(relpath or "", None)
+        facts.local_now |= files
+        state = ledger.get_asset(aggregate).state
+        if state.nas_status == "verified" and state.local_relpath and state.sha256:
+            assert state.nas_verified_sha256 == state.sha256, f"{aggregate}: NAS verified other bytes"
+            facts.nas_now[state.local_relpath] = state.sha256
+            if state.live_video_relpath and state.live_video_sha256:
+                facts.nas_now[state.live_video_relpath] = state.live_video_sha256
+    return facts
+
+
+def files_under(root: Path, *, skip: frozenset[str] = frozenset()) -> dict[str, Path]:
+    """Relative path -> path of every file under `root`, outside the folders and names in skip."""
+    found: dict[str, Path] = {}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if path.is_file() and not (set(rel.parts) & skip):
+            found[rel.as_posix()] = path
+    return found
+
+
+def assert_files_match_events(root: Path, now: dict[str, str], named: set[str],
+                              where: str) -> None:
+    """Every file in `root` is named by an event; every file in `now` exists with its hash."""
+    on_disk = files_under(root, skip=frozenset({STATE_FOLDER, NAS_MARKER_NAME}))
+    unnamed = sorted(set(on_disk) - named)
+    assert not unnamed, f"{where}: files without an event: {unnamed[:10]}"
+    missing = sorted(set(now) - set(on_disk))
+    assert not missing, f"{where}: events without a file: {missing[:10]}"
+    wrong = sorted(r for r, sha in now.items() if file_digest(on_disk[r]) != sha)
+    assert not wrong, f"{where}: files whose bytes differ from their event: {wrong[:10]}"
+
+
+def assert_no_temp_files(*roots: Path | None) -> None:
+    """No photoledger temp or partial file under any of the roots."""
+    left = find_temp_files(r for r in roots if r is not None)
+    assert not left, f"temp files left behind: {[str(p) for p in left[:10]]}"
+
+
+def stored_plans(ledger: Ledger) -> dict[str, StoredPlan]:
+    """Every DeletePlanned in the ledger, by plan id."""
+    runs = {raw.originator_id for raw in ledger.iter_all() if raw.topic == "DeletePlanned"}
+    plans: dict[str, StoredPlan] = {}
+    for run in sorted(runs):
+        for event in ledger.events_of(UUID(run)):
+            if isinstance(event, ev.DeletePlanned):
+                plans[event.plan_id] = StoredPlan(event.plan_id, event.plan_sha256,
+                                                  tuple(event.entries))
+    return plans
+
+
+def assert_no_refused_deletion(ledger: Ledger, settings: ConfigFile) -> int:
+    """Every Deleted passed the gate at its request; returns how many assets were deleted."""
+    deleted = {raw.originator_id for raw in ledger.iter_all() if raw.topic == "Deleted"}
+    plans = stored_plans(ledger) if deleted else {}
+    for aggregate in sorted(deleted):
+        stories, strays = decide_deletion_stories(ledger.events_of(UUID(aggregate)), plans,
+                                                  settings)
+        problems = [p for story in stories for p in story.problems] + strays
+        assert not problems, f"deleted {aggregate} without the gate's consent: {problems}"
+        assert any(s.outcome == "Deleted" for s in stories), f"{aggregate}: Deleted, no request"
+    return len(deleted)
+
+
+def assert_invariants(library: Library, scratch: Path, *, nas_root: Path | None = None,
+                      other_roots: tuple[Path, ...] = ()) -> FileFacts:
+    """Every invariant in this module's docstring, on a library whose files are real."""
+    scratch.mkdir(exist_ok=True)
+    ledger = library.open_ledger()
+    try:
+        assert_versions_contiguous(ledger)
+        assert_projection_matches_replay(library, ledger, scratch)
+        facts = collect_file_facts(ledger)
+        assert_no_refused_deletion(ledger, library.config.settings)
+    finally:
+        ledger.close()
+    assert_no_stray_files(library)
+    root = library.config.library_root
+    assert_no_temp_files(root, nas_root, *other_roots)
+    assert_files_match_events(root, facts.local_now, facts.local_named, "library")
+    if nas_root is not None:
+        assert_files_match_events(nas_root, facts.nas_now, facts.downloaded_named, "NAS")
+    return facts

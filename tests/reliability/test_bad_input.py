@@ -150,7 +150,7 @@ def test_damaged_ledger_is_refused_and_left_untouched(
 
 
 def _corrupt_event_state(ledger_path: Path, position: int) -> tuple[str, int]:
-    """Flip one structural byte of a stored event's JSON (on this copy); returns its id, version."""
+    """Make one stored event undecodable (on this copy); returns its id and version."""
     con = sqlite3.connect(ledger_path)
     try:
         originator_id, version, state = con.execute(
@@ -158,7 +158,7 @@ def _corrupt_event_state(ledger_path: Path, position: int) -> tuple[str, int]:
             (position,),
         ).fetchone()
         data = bytearray(state)
-        data[data.index(b":")] ^= 0x01  # ':' -> ';': no longer JSON
+        data[0] = 0xC1  # never used by msgpack, and not JSON either
         with pytest.raises(ValueError):
             json.loads(bytes(data))
         with con:

@@ -19,6 +19,7 @@ from engine.icloud.simulator.generator import GeneratorSpec, generate_library
 from engine.icloud.simulator.server import SimulatorServer
 from tests.factories import Library, make_library, run_cli
 from tests.reliability.invariants import (
+    assert_invariants,
     assert_no_stray_files,
     assert_projection_matches_replay,
     assert_versions_contiguous,
@@ -28,6 +29,7 @@ from tests.sim import PASSWORD, USERNAME, start_simulator
 
 ICLOUD_CRASH_TESTS: dict[str, str] = {
     "discover.after_page_save": "first page saved, killed before the next page is read",
+    "download.mid_write": "a body half written to its part file, killed mid-stream",
     "download.before_rename": "files verified as parts, killed before any rename",
     "download.after_rename_before_save": "files in place, killed before Downloaded is saved",
 }
@@ -112,9 +114,10 @@ def test_kill_during_discovery_then_rerun_records_each_asset_once(
     code, stderr = photoledger(library, server, "discover")  # incremental: nothing new
     assert code == 0, stderr
     assert_each_asset_once(library, tmp_path / "scratch2", downloaded=False)
+    assert_invariants(library, tmp_path / "scratch3")
 
 
-@pytest.mark.parametrize("point", ["download.before_rename", "download.after_rename_before_save"])
+@pytest.mark.parametrize("point", sorted(p for p in ICLOUD_CRASH_TESTS if p.startswith("download.")))
 def test_kill_during_download_then_rerun_downloads_each_asset_once(
     server: SimulatorServer, tmp_path: Path, point: str
 ) -> None:
@@ -127,3 +130,4 @@ def test_kill_during_download_then_rerun_downloads_each_asset_once(
     assert code == 0, stderr
     assert_each_asset_once(library, tmp_path / "scratch", downloaded=True)
     assert_files_match_the_ledger(library)
+    assert_invariants(library, tmp_path / "scratch2")

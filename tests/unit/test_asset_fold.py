@@ -81,6 +81,9 @@ def test_heavier_tier_keeps_the_original_size_before(run: SyncRun) -> None:
             size_bytes_before=before,
             size_bytes_after=after,
             sha256_after="a" * 64,
+            source="nas",
+            local_relpath_after=None,
+            live_video_sha256_after=None,
         )
     s = asset.state
     assert (

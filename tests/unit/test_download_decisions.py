@@ -14,6 +14,7 @@ from engine.download.plan import (
     decide_before_download,
     decide_file_verdict,
     decide_remote_check,
+    decide_still_listed,
     downloaded_facts,
     part_name,
     plan_files,
@@ -232,3 +233,19 @@ def test_downloaded_facts_map_every_file() -> None:
     photo = downloaded_facts({"original": ("b/IMG.JPG", 7, "s")})
     assert photo["live_video_relpath"] is None
     assert photo["extra_files"] == ()
+
+
+def test_a_download_is_still_listed_when_every_checksum_it_came_with_is_current() -> None:
+    listed = {"original": "chk-orig"}
+    assert decide_still_listed(listed, fresh()) == ""
+    assert decide_still_listed(listed, None) == ""  # gone since: keep the bytes we have
+
+
+def test_a_checksum_that_moved_while_downloading_is_a_difference() -> None:
+    difference = decide_still_listed({"original": "chk-orig"}, fresh(original_checksum="chk-new"))
+    assert difference == "original: checksum chk-orig -> chk-new"
+
+
+def test_a_rendition_that_vanished_while_downloading_is_a_difference() -> None:
+    difference = decide_still_listed({"original": "chk-orig", "alternative": "chk-raw"}, fresh())
+    assert difference == "alternative: checksum chk-raw -> gone"

@@ -187,7 +187,7 @@ def test_missing_filename_uses_icloudpd_fallback() -> None:
 
 @pytest.mark.parametrize(
     "bad_value",
-    ["%%%not base64%%%", base64.b64encode(b"\xff\xfe\xfa").decode(), 12345, enc("a\x00b")],
+    ["%%%not base64%%%", base64.b64encode(b"\xff\xfe\xfa").decode(), 12345],
 )
 def test_undecodable_filename_keeps_the_asset_with_status_undecodable(bad_value: Any) -> None:
     master = make_master(
@@ -197,6 +197,14 @@ def test_undecodable_filename_keeps_the_asset_with_status_undecodable(bad_value:
     assert problems == []
     assert asset.filename_status == "undecodable"
     assert asset.filename == "M1.HEIC"
+
+
+def test_a_filename_with_nul_is_kept_for_the_namer_to_clean() -> None:
+    name = typed("ENCRYPTED_BYTES", enc("a\x00b.jpg"))
+    master = make_master("M1", filename=None, extra={"filenameEnc": name})
+    [asset], problems = parse([master, make_asset("A1", "M1")])
+    assert problems == []
+    assert (asset.filename, asset.filename_status) == ("a\x00b.jpg", "ok")
 
 
 def test_one_malformed_record_costs_only_itself() -> None:

@@ -13,9 +13,11 @@ from engine.naming import (
     NAME_ID7,
     NamingInput,
     NamingPolicy,
+    add_suffix,
     base_name,
     candidate_names,
     choose_free_name,
+    fit_component,
     folder_for,
     id7,
     join_relpath,
@@ -158,6 +160,18 @@ def test_size_dedup_candidates_then_stable_variants() -> None:
     assert found[:3] == ["IMG_7409.JPG", "IMG_7409-1884695.JPG", "IMG_7409-1884695_abcdef01.JPG"]
     assert found[3] == "IMG_7409-1884695_abcdef01-2.JPG"
     assert len(set(found)) == len(found)
+
+
+@given(st.text(min_size=1, max_size=300), st.integers(0, 10**12))
+@settings(max_examples=200, deadline=None)
+def test_candidates_are_each_variant_cut_to_fit_and_all_distinct(stem: str, size: int) -> None:
+    name = base_name(info(stem + ".jpg"), POLICY)
+    found = candidate_names(name, declared_size_bytes=size, policy=POLICY, asset_key="abcdef0123")
+    tagged = add_suffix(add_suffix(name, f"-{size}"), "_abcdef01")
+    counted = [add_suffix(tagged, f"-{n}") for n in range(2, 100)]
+    expected = [name, add_suffix(name, f"-{size}"), tagged, *counted]
+    assert found == [fit_component(candidate) for candidate in expected]
+    assert all(len(c.encode("utf-8", "surrogatepass")) <= 255 for c in found)
 
 
 def test_two_assets_with_one_name_both_get_a_place() -> None:

@@ -82,6 +82,9 @@ class PhotoLibraryState:
         self.checksum_armed: set[str] = set()  # master names
         self.listed_masters: set[str] = set()  # armed masters seen in a listing
         self.real_files: dict[tuple[str, str], Path] = {}  # (owner name, prefix) -> file
+        # record name -> field name -> the wire value served instead (None: field left out);
+        # a record that lies about its own shape, for hostile-input tests
+        self.field_overrides: dict[str, dict[str, object | None]] = {}
         self.master_zone: dict[str, str] = {}
         self.asset_zone: dict[str, str] = {}
         self._tag_counter = 0
@@ -242,6 +245,11 @@ class PhotoLibraryState:
                 zone.gone.add(name)
                 zone.log.record(RELATION, name)
                 self.version += 1
+
+    def override_fields(self, record_name: str, fields: dict[str, object | None]) -> None:
+        """Serve these raw field values on a record from now on (None removes the field)."""
+        with self.lock:
+            self.field_overrides.setdefault(record_name, {}).update(fields)
 
     def set_served_size_delta(self, asset_name: str, delta_bytes: int) -> None:
         with self.lock:

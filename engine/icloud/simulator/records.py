@@ -126,8 +126,19 @@ def render_master(
                 dims,
             )
         )
-    record["fields"] = fields
+    record["fields"] = _overridden(state, master.record_name, fields)
     return record
+
+
+def _overridden(
+    state: PhotoLibraryState, record_name: str, fields: dict[str, object]
+) -> dict[str, object]:
+    """The fields with a test's overrides applied (see PhotoLibraryState.override_fields)."""
+    overrides = state.field_overrides.get(record_name)
+    if not overrides:
+        return fields
+    changed = {**fields, **overrides}
+    return {name: value for name, value in changed.items() if value is not None}
 
 
 def _location_value(latitude: float, longitude: float) -> str:
@@ -170,7 +181,7 @@ def render_asset(
         fields["locationEnc"] = typed("ENCRYPTED_BYTES", _location_value(*asset.location))
     if asset.edit_rev > 0:
         fields.update(_adjusted_fields(state, zone, asset, ctx))
-    record["fields"] = fields
+    record["fields"] = _overridden(state, asset.record_name, fields)
     return record
 
 
