@@ -1,0 +1,194 @@
+"""`photoledger backup-nas`: copy each downloaded original to the NAS, then re-read and hash it.
+
+Invariants:
+- The NAS marker (`.photoledger-nas` at nas.root) is checked before the writer lock is taken:
+  without it the command exits NAS_UNAVAILABLE (12) and the ledger is not touched at all.
+- `--dry-run` reads the ledger only: no lock, no run, no NAS access, nothing written.
+- Facts are appended by the engine's run in batches; this module only wires dependencies,
+  shows progress and prints the summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.text import Text
+
+from commands.context import Deps, Settings, open_reader, open_writer
+from commands.output import console, err_console, human_bytes, print_json, print_outcome
+from engine.config import Config, load_config
+from engine.errors import ConfigError
+from engine.targets.nas import require_nas_available
+from engine.targets.nas_files import NasRoots
+from engine.targets.nas_run import (
+    NasContext,
+    NasOptions,
+    NasProgress,
+    NasSummary,
+    execute_backup_nas,
+    plan_nas_run,
+)
+
+
+def nas_root_of(config: Config) -> Path:
+    """The configured NAS root; ConfigError when nas.root is not set."""
+    root = config.settings.nas.root
+    if not root:
+        raise ConfigError(f"{config.where('nas.root')}: must be set to use the NAS")
+    return config.resolve(root)
+
+
+def nas_context(deps: Deps, nas_root: Path) -> NasContext:
+    """The engine's view of this command's dependencies."""
+    return NasContext(
+        ledger=deps.ledger,
+        projection=deps.projection,
+        crash=deps.crash,
+        run_id=deps.run_id,
+        clock=deps.clock,
+        roots=NasRoots(library_root=deps.config.library_root, nas_root=nas_root),
+    )
+
+
+def run_backup_nas(
+    deps: Deps, options: NasOptions, progress: NasProgress | None = None
+) -> NasSummary:
+    """Copy and verify the backup-nas work list; record one fact per asset and the stage."""
+    nas_root = nas_root_of(deps.config)
+    summary = execute_backup_nas(
+        nas_context(deps, nas_root), options, progress or LogProgress(enabled=False)
+    )
+    deps.record_stage_completed("backup-nas", summary.counts())
+    return summary
+
+
+class LogProgress:
+    """Plain lines on stderr: the start, then one line per asset."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def started(self, phase: str, assets: int, total_bytes: int) -> None:
+        if self.enabled:
+            verb = "copying to the NAS" if phase == "backup" else "re-reading NAS copies of"
+            err_console.print(
+                f"{verb}: {assets} assets ({human_bytes(total_bytes)})",
+                markup=False, highlight=False,
+            )
+
+    def advance_bytes(self, size_bytes: int) -> None:
+        """Plain output has no byte counter."""
+
+    def asset_done(self, outcome: str, label: str, detail: str) -> None:
+        if self.enabled:
+            print_outcome(outcome, label, detail)
+
+
+class RichProgress:
+    """Bars for assets and bytes on a terminal; problems printed above them."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.assets: TaskID | None = None
+        self.bytes: TaskID | None = None
+
+    def started(self, phase: str, assets: int, total_bytes: int) -> None:
+        self.assets = self.progress.add_task(f"{phase} assets", total=assets)
+        self.bytes = self.progress.add_task(f"{phase} bytes", total=total_bytes)
+
+    def advance_bytes(self, size_bytes: int) -> None:
+        if self.bytes is not None:  # rich's Progress is thread-safe
+            self.progress.advance(self.bytes, size_bytes)
+
+    def asset_done(self, outcome: str, label: str, detail: str) -> None:
+        if self.assets is not None:
+            self.progress.advance(self.assets, 1)
+        if outcome in ("failed", "mismatched"):
+            self.progress.console.print(Text(f"{outcome}: {label} ({detail})"))
+
+
+@contextmanager
+def progress_for(settings: Settings) -> Iterator[NasProgress]:
+    """Rich bars on a terminal, plain log lines otherwise."""
+    if not settings.show_progress:
+        yield LogProgress(enabled=True)
+        return
+    bars = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), DownloadColumn(),
+        TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
+    )
+    with bars:
+        yield RichProgress(bars)
+
+
+def print_plan(relpaths: list[str], verb: str, outcome: str, as_json: bool) -> None:
+    """The dry run's list, one relative path a line, and a count."""
+    if as_json:
+        print_json({"would": verb, "relpaths": relpaths})
+        return
+    for relpath in relpaths:
+        console.print(Text(f"would {verb} {relpath}"))
+    console.print(f"{len(relpaths)} files would be {outcome}")
+
+
+@click.command("backup-nas")
+@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="Assets copied and re-read at the same time.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many assets.")
+@click.option("--dry-run", is_flag=True, help="List what would be copied; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def backup_nas_command(
+    settings: Settings, workers: int, limit: int | None, dry_run: bool, as_json: bool
+) -> None:
+    """Copy downloaded originals (and live-photo videos) to the NAS and verify each copy.
+
+    Each file goes to nas.root at its library path: temp file beside it, fsync, rename,
+    fsync the folder; then the copy is re-read with the page cache dropped and hashed.
+    Equal to the downloaded sha256: NasVerified; different: NasMismatched, and the next
+    run replaces it. A copy already there with the right bytes is adopted. Exits 12 and
+    records nothing when the NAS marker .photoledger-nas is missing (share not mounted).
+    """
+    config = load_config(settings.config_path)
+    if dry_run:
+        with open_reader(config, settings) as deps:
+            planned = plan_nas_run(deps.projection, "backup", limit)
+        print_plan(planned, "copy or adopt", "copied or adopted", as_json)
+        return
+    require_nas_available(nas_root_of(config))  # before the lock: record nothing at all
+    options = NasOptions(workers=workers, limit=limit)
+    with open_writer(config, settings, "backup-nas") as deps, progress_for(settings) as bars:
+        summary = run_backup_nas(deps, options, bars)
+    if as_json:
+        print_json(asdict(summary))
+    else:
+        _print_summary(summary)
+
+
+command = backup_nas_command
+
+
+def _print_summary(summary: NasSummary) -> None:
+    console.print(
+        f"copied {summary.copied} ({human_bytes(summary.bytes_copied)}), adopted "
+        f"{summary.adopted}, mismatched {summary.mismatched}, failed {summary.failed}; "
+        f"{summary.elapsed_s:.1f} s"
+    )
+    for problem in summary.problems[:20]:
+        console.print(Text(f"  {problem}"))
+    if summary.mismatched:
+        console.print("mismatched copies are replaced by the next backup-nas run")

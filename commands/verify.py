@@ -1,0 +1,134 @@
+"""`photoledger verify nas`: re-read and re-hash NAS copies, least recently verified first.
+
+Invariants:
+- Every verdict is a re-read of the bytes (page cache dropped), never a size or time
+  comparison: a flipped byte with the same size and modification time is caught.
+- The NAS marker is checked before the writer lock is taken: without it the command exits
+  NAS_UNAVAILABLE (12) and records nothing (an unmounted share is never "all missing").
+- `--max-duration` bounds one run; copies left over are first in line next time, so a
+  nightly run covers the whole NAS over several nights. A copy last verified longer ago than
+  nas.max_verify_age_days no longer counts for the deletion gate; the summary says how many.
+- `--dry-run` reads the ledger only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+
+import click
+from rich.text import Text
+
+from commands.backup_nas import (
+    LogProgress,
+    nas_context,
+    nas_root_of,
+    print_plan,
+    progress_for,
+)
+from commands.context import Deps, Settings, open_reader, open_writer
+from commands.output import console, print_json
+from engine.config import load_config
+from engine.targets.nas import require_nas_available
+from engine.targets.nas_plan import parse_duration_s
+from engine.targets.nas_run import (
+    NasOptions,
+    NasProgress,
+    NasSummary,
+    count_outdated_nas_copies,
+    execute_verify_nas,
+    plan_nas_run,
+)
+
+
+def run_verify_nas(
+    deps: Deps, options: NasOptions, progress: NasProgress | None = None
+) -> NasSummary:
+    """Re-verify NAS copies (oldest verification first); record each verdict and the stage."""
+    nas_root = nas_root_of(deps.config)
+    summary = execute_verify_nas(
+        nas_context(deps, nas_root), options, progress or LogProgress(enabled=False)
+    )
+    deps.record_stage_completed("verify-nas", summary.counts())
+    max_age = timedelta(days=deps.config.settings.nas.max_verify_age_days)
+    summary.outdated_after_run = count_outdated_nas_copies(deps.projection, deps.clock(), max_age)
+    return summary
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    """Click callback: 90s, 30m, 2h or 1d (plain numbers are seconds) -> seconds."""
+    if value is None:
+        return None
+    try:
+        return parse_duration_s(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group("verify")
+def verify_group() -> None:
+    """Re-check backup copies by reading their bytes back (`verify nas`).
+
+    A backup counts for deleting from iCloud only while a recent re-read proved it holds
+    the downloaded bytes; run `photoledger verify nas --max-duration 1h` nightly.
+    """
+
+
+@verify_group.command("nas")
+@click.option("--max-duration", callback=_duration, metavar="DURATION",
+              help="Stop starting new copies after this long (e.g. 30m, 2h); the next run "
+              "resumes with the copies verified longest ago.")
+@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="Copies re-read at the same time.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many assets.")
+@click.option("--dry-run", is_flag=True, help="List what would be re-read, in order; change "
+              "nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def verify_nas_command(
+    settings: Settings,
+    max_duration: float | None,
+    workers: int,
+    limit: int | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Re-read and re-hash NAS copies, least recently verified first.
+
+    Each copy is read back with the page cache dropped and hashed; equal to the downloaded
+    sha256 records NasVerified (a new verification time), anything else NasMismatched
+    (backup-nas then replaces the copy). Exits 12 and records nothing without the NAS marker.
+    """
+    config = load_config(settings.config_path)
+    if dry_run:
+        with open_reader(config, settings) as deps:
+            planned = plan_nas_run(deps.projection, "verify", limit)
+        print_plan(planned, "re-read", "re-read", as_json)
+        return
+    require_nas_available(nas_root_of(config))  # before the lock: record nothing at all
+    options = NasOptions(workers=workers, limit=limit, max_duration_s=max_duration)
+    with open_writer(config, settings, "verify nas") as deps, progress_for(settings) as bars:
+        summary = run_verify_nas(deps, options, bars)
+    if as_json:
+        print_json(asdict(summary))
+    else:
+        _print_summary(summary, config.settings.nas.max_verify_age_days)
+
+
+command = verify_group
+
+
+def _print_summary(summary: NasSummary, max_age_days: int) -> None:
+    console.print(
+        f"re-verified {summary.reverified}, mismatched {summary.mismatched}; "
+        f"{summary.elapsed_s:.1f} s"
+        + (f"; {summary.not_reached} not reached (stopped at --max-duration)"
+           if summary.not_reached else "")
+    )
+    for problem in summary.problems[:20]:
+        console.print(Text(f"  {problem}"))
+    if summary.outdated_after_run:
+        console.print(
+            f"{summary.outdated_after_run} NAS copies were last verified more than "
+            f"{max_age_days} days ago and do not count for deletion until re-read"
+        )

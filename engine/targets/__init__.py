@@ -1,0 +1,1 @@
+"""Backup targets: the NAS folder and the Pixel by way of Syncthing (Google Photos)."""

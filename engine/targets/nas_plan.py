@@ -1,0 +1,162 @@
+"""Pure decisions of the NAS route: which files an asset has, what a run's results mean.
+
+Invariants:
+- The NAS keeps the ORIGINAL bytes: every file is checked against the sha256 recorded at
+  download (Downloaded), never against the local file as it is now (it may be compressed).
+- An asset is NAS-verified only when every one of its files (the original and its live-photo
+  video) re-read to the recorded sha256; one wrong file makes the whole asset mismatched, and
+  the detail names that file.
+- A NAS verification counts for the deletion gate only while it is younger than
+  `nas.max_verify_age_days` (evaluated against the `now` passed in).
+- These functions take values and return values: no clock, file system or ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from engine import events as ev
+from engine.asset import MediaState
+
+FileAction = Literal["adopted", "copied", "verified", "mismatched", "missing", "failed"]
+AssetOutcome = Literal["verified", "mismatched", "failed"]
+
+
+@dataclass(frozen=True)
+class NasFile:
+    """One file of an asset on the NAS: at `relpath` (same as the library), with these bytes."""
+
+    key: str  # "original" or "live_video"
+    relpath: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class NasJob:
+    """Everything a worker needs to back up or re-verify one asset."""
+
+    asset_id: str  # hex
+    files: tuple[NasFile, ...]
+    is_local_altered: bool  # the local copy was re-encoded since download
+    label: str
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file."""
+
+    key: str
+    relpath: str
+    action: FileAction
+    expected_sha256: str
+    actual_sha256: str | None = None
+    size_bytes: int = 0  # bytes copied to the NAS by this run
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class AssetVerdict:
+    """The outcome of one asset, ready to become its fact."""
+
+    outcome: AssetOutcome
+    is_copied: bool
+    copied_bytes: int
+    method: str
+    expected_sha256: str
+    actual_sha256: str | None
+    detail: str
+
+
+def plan_nas_job(asset_id: str, state: MediaState) -> NasJob | None:
+    """The files of an asset that belong on the NAS (original first); None if not downloaded."""
+    if state.local_relpath is None or state.sha256 is None:
+        return None
+    files = [NasFile("original", state.local_relpath, state.sha256)]
+    if state.live_video_relpath is not None and state.live_video_sha256 is not None:
+        files.append(NasFile("live_video", state.live_video_relpath, state.live_video_sha256))
+    return NasJob(
+        asset_id=asset_id,
+        files=tuple(files),
+        is_local_altered=state.compression_tier is not None,
+        label=state.local_relpath,
+    )
+
+
+def decide_asset_verdict(
+    job: NasJob, results: list[FileResult], copied_method: str, adopted_method: str
+) -> AssetVerdict:
+    """Combine per-file results: verified only if every file is (see module invariants)."""
+    original = job.files[0]
+    copied_bytes = sum(r.size_bytes for r in results)
+    is_copied = any(r.action == "copied" for r in results)
+    failed = [r for r in results if r.action == "failed"]
+    if failed:
+        detail = "; ".join(f"{r.key} {r.relpath}: {r.detail}" for r in failed)
+        return AssetVerdict("failed", is_copied, copied_bytes, "", original.sha256, None, detail)
+    bad = [r for r in results if r.action in ("mismatched", "missing")]
+    if bad:
+        first = bad[0]
+        detail = "; ".join(describe_bad_file(r) for r in bad)
+        return AssetVerdict(
+            "mismatched", is_copied, copied_bytes, "", first.expected_sha256,
+            first.actual_sha256, detail,
+        )
+    if len(results) != len(job.files):
+        raise ValueError(f"{len(results)} results for {len(job.files)} files")
+    method = copied_method if is_copied or any(r.action == "verified" for r in results) else (
+        adopted_method
+    )
+    return AssetVerdict("verified", is_copied, copied_bytes, method, original.sha256, None, "")
+
+
+def describe_bad_file(result: FileResult) -> str:
+    """One clause naming the file that is wrong on the NAS and how."""
+    where = f"{result.key} {result.relpath}"
+    if result.action == "missing":
+        return f"{where}: missing on the NAS" + (f" ({result.detail})" if result.detail else "")
+    actual = (result.actual_sha256 or "unreadable")[:12]
+    extra = f"; {result.detail}" if result.detail else ""
+    return f"{where}: expected sha256 {result.expected_sha256[:12]}, read {actual}{extra}"
+
+
+def is_nas_copy_current(state: MediaState, now: datetime, max_verify_age: timedelta) -> bool:
+    """The NAS holds the downloaded bytes, re-read no longer than `max_verify_age` ago."""
+    return (
+        state.sha256 is not None
+        and state.nas_status == "verified"
+        and state.nas_verified_sha256 == state.sha256
+        and state.nas_verified_at_utc is not None
+        and now - state.nas_verified_at_utc <= max_verify_age
+    )
+
+
+def parse_duration_s(text: str) -> float:
+    """'90', '90s', '30m', '2h', '1d' -> seconds; ValueError for anything else."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    value = text.strip().lower()
+    factor = units.get(value[-1:]) if value else None
+    number = value[:-1] if factor is not None else value
+    try:
+        seconds = float(number) * (factor or 1.0)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 90s, 30m, 2h)") from None
+    if not seconds > 0:
+        raise ValueError(f"{text!r}: a duration must be positive")
+    return seconds
+
+
+def decide_facts_still_holding(state: MediaState, facts: list[Any]) -> list[Any]:
+    """Of one asset's NAS facts decided on a stale copy, those that hold for `state`.
+
+    Every NAS fact of a batch is about the downloaded bytes the copy was checked against
+    (NasVerified.sha256, NasMismatched.expected_sha256); they all still hold while the asset's
+    downloaded sha256 is those bytes, and none does once a new download replaced them.
+    """
+    about = {
+        getattr(fact, "sha256", None) or getattr(fact, "expected_sha256", None)
+        for fact in facts
+        if isinstance(fact, (ev.NasVerified, ev.NasMismatched))
+    }
+    return list(facts) if about == {state.sha256} else []

@@ -1,0 +1,413 @@
+"""backup-nas and verify nas on real files, a real ledger and the real CLI in subprocesses.
+
+Most tests build downloaded assets directly as ledger facts (with files of matching sha256);
+one end-to-end test runs discover and download against the iCloud simulator first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from commands.backup_nas import run_backup_nas
+from commands.context import Settings, open_writer, utc_now
+from commands.init import run_init
+from commands.verify import run_verify_nas
+from engine import events as ev
+from engine.config import load_config
+from engine.crashpoints import CrashPoints
+from engine.errors import ExitCode
+from engine.targets.nas import NAS_MARKER_NAME, TEMP_SUFFIX
+from engine.targets.nas_plan import is_nas_copy_current
+from engine.targets.nas_run import NasOptions, NasSummary
+from tests.factories import REPO_ROOT, Library, discover, make_library, new_run
+from tests.reliability.invariants import (
+    assert_projection_matches_replay,
+    assert_versions_contiguous,
+    events_by_type,
+    ledger_digests,
+)
+from tests.unit.test_nas_files import flip_byte_keep_stat
+
+# The commands are registered in commands/__init__.py by the lead; until then (and harmlessly
+# after), the subprocess entry point adds them itself.
+_ENTRY = (
+    "from commands import cli, main, backup_nas, verify; "
+    "cli.add_command(backup_nas.command); cli.add_command(verify.command); main()"
+)
+
+
+@dataclass
+class NasLibrary:
+    library: Library
+    nas_root: Path
+    asset_ids: list[str]
+
+    @property
+    def library_root(self) -> Path:
+        return self.library.config.library_root
+
+
+def nas_cli(
+    args: list[str], config_path: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The real `photoledger` entry point in a subprocess, with the NAS commands present."""
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", _ENTRY, "--config", str(config_path), "--no-progress", *args],
+        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO_ROOT,
+    )
+
+
+def with_nas(library: Library, nas_root: Path) -> Library:
+    """Set nas.root in the config and run init again (which writes the marker)."""
+    text = library.config_path.read_text()
+    assert text.count("  root: null") == 1
+    library.config_path.write_text(text.replace("  root: null", f"  root: {json.dumps(str(nas_root))}"))
+    run_init(library.config_path, CrashPoints())
+    return Library(library.config_path, load_config(library.config_path))
+
+
+def content_for(index: int, size_bytes: int) -> bytes:
+    seed = hashlib.sha256(f"asset {index}".encode()).digest()
+    return (seed * (size_bytes // len(seed) + 1))[:size_bytes]
+
+
+def make_nas_library(
+    tmp_path: Path, count: int, *, size_bytes: int = 20_000, live_every: int = 0,
+    nas_root: Path | None = None,
+) -> NasLibrary:
+    """`count` downloaded assets (files in the library, Downloaded facts) and a marked NAS."""
+    nas_root = nas_root or tmp_path / "nas"
+    nas_root.mkdir(exist_ok=True)
+    library = with_nas(make_library(tmp_path), nas_root)
+    root = library.config.library_root
+    run = new_run("factory")
+    assets = []
+    for i in range(count):
+        asset = discover(run, i)
+        relpath = f"2024/05/{i % 3 + 1:02d}/{asset.state.filename}"
+        data = content_for(i, size_bytes + i)
+        write(root / relpath, data)
+        live = None
+        if live_every and i % live_every == 0:
+            live = content_for(10_000 + i, size_bytes // 2)
+            write(root / relpath.replace(".HEIC", "_HEVC.MOV"), live)
+        asset.record(
+            ev.Downloaded, run.id.hex, local_relpath=relpath, size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            live_video_relpath=relpath.replace(".HEIC", "_HEVC.MOV") if live else None,
+            live_video_size_bytes=len(live) if live else None,
+            live_video_sha256=hashlib.sha256(live).hexdigest() if live else None,
+            extra_files=(),
+        )
+        assets.append(asset)
+    ledger = library.open_ledger()
+    try:
+        ledger.save(run, *assets)
+    finally:
+        ledger.close()
+    return NasLibrary(library, nas_root, [a.id.hex for a in assets])
+
+
+def write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def settings_for(library: Library, clock: Callable[[], datetime] = utc_now) -> Settings:
+    return Settings(library.config_path, CrashPoints(), clock, False, lambda _m: None)
+
+
+def backup(nl: NasLibrary, clock: Callable[[], datetime] = utc_now, **options: object) -> NasSummary:
+    with open_writer(nl.library.config, settings_for(nl.library, clock), "backup-nas") as deps:
+        return run_backup_nas(deps, NasOptions(**options))  # type: ignore[arg-type]
+
+
+def verify(nl: NasLibrary, clock: Callable[[], datetime] = utc_now, **options: object) -> NasSummary:
+    with open_writer(nl.library.config, settings_for(nl.library, clock), "verify nas") as deps:
+        return run_verify_nas(deps, NasOptions(**options))  # type: ignore[arg-type]
+
+
+def media(nl: NasLibrary) -> dict[str, dict[str, object]]:
+    """The media rows, caught up with the ledger (facts may have been saved directly)."""
+    projection, ledger = nl.library.open_projection(), nl.library.open_ledger()
+    try:
+        projection.catch_up(ledger)
+        rows = projection.query("SELECT * FROM media")
+    finally:
+        projection.close()
+        ledger.close()
+    return {row["asset_id"]: dict(row) for row in rows}
+
+
+def events(nl: NasLibrary) -> dict[str, dict[str, int]]:
+    ledger = nl.library.open_ledger()
+    try:
+        assert_versions_contiguous(ledger)
+        return {topic: dict(counter) for topic, counter in events_by_type(ledger).items()}
+    finally:
+        ledger.close()
+
+
+def nas_facts(nl: NasLibrary, asset_id: str) -> list[object]:
+    from uuid import UUID
+
+    ledger = nl.library.open_ledger()
+    try:
+        return [e for e in ledger.events_of(UUID(asset_id)) if type(e).__name__.startswith("Nas")]
+    finally:
+        ledger.close()
+
+
+def assert_nas_holds_the_originals(nl: NasLibrary) -> None:
+    """Every downloaded file is on the NAS with its recorded sha256; no temp file anywhere."""
+    for row in media(nl).values():
+        for relpath, digest in ((row["local_relpath"], row["sha256"]),
+                                (row["live_video_relpath"], row["live_video_sha256"])):
+            if relpath is not None:
+                data = (nl.nas_root / str(relpath)).read_bytes()
+                assert hashlib.sha256(data).hexdigest() == digest, relpath
+    temps = [p for p in nl.nas_root.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
+    assert temps == []
+
+
+def test_backup_nas_copies_and_verifies_each_asset_once(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 7, live_every=3)
+
+    summary = backup(nl)
+
+    assert (summary.copied, summary.adopted, summary.mismatched, summary.failed) == (7, 0, 0, 0)
+    counts = events(nl)
+    assert counts["NasCopied"] == dict.fromkeys(nl.asset_ids, 1)
+    assert counts["NasVerified"] == dict.fromkeys(nl.asset_ids, 1)
+    assert_nas_holds_the_originals(nl)
+    assert all(r["nas_status"] == "verified" for r in media(nl).values())
+    assert (nl.nas_root / "2024/05/01/IMG_0000_HEVC.MOV").is_file()  # the live video too
+    again = backup(nl)  # the work list is empty now
+    assert (again.copied, again.adopted) == (0, 0)
+    assert events(nl)["NasVerified"] == dict.fromkeys(nl.asset_ids, 1)
+    ledger = nl.library.open_ledger()
+    try:
+        (tmp_path / "scratch").mkdir()
+        assert_projection_matches_replay(nl.library, ledger, tmp_path / "scratch")
+    finally:
+        ledger.close()
+
+
+def test_backup_nas_adopts_a_right_copy_already_there(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 2)
+    row = media(nl)[nl.asset_ids[0]]
+    write(nl.nas_root / str(row["local_relpath"]),
+          (nl.library_root / str(row["local_relpath"])).read_bytes())
+
+    summary = backup(nl)
+
+    assert (summary.copied, summary.adopted) == (1, 1)
+    facts = nas_facts(nl, nl.asset_ids[0])
+    assert [type(f).__name__ for f in facts] == ["NasVerified"]
+    assert facts[0].method == "adopted-existing"  # type: ignore[attr-defined]
+    copied = nas_facts(nl, nl.asset_ids[1])
+    assert [type(f).__name__ for f in copied] == ["NasCopied", "NasVerified"]
+    assert copied[1].method == "reread-fadvise-dontneed"  # type: ignore[attr-defined]
+
+
+def test_verify_nas_catches_a_flipped_byte_and_backup_replaces_the_copy(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 3)
+    assert nas_cli(["backup-nas"], nl.library.config_path).returncode == 0
+    row = media(nl)[nl.asset_ids[1]]
+    flip_byte_keep_stat(nl.nas_root / str(row["local_relpath"]), offset=1234)
+
+    result = nas_cli(["verify", "nas"], nl.library.config_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "re-verified 2, mismatched 1" in result.stdout
+    assert str(row["local_relpath"]) in result.stdout
+    after = media(nl)[nl.asset_ids[1]]
+    assert after["nas_status"] == "mismatched" and after["nas_verified_at_utc"] is None
+    mismatch = nas_facts(nl, nl.asset_ids[1])[-1]
+    assert type(mismatch).__name__ == "NasMismatched"
+    assert mismatch.expected_sha256 == row["sha256"]  # type: ignore[attr-defined]
+    assert mismatch.actual_sha256 not in (None, row["sha256"])  # type: ignore[attr-defined]
+
+    fixed = nas_cli(["backup-nas"], nl.library.config_path)  # the copy is on the work list again
+
+    assert fixed.returncode == 0 and "copied 1" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert_nas_holds_the_originals(nl)
+    assert nas_cli(["verify", "nas"], nl.library.config_path).stdout.startswith(
+        "re-verified 3, mismatched 0"
+    )
+
+
+def test_verify_nas_live_video_mismatch_says_which_file(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 1, live_every=1)
+    backup(nl)
+    (nl.nas_root / "2024/05/01/IMG_0000_HEVC.MOV").write_bytes(b"not the video")
+
+    summary = verify(nl)
+
+    assert summary.mismatched == 1
+    fact = nas_facts(nl, nl.asset_ids[0])[-1]
+    assert type(fact).__name__ == "NasMismatched"
+    assert "live_video 2024/05/01/IMG_0000_HEVC.MOV" in fact.detail  # type: ignore[attr-defined]
+
+
+def test_verify_nas_missing_copy_is_recorded_while_the_marker_is_there(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 2)
+    backup(nl)
+    (nl.nas_root / str(media(nl)[nl.asset_ids[0]]["local_relpath"])).unlink()
+
+    summary = verify(nl)
+
+    assert (summary.reverified, summary.mismatched) == (1, 1)
+    assert "missing on the NAS" in nas_facts(nl, nl.asset_ids[0])[-1].detail  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", [["backup-nas"], ["verify", "nas"]])
+@pytest.mark.parametrize("how", ["marker removed", "empty mount point", "folder gone"])
+def test_nas_unavailable_exits_12_and_records_nothing(
+    tmp_path: Path, command: list[str], how: str
+) -> None:
+    nl = make_nas_library(tmp_path, 3)
+    backup(nl)
+    if how == "marker removed":
+        (nl.nas_root / NAS_MARKER_NAME).unlink()
+    else:  # an unmounted share: the mount point is empty (or not even there)
+        os.rename(nl.nas_root, tmp_path / "elsewhere")
+        if how == "empty mount point":
+            nl.nas_root.mkdir()
+    before = ledger_digests(nl.library)
+
+    result = nas_cli(command, nl.library.config_path)
+
+    assert result.returncode == ExitCode.NAS_UNAVAILABLE, result.stderr
+    assert result.stderr.count("\n") == 1 and NAS_MARKER_NAME in result.stderr
+    assert ledger_digests(nl.library) == before
+    assert all(r["nas_status"] == "verified" for r in media(nl).values())
+
+
+def test_backup_nas_without_nas_root_is_a_config_error(tmp_path: Path) -> None:
+    library = make_library(tmp_path)
+    result = nas_cli(["backup-nas"], library.config_path)
+    assert result.returncode == ExitCode.CONFIG and "nas.root" in result.stderr
+
+
+def test_backup_nas_dry_run_lists_and_changes_nothing(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 2, live_every=1)
+    before = ledger_digests(nl.library)
+
+    result = nas_cli(["backup-nas", "--dry-run"], nl.library.config_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "would copy or adopt 2024/05/01/IMG_0000_HEVC.MOV" in result.stdout
+    assert "4 files would be copied or adopted" in result.stdout
+    assert ledger_digests(nl.library) == before
+    assert sorted(p.name for p in nl.nas_root.iterdir()) == [NAS_MARKER_NAME]
+
+
+def test_verify_nas_goes_least_recently_verified_first_and_resumes(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 5)
+    t0 = utc_now()
+    backup(nl, clock=lambda: t0)
+    order = [aid for aid, _ in sorted(media(nl).items())]
+    # Re-verify two at a time with the clock moving: every copy is visited once before any twice.
+    visited: list[set[str]] = []
+    for step in range(1, 4):
+        before = {aid: r["nas_verified_at_utc"] for aid, r in media(nl).items()}
+        verify(nl, clock=lambda step=step: t0 + timedelta(hours=step), limit=2)
+        after = media(nl)
+        visited.append({aid for aid in after if after[aid]["nas_verified_at_utc"] != before[aid]})
+    assert visited == [set(order[0:2]), set(order[2:4]), {order[4], order[0]}]
+
+
+def test_verify_nas_max_duration_stops_and_the_next_run_resumes(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 4)
+    backup(nl)
+    stopped = verify(nl, max_duration_s=1e-9)
+    assert stopped.not_reached == 4 and stopped.reverified == 0
+    whole = verify(nl, max_duration_s=600)
+    assert (whole.not_reached, whole.reverified) == (0, 4)
+
+
+def test_nas_copy_older_than_max_verify_age_stops_counting_until_reread(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 3)
+    t0 = utc_now()
+    backup(nl, clock=lambda: t0)
+    max_age = timedelta(days=nl.library.config.settings.nas.max_verify_age_days)
+    later = t0 + max_age + timedelta(hours=1)
+    assert all(is_nas_copy_current(s, t0, max_age) for s in states(nl).values())
+    assert not any(is_nas_copy_current(s, later, max_age) for s in states(nl).values())
+    partial = verify(nl, clock=lambda: later, limit=1)
+    assert partial.outdated_after_run == 2
+    assert sum(is_nas_copy_current(s, later, max_age) for s in states(nl).values()) == 1
+    assert verify(nl, clock=lambda: later).outdated_after_run == 0
+
+
+def states(nl: NasLibrary) -> dict[str, object]:
+    projection = nl.library.open_projection()
+    try:
+        return projection.states_of(set(nl.asset_ids))  # type: ignore[return-value]
+    finally:
+        projection.close()
+
+
+def test_backup_nas_and_verify_nas_explain_themselves() -> None:
+    for args in (["backup-nas", "--help"], ["verify", "--help"], ["verify", "nas", "--help"]):
+        result = subprocess.run([sys.executable, "-c", _ENTRY, *args], capture_output=True,
+                                text=True, cwd=REPO_ROOT, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.split("\n\n")[1].strip()) > 30
+    assert "--max-duration" in result.stdout
+
+
+def test_init_writes_the_nas_marker_only_into_an_existing_folder(tmp_path: Path) -> None:
+    config = tmp_path / "pl.yaml"
+    missing = run_init(config, CrashPoints(), library_root=str(tmp_path / "lib"),
+                       username="a@b.c", nas_root=str(tmp_path / "nas"))
+    assert missing.nas_marker == "folder missing" and not (tmp_path / "nas").exists()
+    (tmp_path / "nas").mkdir()
+    assert run_init(config, CrashPoints()).nas_marker == "written"
+    assert (tmp_path / "nas" / NAS_MARKER_NAME).is_file()
+    assert run_init(config, CrashPoints()).nas_marker == "already there"
+
+
+def test_backup_nas_after_a_real_download_from_the_simulator(tmp_path: Path) -> None:
+    from engine.icloud.simulator.generator import GeneratorSpec, generate_library
+    from tests.sim import PASSWORD, USERNAME, start_simulator
+
+    nas_root = tmp_path / "nas"
+    nas_root.mkdir()
+    library = make_library(tmp_path)
+    library.config_path.write_text(library.config_path.read_text().replace(
+        "jdoe@example.com", USERNAME))
+    library = with_nas(library, nas_root)
+    spec = GeneratorSpec(assets=30, seed=11, include_malformed=False, size_scale=0.002)
+    with start_simulator(generate_library(spec)) as server:
+        env = {"PHOTOLEDGER_ICLOUD_ENDPOINT": server.base_url,
+               "PHOTOLEDGER_ICLOUD_PASSWORD": PASSWORD}
+        for args in (["discover"], ["download", "--workers", "4"]):
+            done = nas_cli(args, library.config_path, env=env, timeout=300)
+            assert done.returncode == 0, done.stderr
+    nl = NasLibrary(library, nas_root, [])
+    nl.asset_ids = [aid for aid, row in media(nl).items() if row["sha256"] is not None]
+    assert len(nl.asset_ids) >= 25
+
+    copied = nas_cli(["backup-nas"], library.config_path)
+
+    assert copied.returncode == 0, copied.stderr
+    assert f"copied {len(nl.asset_ids)} " in copied.stdout
+    assert_nas_holds_the_originals(nl)
+    assert events(nl)["NasVerified"] == dict.fromkeys(nl.asset_ids, 1)
+    lives = [r for r in media(nl).values() if r["live_video_relpath"] is not None]
+    assert lives, "the generated library should hold live photos"
+    reverified = nas_cli(["verify", "nas", "--max-duration", "10m"], library.config_path)
+    assert reverified.stdout.startswith(f"re-verified {len(nl.asset_ids)}, mismatched 0")

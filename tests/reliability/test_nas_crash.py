@@ -1,0 +1,126 @@
+"""kill -9 inside backup-nas, and a NAS that fills up: rerun, each asset verified once.
+
+`photoledger backup-nas` runs as a real subprocess with PHOTOLEDGER_CRASH_AT armed; after the
+kill a plain rerun must leave every asset with exactly one NasVerified, the NAS holding the
+downloaded bytes, no temp file on the NAS, and the projection equal to a replay.
+The disk-full test puts the NAS on a 2 MiB tmpfs (needs root, as on CI and dev machines).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.crashpoints import CRASH_ENV
+from engine.errors import ExitCode
+from engine.targets.nas import TEMP_SUFFIX
+from tests.commands.test_backup_nas import (
+    NasLibrary,
+    assert_nas_holds_the_originals,
+    events,
+    make_nas_library,
+    media,
+    nas_cli,
+)
+from tests.reliability.invariants import (
+    assert_invariants,
+    assert_no_stray_files,
+    assert_projection_matches_replay,
+)
+
+NAS_CRASH_TESTS: dict[str, str] = {
+    "backup_nas.before_rename": "copy synced as a temp file, killed before the rename",
+    "backup_nas.after_rename_before_verify": "copy in place, killed before the re-read",
+    "backup_nas.after_verify_before_save": "copy verified, killed before NasVerified is saved",
+}
+ASSETS = 12
+
+
+def assert_each_asset_verified_once(nl: NasLibrary, scratch: Path) -> None:
+    counts = events(nl)
+    assert counts["NasVerified"] == dict.fromkeys(nl.asset_ids, 1)
+    assert set(counts.get("NasCopied", {}).values()) <= {1}
+    assert "NasMismatched" not in counts
+    assert_nas_holds_the_originals(nl)
+    scratch.mkdir(exist_ok=True)
+    ledger = nl.library.open_ledger()
+    try:
+        assert_projection_matches_replay(nl.library, ledger, scratch)
+    finally:
+        ledger.close()
+    assert_no_stray_files(nl.library)
+    assert_invariants(nl.library, scratch / "all", nas_root=nl.nas_root)
+
+
+@pytest.mark.parametrize("point", sorted(NAS_CRASH_TESTS))
+def test_kill_during_backup_nas_then_rerun_verifies_each_asset_once(
+    tmp_path: Path, point: str
+) -> None:
+    nl = make_nas_library(tmp_path, ASSETS, size_bytes=200_000, live_every=4)
+
+    killed = nas_cli(["backup-nas", "--workers", "2"], nl.library.config_path,
+                     env={CRASH_ENV: point})
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert "NasVerified" not in events(nl)  # the kill came before the first batch was saved
+    temps = [p for p in nl.nas_root.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
+    if point == "backup_nas.before_rename":
+        assert temps, "the kill should have left a temp file for the rerun to clean"
+
+    rerun = nas_cli(["backup-nas"], nl.library.config_path)
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert_each_asset_verified_once(nl, tmp_path / "scratch")
+    if point != "backup_nas.before_rename":  # the copies left in place were adopted
+        assert "adopted 0" not in rerun.stdout, rerun.stdout
+
+
+@pytest.fixture
+def small_nas(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs as the NAS folder (skipped where mounting is not allowed)."""
+    mount_point = tmp_path / "nas"
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_full_nas_leaves_no_counted_partial_and_a_rerun_completes(
+    tmp_path: Path, small_nas: Path
+) -> None:
+    nl = make_nas_library(tmp_path, 6, size_bytes=250_000, nas_root=small_nas)
+    filler = small_nas / f"filler-{uuid.uuid4().hex}"
+    filler.write_bytes(b"\0" * 900_000)  # leaves room for about 4 of the 6 copies
+
+    full = nas_cli(["backup-nas", "--workers", "1"], nl.library.config_path)
+
+    assert full.returncode == ExitCode.NAS_UNAVAILABLE, full.stdout + full.stderr
+    assert "No space left on device" in full.stderr
+    assert [p for p in small_nas.rglob("*") if p.name.endswith(TEMP_SUFFIX)] == []
+    verified = {aid for aid, row in media(nl).items() if row["nas_status"] == "verified"}
+    assert 0 < len(verified) < 6
+    for aid, row in media(nl).items():  # every counted copy is whole; nothing else is counted
+        path = small_nas / str(row["local_relpath"])
+        if aid in verified:
+            assert path.read_bytes() == (nl.library_root / str(row["local_relpath"])).read_bytes()
+        else:
+            assert row["nas_status"] is None
+
+    filler.unlink()
+    rerun = nas_cli(["backup-nas"], nl.library.config_path)
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert_each_asset_verified_once(nl, tmp_path / "scratch")

@@ -1,0 +1,211 @@
+"""The NAS primitives on real files: marker, durable copy, cache-dropping re-read, adoption."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from engine.crashpoints import CrashPoints
+from engine.targets import nas
+from engine.targets.nas import (
+    NAS_MARKER_NAME,
+    TEMP_SUFFIX,
+    NasUnavailableError,
+    copy_to_nas,
+    nas_path,
+    remove_stale_temps,
+    require_nas_available,
+    reread_sha256,
+    write_nas_marker,
+)
+from engine.targets.nas_files import NasRoots, execute_backup_job, execute_reverify_job
+from engine.targets.nas_plan import NasFile, NasJob
+
+NOW = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def flip_byte_keep_stat(path: Path, offset: int = 10) -> None:
+    """Change one byte; size and modification time stay exactly as they were."""
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> NasRoots:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "nas").mkdir()
+    write_nas_marker(tmp_path / "nas", NOW)
+    return NasRoots(library_root=tmp_path / "lib", nas_root=tmp_path / "nas")
+
+
+def put_local(roots: NasRoots, relpath: str, data: bytes) -> NasFile:
+    path = roots.library_root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return NasFile("original", relpath, sha(data))
+
+
+def test_nas_marker_missing_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(NasUnavailableError, match="not mounted"):
+        require_nas_available(tmp_path)  # an existing but empty folder: an empty mount point
+    with pytest.raises(NasUnavailableError):
+        require_nas_available(tmp_path / "absent")
+
+
+def test_nas_marker_written_once_and_then_available(tmp_path: Path) -> None:
+    assert write_nas_marker(tmp_path, NOW) is True
+    assert write_nas_marker(tmp_path, NOW) is False
+    assert "Do not delete it" in (tmp_path / NAS_MARKER_NAME).read_text()
+    require_nas_available(tmp_path)
+
+
+def test_nas_marker_not_written_into_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(NasUnavailableError):
+        write_nas_marker(tmp_path / "absent", NOW)
+    assert not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize("relpath", ["../x.jpg", "/etc/passwd", "a/../../b", ""])
+def test_nas_path_refuses_to_leave_the_root(tmp_path: Path, relpath: str) -> None:
+    with pytest.raises(ValueError):
+        nas_path(tmp_path, relpath)
+
+
+def test_nas_copy_is_exact_and_leaves_no_temp(tmp_path: Path) -> None:
+    data = os.urandom(3_000_001)
+    (tmp_path / "src.bin").write_bytes(data)
+    target = tmp_path / "nas" / "2024" / "01" / "IMG.HEIC"
+    copied = copy_to_nas(tmp_path / "src.bin", target, lambda: None)
+    assert copied == len(data) and target.read_bytes() == data
+    assert [p.name for p in target.parent.iterdir()] == ["IMG.HEIC"]
+
+
+def test_nas_copy_syscall_order_is_write_fsync_rename_fsync_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync file"), real_fsync(fd))[1])
+    monkeypatch.setattr(nas, "fsync_dir", lambda p: calls.append(f"fsync dir {p.name}"))
+    (tmp_path / "src").write_bytes(b"x" * 100)
+    target = tmp_path / "t"
+    copy_to_nas(tmp_path / "src", target, lambda: calls.append(f"rename (exists={target.exists()})"))
+    assert calls == ["fsync file", "rename (exists=False)", f"fsync dir {tmp_path.name}"]
+    assert target.read_bytes() == b"x" * 100
+
+
+def test_nas_copy_interrupted_before_rename_removes_its_temp(tmp_path: Path) -> None:
+    (tmp_path / "src").write_bytes(b"y" * 1000)
+    target = tmp_path / "out" / "f.jpg"
+
+    def boom() -> None:
+        raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError):
+        copy_to_nas(tmp_path / "src", target, boom)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_nas_stale_temps_of_a_killed_copy_are_removed(tmp_path: Path) -> None:
+    target = tmp_path / "IMG_1.JPG"
+    (tmp_path / f".IMG_1.JPG.abc123{TEMP_SUFFIX}").write_bytes(b"half")
+    (tmp_path / f".OTHER.JPG.abc123{TEMP_SUFFIX}").write_bytes(b"not ours to judge")
+    (tmp_path / "IMG_1.JPG.keep").write_bytes(b"content")
+    assert remove_stale_temps(target) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f".OTHER.JPG.abc123{TEMP_SUFFIX}", "IMG_1.JPG.keep",
+    ]
+
+
+def test_nas_reread_catches_a_flipped_byte_with_same_size_and_mtime(tmp_path: Path) -> None:
+    data = os.urandom(50_000)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert reread_sha256(path) == sha(data)
+    flip_byte_keep_stat(path)
+    assert reread_sha256(path) not in (None, sha(data))
+    assert reread_sha256(tmp_path / "missing") is None
+
+
+def test_nas_existing_right_copy_is_adopted_without_copying(roots: NasRoots) -> None:
+    nas_file = put_local(roots, "a/IMG.JPG", b"photo bytes" * 100)
+    (roots.nas_root / "a").mkdir()
+    (roots.nas_root / "a/IMG.JPG").write_bytes(b"photo bytes" * 100)
+    inode = (roots.nas_root / "a/IMG.JPG").stat().st_ino
+    job = NasJob("00" * 16, (nas_file,), is_local_altered=False, label="a/IMG.JPG")
+    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    assert result.action == "adopted" and result.size_bytes == 0
+    assert (roots.nas_root / "a/IMG.JPG").stat().st_ino == inode
+
+
+def test_nas_damaged_copy_is_replaced_from_a_good_local_file(roots: NasRoots) -> None:
+    data = os.urandom(4096)
+    nas_file = put_local(roots, "IMG.JPG", data)
+    (roots.nas_root / "IMG.JPG").write_bytes(data[:-1] + b"!")
+    job = NasJob("00" * 16, (nas_file,), is_local_altered=False, label="IMG.JPG")
+    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    assert result.action == "copied" and result.actual_sha256 == nas_file.sha256
+    assert (roots.nas_root / "IMG.JPG").read_bytes() == data
+
+
+def test_nas_copy_never_replaced_by_a_compressed_local_file(roots: NasRoots) -> None:
+    original = os.urandom(4096)
+    nas_file = NasFile("original", "IMG.HEIC", sha(original))
+    put_local(roots, "IMG.HEIC", b"re-encoded, smaller")
+    damaged = original[:100] + b"\x00" + original[101:]
+    (roots.nas_root / "IMG.HEIC").write_bytes(damaged)
+    job = NasJob("00" * 16, (nas_file,), is_local_altered=True, label="IMG.HEIC")
+    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    assert result.action == "failed" and "not the downloaded original" in result.detail
+    assert (roots.nas_root / "IMG.HEIC").read_bytes() == damaged  # left for a human
+
+
+def test_nas_compressed_local_file_is_not_copied_to_an_empty_nas(roots: NasRoots) -> None:
+    nas_file = NasFile("original", "IMG.HEIC", sha(b"the original"))
+    put_local(roots, "IMG.HEIC", b"re-encoded")
+    job = NasJob("00" * 16, (nas_file,), is_local_altered=True, label="IMG.HEIC")
+    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    assert result.action == "failed"
+    assert not (roots.nas_root / "IMG.HEIC").exists()
+
+
+def test_nas_missing_local_file_fails_the_asset_only(roots: NasRoots) -> None:
+    job = NasJob("00" * 16, (NasFile("original", "gone.jpg", "0" * 64),), False, "gone.jpg")
+    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    assert result.action == "failed" and "cannot read" in result.detail
+
+
+def test_nas_fresh_copy_of_a_damaged_local_file_says_the_local_side_is_wrong(
+    roots: NasRoots,
+) -> None:
+    nas_file = NasFile("original", "IMG.JPG", sha(b"what was downloaded"))
+    put_local(roots, "IMG.JPG", b"what bit rot left")
+    job = NasJob("00" * 16, (nas_file,), is_local_altered=False, label="IMG.JPG")
+    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    assert result.action == "mismatched"
+    assert "local file itself differs" in result.detail
+
+
+def test_nas_reverify_reports_each_file(roots: NasRoots) -> None:
+    good = put_local(roots, "a.jpg", b"a" * 100)
+    live = NasFile("live_video", "a.mov", sha(b"m" * 100))
+    (roots.nas_root / "a.jpg").write_bytes(b"a" * 100)
+    job = NasJob("00" * 16, (good, live), False, "a.jpg")
+    results = execute_reverify_job(roots, job, lambda _n: None)
+    assert [r.action for r in results] == ["verified", "missing"]
+    (roots.nas_root / "a.mov").write_bytes(b"m" * 99 + b"x")
+    results = execute_reverify_job(roots, job, lambda _n: None)
+    assert [r.action for r in results] == ["verified", "mismatched"]
