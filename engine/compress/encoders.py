@@ -1,0 +1,153 @@
+"""Encoder effects: Pillow / pillow-heif for stills, ffmpeg for video, always into a temp file.
+
+Invariants:
+- An encoder writes only to memory or to a temp file beside the local copy (name ends in
+  TEMP_SUFFIX, never read as content); the local copy and the source are never opened for
+  writing here.
+- Photos keep EXIF (date, orientation, GPS, camera), the ICC profile and XMP by passing them
+  to the encoder explicitly (Pillow drops all three otherwise). Pixels are not rotated: the
+  orientation stays a tag (HEIF writers turn it into an `irot` box).
+- Videos keep the rotation matrix (`-noautorotate`: the pixels are not turned), creation time
+  (set explicitly), and Apple's `mdta` keys (ISO6709 location, make, model) through
+  `-movflags use_metadata_tags`. Audio is copied unless the tier says otherwise.
+- Every ffmpeg call has a timeout and dies with its parent (PR_SET_PDEATHSIG), so a killed
+  worker leaves no encoder running.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pillow_heif
+from PIL import Image, PngImagePlugin
+
+from engine.fsutil import remove_temps_beside
+
+TEMP_SUFFIX = ".photoledger-compress"
+_PR_SET_PDEATHSIG = 1
+_TEMP_STEM_CHARS = 100
+pillow_heif.register_heif_opener()
+
+
+class EncodeError(Exception):
+    """An encoder failed, crashed or timed out; the local copy is untouched."""
+
+
+def temp_path_for(target: Path) -> Path:
+    """A fresh temp name beside `target`."""
+    return target.parent / f".{target.name[:_TEMP_STEM_CHARS]}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+
+
+def remove_stale_temps(target: Path) -> int:
+    """Remove temp files a killed encode of `target` left beside it; returns how many."""
+    return remove_temps_beside(target, f".{target.name[:_TEMP_STEM_CHARS]}.", TEMP_SUFFIX)
+
+
+def metadata_kwargs(im: Image.Image) -> dict[str, Any]:
+    """The save() arguments that carry a still's EXIF, ICC profile and XMP across."""
+    kwargs: dict[str, Any] = {}
+    for key in ("exif", "icc_profile", "xmp"):
+        value = im.info.get(key)
+        if value:
+            kwargs[key] = value.encode() if isinstance(value, str) else value
+    return kwargs
+
+
+def encode_photo(
+    data: bytes, target_format: str, settings: dict[str, Any], out: Path | BinaryIO
+) -> Image.Image:
+    """Decode `data`, encode it to `out` (a temp file or memory) per settings; returns the
+    decoded source (loaded)."""
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    meta = metadata_kwargs(im)
+    if target_format == "png":
+        _save_png(im, settings, out, meta)
+        return im
+    pixels = im if im.mode in ("RGB", "L") else im.convert("RGB")
+    if target_format == "jpeg":
+        subsampling = settings["subsampling"]
+        if subsampling == "keep" and im.format != "JPEG":
+            subsampling = "4:2:0"  # "keep" means the source JPEG's; other sources have none
+        pixels.save(
+            out, "JPEG", quality=settings["quality"], progressive=settings["progressive"],
+            optimize=settings["optimize"], subsampling=subsampling, **meta,
+        )
+    elif target_format == "heic":
+        pixels.save(
+            out, "HEIF", quality=settings["quality"],
+            enc_params={"preset": settings["preset"]}, **meta,
+        )
+    elif target_format == "avif":
+        pixels.save(out, "AVIF", quality=settings["quality"], speed=settings["speed"], **meta)
+    else:
+        raise EncodeError(f"no photo encoder for {target_format!r}")
+    return im
+
+
+def _save_png(
+    im: Image.Image, settings: dict[str, Any], out: Path | BinaryIO, meta: dict[str, Any]
+) -> None:
+    text_chunks = PngImagePlugin.PngInfo()
+    for key, value in getattr(im, "text", {}).items():
+        text_chunks.add_itxt(key, value)  # XMP of a PNG lives in an iTXt chunk
+    meta.pop("xmp", None)
+    im.save(
+        out, "PNG", optimize=True, compress_level=settings["compress_level"],
+        pnginfo=text_chunks, **meta,
+    )
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the worker that started us dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run_tool(argv: list[str], timeout_s: float) -> str:
+    """Run ffmpeg/ffprobe; stdout on success, EncodeError on failure or timeout."""
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout_s, check=False,
+            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+        )
+    except subprocess.TimeoutExpired:
+        raise EncodeError(f"{Path(argv[0]).name} timed out after {timeout_s:.0f} s") from None
+    except OSError as exc:
+        raise EncodeError(f"cannot run {argv[0]}: {exc.strerror}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise EncodeError(f"{Path(argv[0]).name} exited {done.returncode}: {last[:300]}")
+    return done.stdout
+
+
+def video_argv(
+    ffmpeg: str, source: Path, out: Path, settings: dict[str, Any], *, pix_fmt: str,
+    creation_time: str | None,
+) -> list[str]:
+    """The ffmpeg command line that re-encodes the video and keeps its metadata."""
+    codec = settings["codec"]
+    ten_bit = "10" in pix_fmt and codec == "libx265"
+    argv = [
+        ffmpeg, "-nostdin", "-y", "-v", "error", "-noautorotate", "-i", str(source),
+        "-map", "0:v:0", "-map", "0:a?", "-c:v", codec, "-preset", settings["preset"],
+        "-crf", str(settings["crf"]), "-pix_fmt", "yuv420p10le" if ten_bit else "yuv420p",
+        "-fps_mode", "passthrough",
+    ]
+    if codec == "libx265":
+        argv += ["-tag:v", "hvc1", "-x265-params", "log-level=error"]  # hvc1: Apple plays it
+    if settings["copy_audio"]:
+        argv += ["-c:a", "copy"]
+    else:
+        argv += ["-c:a", "aac", "-b:a", f"{settings['audio_kbps']}k"]
+    argv += ["-map_metadata", "0"]
+    if creation_time:  # some ffmpeg builds write 0000:00:00 unless it is set explicitly
+        argv += ["-metadata", f"creation_time={creation_time}"]
+    container = "mp4" if source.suffix.lower() in (".mp4", ".m4v") else "mov"
+    return [*argv, "-movflags", "use_metadata_tags", "-f", container, str(out)]

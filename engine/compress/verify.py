@@ -1,0 +1,173 @@
+"""Decode-back checks: an encoder's output replaces a local copy only if it passes these.
+
+Invariants:
+- A still is opened, `verify()`-ed, reopened and fully decoded (a truncated file fails the
+  decode), and must be the expected format with the source's displayed dimensions.
+- The metadata that must survive is compared with the source's, not just looked for: EXIF
+  date, camera make/model and the GPS block, the ICC profile byte for byte, XMP present.
+- A video is probed with packets counted (ffprobe reads every packet, so a cut file shows
+  fewer): same frame count, duration within a quarter second, same coded size and rotation,
+  as many audio streams, the expected codec, and every kept container tag equal.
+- Checks raise VerifyError with the reason; they never change a file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from engine.compress.encoders import EncodeError, run_tool
+
+FORMAT_NAMES = {"jpeg": "JPEG", "heic": "HEIF", "avif": "AVIF", "png": "PNG"}
+VIDEO_CODEC_NAMES = {"libx264": "h264", "libx265": "hevc"}
+# EXIF tags compared between source and output: date taken, camera, and the GPS block.
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+_TOP_TAGS = {0x010F: "Make", 0x0110: "Model"}
+_EXIF_TAGS = {0x9003: "DateTimeOriginal", 0x9011: "OffsetTimeOriginal"}
+_ROTATED_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_DURATION_TOLERANCE_S = 0.25
+
+
+class VerifyError(Exception):
+    """The output did not decode back as a faithful copy; it must not replace anything."""
+
+
+@dataclass(frozen=True)
+class PhotoFacts:
+    """What must be equal between a still and its re-encode."""
+
+    displayed_size: tuple[int, int]
+    exif_tags: dict[str, str]
+    icc_profile: bytes | None
+    has_xmp: bool
+
+
+def photo_facts(im: Image.Image) -> PhotoFacts:
+    """The comparable facts of a decoded still."""
+    exif = im.getexif()
+    width, height = im.size
+    if exif.get(0x0112) in _ROTATED_ORIENTATIONS:
+        width, height = height, width  # shown turned: compare what a viewer displays
+    tags = {name: str(exif[tag]) for tag, name in _TOP_TAGS.items() if tag in exif}
+    sub = exif.get_ifd(_EXIF_IFD)
+    tags.update({name: str(sub[tag]) for tag, name in _EXIF_TAGS.items() if tag in sub})
+    gps = exif.get_ifd(_GPS_IFD)
+    if gps:
+        tags["GPS"] = repr(sorted((k, str(v)) for k, v in gps.items()))
+    return PhotoFacts(
+        displayed_size=(width, height), exif_tags=tags,
+        icc_profile=im.info.get("icc_profile") or None,
+        has_xmp=bool(im.info.get("xmp") or "XML:com.adobe.xmp" in getattr(im, "text", {})),
+    )
+
+
+def verify_photo(output: Path | bytes, target_format: str, source: PhotoFacts) -> None:
+    """Decode `output` (a file, or the exact bytes to be written) back and compare it with the
+    source (see module invariants)."""
+    def opened() -> Image.Image:
+        return Image.open(io.BytesIO(output) if isinstance(output, bytes) else output)
+
+    try:
+        with opened() as im:
+            found = im.format
+            im.verify()
+        with opened() as im:
+            im.load()
+            out = photo_facts(im)
+    except Exception as exc:  # any decoder complaint means the file is not usable
+        raise VerifyError(f"output does not decode: {type(exc).__name__}: {exc}") from None
+    if found != FORMAT_NAMES[target_format]:
+        raise VerifyError(f"output is {found}, expected {FORMAT_NAMES[target_format]}")
+    if out.displayed_size != source.displayed_size:
+        raise VerifyError(f"output shows {out.displayed_size}, source {source.displayed_size}")
+    lost = {k: v for k, v in source.exif_tags.items() if out.exif_tags.get(k) != v}
+    if lost:
+        raise VerifyError(f"EXIF not kept: {', '.join(sorted(lost))}")
+    if source.icc_profile and out.icc_profile != source.icc_profile:
+        raise VerifyError("ICC profile not kept")
+    if source.has_xmp and not out.has_xmp:
+        raise VerifyError("XMP not kept")
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What ffprobe says about a video file (packets counted)."""
+
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    rotation: int
+    frames: int
+    duration_s: float
+    audio_streams: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def probe_video(path: Path, ffprobe: str, timeout_s: float) -> VideoFacts:
+    """Probe a video, counting every packet; VerifyError if it cannot be read."""
+    try:
+        out = run_tool(
+            [ffprobe, "-v", "error", "-count_packets", "-show_streams", "-show_format",
+             "-of", "json", str(path)],
+            timeout_s,
+        )
+        data: dict[str, Any] = json.loads(out)
+    except (EncodeError, ValueError) as exc:
+        raise VerifyError(f"ffprobe cannot read {path.name}: {exc}") from None
+    streams = data.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    if video is None:
+        raise VerifyError(f"{path.name} has no video stream")
+    return VideoFacts(
+        codec=str(video.get("codec_name", "")),
+        width=int(video.get("width", 0)), height=int(video.get("height", 0)),
+        pix_fmt=str(video.get("pix_fmt", "")), rotation=_rotation(video),
+        frames=int(video.get("nb_read_packets", 0)),
+        duration_s=float(data.get("format", {}).get("duration", 0.0)),
+        audio_streams=sum(1 for s in streams if s.get("codec_type") == "audio"),
+        tags={str(k): str(v) for k, v in data.get("format", {}).get("tags", {}).items()},
+    )
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for side in stream.get("side_data_list", []):
+        if "rotation" in side:
+            return int(side["rotation"]) % 360
+    return int(stream.get("tags", {}).get("rotate", 0)) % 360
+
+
+def is_kept_tag(key: str) -> bool:
+    """Container tags a re-encode must carry over (date, place, camera, Live Photo id)."""
+    lowered = key.lower()
+    return lowered.startswith("com.apple.quicktime.") or lowered in (
+        "creation_time", "location", "location-eng", "make", "model",
+    )
+
+
+def verify_video(out: VideoFacts, source: VideoFacts, codec: str) -> None:
+    """Compare a re-encoded video's probe with its source's (see module invariants)."""
+    problems = []
+    if out.codec != VIDEO_CODEC_NAMES[codec]:
+        problems.append(f"codec {out.codec}, expected {VIDEO_CODEC_NAMES[codec]}")
+    if out.frames != source.frames:
+        problems.append(f"{out.frames} frames, source {source.frames}")
+    if abs(out.duration_s - source.duration_s) > _DURATION_TOLERANCE_S:
+        problems.append(f"duration {out.duration_s:.2f} s, source {source.duration_s:.2f} s")
+    if (out.width, out.height, out.rotation) != (source.width, source.height, source.rotation):
+        problems.append(
+            f"{out.width}x{out.height} rotated {out.rotation}, source "
+            f"{source.width}x{source.height} rotated {source.rotation}"
+        )
+    if out.audio_streams != source.audio_streams:
+        problems.append(f"{out.audio_streams} audio streams, source {source.audio_streams}")
+    lost = sorted(k for k, v in source.tags.items() if is_kept_tag(k) and out.tags.get(k) != v)
+    if lost:
+        problems.append(f"tags not kept: {', '.join(lost)}")
+    if problems:
+        raise VerifyError("; ".join(problems))
