@@ -1,0 +1,1 @@
+"""Cleanup: the DeletePending album, the deletion gate, deletion plans and their execution."""

@@ -1,0 +1,116 @@
+"""What cleanup stages change in the world, behind one seam so a dry run follows the same code.
+
+Invariants:
+- Every change made by album-move and delete goes through a `CleanupEffects`: appending facts
+  (`save`), iCloud writes (`add_to_album`, `soft_delete`) and removing a local file. Reads
+  (ledger, projection, iCloud lookups, the NAS marker) happen outside it.
+- `DryRunEffects` does nothing and records nothing: `delete execute --dry-run` runs the real
+  decision code, and the ledger, the library tree and iCloud stay byte for byte the same.
+- `LiveEffects.save` appends synchronously: when it returns, the facts are durable (SQLite
+  synchronous=FULL or the PostgreSQL commit), which is what "intent before effect" relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from engine.asset import Asset, SyncRun
+from engine.config import ConfigFile
+from engine.crashpoints import CrashPoints
+from engine.icloud.model import RemoteAlbum
+from engine.icloud.port import IcloudPort
+from engine.ledger import Ledger
+from engine.targets.nas import NAS_MARKER_NAME
+from projections.media import MediaProjection
+
+
+class CleanupEffects(Protocol):
+    """The changes a cleanup stage may make."""
+
+    def save(self, *aggregates: Asset | SyncRun) -> None: ...
+    def add_to_album(
+        self, zone: str, album: RemoteAlbum, record_names: list[str]
+    ) -> dict[str, str]: ...
+    def soft_delete(self, zone: str, record_name: str, change_tag: str) -> None: ...
+    def remove_local_file(self, path: Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class LiveEffects:
+    """The real thing: the ledger, the iCloud port and the library folder."""
+
+    ledger: Ledger
+    port: IcloudPort
+
+    def save(self, *aggregates: Asset | SyncRun) -> None:
+        if aggregates:
+            self.ledger.save(*aggregates)
+
+    def add_to_album(
+        self, zone: str, album: RemoteAlbum, record_names: list[str]
+    ) -> dict[str, str]:
+        return self.port.add_to_album(zone, album, record_names)
+
+    def soft_delete(self, zone: str, record_name: str, change_tag: str) -> None:
+        self.port.soft_delete(zone, record_name, change_tag)
+
+    def remove_local_file(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+
+class DryRunEffects:
+    """Nothing changes; `calls` lists what would have been done, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def save(self, *aggregates: Asset | SyncRun) -> None:
+        """Drop the facts the run decided: a dry run records nothing."""
+        for aggregate in aggregates:
+            aggregate.collect_events()
+
+    def add_to_album(
+        self, zone: str, album: RemoteAlbum, record_names: list[str]
+    ) -> dict[str, str]:
+        self.calls += [f"add {zone}/{name} to {album.name}" for name in record_names]
+        return {}
+
+    def soft_delete(self, zone: str, record_name: str, change_tag: str) -> None:
+        self.calls.append(f"delete {zone}/{record_name} (change tag {change_tag})")
+
+    def remove_local_file(self, path: Path) -> None:
+        self.calls.append(f"remove {path}")
+
+
+@dataclass(frozen=True)
+class CleanupContext:
+    """The dependencies of one album-move or delete run (built by the command)."""
+
+    ledger: Ledger
+    projection: MediaProjection
+    port: IcloudPort
+    effects: CleanupEffects
+    crash: CrashPoints
+    run_id: str
+    clock: Callable[[], datetime]
+    settings: ConfigFile
+    library_root: Path
+    nas_root: Path | None
+
+    @property
+    def zone(self) -> str:
+        return self.settings.icloud.library
+
+
+def is_nas_marker_present(nas_root: Path | None) -> bool:
+    """The NAS marker is a regular file at the NAS root (a hung mount counts as absent)."""
+    if nas_root is None:
+        return False
+    try:
+        return (nas_root / NAS_MARKER_NAME).is_file()
+    except OSError:
+        return False

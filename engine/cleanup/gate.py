@@ -1,0 +1,202 @@
+"""The deletion gate (DESIGN.md §5): a pure function of (asset state, facts, policy, now).
+
+Invariants:
+- `decide_deletable` is the only judge of whether an asset may be deleted from iCloud. Plan,
+  execute and audit all call it; execute calls it again for each asset at the moment of
+  deletion, with the state read from the ledger just before, so a plan is never trusted alone.
+- Every refusal is a Block with a stable code and a detail a person can act on; an asset is
+  deletable only when the list is empty. Unknown is never good: a missing fact blocks.
+- Evidence is about exact bytes: the NAS verification must be of the downloaded sha256, and
+  counts only while younger than `nas.max_verify_age_days`, with the NAS marker present.
+- "Unchanged in iCloud" compares the original's (and live video's) checksum and size with what
+  was downloaded; a favourite toggle changes the change tag, not the content, and is checked
+  against the live record at execution (see engine.cleanup.run).
+- No clock, file system or network here: `now` and `nas_marker_present` are passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from engine.asset import MediaState
+from engine.compress.tiers import CompressionPolicy, decide_compression
+from engine.config import ConfigFile
+
+DELETE_PENDING_ALBUM = "DeletePending"
+RECOVERABLE_FOR = timedelta(days=30)  # iCloud keeps deleted photos in Recently Deleted
+
+
+@dataclass(frozen=True)
+class Block:
+    """One reason an asset may not be deleted (or album-moved) now."""
+
+    code: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The facts that make an asset safe to delete, copied into DeletionRequested."""
+
+    sha256: str
+    icloud_size_bytes: int
+    nas_verified_at_utc: datetime | None
+    google_device_id: str | None
+    google_verified_at_utc: datetime | None
+    remote_change_tag: str
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """The gate's answer for one asset."""
+
+    blocks: tuple[Block, ...]
+    evidence: Evidence | None
+
+    @property
+    def is_deletable(self) -> bool:
+        return not self.blocks and self.evidence is not None
+
+
+def icloud_size_bytes(state: MediaState) -> int:
+    """What deleting the asset frees in iCloud: the original plus its live-photo video."""
+    return state.declared_size_bytes + (state.live_video_declared_size_bytes or 0)
+
+
+def decide_deletable(
+    state: MediaState, now: datetime, settings: ConfigFile, nas_marker_present: bool
+) -> GateVerdict:
+    """Whether the asset may be deleted from iCloud at `now`, and the evidence if so."""
+    blocks = [*decide_album_move(state, now, settings), *_album_blocks(state)]
+    if "nas" in settings.cleanup.require:
+        blocks += _nas_freshness_blocks(state, now, settings, nas_marker_present)
+    if state.deletion_state in ("requested", "deleted"):
+        blocks.append(Block("already-" + state.deletion_state, "a deletion was already asked for"))
+    evidence = _evidence(state) if not blocks else None
+    return GateVerdict(tuple(blocks), evidence)
+
+
+def decide_album_move(state: MediaState, now: datetime, settings: ConfigFile) -> list[Block]:
+    """Blocks against moving the asset to DeletePending: copies, age, remote changes."""
+    if state.is_remote_deleted:
+        return [Block("deleted-elsewhere", "the asset is no longer in iCloud")]
+    blocks = _download_blocks(state)
+    if blocks:
+        return blocks
+    require = settings.cleanup.require
+    if "nas" in require and not _has_nas_copy(state):
+        blocks.append(Block("nas-not-verified", _nas_status_detail(state)))
+    if "google" in require and state.google_status != "verified":
+        status = state.google_status or "not staged"
+        blocks.append(Block("google-not-verified", f"Google copy {status}"))
+    if "compress" in require:
+        blocks += _compression_blocks(state, now, settings)
+    blocks += _age_blocks(state, now, settings.cleanup.keep_recent_days)
+    if state.is_album_removal_observed:
+        blocks.append(Block("removed-from-album", "the user took it out of DeletePending"))
+    return blocks
+
+
+def _compression_blocks(state: MediaState, now: datetime, settings: ConfigFile) -> list[Block]:
+    """A block while the compress stage still has work for this asset (a tier is due)."""
+    policy = CompressionPolicy(
+        settings.compression, timedelta(days=settings.nas.max_verify_age_days), now
+    )
+    decision = decide_compression("", state, policy)
+    if decision.action in ("compress", "waiting-backups"):
+        return [Block("not-compressed", f"the {decision.tier} compression tier is due")]
+    return []
+
+
+def _download_blocks(state: MediaState) -> list[Block]:
+    """The first problem with the downloaded original, if any (later checks assume earlier)."""
+    if state.sha256 is None or state.downloaded_size_bytes is None:
+        return [Block("not-downloaded", "no verified download of the original")]
+    checks = (
+        (state.quarantine_reason is not None, "quarantined", state.quarantine_reason or ""),
+        (
+            state.downloaded_size_bytes != state.declared_size_bytes,
+            "size-mismatch",
+            f"downloaded {state.downloaded_size_bytes} bytes, iCloud declares "
+            f"{state.declared_size_bytes}",
+        ),
+        (
+            state.downloaded_checksum != state.remote_checksum,
+            "remote-changed",
+            "iCloud holds a newer original than the one downloaded",
+        ),
+        (
+            state.kind == "live" and state.live_video_sha256 is None,
+            "not-downloaded",
+            "the live photo's video was not downloaded",
+        ),
+        (
+            state.local_removed_at_utc is not None,
+            "local-removed",
+            "the local copy was already removed",
+        ),
+    )
+    return [Block(code, detail) for failed, code, detail in checks if failed][:1]
+
+
+def _has_nas_copy(state: MediaState) -> bool:
+    return state.nas_status == "verified" and state.nas_verified_sha256 == state.sha256
+
+
+def _nas_status_detail(state: MediaState) -> str:
+    if state.nas_status == "mismatched":
+        return "the NAS copy does not match the downloaded original"
+    if state.nas_status == "verified":
+        return "the NAS copy was verified for other bytes than the downloaded original"
+    return f"NAS copy {state.nas_status or 'not made'}"
+
+
+def _nas_freshness_blocks(
+    state: MediaState, now: datetime, settings: ConfigFile, nas_marker_present: bool
+) -> list[Block]:
+    blocks = []
+    if not nas_marker_present:
+        blocks.append(Block("nas-unavailable", "the NAS marker is missing (not mounted?)"))
+    max_age = timedelta(days=settings.nas.max_verify_age_days)
+    verified_at = state.nas_verified_at_utc
+    if _has_nas_copy(state) and (verified_at is None or now - verified_at > max_age):
+        when = verified_at.isoformat() if verified_at else "never"
+        blocks.append(
+            Block(
+                "nas-stale",
+                f"NAS copy last re-read {when}, more than {max_age.days} days ago "
+                "(run `photoledger verify nas`)",
+            )
+        )
+    return blocks
+
+
+def _age_blocks(state: MediaState, now: datetime, keep_recent_days: int) -> list[Block]:
+    taken = state.captured_at_utc or state.added_at_utc
+    if taken is None:
+        return [Block("no-date", "no capture or added date: cannot tell if it is recent")]
+    if now - taken < timedelta(days=keep_recent_days):
+        return [Block("too-recent", f"from {taken.date()}, within {keep_recent_days} days")]
+    return []
+
+
+def _album_blocks(state: MediaState) -> list[Block]:
+    if state.album_moved_at_utc is None and not state.is_album_removal_observed:
+        return [Block("not-in-delete-pending", f"not moved to {DELETE_PENDING_ALBUM} yet")]
+    return []
+
+
+def _evidence(state: MediaState) -> Evidence:
+    assert state.sha256 is not None  # the download blocks guarantee it
+    return Evidence(
+        sha256=state.sha256,
+        icloud_size_bytes=icloud_size_bytes(state),
+        nas_verified_at_utc=state.nas_verified_at_utc,
+        google_device_id=state.google_device_id,
+        google_verified_at_utc=state.google_verified_at_utc,
+        remote_change_tag=state.remote_change_tag,
+    )
