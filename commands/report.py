@@ -1,0 +1,167 @@
+"""`photoledger report savings|backlog|failures`: DuckDB reports over the media projection.
+
+Invariants:
+- Read-only: no lock, no run; the projection is caught up, the reports file
+  (`<state>/reports.duckdb`) is brought in step with it, and the report's SQL file is run on it.
+- `--json` prints the report's stable document (projections.reports); `--csv` prints every
+  section in one CSV whose first column names the section; `--plot` writes a PNG chart.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+from rich.table import Table
+from rich.text import Text
+
+from commands.album_move import nas_root_or_none
+from commands.context import Deps, Settings, open_reader
+from commands.output import console, human_bytes, print_json
+from engine.cleanup.effects import is_nas_marker_present
+from engine.config import load_config
+from projections.reports import Report, Section, plain, run_report
+from projections.reports.store import REPORTS_FILE, BuildInputs, build_reports
+
+
+def build_for(deps: Deps, *, with_gate_blocks: bool = True) -> Path:
+    """Bring the reports file in step with the caught-up projection; returns its path."""
+    inputs = BuildInputs(
+        settings=deps.config.settings,
+        now=deps.clock(),
+        nas_marker_present=is_nas_marker_present(nas_root_or_none(deps.config)),
+        with_gate_blocks=with_gate_blocks,
+    )
+    return build_reports(deps.projection, deps.config.state_dir / REPORTS_FILE, inputs)
+
+
+def run_named_report(deps: Deps, name: str) -> Report:
+    """Build the reports file and run report `name` on it."""
+    path = build_for(deps, with_gate_blocks=name == "backlog")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return run_report(con, name, deps.clock())
+    finally:
+        con.close()
+
+
+@click.group("report")
+def command() -> None:
+    """Reports over the ledger: savings, backlog and failures (tables, JSON, CSV, charts).
+
+    Each report is a SQL file run by DuckDB on a copy of the media projection rebuilt for the
+    occasion; nothing is written to the ledger. Notebooks in notebooks/ open the same file.
+    """
+
+
+def _output_options(func: Callable[..., None]) -> Callable[..., None]:
+    func = click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Also write a chart to this PNG file.")(func)
+    func = click.option("--csv", "as_csv", is_flag=True,
+                        help="Print every section as one CSV (first column: section).")(func)
+    return click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")(func)
+
+
+def _emit(settings: Settings, name: str, as_json: bool, as_csv: bool,
+          plot_path: Path | None) -> None:
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv exclude each other")
+    with open_reader(load_config(settings.config_path), settings) as deps:
+        report = run_named_report(deps, name)
+    if plot_path is not None:
+        from commands.report_plots import plot_report  # matplotlib only when asked
+
+        plot_report(report, plot_path)
+    if as_json:
+        print_json(report.as_json())
+    elif as_csv:
+        write_csv(report, sys.stdout)
+    else:
+        print_tables(report)
+        if plot_path is not None:
+            console.print(Text(f"chart written to {plot_path}"))
+
+
+@command.command("savings")
+@_output_options
+@click.pass_obj
+def savings_command(settings: Settings, as_json: bool, as_csv: bool,
+                    plot_path: Path | None) -> None:
+    """Bytes saved by compression (by tier, year and kind) and freed in iCloud.
+
+    Also what is still recoverable from iCloud's Recently Deleted, and the bytes held locally,
+    on the NAS and staged for the Pixel. The chart shows savings month by month.
+    """
+    _emit(settings, "savings", as_json, as_csv, plot_path)
+
+
+@command.command("backlog")
+@_output_options
+@click.pass_obj
+def backlog_command(settings: Settings, as_json: bool, as_csv: bool,
+                    plot_path: Path | None) -> None:
+    """What each stage still has to do, its oldest item, and why items are stuck.
+
+    Stuck means a failure, a quarantine, or a reason the deletion gate gives for holding an
+    asset back (not verified on the NAS, too recent, changed in iCloud ...). The chart shows
+    the backlog by stage.
+    """
+    _emit(settings, "backlog", as_json, as_csv, plot_path)
+
+
+@command.command("failures")
+@_output_options
+@click.pass_obj
+def failures_command(settings: Settings, as_json: bool, as_csv: bool,
+                     plot_path: Path | None) -> None:
+    """Every asset with a failure or in quarantine, with its last error (newest first).
+
+    The chart counts the problems by the stage each asset waits for.
+    """
+    _emit(settings, "failures", as_json, as_csv, plot_path)
+
+
+def write_csv(report: Report, out: Any) -> None:
+    """All sections in one CSV: `section` first, then the union of columns in order."""
+    columns: list[str] = []
+    for section in report.sections.values():
+        columns += [c for c in section.columns if c not in columns]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", *columns])
+    for name, section in report.sections.items():
+        for record in section.records():
+            writer.writerow([name, *(_csv_cell(record.get(c)) for c in columns)])
+
+
+def _csv_cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def print_tables(report: Report) -> None:
+    """One rich table per section; byte columns shown human-readable."""
+    for name, section in report.sections.items():
+        console.print(_table(f"{report.name}: {name.replace('_', ' ')}", section))
+    console.print(f"ledger position {report.ledger_position}")
+
+
+def _table(title: str, section: Section) -> Table:
+    table = Table(*section.columns, title=title)
+    if not section.rows:
+        table.caption = "nothing to show"
+    for row in section.rows:
+        cells = [_cell(column, value) for column, value in zip(section.columns, row, strict=True)]
+        table.add_row(*cells)
+    return table
+
+
+def _cell(column: str, value: Any) -> Text:
+    if value is None:
+        return Text("-")
+    if "bytes" in column and isinstance(value, int | float):
+        return Text(human_bytes(int(value)))
+    return Text(str(plain(value)))  # data, never rich markup

@@ -1,0 +1,301 @@
+"""The reports database: a DuckDB file built from the media projection, kept in step with it.
+
+Invariants:
+- Derived and disposable: every table is a copy of the SQLite media projection (caught up by
+  the caller) plus values computed from it at build time; nothing here is ever the only record
+  of a fact, so the file can be deleted at any time.
+- The file records the projection position it was built from (`report_meta`). A build at the
+  same position and layout reuses the copy; only the gate blocks (which depend on `now`, the
+  policy and the NAS marker) are computed again when asked for. Any other position rebuilds.
+- `media` holds the projection columns the report SQL files name (found in their text), so a
+  column a report starts using is copied without a change here (LAYOUT_VERSION is part of the
+  reuse check, and the column list is stored with it).
+- Stage membership and "has a problem" are computed by SQLite with the very WHERE clauses of
+  `projections.worklists`, so a report's backlog is exactly what each stage would work on.
+- Gate reasons come from `engine.cleanup.gate`, the one judge of album-move and deletion; the
+  NAS marker's presence and `now` are passed in (no file system or clock here).
+- Rows go in as columns (numpy arrays DuckDB scans), never `executemany` (1.3k rows/s);
+  typing is done by SQL casts. Times are stored as ISO text with an offset and cast through
+  TIMESTAMPTZ to naive UTC, so an offset is never dropped.
+- A build writes a temp file (a copy of the current one when reusing it) and renames it over
+  the old one, so a reader (a notebook) sees the old complete file or the new complete file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import typing
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from engine.asset import MediaState
+from engine.cleanup.gate import Block, decide_album_move, decide_deletable
+from engine.config import ConfigFile
+from projections.media import MEDIA_FIELDS, MediaProjection
+from projections.worklists import FAILURES_WHERE, STAGE_WORKLISTS
+
+REPORTS_FILE = "reports.duckdb"
+LAYOUT_VERSION = 2
+_HINTS = typing.get_type_hints(MediaState)
+_REPORTS_PACKAGE = "projections.reports"
+
+
+def _duck_type(hint: Any) -> str:
+    """The DuckDB type of a MediaState field (tuples stay JSON text)."""
+    args = set(typing.get_args(hint)) - {type(None)} or {hint}
+    if datetime in args:
+        return "TIMESTAMP"
+    if bool in args:
+        return "BOOLEAN"
+    if int in args:
+        return "BIGINT"
+    return "VARCHAR"
+
+
+def _named_in_reports() -> set[str]:
+    """Every identifier the report SQL files use."""
+    words: set[str] = set()
+    for entry in resources.files(_REPORTS_PACKAGE).iterdir():
+        if entry.name.endswith(".sql"):
+            words.update(re.findall(r"[a-z_][a-z0-9_]*", entry.read_text("utf-8")))
+    return words
+
+
+# Only the columns a report reads: reading rows out of SQLite is most of a build, and it
+# scales with the columns. Tuple fields (JSON text) are never read by a report.
+_TYPES = {
+    name: _duck_type(_HINTS[name]) for name in MEDIA_FIELDS
+    if typing.get_origin(_HINTS[name]) is not tuple and name in _named_in_reports()
+}
+_STAGES = tuple(STAGE_WORKLISTS)
+_FLAGS = (*(f"in_stage_{i}" for i in range(len(_STAGES))), "has_problem")
+
+
+def report_columns() -> list[str]:
+    """The media projection's columns the reports file copies."""
+    return ["asset_id", *_TYPES]
+
+
+def _sqlite_select() -> str:
+    """The copied media columns plus stage and problem flags (0/1), as stored."""
+    cols = report_columns()
+    cols += [f"COALESCE(({where}), 0)" for where in STAGE_WORKLISTS.values()]
+    cols.append(f"COALESCE(({FAILURES_WHERE}), 0)")
+    return f"SELECT {', '.join(cols)} FROM media"
+
+
+def _media_schema() -> str:
+    cols = ["asset_id VARCHAR", *(f"{name} {t}" for name, t in _TYPES.items()),
+            "has_problem BOOLEAN"]
+    return f"CREATE TABLE media ({', '.join(cols)})"
+
+
+def _typed(name: str, duck_type: str) -> str:
+    if duck_type == "TIMESTAMP":
+        return f"timezone('UTC', CAST({name} AS TIMESTAMPTZ))"
+    if duck_type == "BOOLEAN":
+        return f"CAST({name} AS BOOLEAN)"
+    return name
+
+
+def _insert_media(source: str) -> str:
+    cols = ["asset_id", *(_typed(n, t) for n, t in _TYPES.items()),
+            "CAST(has_problem AS BOOLEAN)"]
+    return f"INSERT INTO media SELECT {', '.join(cols)} FROM {source}"
+
+
+def _worklists(source: str | None) -> Iterator[str]:
+    yield "CREATE TABLE worklists (stage VARCHAR, stage_order INTEGER, asset_id VARCHAR)"
+    if source is not None:
+        selects = [f"SELECT '{stage}', {i}, asset_id FROM {source} WHERE in_stage_{i} <> 0"
+                   for i, stage in enumerate(_STAGES)]
+        yield f"INSERT INTO worklists {' UNION ALL '.join(selects)}"
+    values = ", ".join(f"('{stage}', {i})" for i, stage in enumerate(_STAGES))
+    yield f"CREATE TABLE stages AS SELECT * FROM (VALUES {values}) AS s(stage, stage_order)"
+
+
+def _as_columns(rows: list[tuple[Any, ...]], types: Sequence[str]) -> dict[str, Any]:
+    """Rows as one numpy array per column (DuckDB scans these without a per-row call).
+
+    Integers become int64 arrays, masked where NULL; everything else stays Python objects.
+    """
+    names = [*report_columns(), *_FLAGS]
+    out: dict[str, Any] = {}
+    for name, duck_type, values in zip(names, types, zip(*rows, strict=True), strict=True):
+        column = np.array(values, dtype=object)
+        if duck_type in ("BIGINT", "BOOLEAN"):
+            missing = np.asarray([v is None for v in values], dtype=bool)
+            column[missing] = 0
+            data = column.astype(np.int64)
+            out[name] = np.ma.masked_array(data, missing) if missing.any() else data
+        else:
+            out[name] = column
+    return out
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a build needs besides the projection: the policy, the time, the NAS marker."""
+
+    settings: ConfigFile
+    now: datetime
+    nas_marker_present: bool
+    # The gate is evaluated per asset in Python (about 30 us each); only the backlog needs it.
+    with_gate_blocks: bool = True
+
+
+def gate_blocks(
+    projection: MediaProjection, inputs: BuildInputs
+) -> list[tuple[str, str, str, str]]:
+    """(asset_id, stage, code, detail) for every block on album-move and delete work items."""
+    rows: list[tuple[str, str, str, str]] = []
+    for stage in ("album-move", "delete"):
+        for asset_id, state in projection.states_where(STAGE_WORKLISTS[stage]):
+            for block in _blocks_of(stage, state, inputs):
+                rows.append((asset_id, stage, block.code, block.detail))
+    return rows
+
+
+def _blocks_of(stage: str, state: MediaState, inputs: BuildInputs) -> Iterable[Block]:
+    if stage == "album-move":
+        return decide_album_move(state, inputs.now, inputs.settings)
+    verdict = decide_deletable(state, inputs.now, inputs.settings, inputs.nas_marker_present)
+    return verdict.blocks
+
+
+def build_reports(projection: MediaProjection, path: Path, inputs: BuildInputs) -> Path:
+    """Bring the reports file at `path` in step with the projection; returns the path.
+
+    Nothing is written when the file already holds this projection position and no gate
+    blocks are asked for; with gate blocks, only they are computed again.
+    """
+    position = projection.position()
+    if _built_position(path) == position:
+        if not inputs.with_gate_blocks:
+            return path
+        try:
+            _write_atomically(path, lambda con: _refresh_gate_blocks(con, projection, inputs),
+                              copy_current=True)
+            return path
+        except FileNotFoundError:
+            pass  # removed meanwhile (it is disposable): build it afresh
+    _write_atomically(path, lambda con: _fill(con, projection, inputs, position))
+    return path
+
+
+def _built_position(path: Path) -> int | None:
+    """The projection position the file was built from, or None (missing, other layout)."""
+    if not path.exists():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        row = con.execute("SELECT projection_position, layout_version, media_columns "
+                          "FROM report_meta").fetchone()
+    except duckdb.Error:
+        return None  # a file of an older layout
+    finally:
+        con.close()
+    if row is None or row[1] != LAYOUT_VERSION or row[2] != ",".join(report_columns()):
+        return None
+    return int(row[0])
+
+
+def _write_atomically(path: Path, fill: Callable[[duckdb.DuckDBPyConnection], None], *,
+                      copy_current: bool = False) -> None:
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    try:
+        if copy_current:
+            shutil.copyfile(path, temp)
+        con = duckdb.connect(str(temp))
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            # Compressing the columns at checkpoint was a third of a build; the file is a
+            # disposable local copy, so size matters less than the time to a report.
+            con.execute("SET force_compression = 'uncompressed'")
+            con.execute("BEGIN")
+            fill(con)
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
+        Path(f"{temp}.wal").unlink(missing_ok=True)
+
+
+def _fill(con: duckdb.DuckDBPyConnection, projection: MediaProjection, inputs: BuildInputs,
+          position: int) -> None:
+    con.execute(_media_schema())
+    rows = projection.con.execute(_sqlite_select()).fetchall()
+    source = None
+    if rows:
+        types = ["VARCHAR", *_TYPES.values(), *(["BIGINT"] * len(_FLAGS))]
+        con.register("media_source", _as_columns(rows, types))
+        source = "media_source"
+        con.execute(_insert_media(source))
+    for statement in _worklists(source):
+        con.execute(statement)
+    if source is not None:
+        con.unregister(source)
+    con.execute("CREATE TABLE gate_blocks (asset_id VARCHAR, stage VARCHAR, code VARCHAR, "
+                "detail VARCHAR)")
+    _copy_run_tables(con, projection)
+    con.execute("CREATE TABLE report_meta (projection_position BIGINT, built_at_utc TIMESTAMP, "
+                "nas_marker_present BOOLEAN, has_gate_blocks BOOLEAN, layout_version INTEGER, "
+                "media_columns VARCHAR, gate_blocks_at_utc TIMESTAMP)")
+    con.execute("INSERT INTO report_meta VALUES (?, ?, ?, false, ?, ?, NULL)", (
+        position, inputs.now.replace(tzinfo=None), inputs.nas_marker_present, LAYOUT_VERSION,
+        ",".join(report_columns())))
+    if inputs.with_gate_blocks:
+        _refresh_gate_blocks(con, projection, inputs)
+
+
+def _refresh_gate_blocks(con: duckdb.DuckDBPyConnection, projection: MediaProjection,
+                         inputs: BuildInputs) -> None:
+    """Replace the gate blocks with the gate's answers at `inputs.now`."""
+    con.execute("DELETE FROM gate_blocks")
+    _append(con, "gate_blocks", gate_blocks(projection, inputs))
+    con.execute("UPDATE report_meta SET has_gate_blocks = true, nas_marker_present = ?, "
+                "gate_blocks_at_utc = ?",
+                (inputs.nas_marker_present, inputs.now.replace(tzinfo=None)))
+
+
+def _copy_run_tables(con: duckdb.DuckDBPyConnection, projection: MediaProjection) -> None:
+    con.execute("CREATE TABLE runs_raw (run_id VARCHAR, command VARCHAR, host VARCHAR, "
+                "pid BIGINT, started_at_utc VARCHAR, finished_at_utc VARCHAR, "
+                "exit_code BIGINT, outcome VARCHAR)")
+    _append(con, "runs_raw", projection.con.execute(
+        "SELECT run_id, command, host, pid, started_at_utc, finished_at_utc, exit_code, "
+        "outcome FROM runs").fetchall())
+    con.execute("CREATE TABLE runs AS SELECT run_id, command, host, pid, "
+                f"{_typed('started_at_utc', 'TIMESTAMP')} AS started_at_utc, "
+                f"{_typed('finished_at_utc', 'TIMESTAMP')} AS finished_at_utc, exit_code, "
+                "outcome FROM runs_raw")
+    con.execute("DROP TABLE runs_raw")
+    con.execute("CREATE TABLE delete_plans (plan_id VARCHAR, run_id VARCHAR, "
+                "asset_count BIGINT, plan_sha256 VARCHAR, planned_at_utc VARCHAR)")
+    _append(con, "delete_plans", projection.con.execute(
+        "SELECT plan_id, run_id, asset_count, plan_sha256, planned_at_utc FROM delete_plans"
+    ).fetchall())
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: str, rows: list[Any]) -> None:
+    # Small tables (runs, plans, gate blocks): the appender is fine at these sizes.
+    if not rows:
+        return
+    appender = con.appender(table)
+    appender.append_rows(rows)
+    appender.flush()
