@@ -1,0 +1,77 @@
+"""Chaos: SIGKILL `photoledger run` at random moments with faults on, then let it finish.
+
+(part B, test 2.) The default run kills a small library 5 times (seeded); `pytest -m chaos`
+kills a larger one 50 times. Afterwards every iCloud asset is in the ledger exactly once at
+each stage, deleted from iCloud exactly once (or quarantined and kept), the NAS holds every
+original, the invariants hold, and `status` totals equal the simulator's own truth.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from engine.icloud.simulator.rows import ORIGINAL
+from tests.reliability.chaos import ChaosWorld, chaos_world, run_chaos
+from tests.reliability.invariants import assert_invariants, events_by_type
+
+
+def live_assets(world: ChaosWorld) -> set[str]:
+    """The simulator's truth: record names in the library and not in Recently Deleted."""
+    return {a.record_name for a in world.database.state.primary().assets.values()
+            if not a.is_deleted}
+
+
+def assert_each_asset_once_everywhere(world: ChaosWorld, live: set[str], scratch: Path) -> None:
+    assert_invariants(world.library, scratch, nas_root=world.nas_root)
+    zone = world.database.state.primary()
+    truth = {a.record_name: a for a in zone.assets.values() if a.record_name in live}
+    ledger = world.library.open_ledger()
+    try:
+        counts = events_by_type(ledger)
+        names = {ledger.get_asset(UUID(i)).state.record_name: i for i in counts["Discovered"]}
+    finally:
+        ledger.close()
+    assert set(names) == set(truth), "the ledger's assets are not iCloud's"
+    quarantined = set(counts["Quarantined"])
+    kept = {n for n, i in names.items() if i in quarantined}
+    done = set(names.values()) - quarantined
+    for topic in ("Discovered",):
+        assert counts[topic] == Counter(dict.fromkeys(names.values(), 1)), topic
+    for topic in ("Downloaded", "NasVerified", "AlbumMoved", "Deleted"):
+        assert counts[topic] == Counter(dict.fromkeys(done, 1)), f"{topic} not once per asset"
+    deleted_in_icloud = {n for n, a in truth.items() if a.is_deleted}
+    assert deleted_in_icloud == set(truth) - kept  # each deleted, quarantined ones kept
+    totals = world.status_totals()
+    sizes = {n: world.database.state.master(a.master_name).size_of(ORIGINAL) or 0
+             for n, a in truth.items()}
+    assert totals["assets"] == len(truth)
+    assert totals["downloaded"] == totals["nas_verified"] == len(done)
+    assert totals["album_moved"] == totals["deleted_from_icloud"] == len(done)
+    assert totals["icloud_bytes"] == sum(sizes.values())
+
+
+def assert_kills_landed_inside_the_work(world: ChaosWorld, assets: int) -> None:
+    inside = [p for p in world.progress if p.get("Discovered") and p.get("Deleted", 0) < assets]
+    assert inside, f"no kill came while assets were being worked on: {world.progress}"
+
+
+def test_short_chaos_loop_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    with chaos_world(tmp_path, assets=24, seed=11) as world:
+        live = live_assets(world)
+        run_chaos(world, kills=5, seed=11, min_s=1.5, max_s=9.0)
+        assert_kills_landed_inside_the_work(world, len(live))
+        assert_each_asset_once_everywhere(world, live, tmp_path / "scratch")
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize("seed", [2024])
+def test_chaos_loop_of_50_kills_loses_and_duplicates_nothing(tmp_path: Path, seed: int) -> None:
+    with chaos_world(tmp_path, assets=150, seed=seed) as world:
+        live = live_assets(world)
+        run_chaos(world, kills=50, seed=seed, min_s=1.5, max_s=20.0)
+        assert_kills_landed_inside_the_work(world, len(live))
+        assert_each_asset_once_everywhere(world, live, tmp_path / "scratch")
