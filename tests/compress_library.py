@@ -59,6 +59,20 @@ compression:
       png: {{compress_level: 9}}
       video: {{codec: libx265, crf: 30, preset: ultrafast}}
 """
+# One tier that turns JPEG stills into HEIC (a live photo's video is re-encoded too).
+HEIC_COMPRESSION = """
+compression:
+  require: [nas]
+  min_saving_fraction: 0.05
+  ffmpeg: {ffmpeg}
+  tiers:
+    light:
+      min_age_days: 0
+      photo_format: heic
+      jpeg: {{quality: 85, progressive: true, optimize: true, subsampling: keep}}
+      heic: {{quality: 50, preset: ultrafast}}
+      video: {{codec: libx264, crf: 28, preset: veryfast}}
+"""
 
 
 def generate_media(folder: Path) -> Path:
@@ -91,6 +105,8 @@ class Item:
     media: str
     age_days: int
     live_media: str | None = None
+    folder: str | None = None  # the library folder (default: one per item)
+    key: str | None = None  # how tests name it (default: `name`, which is also the file stem)
 
 
 @dataclass
@@ -133,13 +149,13 @@ class CompressLibrary:
 
 def make_compress_library(
     tmp_path: Path, media: Path, items: list[Item], *, ffmpeg: str = "ffmpeg",
-    now: datetime = NOW,
+    now: datetime = NOW, compression: str = TEST_COMPRESSION,
 ) -> CompressLibrary:
     """A library with NAS, the test tiers, and `items` downloaded (not yet backed up)."""
     (tmp_path / "nas").mkdir()
     library = with_nas(make_library(tmp_path), tmp_path / "nas")
     text = library.config_path.read_text().split("\ncompression:\n")[0]
-    library.config_path.write_text(text + TEST_COMPRESSION.format(ffmpeg=json.dumps(ffmpeg)))
+    library.config_path.write_text(text + compression.format(ffmpeg=json.dumps(ffmpeg)))
     cl = CompressLibrary(Library(library.config_path, load_config(library.config_path)),
                          tmp_path / "nas")
     add_items(cl, media, items, now)
@@ -152,11 +168,12 @@ def add_items(cl: CompressLibrary, media: Path, items: list[Item], now: datetime
     assets = []
     for index, item in enumerate(items, start=len(cl.ids)):
         suffix = Path(item.media).suffix
-        relpath = f"2024/01/{index + 1:02d}/{item.name}{suffix}"
+        folder = item.folder or f"2024/01/{index + 1:02d}"
+        relpath = f"{folder}/{item.name}{suffix}"
         shutil.copyfile(media / item.media, _parent(cl.root / relpath))
         live_relpath = live_sha = None
         if item.live_media:
-            live_relpath = f"2024/01/{index + 1:02d}/{item.name}_HEVC.MOV"
+            live_relpath = f"{folder}/{item.name}_HEVC.MOV"
             shutil.copyfile(media / item.live_media, cl.root / live_relpath)
             live_sha = sha256_of(cl.root / live_relpath)
         size = (cl.root / relpath).stat().st_size
@@ -171,7 +188,8 @@ def add_items(cl: CompressLibrary, media: Path, items: list[Item], now: datetime
             live_video_sha256=live_sha, extra_files=(),
         )
         assets.append(asset)
-        cl.ids[item.name], cl.relpaths[item.name] = asset.id.hex, relpath
+        key = item.key or item.name
+        cl.ids[key], cl.relpaths[key] = asset.id.hex, relpath
     ledger = cl.library.open_ledger()
     try:
         ledger.save(run, *assets)

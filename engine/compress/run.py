@@ -45,6 +45,7 @@ from engine.compress.work import (
 from engine.crashpoints import CrashPoints
 from engine.fsutil import fsync_dir, sha256_file
 from engine.ledger import Ledger
+from projections.compression import held_relpaths
 from projections.media import MediaProjection
 from projections.worklists import compress_candidates
 
@@ -101,12 +102,18 @@ class CompressContext:
 def plan_compression(
     ctx_projection: MediaProjection, policy: CompressionPolicy, limit: int | None = None
 ) -> list[tuple[str, CompressDecision]]:
-    """Every candidate's decision, in work-list order (oldest capture first)."""
+    """Every candidate's decision, in work-list order (oldest capture first).
+
+    A format change claims its new name at once, so two assets of one run never get one name.
+    """
     ids = compress_candidates(ctx_projection)
     states = ctx_projection.states_of(set(ids))
+    held = held_relpaths(ctx_projection)
     decisions = []
     for asset_id in ids:
-        decision = decide_compression(asset_id, states[asset_id], policy)
+        decision = decide_compression(asset_id, states[asset_id], policy, held)
+        for f in decision.job.files if decision.job else ():
+            held.setdefault(f.relpath_after.casefold(), asset_id)
         decisions.append((asset_id, decision))
     if limit is not None:
         due = [d for d in decisions if d[1].action == "compress"][:limit]

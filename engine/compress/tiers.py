@@ -11,6 +11,9 @@ Invariants:
 - Every file of a job names the sha256 its source must hash to: the downloaded original's.
   A re-encode never starts from an already compressed copy.
 - RAW files and kinds a tier has no setting for are left alone.
+- A format change never takes a name the ledger gives another asset (compared case-folded, as
+  download reserves names): such a still keeps its format, so no other asset's file is ever
+  replaced and a live photo's still and video keep their shared stem.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
@@ -131,10 +135,15 @@ def has_required_backups(state: MediaState, policy: CompressionPolicy) -> list[s
     return missing
 
 
-def decide_compression(asset_id: str, state: MediaState, policy: CompressionPolicy) -> (
-    CompressDecision
-):
-    """Compress now, wait for backups, or leave alone (see module invariants)."""
+def decide_compression(
+    asset_id: str, state: MediaState, policy: CompressionPolicy,
+    held_relpaths: Mapping[str, str] | None = None,
+) -> CompressDecision:
+    """Compress now, wait for backups, or leave alone (see module invariants).
+
+    `held_relpaths` maps each case-folded library path the ledger gives an asset to that
+    asset's id; a format change to a path held by another asset is not made.
+    """
     if state.local_relpath is None or state.sha256 is None or state.local_removed_at_utc:
         return CompressDecision("left-alone", "no local copy")
     taken = capture_time(state)
@@ -144,7 +153,7 @@ def decide_compression(asset_id: str, state: MediaState, policy: CompressionPoli
     not_due = _why_not_due(state, due, policy.settings)
     if due is None or not_due:
         return CompressDecision("not-due", not_due or "no tier yet", due)
-    files = plan_files(state, policy.settings.tiers[due])
+    files = plan_files(state, policy.settings.tiers[due], _held_by_other(held_relpaths, asset_id))
     if not files:
         return CompressDecision("left-alone", f"{kind_of(state.local_relpath)} kept", due)
     missing = has_required_backups(state, policy)
@@ -162,14 +171,28 @@ def _why_not_due(state: MediaState, due: str | None, settings: CompressionSettin
     return ""
 
 
-def plan_files(state: MediaState, tier: TierSettings) -> list[FileJob]:
+def _held_by_other(held: Mapping[str, str] | None, asset_id: str) -> Callable[[str], bool]:
+    def is_held(relpath: str) -> bool:
+        holder = held.get(relpath.casefold()) if held else None
+        return holder is not None and holder != asset_id
+
+    return is_held
+
+
+def _never_held(_relpath: str) -> bool:
+    return False
+
+
+def plan_files(
+    state: MediaState, tier: TierSettings, is_held_by_other: Callable[[str], bool] = _never_held
+) -> list[FileJob]:
     """The files of an asset this tier re-encodes (still first)."""
     assert state.local_relpath is not None and state.sha256 is not None
     files = []
     still = _file_job(
         "original", state.compressed_relpath or state.local_relpath,
         state.nas_relpath or state.local_relpath, state.sha256, tier,
-        local_sha256=state.compressed_sha256 or state.sha256,
+        local_sha256=state.compressed_sha256 or state.sha256, is_held_by_other=is_held_by_other,
     )
     if still is not None:
         files.append(still)
@@ -185,7 +208,7 @@ def plan_files(state: MediaState, tier: TierSettings) -> list[FileJob]:
 
 def _file_job(
     key: str, relpath: str, nas_relpath: str, sha256: str, tier: TierSettings, *,
-    local_sha256: str | None,
+    local_sha256: str | None, is_held_by_other: Callable[[str], bool],
 ) -> FileJob | None:
     kind = kind_of(relpath)
     target: str | None = None
@@ -193,17 +216,23 @@ def _file_job(
         target = kind if tier.photo_format == "keep" else tier.photo_format
     elif kind in ("png", "video"):
         target = kind
+    after = relpath
+    if target in _SUFFIX_OF_FORMAT and kind != target:
+        after = _renamed(relpath, _SUFFIX_OF_FORMAT[target])
+        if is_held_by_other(after):
+            target, after = kind, relpath  # another asset's file has that name: keep format
     settings = getattr(tier, target, None) if target else None
     if target is None or settings is None:
         return None
-    after = relpath
-    if target in _SUFFIX_OF_FORMAT and kind != target:
-        suffix = _SUFFIX_OF_FORMAT[target]
-        is_lower = PurePosixPath(relpath).suffix.islower()
-        after = str(PurePosixPath(relpath).with_suffix(suffix.lower() if is_lower else suffix))
     return FileJob(
         key, relpath, after, nas_relpath, sha256, local_sha256, kind, target, _json(settings)
     )
+
+
+def _renamed(relpath: str, suffix: str) -> str:
+    """`relpath` with the new format's suffix, in the case the old suffix was written in."""
+    is_lower = PurePosixPath(relpath).suffix.islower()
+    return str(PurePosixPath(relpath).with_suffix(suffix.lower() if is_lower else suffix))
 
 
 def build_job(asset_id: str, state: MediaState, tier: str, files: list[FileJob]) -> CompressJob:

@@ -9,6 +9,7 @@ behaviour of that run. Tests that need another state build their own small libra
 
 from __future__ import annotations
 
+import shutil
 import stat
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from PIL import Image
 from engine import events as ev
 from engine.errors import ExitCode
 from tests.compress_library import (
+    HEIC_COMPRESSION,
     NOW,
     CompressLibrary,
     Item,
@@ -206,6 +208,65 @@ def test_heavier_tier_later_reencodes_from_the_nas_original(tmp_path: Path, medi
     assert (first.tier, second.tier) == ("light", "heavy")
     assert second.size_bytes_before == light_size and second.source == "nas"
     assert second.size_bytes_after < light_size
+
+
+def test_format_change_moves_the_still_and_keeps_its_live_video_paired(
+    tmp_path: Path, media: Path
+) -> None:
+    cl = make_compress_library(tmp_path, media, [
+        Item("IMG_0100", "small.JPG", 100, live_media="live_HEVC.MOV"),
+    ], compression=HEIC_COMPRESSION)
+    cl.backup_nas()
+    jpeg = cl.root / cl.relpaths["IMG_0100"]
+    heic, video = jpeg.with_suffix(".HEIC"), jpeg.with_name("IMG_0100_HEVC.MOV")
+    nas_before = tree_digests(cl.nas_root)
+
+    summary = cl.compress()
+
+    assert (summary.compressed, summary.failed) == (1, 0), summary.problems
+    (fact,) = cl.facts("IMG_0100", ev.Compressed)
+    assert fact.local_relpath_after == heic.relative_to(cl.root).as_posix()
+    assert not jpeg.exists() and fact.sha256_after == sha256_of(heic)
+    assert fact.live_video_sha256_after == sha256_of(video)  # same stem: still paired
+    with Image.open(heic) as im:
+        assert im.format == "HEIF" and im.size == (1200, 1600)  # shown turned (irot)
+    tags = exiftool(heic, "DateTimeOriginal", "GPSLatitude", "Make")
+    assert tags["DateTimeOriginal"] == TAKEN and tags["GPSLatitude"].startswith("48.858")
+    assert exiftool(video, "ContentIdentifier")["ContentIdentifier"] == CONTENT_ID
+    assert tree_digests(cl.nas_root) == nas_before and compress_temps(cl.root) == []
+    assert cl.compress().compressed == 0  # the renamed still is known: nothing left to do
+
+
+def test_format_change_never_takes_a_name_another_asset_holds(
+    tmp_path: Path, media: Path
+) -> None:
+    shutil.copyfile(media / "small.JPG", tmp_path / "small.jpeg")
+    for name in ("small.JPG", "photo.HEIC"):
+        shutil.copyfile(media / name, tmp_path / name)
+    cl = make_compress_library(tmp_path, tmp_path, [
+        Item("IMG_0001", "small.JPG", 100, folder="2024/02/01", key="JPEG"),
+        Item("IMG_0001", "photo.HEIC", 100, folder="2024/02/01", key="HEIC"),  # another phone
+        Item("IMG_0002", "small.JPG", 100, folder="2024/02/02", key="UPPER"),
+        Item("IMG_0002", "small.jpeg", 100, folder="2024/02/02", key="LOWER"),
+    ], compression=HEIC_COMPRESSION)
+    cl.backup_nas()
+    heic_before = sha256_of(cl.root / cl.relpaths["HEIC"])
+
+    summary = cl.compress(workers=2)
+
+    assert summary.failed == 0, summary.problems
+    (kept,) = cl.facts("JPEG", ev.Compressed)
+    assert (kept.codec, kept.local_relpath_after) == ("jpeg", None)
+    assert sha256_of(cl.root / cl.relpaths["JPEG"]) == kept.sha256_after
+    heic_facts = cl.facts("HEIC", ev.Compressed)
+    heic_now = sha256_of(cl.root / cl.relpaths["HEIC"])
+    assert heic_now == (heic_facts[0].sha256_after if heic_facts else heic_before)
+    # Two stills of one stem in one run: the first in work-list order gets the HEIC name.
+    converted = [cl.facts(k, ev.Compressed)[0] for k in ("UPPER", "LOWER")]
+    assert sorted(f.codec for f in converted) == ["heic", "jpeg"]
+    for key, fact in zip(("UPPER", "LOWER"), converted, strict=True):
+        path = fact.local_relpath_after or cl.relpaths[key]
+        assert sha256_of(cl.root / path) == fact.sha256_after
 
 
 def local_size(cl: CompressLibrary, name: str) -> int:
