@@ -40,10 +40,14 @@ from tests.factories import Library, discover, make_library, new_run
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 # Fast presets: the tests check behaviour, the benchmark measures the defaults' speed.
+# Generous encoder timeouts: a loaded shared machine must not turn a slow encode into a
+# failure here (the timeout path has its own crash and failure tests).
 TEST_COMPRESSION = """
 compression:
   require: [nas]
   min_saving_fraction: 0.05
+  photo_timeout_s: 600.0
+  video_timeout_s_per_s: 300.0
   ffmpeg: {ffmpeg}
   tiers:
     light:
@@ -64,6 +68,8 @@ HEIC_COMPRESSION = """
 compression:
   require: [nas]
   min_saving_fraction: 0.05
+  photo_timeout_s: 600.0
+  video_timeout_s_per_s: 300.0
   ffmpeg: {ffmpeg}
   tiers:
     light:
