@@ -2,9 +2,11 @@
 
 Invariants:
 - One world per loop: the iCloud simulator in this process (faults switched on before every
-  attempt), a real library and a NAS folder with its marker; cleanup requires the NAS only
-  (Google needs two Syncthing processes and has its own kill tests), and compression requires
-  Google as well, so no tier ever falls due and encoders stay out of the loop.
+  attempt), a real library and a NAS folder with its marker. The NAS-only world requires the
+  NAS for cleanup and leaves Google unconfigured, so no compression tier falls due. The full
+  world (`full=True`) runs every stage: real decodable media (small), a real Syncthing pair
+  standing for the Pixel, compression by the default tiers, and cleanup requiring the NAS,
+  Google and compression, so a kill can land in any stage, encoders included.
 - Every attempt is a real subprocess in its own session; a kill takes its whole group.
 - The loop is seeded: the same seed gives the same kill moments and fault choices.
 """
@@ -20,8 +22,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.config import load_config
@@ -33,6 +35,7 @@ from tests.cleanup_world import configure_cleanup
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import REPO_ROOT, Library, make_library
 from tests.sim import PASSWORD, USERNAME, start_simulator
+from tests.syncthing_pair import SyncthingPair, syncthing_pair_in, wire_library
 
 
 @dataclass
@@ -41,6 +44,7 @@ class ChaosWorld:
     server: SimulatorServer
     database: CloudKitPhotoDatabase
     nas_root: Path
+    pair: SyncthingPair | None = None  # the full world's Syncthing pair (Google route)
     kills: int = 0
     finished_early: int = 0
     exit_codes: list[int] = field(default_factory=list)
@@ -106,9 +110,12 @@ class ChaosWorld:
 
 
 @contextmanager
-def chaos_world(tmp_path: Path, *, assets: int, seed: int) -> Iterator[ChaosWorld]:
+def chaos_world(tmp_path: Path, *, assets: int, seed: int,
+                full: bool = False) -> Iterator[ChaosWorld]:
     spec = GeneratorSpec(assets=assets, seed=seed, include_malformed=False, shared_assets=0,
                          size_scale=0.002)
+    if full:  # decodable media, a tenth of the real pixel size: encoders run in seconds
+        spec = replace(spec, content="real", cache_dir=tmp_path / "media", pixel_scale=0.1)
     database = generate_library(spec)
     library = make_library(tmp_path)
     library.config_path.write_text(
@@ -116,10 +123,14 @@ def chaos_world(tmp_path: Path, *, assets: int, seed: int) -> Iterator[ChaosWorl
     nas_root = tmp_path / "nas"
     nas_root.mkdir()
     library = with_nas(Library(library.config_path, load_config(library.config_path)), nas_root)
-    library = configure_cleanup(library, require=["nas"], keep_recent_days=0, max_delete=10_000,
-                                max_delete_fraction=1.0)
-    with start_simulator(database) as server:
-        yield ChaosWorld(library, server, database, nas_root)
+    require = ["nas", "google", "compress"] if full else ["nas"]
+    library = configure_cleanup(library, require=require, keep_recent_days=0,
+                                max_delete=10_000, max_delete_fraction=1.0)
+    with start_simulator(database) as server, ExitStack() as stack:
+        pair = stack.enter_context(syncthing_pair_in(tmp_path)) if full else None
+        if pair is not None:
+            library = wire_library(library, pair)
+        yield ChaosWorld(library, server, database, nas_root, pair)
 
 
 def run_chaos(world: ChaosWorld, *, kills: int, seed: int, min_s: float, max_s: float) -> None:

@@ -1,9 +1,11 @@
 """Chaos: SIGKILL `photoledger run` at random moments with faults on, then let it finish.
 
-(part B, test 2.) The default run kills a small library 5 times (seeded); `pytest -m chaos`
-kills a larger one 50 times. Afterwards every iCloud asset is in the ledger exactly once at
-each stage, deleted from iCloud exactly once (or quarantined and kept), the NAS holds every
-original, the invariants hold, and `status` totals equal the simulator's own truth.
+(part B, test 2.) The default run kills two small libraries 5 times each (seeded): one with
+the NAS as the only backup, one with every stage (real media, the Google route through a real
+Syncthing pair, compression by the default tiers). `pytest -m chaos` kills larger ones 50
+times. Afterwards every iCloud asset is in the ledger exactly once at each stage, deleted from
+iCloud exactly once (or quarantined and kept), the NAS and the Pixel hold every original, no
+tier was applied twice, the invariants hold, and `status` totals equal the simulator's truth.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from uuid import UUID
 
 import pytest
 
+from engine import events as ev
 from engine.icloud.simulator.rows import ORIGINAL
 from tests.reliability.chaos import ChaosWorld, chaos_world, run_chaos
-from tests.reliability.invariants import assert_invariants, events_by_type
+from tests.reliability.invariants import assert_invariants, events_by_type, file_digest
 
 
 def live_assets(world: ChaosWorld) -> set[str]:
@@ -26,7 +29,8 @@ def live_assets(world: ChaosWorld) -> set[str]:
 
 
 def assert_each_asset_once_everywhere(world: ChaosWorld, live: set[str], scratch: Path) -> None:
-    assert_invariants(world.library, scratch, nas_root=world.nas_root)
+    pixel_roots = (world.pair.outbox, world.pair.pixel_folder) if world.pair else ()
+    assert_invariants(world.library, scratch, nas_root=world.nas_root, other_roots=pixel_roots)
     zone = world.database.state.primary()
     truth = {a.record_name: a for a in zone.assets.values() if a.record_name in live}
     ledger = world.library.open_ledger()
@@ -52,6 +56,33 @@ def assert_each_asset_once_everywhere(world: ChaosWorld, live: set[str], scratch
     assert totals["downloaded"] == totals["nas_verified"] == len(done)
     assert totals["album_moved"] == totals["deleted_from_icloud"] == len(done)
     assert totals["icloud_bytes"] == sum(sizes.values())
+    if world.pair is not None:
+        assert_google_and_compression_once(world, counts, done, totals)
+
+
+def assert_google_and_compression_once(world: ChaosWorld, counts: dict[str, Counter[str]],
+                                       done: set[str], totals: dict[str, int]) -> None:
+    """The full world: staged and verified on the Pixel once each, each tier applied once."""
+    assert world.pair is not None
+    for topic in ("PixelStaged", "GoogleVerified"):
+        assert counts[topic] == Counter(dict.fromkeys(done, 1)), f"{topic} not once per asset"
+    assert totals["google_verified"] == len(done)
+    ledger = world.library.open_ledger()
+    try:
+        originals: dict[str, str] = {}
+        for asset_id in done:
+            tiers = [e.tier for e in ledger.events_of(UUID(asset_id))
+                     if isinstance(e, ev.Compressed)]
+            assert len(tiers) == len(set(tiers)), f"{asset_id}: a tier applied twice: {tiers}"
+            state = ledger.get_asset(UUID(asset_id)).state
+            originals[asset_id] = state.sha256
+    finally:
+        ledger.close()
+    assert counts["Compressed"], "no compression ran: the loop did not cover the encoders"
+    assert totals["compressed"] == len(counts["Compressed"])
+    on_pixel = {file_digest(p) for p in world.pair.pixel_folder.rglob("*") if p.is_file()}
+    missing = {a for a, sha in originals.items() if sha not in on_pixel}
+    assert not missing, f"originals not on the Pixel: {sorted(missing)}"
 
 
 def assert_kills_landed_inside_the_work(world: ChaosWorld, assets: int) -> None:
@@ -67,10 +98,30 @@ def test_short_chaos_loop_loses_and_duplicates_nothing(tmp_path: Path) -> None:
         assert_each_asset_once_everywhere(world, live, tmp_path / "scratch")
 
 
+def test_short_chaos_loop_through_every_stage_loses_and_duplicates_nothing(
+    tmp_path: Path,
+) -> None:
+    with chaos_world(tmp_path, assets=16, seed=11, full=True) as world:
+        live = live_assets(world)
+        run_chaos(world, kills=5, seed=11, min_s=1.5, max_s=9.0)
+        assert_kills_landed_inside_the_work(world, len(live))
+        assert_each_asset_once_everywhere(world, live, tmp_path / "scratch")
+
+
 @pytest.mark.chaos
 @pytest.mark.parametrize("seed", [2024])
 def test_chaos_loop_of_50_kills_loses_and_duplicates_nothing(tmp_path: Path, seed: int) -> None:
     with chaos_world(tmp_path, assets=150, seed=seed) as world:
+        live = live_assets(world)
+        run_chaos(world, kills=50, seed=seed, min_s=1.5, max_s=20.0)
+        assert_kills_landed_inside_the_work(world, len(live))
+        assert_each_asset_once_everywhere(world, live, tmp_path / "scratch")
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize("seed", [2025])
+def test_chaos_loop_of_50_kills_through_every_stage(tmp_path: Path, seed: int) -> None:
+    with chaos_world(tmp_path, assets=60, seed=seed, full=True) as world:
         live = live_assets(world)
         run_chaos(world, kills=50, seed=seed, min_s=1.5, max_s=20.0)
         assert_kills_landed_inside_the_work(world, len(live))

@@ -43,6 +43,7 @@ class GeneratorSpec:
     shared_assets: int = 3
     cache_dir: Path | None = None  # required for content="real"
     size_scale: float = 1.0  # multiplies fast-content sizes (tests may want small files)
+    pixel_scale: float = 1.0  # multiplies real-content width and height (small, fast media)
     empty_change_page_every: int = 0  # see CloudKitPhotoDatabase._is_empty_page_due
 
 
@@ -66,7 +67,9 @@ def generate_library(spec: GeneratorSpec) -> CloudKitPhotoDatabase:
 
         if spec.cache_dir is None:
             raise ValueError("GeneratorSpec(content='real') needs cache_dir")
-        materialise_real_content(state, [*plans, *shared_plans], spec.cache_dir)
+        materialise_real_content(
+            state, [*plans, *shared_plans], spec.cache_dir, pixel_scale=spec.pixel_scale
+        )
     for plan in [*plans, *shared_plans]:
         if plan.master is not None:
             state.put_master(plan.master)

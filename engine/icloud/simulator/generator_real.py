@@ -89,13 +89,16 @@ def _render_size(master: MasterRow, scale: float, prefix: str) -> tuple[int, int
     )
 
 
-def _materialise_master(plan: AssetPlan, master: MasterRow, cache_dir: Path) -> dict[str, Path]:
+def _materialise_master(
+    plan: AssetPlan, master: MasterRow, cache_dir: Path, pixel_scale: float
+) -> dict[str, Path]:
     files: dict[str, Path] = {}
+    scaled = "" if pixel_scale == 1.0 else f"-s{round(pixel_scale * 1000)}"  # never shared
     for spec in MEDIA_KINDS[master.kind].resources:
-        path = cache_dir / f"{master.zone}-{plan.index}-{spec.prefix}"
+        path = cache_dir / f"{master.zone}-{plan.index}-{spec.prefix}{scaled}"
         if not path.exists():
             partial = path.with_suffix(".part")
-            size = _render_size(master, spec.scale, spec.prefix)
+            size = _render_size(master, spec.scale * pixel_scale, spec.prefix)
             if spec.file_type in (QUICKTIME, MPEG4):
                 seconds = max(1, min(plan.asset.duration_s or 2, 2))
                 _write_movie(
@@ -115,14 +118,16 @@ def _materialise_master(plan: AssetPlan, master: MasterRow, cache_dir: Path) -> 
 
 
 def materialise_real_content(
-    state: PhotoLibraryState, plans: list[AssetPlan], cache_dir: Path
+    state: PhotoLibraryState, plans: list[AssetPlan], cache_dir: Path, *, pixel_scale: float = 1.0
 ) -> None:
     """Write the media, then rename each master after its original's bytes."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     owners = [p for p in plans if p.master is not None]
     # Encoders run in C or in ffmpeg processes, so threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        made = list(pool.map(lambda p: _materialise_master(p, p.master, cache_dir), owners))
+        made = list(
+            pool.map(lambda p: _materialise_master(p, p.master, cache_dir, pixel_scale), owners)
+        )
     files_by_index = {p.index: files for p, files in zip(owners, made, strict=True)}
     renamed: dict[str, str] = {}
     for plan in plans:
