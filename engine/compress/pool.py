@@ -70,6 +70,9 @@ class WorkerPool(Generic[T, R]):
         self.target = target
         self.context = multiprocessing.get_context("forkserver")
         self.slots = [self._start() for _ in range(max(1, workers))]
+        self._pending: Iterator[T] = iter(())
+        self._timeout_of: Callable[[T], float | None] = lambda _task: None
+        self._exhausted = True
 
     def _start(self) -> _Slot:
         parent, child = self.context.Pipe()
@@ -81,21 +84,32 @@ class WorkerPool(Generic[T, R]):
     def run(
         self, tasks: Iterable[T], timeout_of: Callable[[T], float | None]
     ) -> Iterator[TaskOutcome[T, R]]:
-        """Run every task; yield each outcome as it finishes (any order)."""
-        pending = iter(tasks)
-        exhausted = False
+        """Run every task; yield each outcome as it finishes (any order).
+
+        Idle workers get their next task before an outcome is handed over, so a worker never
+        waits while the caller records the previous one (a rename, an fsync, a ledger save).
+        """
+        self._pending = iter(tasks)
+        self._timeout_of = timeout_of
+        self._exhausted = False
         while True:
-            for index, slot in enumerate(self.slots):
-                if slot.task is None and not exhausted:
-                    task = next(pending, None)
-                    if task is None:
-                        exhausted = True
-                        break
-                    self.slots[index] = self._give(slot, task, timeout_of(task))
+            self._feed_idle()
             busy = [s for s in self.slots if s.task is not None]
             if not busy:
                 return
-            yield from self._collect(busy)
+            outcomes = list(self._collect(busy))
+            self._feed_idle()
+            yield from outcomes
+
+    def _feed_idle(self) -> None:
+        for index, slot in enumerate(self.slots):
+            if slot.task is not None or self._exhausted:
+                continue
+            task = next(self._pending, None)
+            if task is None:
+                self._exhausted = True
+                return
+            self.slots[index] = self._give(slot, task, self._timeout_of(task))
 
     def _give(self, slot: _Slot, task: T, timeout_s: float | None) -> _Slot:
         if not slot.process.is_alive():

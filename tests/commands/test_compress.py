@@ -9,9 +9,12 @@ behaviour of that run. Tests that need another state build their own small libra
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import stat
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 from PIL import Image
 
 from engine import events as ev
+from engine.compress.pool import WorkerPool
 from engine.errors import ExitCode
 from tests.compress_library import (
     HEIC_COMPRESSION,
@@ -306,3 +310,38 @@ def test_required_nas_not_mounted_exits_12_and_records_nothing(tmp_path: Path, m
     result = run_cli(["compress"], cl.library.config_path)
     assert result.returncode == ExitCode.NAS_UNAVAILABLE, result.stderr
     assert ledger_digests(cl.library) == before
+
+
+def pool_task(task: tuple[str, int]) -> int:
+    """A worker task: double the number, or die, or hang (run in the pool's processes)."""
+    kind, number = task
+    if kind == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == "hang":
+        time.sleep(600)
+    return number * 2
+
+
+def test_pool_gives_the_next_task_before_handing_an_outcome_over() -> None:
+    pool: WorkerPool[tuple[str, int], int] = WorkerPool(pool_task, 1)
+    try:
+        outcomes = pool.run([("ok", 1), ("ok", 2), ("ok", 3)], lambda _t: None)
+        first = next(outcomes)
+        # The worker already has task 2 while the caller records outcome 1.
+        assert (first.value, pool.slots[0].task) == (2, ("ok", 2))
+        assert [o.value for o in outcomes] == [4, 6]
+    finally:
+        pool.close()
+
+
+def test_pool_survives_a_dying_and_a_hanging_task() -> None:
+    pool: WorkerPool[tuple[str, int], int] = WorkerPool(pool_task, 2)
+    tasks = [("die", 0), ("hang", 0), ("ok", 5), ("ok", 6)]
+    try:
+        outcomes = {o.task: o for o in pool.run(
+            tasks, lambda t: 1.0 if t[0] == "hang" else None)}
+    finally:
+        pool.close()
+    assert outcomes[("die", 0)].value is None and "crashed" in (outcomes[("die", 0)].error or "")
+    assert "timed out" in (outcomes[("hang", 0)].error or "")
+    assert (outcomes[("ok", 5)].value, outcomes[("ok", 6)].value) == (10, 12)
