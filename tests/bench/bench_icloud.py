@@ -54,6 +54,7 @@ from tests.bench.bench_icloud_report import (  # noqa: E402
     explain_differences,
     judge_rss,
     judge_sync,
+    print_ceiling,
     print_profiles,
     print_repeat,
     print_table,
@@ -331,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             if not rss.is_ok:
                 print(rss.tail())
         rows = judge_sync(repeats) + judge_rss(rss)
+        print_ceiling(repeats, os.cpu_count() or 1)
         print_table(rows)
         if args.profile:
             print_profiles(workdir, args.top)

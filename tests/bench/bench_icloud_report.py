@@ -143,6 +143,32 @@ def judge_rss(rss: ChildRun | None) -> list[Row]:
     ]
 
 
+def speedup_ceiling(rep: Repeat, cores: int) -> float:
+    """The best first-sync ratio this machine allows photoledger, were its own download free.
+
+    The proxy and the simulator must still relay and serve every byte photoledger downloads;
+    their CPU seconds spread over every core are a floor under the download's wall time
+    (init and discover are kept as measured). icloudpd's wall over that floor is the ceiling.
+    """
+    pl = rep.photoledger
+    relay = pl.cpu_s.get("first download", {})
+    floor_s = (relay.get("mitmdump", 0.0) + relay.get("simulator", 0.0)) / max(1, cores)
+    other_s = pl.first_s - pl.first_steps_s.get("download", 0.0)
+    return rep.icloudpd.first_s / (other_s + floor_s) if other_s + floor_s > 0 else 0.0
+
+
+def print_ceiling(repeats: list[Repeat], cores: int) -> None:
+    """The ratio photoledger reached next to the ceiling the relay's CPU cost leaves it."""
+    if not repeats:
+        return
+    reached = median([r.icloudpd.first_s / r.photoledger.first_s for r in repeats
+                      if r.photoledger.first_s])
+    ceiling = median([speedup_ceiling(r, cores) for r in repeats])
+    print(f"\nfirst sync on {cores} cores: {reached:.2f}x reached; {ceiling:.2f}x at most were "
+          "photoledger's own download free (proxy and simulator CPU / cores, discover as "
+          "measured)")
+
+
 def print_table(rows: list[Row]) -> None:
     width = max(len(target) for target, _, _ in rows)
     print(f"\n{'target':{width}}  {'measured (median)':60}  result")
