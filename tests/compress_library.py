@@ -79,6 +79,22 @@ compression:
       heic: {{quality: 50, preset: ultrafast}}
       video: {{codec: libx264, crf: 28, preset: veryfast}}
 """
+# Stills become AVIF from the first tier on; the heavy tier re-encodes them as lighter AVIF.
+AVIF_COMPRESSION = """
+compression:
+  require: [nas]
+  min_saving_fraction: 0.05
+  ffmpeg: {ffmpeg}
+  tiers:
+    light:
+      min_age_days: 0
+      photo_format: avif
+      avif: {{quality: 75, speed: 8}}
+    heavy:
+      min_age_days: 1095
+      photo_format: avif
+      avif: {{quality: 40, speed: 8}}
+"""
 
 
 def generate_media(folder: Path) -> Path:

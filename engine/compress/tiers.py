@@ -33,11 +33,12 @@ from engine.asset import MediaState
 from engine.compress.settings import CompressionSettings, TierSettings
 from engine.targets.nas_plan import is_nas_copy_current
 
-MediaKind = Literal["jpeg", "heic", "png", "raw", "video", "other"]
+MediaKind = Literal["jpeg", "heic", "avif", "png", "raw", "video", "other"]
 Action = Literal["compress", "waiting-backups", "not-due", "left-alone", "no-date"]
 
 _KIND_BY_SUFFIX: dict[str, MediaKind] = {
     ".jpg": "jpeg", ".jpeg": "jpeg", ".heic": "heic", ".heif": "heic", ".hif": "heic",
+    ".avif": "avif",  # a still an earlier tier converted: a heavier tier must still see it
     ".png": "png", ".mov": "video", ".mp4": "video", ".m4v": "video",
     **dict.fromkeys(
         (".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"), "raw"
@@ -212,7 +213,7 @@ def _file_job(
 ) -> FileJob | None:
     kind = kind_of(relpath)
     target: str | None = None
-    if kind in ("jpeg", "heic"):
+    if kind in ("jpeg", "heic", "avif"):
         target = kind if tier.photo_format == "keep" else tier.photo_format
     elif kind in ("png", "video"):
         target = kind

@@ -12,7 +12,9 @@ compared with the loop on the same number of cores; the one-process figure x wor
 printed too. Each repeat alternates which side runs first, so load drifts cancel out.
 
 The floor line says what the checks cost on one core: a plain loop's time over the same loop
-plus one full decode of every output (the decode-back the stage must do), measured here.
+plus one full decode of every output (the decode-back the stage must do), measured here; and
+the loop's CPU seconds over the stage workers' CPU seconds for the same photos, which other
+work on the machine does not skew (it leaves out the pool's idle gaps, which wall time counts).
 """
 
 from __future__ import annotations
@@ -46,10 +48,25 @@ def job_for(root: Path, name: str, target: str, settings: msgspec.Struct) -> Com
     return CompressJob(name, "bench", (f,), target, "h", 0, name)
 
 
+def timed_job(task: tuple[WorkerSettings, CompressJob]) -> tuple[JobOutcome, float]:
+    """The stage's job, with the CPU seconds the worker spent on it."""
+    started = time.process_time()
+    outcome = execute_compress_job(task)
+    return outcome, time.process_time() - started
+
+
 def run_pool(root: Path, jobs: list[CompressJob], workers: int) -> tuple[float, list[JobOutcome]]:
+    elapsed, outs, _cpu_s = run_pool_timed(root, jobs, workers)
+    return elapsed, outs
+
+
+def run_pool_timed(
+    root: Path, jobs: list[CompressJob], workers: int
+) -> tuple[float, list[JobOutcome], float]:
+    """Wall seconds, outcomes in job-name order, and the workers' CPU seconds."""
     ws = WorkerSettings(root, None, "ffmpeg", "ffprobe", 60.0, 0.0)
-    pool: WorkerPool[tuple[WorkerSettings, CompressJob], JobOutcome] = WorkerPool(
-        execute_compress_job, workers)
+    pool: WorkerPool[tuple[WorkerSettings, CompressJob], tuple[JobOutcome, float]] = WorkerPool(
+        timed_job, workers)
     try:
         list(pool.run([(ws, jobs[0])], lambda _t: None))  # warm the workers up
         started = time.perf_counter()
@@ -57,18 +74,23 @@ def run_pool(root: Path, jobs: list[CompressJob], workers: int) -> tuple[float, 
         elapsed = time.perf_counter() - started
     finally:
         pool.close()
-    done = sorted((o for o in outs if o is not None), key=lambda o: o.asset_id)
-    return elapsed, done  # in job-name order (the pool yields in completion order)
+    done = sorted((o for o in outs if o is not None), key=lambda o: o[0].asset_id)
+    return elapsed, [o for o, _c in done], sum(c for _o, c in done)
 
 
 def plain_loop(paths: list[Path], settings: dict[str, Any]) -> float:
-    started = time.perf_counter()
+    return plain_loop_timed(paths, settings)[0]
+
+
+def plain_loop_timed(paths: list[Path], settings: dict[str, Any]) -> tuple[float, float]:
+    """Wall and CPU seconds of one process decoding and encoding every photo."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     for path in paths:
         with Image.open(path) as im:
             im.load()
             im.save(io.BytesIO(), "JPEG", exif=im.info["exif"], icc_profile=im.info["icc_profile"],
                     xmp=im.info["xmp"], **settings)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def _warm(_index: int) -> None:
@@ -98,7 +120,9 @@ def decode_all(paths: list[str]) -> float:
 @dataclass
 class Round:
     stage_s: float
+    stage_cpu_s: float
     loop_1_s: float
+    loop_1_cpu_s: float
     loop_n_s: float
     decode_s: float
 
@@ -109,15 +133,17 @@ def throughput_round(root: Path, names: list[str], light: msgspec.Struct, worker
     paths = [root / n for n in names]
     jobs = [job_for(root, n, "jpeg", light) for n in names]
     if not stage_first:
-        loop_1_s, loop_n_s = plain_loop(paths, settings), parallel_loop(paths, settings, workers)
-    stage_s, outs = run_pool(root, jobs, workers)
+        loop_1 = plain_loop_timed(paths, settings)
+        loop_n_s = parallel_loop(paths, settings, workers)
+    stage_s, outs, stage_cpu_s = run_pool_timed(root, jobs, workers)
     temps = [o.files[0].temp_path or "" for o in outs]
     decode_s = decode_all(temps)
     for temp in temps:
         Path(temp).unlink(missing_ok=True)
     if stage_first:
-        loop_1_s, loop_n_s = plain_loop(paths, settings), parallel_loop(paths, settings, workers)
-    return Round(stage_s, loop_1_s, loop_n_s, decode_s)
+        loop_1 = plain_loop_timed(paths, settings)
+        loop_n_s = parallel_loop(paths, settings, workers)
+    return Round(stage_s, stage_cpu_s, loop_1[0], loop_1[1], loop_n_s, decode_s)
 
 
 def report_throughput(root: Path, names: list[str], workers: int, repeat: int) -> None:
@@ -136,11 +162,13 @@ def report_throughput(root: Path, names: list[str], workers: int, repeat: int) -
     ratio_n = med([r.loop_n_s / r.stage_s for r in rounds])
     ratio_1 = med([r.loop_1_s / (r.stage_s * workers) for r in rounds])
     floor = med([r.loop_1_s / (r.loop_1_s + r.decode_s) for r in rounds])
+    cpu_ratio = med([r.loop_1_cpu_s / r.stage_cpu_s for r in rounds])
     print(f"JPEG light tier: {stage:.1f} MP/s on {workers} workers; plain loop {loop_n:.1f} MP/s "
           f"on {workers} processes at once, {loop_1:.1f} MP/s on 1")
     print(f"ratio {ratio_n:.2f} of the loop on {workers} processes (target >= 0.8); "
           f"{ratio_1:.2f} of the 1-process loop x {workers}")
-    print(f"floor with a full decode-back of each output: {floor:.2f} (one core, measured)")
+    print(f"floor with a full decode-back of each output: {floor:.2f} (one core, measured); "
+          f"CPU seconds per photo, loop / stage: {cpu_ratio:.2f} (load-independent)")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from engine import events as ev
 from engine.compress.pool import WorkerPool
 from engine.errors import ExitCode
 from tests.compress_library import (
+    AVIF_COMPRESSION,
     HEIC_COMPRESSION,
     NOW,
     CompressLibrary,
@@ -271,6 +272,26 @@ def test_format_change_never_takes_a_name_another_asset_holds(
     for key, fact in zip(("UPPER", "LOWER"), converted, strict=True):
         path = fact.local_relpath_after or cl.relpaths[key]
         assert sha256_of(cl.root / path) == fact.sha256_after
+
+
+def test_a_still_converted_to_avif_still_moves_to_a_heavier_tier(
+    tmp_path: Path, media: Path
+) -> None:
+    cl = make_compress_library(tmp_path, media, [Item("A", "small.JPG", age_days=300)],
+                               compression=AVIF_COMPRESSION)
+    cl.backup_nas()
+    cl.compress()
+    cl.verify_nas(NOW + timedelta(days=900))
+
+    cl.compress(NOW + timedelta(days=900))  # now 1200 days old: heavy
+
+    first, second = cl.facts("A", ev.Compressed)
+    avif = (cl.root / cl.relpaths["A"]).with_suffix(".AVIF")
+    assert (first.tier, second.tier) == ("light", "heavy")
+    assert first.local_relpath_after == avif.relative_to(cl.root).as_posix()
+    assert second.local_relpath_after is None and second.source == "nas"
+    assert second.sha256_after == sha256_of(avif) and second.size_bytes_before == first.size_bytes_after
+    assert not (cl.root / cl.relpaths["A"]).exists()
 
 
 def local_size(cl: CompressLibrary, name: str) -> int:
