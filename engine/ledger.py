@@ -170,8 +170,8 @@ class Ledger:
             for n in rows
         ]
 
-    def iter_all(self, page_size: int = 20_000) -> Iterator[RawEvent]:
-        """Every raw event in notification order, paged.
+    def iter_pages(self, page_size: int = 20_000) -> Iterator[list[RawEvent]]:
+        """Every raw event in notification order, a page (list) at a time.
 
         The next page is read on a second thread while the caller works through this one (the
         store's read runs without the GIL), so a replay overlaps reading with decoding.
@@ -180,8 +180,13 @@ class Ledger:
             page = self.read_after(0, page_size)
             while page:
                 upcoming = reader.submit(self.read_after, page[-1].position, page_size)
-                yield from page
+                yield page
                 page = upcoming.result()
+
+    def iter_all(self, page_size: int = 20_000) -> Iterator[RawEvent]:
+        """Every raw event in notification order (pages read ahead, see iter_pages)."""
+        for page in self.iter_pages(page_size):
+            yield from page
 
     def close(self) -> None:
         """Release the store's connections."""

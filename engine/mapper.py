@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -159,6 +160,18 @@ def decode_stored_state(
         at = f" at position {position}" if position is not None else ""
         where = f"{originator_id} v{version}{at} ({topic})"
         raise UndecodableEventError(f"cannot decode event {where}: {exc}") from exc
+
+
+def current_decoder(topic: str) -> tuple[type[Any], Callable[[bytes], msgspec.Struct]]:
+    """The class a stored topic names and the typed decoder of its current positional rows.
+
+    For replays, which look this up once per topic instead of once per row. The decoder raises
+    on anything it does not read completely (a legacy JSON row, an older class_version, damage);
+    the caller then decodes that row with decode_stored_state, which upcasts or names the damage.
+    """
+    event_class = class_of(topic)
+    codec = codec_for(event_class)  # type: ignore[arg-type]  # classes are hashable
+    return event_class, codec.positional.decoder.decode
 
 
 def payload_fields(payload: msgspec.Struct) -> dict[str, Any]:
