@@ -36,13 +36,12 @@ from engine.targets.google import (
     GoogleRoute,
     GoogleSummary,
     StageContext,
-    describe_resend,
     execute_backup_google,
     execute_google_resend,
     execute_outbox_cleanup,
     plan_backup_google,
-    plan_google_resend,
 )
+from engine.targets.google_resend import describe_resend, plan_google_resend
 
 
 def google_route(config: Config, environ: Mapping[str, str]) -> GoogleRoute:

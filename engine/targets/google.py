@@ -5,10 +5,12 @@ Invariants:
   a rerun after any stop does exactly what is left. A verified asset is never staged again,
   even when the Pixel later frees the file (Google Photos "Free up space"), unless a resend
   names it.
-- Order per asset: every file placed in the outbox (checked against the downloaded sha256),
-  then PixelStaged; GoogleVerified only after Syncthing shows the Pixel holds each file
-  (engine.targets.google_plan.decide_pixel_copy). Facts are saved in batches from this
-  thread only; a kill at any point leaves files a rerun adopts, never a second copy or fact.
+- Order per asset: every file placed in the outbox (checked against the downloaded sha256;
+  from the library copy, or from the NAS copy when the library's is no longer the original,
+  e.g. compressed before it was staged), then PixelStaged; GoogleVerified only after
+  Syncthing shows the Pixel holds each file (engine.targets.google_plan.decide_pixel_copy).
+  Facts are saved in batches from this thread only; a kill at any point leaves files a
+  rerun adopts, never a second copy or fact.
 - Confirmation wakes on Syncthing events (RemoteIndexUpdated and friends) and re-polls every
   `poll_s` in case one was missed. A disconnected Pixel ends the wait at once: its files stay
   "staged" (unknown), not failed.
@@ -35,20 +37,18 @@ from uuid import UUID
 from engine import events as ev
 from engine.asset import Asset
 from engine.crashpoints import CrashPoints
-from engine.errors import ExitCode, PhotoledgerError
 from engine.ledger import Ledger
 from engine.targets.google_plan import (
     OutboxFile,
     PixelCopy,
-    SourceSeen,
     decide_asset_copy,
     decide_pixel_copy,
     decide_resend_mtime_ns,
-    decide_resend_refusal,
     decide_resend_source,
     is_outbox_copy_due_for_removal,
     plan_outbox_files,
 )
+from engine.targets.google_resend import ResendJob, plan_google_resend
 from engine.targets.google_stage import (
     Placed,
     StageRefusedError,
@@ -64,20 +64,6 @@ from projections.worklists import STAGE_WORKLISTS, worklist
 
 SCAN_SUBS_MAX = 200  # more staged files than this: one scan of the whole folder
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class ResendRefusedError(PhotoledgerError):
-    """A named asset cannot be re-sent (never staged, or no copy has its downloaded bytes)."""
-
-    exit_code = ExitCode.NOT_FOUND
-
-
-@dataclass(frozen=True)
-class ResendJob:
-    """One asset to re-send: each of its files with the place its bytes are read from."""
-
-    asset: Asset
-    files: tuple[tuple[OutboxFile, SourceSeen], ...]
 
 
 class GoogleProgress(Protocol):
@@ -249,16 +235,28 @@ class GoogleRun:
     def _place(self, files: list[OutboxFile]) -> list[Placed] | None:
         placed: list[Placed] = []
         for file in files:
+            target = self.route.outbox / file.relpath
             try:
-                placed.append(place_outbox_file(
-                    self.route.library_root / file.relpath, self.route.outbox / file.relpath,
-                    file.sha256,
-                ))
+                try:
+                    placed.append(place_outbox_file(
+                        self.route.library_root / file.relpath, target, file.sha256
+                    ))
+                except StageRefusedError:
+                    placed.append(self._place_from_nas(file, target))
             except StageRefusedError as exc:
                 self.summary.failed += 1
                 self.progress.asset_done("failed", file.relpath, str(exc))
                 return None
         return placed
+
+    def _place_from_nas(self, file: OutboxFile, target: Path) -> Placed:
+        """The library copy is not the original (compressed first, or changed): the NAS's."""
+        seen = observe_resend_sources(file, self.route.library_root, self.route.nas_root)
+        source = decide_resend_source(file, seen)
+        if isinstance(source, str):
+            raise StageRefusedError(source)
+        mtime_ns = Path(source.path).stat().st_mtime_ns  # the capture time backup-nas kept
+        return resend_outbox_file(source, target, file.sha256, mtime_ns)
 
     def _count_staged(self, placed: list[Placed]) -> None:
         self.summary.staged += 1
@@ -337,38 +335,6 @@ def execute_backup_google(
     return GoogleRun(ctx, route, options, progress).execute()
 
 
-def plan_google_resend(
-    ledger: Ledger, asset_ids: Sequence[UUID], library_root: Path, nas_root: Path | None
-) -> list[ResendJob]:
-    """Where each named asset's files would be re-sent from; refuses if any asset cannot be.
-
-    Reads the library (and, where needed, the NAS) copies to hash them; writes nothing.
-    """
-    jobs: list[ResendJob] = []
-    refusals: list[str] = []
-    for asset_id in dict.fromkeys(asset_ids):  # a name given twice is one resend
-        asset = ledger.get_asset(asset_id)
-        label = f"asset {asset_id.hex} ({asset.state.local_relpath or 'not downloaded'})"
-        refusal = decide_resend_refusal(asset.state)
-        if refusal is not None:
-            refusals.append(f"cannot resend {label}: {refusal}")
-            continue
-        chosen: list[tuple[OutboxFile, SourceSeen]] = []
-        for file in plan_outbox_files(asset.state):
-            decision = decide_resend_source(
-                file, observe_resend_sources(file, library_root, nas_root)
-            )
-            if isinstance(decision, str):
-                refusals.append(f"cannot resend {label}: {decision}")
-                break
-            chosen.append((file, decision))
-        else:
-            jobs.append(ResendJob(asset, tuple(chosen)))
-    if refusals:
-        raise ResendRefusedError("; ".join(refusals) + "; nothing was re-sent")
-    return jobs
-
-
 def execute_google_resend(
     ctx: StageContext, route: GoogleRoute, asset_ids: Sequence[UUID], options: GoogleOptions,
     progress: GoogleProgress,
@@ -412,10 +378,3 @@ def plan_backup_google(projection: MediaProjection, limit: int | None) -> list[s
         verb = "confirm" if status == "staged" else "stage"
         planned.extend(f"{verb} {p}" for p in (relpath, live_relpath) if p is not None)
     return planned
-
-
-def describe_resend(jobs: list[ResendJob]) -> list[str]:
-    """One `resend PATH from SOURCE` line per file (for --dry-run)."""
-    names = {"library": "library", "nas": "NAS"}
-    return [f"resend {file.relpath} from the {names.get(source.where, source.where)} copy"
-            for job in jobs for file, source in job.files]

@@ -448,3 +448,34 @@ def test_end_to_end_from_the_icloud_simulator_to_the_pixel(
     rows = google_rows(library)
     assert rows and set(rows.values()) == {("verified", pair.pixel.device_id)}
     assert pixel_files(pair) == library_files(library)
+
+
+def test_an_asset_compressed_before_staging_is_staged_from_the_nas_original(
+    tmp_path: Path, pair: SyncthingPair
+) -> None:
+    """compression.require: [nas] lets compress run before backup-google; the Pixel must still
+    get the downloaded bytes, read from the NAS, for a re-encoded and for a renamed still."""
+    (tmp_path / "nas").mkdir()
+    library = wire_library(with_nas(make_library(tmp_path), tmp_path / "nas"), pair)
+    assets = add_downloaded_assets(library, 3)
+    root = library.config.library_root
+    for asset in assets:  # what backup-nas leaves: the same bytes at the same relative path
+        relpath = asset.state.local_relpath
+        assert relpath is not None
+        (tmp_path / "nas" / relpath).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / relpath, tmp_path / "nas" / relpath)
+    reencoded, renamed = (root / str(a.state.local_relpath) for a in assets[:2])
+    reencoded.unlink()
+    reencoded.write_bytes(b"a smaller re-encoded photo")
+    renamed.rename(renamed.with_suffix(".AVIF"))  # a format change moved the still
+
+    summary = backup(library)
+
+    assert (summary.staged, summary.verified, summary.failed) == (3, 3, 0)
+    on_pixel = pixel_files(pair)
+    for asset in assets:
+        assert on_pixel[str(asset.state.local_relpath)] == asset.state.sha256
+    methods = {a.id.hex: pixel_staged_methods(library, a.id.hex) for a in assets}
+    assert methods[assets[0].id.hex] == methods[assets[1].id.hex] == ["copy-from-nas"]
+    assert methods[assets[2].id.hex] == ["hardlink"]
+    assert reencoded.read_bytes() == b"a smaller re-encoded photo"  # the library copy untouched
