@@ -45,8 +45,8 @@ def resolve_asset(deps: Deps, asset: str) -> UUID:
     relpath = _relpath(deps, asset)
     rows = deps.projection.query(
         "SELECT asset_id FROM media WHERE record_name = ? OR local_relpath = ? "
-        "OR live_video_relpath = ?",
-        (asset, relpath, relpath),
+        "OR live_video_relpath = ? OR compressed_relpath = ?",
+        (asset, relpath, relpath, relpath),
     )
     if not rows:
         raise NotFoundError(f"no asset with id, iCloud record name or local path {asset!r}")

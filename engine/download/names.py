@@ -36,6 +36,8 @@ def _relpaths_of(state: MediaState) -> Iterator[str]:
         yield state.local_relpath
     if state.live_video_relpath:
         yield state.live_video_relpath
+    if state.compressed_relpath:  # a format change's new name is held as much as the old
+        yield state.compressed_relpath
     for extra in state.extra_files:
         yield extra.relpath
 

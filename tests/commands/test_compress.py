@@ -24,6 +24,7 @@ from PIL import Image
 
 from engine import events as ev
 from engine.compress.pool import WorkerPool
+from engine.download.names import held_relpaths
 from engine.errors import ExitCode
 from tests.compress_library import (
     AVIF_COMPRESSION,
@@ -240,6 +241,13 @@ def test_format_change_moves_the_still_and_keeps_its_live_video_paired(
     assert exiftool(video, "ContentIdentifier")["ContentIdentifier"] == CONTENT_ID
     assert tree_digests(cl.nas_root) == nas_before and compress_temps(cl.root) == []
     assert cl.compress().compressed == 0  # the renamed still is known: nothing left to do
+    found = run_cli(["history", str(heic)], cl.library.config_path)  # found by its new name
+    assert found.returncode == 0 and cl.ids["IMG_0100"] in found.stdout, found.stderr
+    projection = cl.library.open_projection()
+    try:  # download never gives the new name to another asset
+        assert held_relpaths(projection)[fact.local_relpath_after] == cl.ids["IMG_0100"]
+    finally:
+        projection.close()
 
 
 def test_format_change_never_takes_a_name_another_asset_holds(
