@@ -12,11 +12,14 @@ Invariants:
   reuse check, and the column list is stored with it).
 - Stage membership and "has a problem" are computed by SQLite with the very WHERE clauses of
   `projections.worklists`, so a report's backlog is exactly what each stage would work on.
-- Gate reasons come from `engine.cleanup.gate`, the one judge of album-move and deletion; the
-  NAS marker's presence and `now` are passed in (no file system or clock here).
-- Rows go in as columns (numpy arrays DuckDB scans), never `executemany` (1.3k rows/s);
-  typing is done by SQL casts. Times are stored as ISO text with an offset and cast through
-  TIMESTAMPTZ to naive UTC, so an offset is never dropped.
+- Gate reasons come from `engine.cleanup.gate`, the one judge of album-move and deletion,
+  called for every asset of those two work lists; the NAS marker's presence and `now` are
+  passed in (no file system or clock here). The gate runs on a second thread with its own
+  read-only connection while the rows are copied.
+- Rows go in as JSON lines that SQLite renders and DuckDB's JSON reader loads (no Python
+  object per value, and both run in C with the GIL released), never `executemany` (1.3k
+  rows/s); typing is done by SQL casts. Times are stored as ISO text with an offset and cast
+  through TIMESTAMPTZ to naive UTC, so an offset is never dropped.
 - A build writes a temp file (a copy of the current one when reusing it) and renames it over
   the old one, so a reader (a notebook) sees the old complete file or the new complete file.
 """
@@ -26,8 +29,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import typing
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -35,12 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 
 from engine.asset import MediaState
 from engine.cleanup.gate import Block, decide_album_move, decide_deletable
 from engine.config import ConfigFile
-from projections.media import MEDIA_FIELDS, MediaProjection
+from engine.ledger import connect_read_only
+from projections.media import MEDIA_FIELDS, MediaProjection, states_where
 from projections.worklists import FAILURES_WHERE, STAGE_WORKLISTS
 
 REPORTS_FILE = "reports.duckdb"
@@ -78,6 +83,10 @@ _TYPES = {
 }
 _STAGES = tuple(STAGE_WORKLISTS)
 _FLAGS = (*(f"in_stage_{i}" for i in range(len(_STAGES))), "has_problem")
+# Rows per SQLite statement when rendering JSON lines: each is one call that runs without the
+# GIL, and memory stays bounded for any library size.
+_CHUNK_ROWS = 10_000
+GateRow = tuple[str, str, str, str]
 
 
 def report_columns() -> list[str]:
@@ -85,12 +94,48 @@ def report_columns() -> list[str]:
     return ["asset_id", *_TYPES]
 
 
-def _sqlite_select() -> str:
-    """The copied media columns plus stage and problem flags (0/1), as stored."""
-    cols = report_columns()
-    cols += [f"COALESCE(({where}), 0)" for where in STAGE_WORKLISTS.values()]
-    cols.append(f"COALESCE(({FAILURES_WHERE}), 0)")
-    return f"SELECT {', '.join(cols)} FROM media"
+def _source_columns() -> list[tuple[str, str, str]]:
+    """(name, SQLite expression, DuckDB type as read from JSON) of every copied value: the
+    media columns as stored plus the stage and problem flags (0/1)."""
+    read_as = {"TIMESTAMP": "VARCHAR", "BOOLEAN": "BIGINT"}  # ISO text, 0/1: cast on insert
+    cols = [("asset_id", "asset_id", "VARCHAR")]
+    cols += [(name, name, read_as.get(t, t)) for name, t in _TYPES.items()]
+    flags = [f"COALESCE(({where}), 0)" for where in STAGE_WORKLISTS.values()]
+    flags.append(f"COALESCE(({FAILURES_WHERE}), 0)")
+    cols += [(name, expr, "BIGINT") for name, expr in zip(_FLAGS, flags, strict=True)]
+    return cols
+
+
+def _json_lines_select() -> str:
+    """Up to _CHUNK_ROWS rows after rowid ? as one text of JSON objects (keys c0, c1, ...:
+    short, as the text goes through a file), with the last rowid and the row count."""
+    pairs = ", ".join(f"'c{i}', {expr}" for i, (_n, expr, _t) in enumerate(_source_columns()))
+    return ("SELECT group_concat(j, char(10)), max(r), count(*) FROM (SELECT rowid AS r, "
+            f"json_object({pairs}) AS j FROM media WHERE rowid > ? ORDER BY rowid "
+            f"LIMIT {_CHUNK_ROWS})")
+
+
+def _write_json_lines(con: sqlite3.Connection, target: Path) -> int:
+    """Write every media row to `target` as JSON lines; returns the number of rows."""
+    sql, after, rows = _json_lines_select(), 0, 0
+    with target.open("w", encoding="utf-8") as out:
+        while True:
+            text, last, count = con.execute(sql, (after,)).fetchone()
+            if not count:
+                return rows
+            out.write(text)
+            out.write("\n")
+            after, rows = last, rows + count
+
+
+def _read_json_lines(path: Path) -> str:
+    """A DuckDB query over the JSON lines, with the copied columns' names."""
+    cols = _source_columns()
+    typed = ", ".join(f"'c{i}': '{t}'" for i, (_n, _e, t) in enumerate(cols))
+    names = ", ".join(f"c{i} AS {name}" for i, (name, _e, _t) in enumerate(cols))
+    literal = str(path).replace("'", "''")
+    return (f"SELECT {names} FROM read_json('{literal}', format = 'newline_delimited', "
+            f"columns = {{{typed}}})")
 
 
 def _media_schema() -> str:
@@ -123,25 +168,6 @@ def _worklists(source: str | None) -> Iterator[str]:
     yield f"CREATE TABLE stages AS SELECT * FROM (VALUES {values}) AS s(stage, stage_order)"
 
 
-def _as_columns(rows: list[tuple[Any, ...]], types: Sequence[str]) -> dict[str, Any]:
-    """Rows as one numpy array per column (DuckDB scans these without a per-row call).
-
-    Integers become int64 arrays, masked where NULL; everything else stays Python objects.
-    """
-    names = [*report_columns(), *_FLAGS]
-    out: dict[str, Any] = {}
-    for name, duck_type, values in zip(names, types, zip(*rows, strict=True), strict=True):
-        column = np.array(values, dtype=object)
-        if duck_type in ("BIGINT", "BOOLEAN"):
-            missing = np.asarray([v is None for v in values], dtype=bool)
-            column[missing] = 0
-            data = column.astype(np.int64)
-            out[name] = np.ma.masked_array(data, missing) if missing.any() else data
-        else:
-            out[name] = column
-    return out
-
-
 @dataclass(frozen=True)
 class BuildInputs:
     """What a build needs besides the projection: the policy, the time, the NAS marker."""
@@ -149,20 +175,29 @@ class BuildInputs:
     settings: ConfigFile
     now: datetime
     nas_marker_present: bool
-    # The gate is evaluated per asset in Python (about 30 us each); only the backlog needs it.
+    # The gate is evaluated per asset in Python (about 20 us each with decoding its state);
+    # only the backlog needs it.
     with_gate_blocks: bool = True
 
 
-def gate_blocks(
-    projection: MediaProjection, inputs: BuildInputs
-) -> list[tuple[str, str, str, str]]:
-    """(asset_id, stage, code, detail) for every block on album-move and delete work items."""
-    rows: list[tuple[str, str, str, str]] = []
+def gate_blocks(con: sqlite3.Connection, inputs: BuildInputs) -> list[GateRow]:
+    """(asset_id, stage, code, detail) for every block on album-move and delete work items,
+    judged by the gate on each asset's whole state as the projection on `con` holds it."""
+    rows: list[GateRow] = []
     for stage in ("album-move", "delete"):
-        for asset_id, state in projection.states_where(STAGE_WORKLISTS[stage]):
+        for asset_id, state in states_where(con, STAGE_WORKLISTS[stage]):
             for block in _blocks_of(stage, state, inputs):
                 rows.append((asset_id, stage, block.code, block.detail))
     return rows
+
+
+def _judge(projection_path: Path, inputs: BuildInputs) -> list[GateRow]:
+    """gate_blocks on a connection of its own (for a second thread)."""
+    con = connect_read_only(projection_path)
+    try:
+        return gate_blocks(con, inputs)
+    finally:
+        con.close()
 
 
 def _blocks_of(stage: str, state: MediaState, inputs: BuildInputs) -> Iterable[Block]:
@@ -179,16 +214,22 @@ def build_reports(projection: MediaProjection, path: Path, inputs: BuildInputs) 
     blocks are asked for; with gate blocks, only they are computed again.
     """
     position = projection.position()
-    if _built_position(path) == position:
-        if not inputs.with_gate_blocks:
-            return path
-        try:
-            _write_atomically(path, lambda con: _refresh_gate_blocks(con, projection, inputs),
-                              copy_current=True)
-            return path
-        except FileNotFoundError:
-            pass  # removed meanwhile (it is disposable): build it afresh
-    _write_atomically(path, lambda con: _fill(con, projection, inputs, position))
+    reuse = _built_position(path) == position
+    if reuse and not inputs.with_gate_blocks:
+        return path
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-gate") as pool:
+        # The gate (Python) judges while this thread copies files and rows (SQLite, the file
+        # system and DuckDB, in C without the GIL): on two cores the two overlap.
+        judged = pool.submit(_judge, projection.path, inputs) if inputs.with_gate_blocks else None
+        if reuse and judged is not None:
+            try:
+                _write_atomically(path, lambda con, _scratch: _refresh_gate_blocks(
+                    con, judged.result(), inputs), copy_current=True)
+                return path
+            except FileNotFoundError:
+                pass  # removed meanwhile (it is disposable): build it afresh
+        _write_atomically(path, lambda con, scratch: _fill(
+            con, projection, inputs, position, scratch, judged=judged))
     return path
 
 
@@ -212,9 +253,11 @@ def _built_position(path: Path) -> int | None:
     return int(row[0])
 
 
-def _write_atomically(path: Path, fill: Callable[[duckdb.DuckDBPyConnection], None], *,
+def _write_atomically(path: Path, fill: Callable[[duckdb.DuckDBPyConnection, Path], None], *,
                       copy_current: bool = False) -> None:
+    """Build into a temp file (fill gets its connection and a scratch file name), then rename."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    scratch = temp.with_name(f"{temp.name}.media.jsonl")
     temp.unlink(missing_ok=True)
     try:
         if copy_current:
@@ -226,30 +269,30 @@ def _write_atomically(path: Path, fill: Callable[[duckdb.DuckDBPyConnection], No
             # disposable local copy, so size matters less than the time to a report.
             con.execute("SET force_compression = 'uncompressed'")
             con.execute("BEGIN")
-            fill(con)
+            fill(con, scratch)
             con.execute("COMMIT")
         finally:
             con.close()
         temp.replace(path)
     finally:
         temp.unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
         Path(f"{temp}.wal").unlink(missing_ok=True)
 
 
 def _fill(con: duckdb.DuckDBPyConnection, projection: MediaProjection, inputs: BuildInputs,
-          position: int) -> None:
+          position: int, scratch: Path, *, judged: Future[list[GateRow]] | None) -> None:
     con.execute(_media_schema())
-    rows = projection.con.execute(_sqlite_select()).fetchall()
     source = None
-    if rows:
-        types = ["VARCHAR", *_TYPES.values(), *(["BIGINT"] * len(_FLAGS))]
-        con.register("media_source", _as_columns(rows, types))
+    if _write_json_lines(projection.con, scratch):
+        # Read once into memory: the media copy and every stage's work list come from it.
+        con.execute(f"CREATE TEMP TABLE media_source AS {_read_json_lines(scratch)}")
         source = "media_source"
         con.execute(_insert_media(source))
     for statement in _worklists(source):
         con.execute(statement)
     if source is not None:
-        con.unregister(source)
+        con.execute(f"DROP TABLE {source}")
     con.execute("CREATE TABLE gate_blocks (asset_id VARCHAR, stage VARCHAR, code VARCHAR, "
                 "detail VARCHAR)")
     _copy_run_tables(con, projection)
@@ -259,15 +302,15 @@ def _fill(con: duckdb.DuckDBPyConnection, projection: MediaProjection, inputs: B
     con.execute("INSERT INTO report_meta VALUES (?, ?, ?, false, ?, ?, NULL)", (
         position, inputs.now.replace(tzinfo=None), inputs.nas_marker_present, LAYOUT_VERSION,
         ",".join(report_columns())))
-    if inputs.with_gate_blocks:
-        _refresh_gate_blocks(con, projection, inputs)
+    if judged is not None:
+        _refresh_gate_blocks(con, judged.result(), inputs)
 
 
-def _refresh_gate_blocks(con: duckdb.DuckDBPyConnection, projection: MediaProjection,
+def _refresh_gate_blocks(con: duckdb.DuckDBPyConnection, blocks: list[GateRow],
                          inputs: BuildInputs) -> None:
     """Replace the gate blocks with the gate's answers at `inputs.now`."""
     con.execute("DELETE FROM gate_blocks")
-    _append(con, "gate_blocks", gate_blocks(projection, inputs))
+    _append(con, "gate_blocks", blocks)
     con.execute("UPDATE report_meta SET has_gate_blocks = true, nas_marker_present = ?, "
                 "gate_blocks_at_utc = ?",
                 (inputs.nas_marker_present, inputs.now.replace(tzinfo=None)))
