@@ -140,10 +140,15 @@ class MediaFold:
         self.runs = RunsFold()
         self._readers: dict[str, _TopicReader] = {}
 
-    def _reader(self, topic: str) -> _TopicReader:
-        event_class, decode = current_decoder(topic)
+    def _reader(self, raw: RawEvent) -> _TopicReader:
+        try:
+            event_class, decode = current_decoder(raw.topic)
+        except Exception:  # an unknown topic: decode_stored_state raises naming the row
+            position, originator_id, version, topic, data = raw
+            decode_stored_state(topic, data, originator_id, version, position)
+            raise
         reader = _TopicReader(event_class, decode, issubclass(event_class, ev.AssetEvent))
-        self._readers[topic] = reader
+        self._readers[raw.topic] = reader
         return reader
 
     def apply_page(self, page: Iterable[RawEvent]) -> None:
@@ -153,8 +158,9 @@ class MediaFold:
         decoder refuses (legacy JSON, an older class_version, damage) takes the full path.
         """
         readers, states = self._readers, self.states
-        for position, originator_id, version, topic, data in page:
-            reader = readers.get(topic) or self._reader(topic)
+        for raw in page:
+            position, originator_id, version, topic, data = raw
+            reader = readers.get(topic) or self._reader(raw)
             try:
                 payload = reader.decode(data)
             except Exception:  # decode_stored_state upcasts, or raises naming the row

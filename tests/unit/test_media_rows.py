@@ -88,3 +88,20 @@ def test_a_damaged_row_stops_the_rebuild_naming_its_position(library: Library) -
     finally:
         projection.close()
         ledger.close()
+
+
+def test_an_unknown_topic_stops_the_rebuild_naming_its_position(library: Library) -> None:
+    ledger = library.open_ledger()
+    run = new_run()
+    asset = discover(run, 1)
+    ledger.save(run, asset)
+    ledger.app.recorder.insert_events(
+        [StoredEvent(asset.id, asset.version + 1, "NoSuchFact", b"\x91\x01")]
+    )
+    projection = MediaProjection(library.config.state_dir / "media.db", CrashPoints())
+    try:
+        with pytest.raises(LedgerDamagedError, match=f"{asset.id.hex} v{asset.version + 1} at"):
+            projection.rebuild(ledger)
+    finally:
+        projection.close()
+        ledger.close()
