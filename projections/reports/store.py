@@ -15,7 +15,9 @@ Invariants:
 - Gate reasons come from `engine.cleanup.gate`, the one judge of album-move and deletion,
   called for every asset of those two work lists; the NAS marker's presence and `now` are
   passed in (no file system or clock here). The gate runs on a second thread with its own
-  read-only connection while the rows are copied.
+  read-only connection while the rows are copied; if a writer commits during the build, its
+  states may be newer than the copied rows, never older than the recorded position (which
+  then differs from the projection's, so the next report rebuilds).
 - Rows go in as JSON lines that SQLite renders and DuckDB's JSON reader loads (no Python
   object per value, and both run in C with the GIL released), never `executemany` (1.3k
   rows/s); typing is done by SQL casts. Times are stored as ISO text with an offset and cast
