@@ -13,6 +13,8 @@ Invariants:
   and the main thread's batch lookups never overlap); content downloads run in parallel.
 - A storage error or an iCloud error that is not about one file (login lost, say) stops the
   run after saving the facts already known; per-file trouble becomes that asset's fact.
+- An interrupt (Ctrl-C, or SIGTERM under `watch`) starts no new file: those in flight finish,
+  are confirmed with one lookup and filed, and everything decided is saved before it returns.
 """
 
 from __future__ import annotations
@@ -166,10 +168,27 @@ class DownloadRun:
             while pending:
                 pending = self._collect(pending)
             self._confirm()
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under `watch`: finish what is in flight
+            self._finish_in_flight(pending)
+            raise
         except BaseException:
             for future in pending:
                 future.cancel()
             raise
+
+    def _finish_in_flight(self, pending: set[Future[AssetResult]]) -> None:
+        """Let the files being fetched finish and file them; queued ones never start."""
+        for future in pending:
+            future.cancel()
+        for future in [f for f in pending if not f.cancelled()]:
+            try:
+                self._record(future.result())
+            except Exception:  # that asset stays in the work list
+                continue
+        try:
+            self._confirm()
+        except Exception:  # unconfirmed files are adopted by the next run
+            return
 
     def _collect(self, pending: set[Future[AssetResult]]) -> set[Future[AssetResult]]:
         done, still = wait(pending, return_when=FIRST_COMPLETED)

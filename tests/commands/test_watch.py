@@ -15,6 +15,7 @@ from commands.watch import sd_notify
 from engine.errors import ExitCode
 from engine.tempfiles import find_temp_files
 from tests.factories import Library, run_cli
+from tests.reliability.invariants import assert_invariants
 from tests.scenarios.fault_world import open_world
 from tests.sim import PASSWORD
 
@@ -49,7 +50,8 @@ def downloaded(library: Library) -> dict[str, int]:
 
 
 def test_sigterm_mid_download_stops_cleanly_and_resumes(tmp_path: Path) -> None:
-    with open_world(tmp_path, assets=12, size_scale=0.02) as world:
+    # More assets than download workers: some are still queued when SIGTERM comes.
+    with open_world(tmp_path, assets=40, size_scale=0.02) as world:
         root = world.library.config.library_root
         world.server.faults.set_bandwidth(150_000)  # slow bodies: SIGTERM lands mid-file
         watcher = start_watch(world.library, world.server.base_url, "--interval", "30")
@@ -66,6 +68,8 @@ def test_sigterm_mid_download_stops_cleanly_and_resumes(tmp_path: Path) -> None:
         assert "watch stopped" in out
         assert find_temp_files([root]) == []
         first = downloaded(world.library)
+        assert first, "the file in flight at SIGTERM was finished and filed"
+        assert_invariants(world.library, tmp_path / "scratch")  # no file without its event
         world.server.faults.set_bandwidth(None)
         again = start_watch(world.library, world.server.base_url, "--cycles", "1")
         out, err = again.communicate(timeout=120)

@@ -8,7 +8,7 @@
   then compressed, minus what LocalCopyRemoved removed) exists and hashes to the recorded
   sha256, and every NAS-verified asset's NAS copy hashes to the downloaded original's sha256;
 - no temp or partial file left: no photoledger temp name under the library, the NAS or any
-  other root given, and nothing but the ledger, the projection and the lock in the state
+  other root given, and nothing but the ledger, the projection and the locks in the state
   folder;
 - each aggregate's versions run 1, 2, 3 ... in position order, with no gap or repeat;
 - the media projection equals a fresh replay of the ledger, and tracks the ledger's head;
@@ -44,7 +44,7 @@ STATE_FILES = frozenset(
     {
         "ledger.db", "ledger.db-wal", "ledger.db-shm",
         "media.db", "media.db-wal", "media.db-shm",
-        "writer.lock",
+        "writer.lock", "watch.lock",  # kept empty when free: removing a flock file races
     }
 )
 
