@@ -33,6 +33,7 @@ from tests.compress_media import (
     write_dng,
     write_heic,
     write_jpeg,
+    write_raw_dng,
     write_screenshot,
     write_video,
 )
@@ -113,6 +114,7 @@ def generate_media(folder: Path) -> Path:
     ), content_id=CONTENT_ID)
     write_screenshot(folder / "screenshot.PNG")
     write_dng(folder / "raw.DNG")
+    write_raw_dng(folder / "camera.DNG", 2400, 1600, seed=8)
     write_video(folder / "h264.MOV", VideoSpec(codec="libx264", seconds=2.0))
     write_video(folder / "hevc.MOV", VideoSpec(codec="libx265", seconds=1.0, grain=8))
     done.write_text("ok")

@@ -107,9 +107,51 @@ def write_screenshot(path: Path, width: int = 1170, height: int = 2532, seed: in
 
 
 def write_dng(path: Path, seed: int = 3) -> str:
-    """A TIFF-structured stand-in for a camera RAW file (never decoded: RAW is left alone)."""
+    """A TIFF named like a RAW file: LibRaw cannot develop it (an undecodable RAW)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     detailed_image(600, 400, seed).save(path, "TIFF")
+    return sha256_of(path)
+
+
+RAW_MAKE, RAW_MODEL = "Canon", "EOS R6"
+
+
+def write_raw_dng(path: Path, width: int, height: int, seed: int) -> str:
+    """A real DNG LibRaw develops: the detailed image mosaicked into a 12-bit RGGB Bayer array
+    (uncompressed, as many cameras write it), with camera EXIF (make/model, date, GPS, and
+    Orientation 6: shown turned). Returns its sha256."""
+    import numpy as np
+    from pidng.core import RAW2DNG, DNGTags, Tag
+    from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, PhotometricInterpretation
+
+    rgb = np.asarray(detailed_image(width, height, seed), dtype=np.uint16) * 16  # 12-bit
+    bayer = np.empty((height, width), dtype=np.uint16)
+    bayer[0::2, 0::2], bayer[0::2, 1::2] = rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1]
+    bayer[1::2, 0::2], bayer[1::2, 1::2] = rgb[1::2, 0::2, 1], rgb[1::2, 1::2, 2]
+    tags = DNGTags()
+    for tag, value in (
+        (Tag.ImageWidth, width), (Tag.ImageLength, height), (Tag.TileWidth, width),
+        (Tag.TileLength, height), (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 12),
+        (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
+        (Tag.CFARepeatPatternDim, [2, 2]), (Tag.CFAPattern, CFAPattern.RGGB),
+        (Tag.BlackLevel, 0), (Tag.WhiteLevel, 4095),
+        (Tag.ColorMatrix1, [[1, 1], [0, 1], [0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1], [1, 1]]),
+        (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65),
+        (Tag.AsShotNeutral, [[1, 1], [1, 1], [1, 1]]), (Tag.Make, RAW_MAKE),
+        (Tag.Model, RAW_MODEL), (Tag.DNGVersion, DNGVersion.V1_4),
+    ):
+        tags.set(tag, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = RAW2DNG()
+    writer.options(tags, path="", compress=False)
+    writer.convert(bayer, filename=str(path.with_suffix("")))
+    path.with_suffix(".dng").rename(path)
+    subprocess.run(
+        ["exiftool", "-q", "-q", "-overwrite_original", f"-DateTimeOriginal={TAKEN}",
+         "-OffsetTimeOriginal=+02:00", "-GPSLatitudeRef=N", "-GPSLatitude=48.8584",
+         "-GPSLongitudeRef=E", "-GPSLongitude=2.2945", "-Orientation#=6", str(path)],
+        check=True, capture_output=True, timeout=60,
+    )
     return sha256_of(path)
 
 

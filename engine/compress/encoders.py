@@ -60,12 +60,16 @@ def metadata_kwargs(im: Image.Image) -> dict[str, Any]:
 
 
 def encode_photo(
-    data: bytes, target_format: str, settings: dict[str, Any], out: Path | BinaryIO
+    source: bytes | Image.Image, target_format: str, settings: dict[str, Any],
+    out: Path | BinaryIO,
 ) -> Image.Image:
-    """Decode `data`, encode it to `out` (a temp file or memory) per settings; returns the
-    decoded source (loaded)."""
-    im = Image.open(io.BytesIO(data))
-    im.load()
+    """Decode `source` (or take it already decoded, e.g. a developed RAW), encode it to `out`
+    (a temp file or memory) per settings; returns the decoded source (loaded)."""
+    if isinstance(source, Image.Image):
+        im = source
+    else:
+        im = Image.open(io.BytesIO(source))
+        im.load()
     meta = metadata_kwargs(im)
     if target_format == "png":
         _save_png(im, settings, out, meta)
@@ -104,7 +108,7 @@ def _save_png(
     )
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: get SIGKILL when the worker that started us dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -115,7 +119,7 @@ def run_tool(argv: list[str], timeout_s: float) -> str:
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout_s, check=False,
-            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
         )
     except subprocess.TimeoutExpired:
         raise EncodeError(f"{Path(argv[0]).name} timed out after {timeout_s:.0f} s") from None

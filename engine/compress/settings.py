@@ -4,7 +4,8 @@ Invariants:
 - Every struct is frozen and refuses unknown keys (like the rest of engine.config), so a typo
   in a tier is a ConfigError naming the key and line, never a silently ignored setting.
 - A tier leaves a media kind alone when its setting for that kind is null; a format change
-  (`photo_format`) is off (`keep`) unless asked for.
+  (`photo_format`) is off (`keep`) unless asked for, and so is developing RAW files into
+  stills (`raw`), which uses the tier's settings for the chosen format.
 - `validate_compression` returns every (dotted key, reason) it refuses; engine.config raises
   the first as a ConfigError. Values are checked for range, not just type.
 - Tiers are ordered by `min_age_days`: a larger value is a heavier tier. No two tiers share
@@ -27,6 +28,7 @@ X265Preset = Literal[
 ]
 Subsampling = Literal["keep", "4:4:4", "4:2:2", "4:2:0"]
 PhotoFormat = Literal["keep", "heic", "avif"]
+RawFormat = Literal["keep", "jpeg", "heic", "avif"]
 Requirement = Literal["nas", "google"]
 
 
@@ -115,7 +117,8 @@ class CompressionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     min_saving_fraction: float = 0.05
     photo_timeout_s: float = 300.0
     video_timeout_s_per_s: float = 20.0  # allowed wall time: 5 s + this x video duration
-    raw: Literal["keep"] = "keep"  # RAW files (DNG, CR2, NEF ...) are never re-encoded
+    # RAW files (DNG, CR2, NEF ...): kept as they are, or developed into this still format
+    raw: RawFormat = "keep"
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
     tiers: dict[str, TierSettings] = msgspec.field(default_factory=_default_tiers)
@@ -136,6 +139,10 @@ def validate_compression(c: CompressionSettings) -> list[tuple[str, str]]:
     need("tiers", bool(c.tiers), "must define at least one tier")
     ages = [t.min_age_days for t in c.tiers.values()]
     need("tiers", len(set(ages)) == len(ages), "two tiers have the same min_age_days")
+    need(
+        "raw", c.raw == "keep" or any(getattr(t, c.raw) is not None for t in c.tiers.values()),
+        f"{c.raw} needs {c.raw} settings in at least one tier (or keep)",
+    )
     for name, tier in c.tiers.items():
         problems.extend(_tier_problems(f"compression.tiers.{name}", tier))
     return problems

@@ -10,7 +10,10 @@ Invariants:
   tier whose result was not smaller by the margin is not tried again.
 - Every file of a job names the sha256 its source must hash to: the downloaded original's.
   A re-encode never starts from an already compressed copy.
-- RAW files and kinds a tier has no setting for are left alone.
+- Kinds a tier has no setting for are left alone, and so are RAW files unless `raw` names a
+  still format: then a RAW is developed into that format (with the tier's settings for it)
+  under the new suffix, like a format change. A file whose original is RAW is always
+  re-encoded from that RAW (`raw_source`), never from a developed copy.
 - A format change never takes a name the ledger gives another asset (compared case-folded, as
   download reserves names): such a still keeps its format, so no other asset's file is ever
   replaced and a live photo's still and video keep their shared stem.
@@ -25,12 +28,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from engine.asset import MediaState
-from engine.compress.settings import CompressionSettings, TierSettings
+from engine.compress.settings import CompressionSettings, RawFormat, TierSettings
 from engine.targets.nas_plan import is_nas_copy_current
 
 MediaKind = Literal["jpeg", "heic", "avif", "png", "raw", "video", "other"]
@@ -44,7 +47,8 @@ _KIND_BY_SUFFIX: dict[str, MediaKind] = {
         (".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"), "raw"
     ),
 }
-_SUFFIX_OF_FORMAT = {"heic": ".HEIC", "avif": ".AVIF"}
+_SUFFIX_OF_FORMAT = {"jpeg": ".JPG", "heic": ".HEIC", "avif": ".AVIF"}
+_ENCODED_KINDS = frozenset({"jpeg", "heic", "avif", "png", "video"})
 PHOTO_TIMEOUT_KEY = "photo"
 
 
@@ -70,6 +74,7 @@ class FileJob:
     kind: MediaKind
     target_format: str  # "jpeg", "heic", "avif", "png" or "video"
     settings_json: str  # the encoder settings (a struct as JSON: picklable, hashable)
+    raw_source: bool = False  # the original is a camera RAW: develop it, then encode
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,10 @@ def decide_compression(
     not_due = _why_not_due(state, due, policy.settings)
     if due is None or not_due:
         return CompressDecision("not-due", not_due or "no tier yet", due)
-    files = plan_files(state, policy.settings.tiers[due], _held_by_other(held_relpaths, asset_id))
+    files = plan_files(
+        state, policy.settings.tiers[due], _held_by_other(held_relpaths, asset_id),
+        raw=policy.settings.raw,
+    )
     if not files:
         return CompressDecision("left-alone", f"{kind_of(state.local_relpath)} kept", due)
     missing = has_required_backups(state, policy)
@@ -185,7 +193,8 @@ def _never_held(_relpath: str) -> bool:
 
 
 def plan_files(
-    state: MediaState, tier: TierSettings, is_held_by_other: Callable[[str], bool] = _never_held
+    state: MediaState, tier: TierSettings, is_held_by_other: Callable[[str], bool] = _never_held,
+    *, raw: RawFormat = "keep",
 ) -> list[FileJob]:
     """The files of an asset this tier re-encodes (still first)."""
     assert state.local_relpath is not None and state.sha256 is not None
@@ -194,6 +203,7 @@ def plan_files(
         "original", state.compressed_relpath or state.local_relpath,
         state.nas_relpath or state.local_relpath, state.sha256, tier,
         local_sha256=state.compressed_sha256 or state.sha256, is_held_by_other=is_held_by_other,
+        raw=raw, raw_source=kind_of(state.local_relpath) == "raw",
     )
     if still is not None:
         files.append(still)
@@ -209,7 +219,8 @@ def plan_files(
 
 def _file_job(
     key: str, relpath: str, nas_relpath: str, sha256: str, tier: TierSettings, *,
-    local_sha256: str | None, is_held_by_other: Callable[[str], bool],
+    local_sha256: str | None, is_held_by_other: Callable[[str], bool], raw: RawFormat,
+    raw_source: bool,
 ) -> FileJob | None:
     kind = kind_of(relpath)
     target: str | None = None
@@ -217,16 +228,20 @@ def _file_job(
         target = kind if tier.photo_format == "keep" else tier.photo_format
     elif kind in ("png", "video"):
         target = kind
+    elif kind == "raw" and raw != "keep":
+        target = raw
     after = relpath
     if target in _SUFFIX_OF_FORMAT and kind != target:
         after = _renamed(relpath, _SUFFIX_OF_FORMAT[target])
         if is_held_by_other(after):
-            target, after = kind, relpath  # another asset's file has that name: keep format
-    settings = getattr(tier, target, None) if target else None
+            # Another asset's file has that name: keep the format (a RAW is then left alone).
+            target, after = kind, relpath
+    settings = getattr(tier, target, None) if target in _ENCODED_KINDS else None
     if target is None or settings is None:
         return None
     return FileJob(
-        key, relpath, after, nas_relpath, sha256, local_sha256, kind, target, _json(settings)
+        key, relpath, after, nas_relpath, sha256, local_sha256, kind, target, _json(settings),
+        raw_source=raw_source,
     )
 
 
@@ -270,18 +285,24 @@ def video_timeout_s(duration_s: float, settings: CompressionSettings) -> float:
 _JPEG_RATIO_BY_QUALITY = ((95, 1.0), (90, 0.93), (85, 0.75), (80, 0.6), (65, 0.45), (40, 0.3))
 _HEIC_RATIO_BY_QUALITY = ((90, 1.5), (65, 0.85), (50, 0.47), (40, 0.28), (30, 0.17))
 _VIDEO_RATIO_BY_CRF = ((18, 0.7), (23, 0.35), (28, 0.15), (35, 0.08))
+_RAW_RATIO = 0.25  # a RAW holds about 4x the bytes of a q92 JPEG of the same photo (rough)
 
 
 def estimate_ratio(job_file: FileJob) -> float:
     """A rough expected output/source size ratio for one file (see the table's source)."""
     settings = json.loads(job_file.settings_json)
-    if job_file.target_format == "jpeg":
+    factor = _RAW_RATIO if job_file.kind == "raw" else 1.0
+    return factor * _still_or_video_ratio(job_file.target_format, settings)
+
+
+def _still_or_video_ratio(target_format: str, settings: dict[str, Any]) -> float:
+    if target_format == "jpeg":
         return _interpolate(_JPEG_RATIO_BY_QUALITY, settings["quality"])
-    if job_file.target_format == "heic":
+    if target_format == "heic":
         return min(1.0, _interpolate(_HEIC_RATIO_BY_QUALITY, settings["quality"]))
-    if job_file.target_format == "avif":
+    if target_format == "avif":
         return 0.3
-    if job_file.target_format == "png":
+    if target_format == "png":
         return 0.95
     ratio = _interpolate(_VIDEO_RATIO_BY_CRF, settings["crf"])
     return ratio * (0.8 if settings["codec"] == "libx265" else 1.0)

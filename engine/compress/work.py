@@ -10,6 +10,8 @@ Invariants:
   the file is reported as kept; a job that fails removes every temp file it made.
 - A still is encoded from the very bytes that were hashed against the original, and its
   output is decoded back from the very bytes then written and hashed (read once each).
+  A still whose original is RAW is developed from those bytes first (engine.compress.raw),
+  whatever format the local copy is in now.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from engine.compress.encoders import (
     temp_path_for,
     video_argv,
 )
+from engine.compress.raw import develop_raw
 from engine.compress.tiers import CompressJob, FileJob
 from engine.compress.verify import (
     VerifyError,
@@ -223,8 +226,9 @@ def _encode_photo(f: FileJob, data: bytes) -> bytes:
     ones then written and hashed: one full decode of the output, no re-read.
     """
     out = io.BytesIO()
+    source = develop_raw(data) if f.raw_source else data
     try:
-        im = encode_photo(data, f.target_format, json.loads(f.settings_json), out)
+        im = encode_photo(source, f.target_format, json.loads(f.settings_json), out)
     except (OSError, ValueError, SyntaxError) as exc:
         if isinstance(exc, OSError) and exc.filename:
             raise

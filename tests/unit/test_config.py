@@ -114,3 +114,14 @@ def test_init_template_loads_cleanly(tmp_path: Path) -> None:
     text = render_config(str(tmp_path / "lib"), "a@b.c", str(tmp_path / "s"))
     config = load_config(write(tmp_path, text))
     assert config.settings.icloud.username == "a@b.c"
+
+
+def test_raw_conversion_is_off_unless_asked_and_checked_at_load(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD)).settings.compression.raw == "keep"
+    assert load_config(write(tmp_path, GOOD + "compression:\n  raw: jpeg\n")).settings \
+        .compression.raw == "jpeg"
+    bad = error_of(tmp_path, GOOD + "compression:\n  raw: tiff\n")
+    assert "line 7" in bad and "compression.raw" in bad and "tiff" in bad
+    # The default tiers have no avif settings: developing RAW into AVIF could never happen.
+    unset = error_of(tmp_path, GOOD + "compression:\n  raw: avif\n")
+    assert "compression.raw" in unset and "needs avif settings in at least one tier" in unset
