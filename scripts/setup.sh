@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # Debian packages: PostgreSQL (the ledger's server backend, started by the tests themselves),
 # Python's venv support and headers, ffmpeg (real media for the simulator and compression) and
 # syncthing (the Google route's server and, in tests, the stand-in Pixel).
-# libimage-exiftool-perl: exiftool, which the compression tests read metadata back with.
+# libimage-exiftool-perl: exiftool, which copies a RAW's EXIF into its developed still (compression.raw)
+# and which the compression tests read metadata back with.
 APT_PACKAGES=(postgresql python3 python3-venv python3-dev ca-certificates ffmpeg syncthing
               libimage-exiftool-perl)
 
