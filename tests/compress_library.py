@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,17 +42,18 @@ from tests.compress_media import (
 from tests.factories import Library, discover, make_library, new_run
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-# Fast presets: the tests check behaviour, the benchmark measures the defaults' speed.
-# Generous encoder timeouts: a loaded shared machine must not turn a slow encode into a
-# failure here (the timeout path has its own crash and failure tests).
-TEST_COMPRESSION = """
+# Generous encoder timeouts in every test config: a loaded shared machine must not turn a
+# slow encode into a failure (the timeout path has its own failure tests). Fast presets: the
+# tests check behaviour, the benchmark measures the defaults' speed.
+COMPRESSION_HEAD = """
 compression:
   require: [nas]
   min_saving_fraction: 0.05
   photo_timeout_s: 600.0
   video_timeout_s_per_s: 300.0
   ffmpeg: {ffmpeg}
-  tiers:
+"""
+TEST_COMPRESSION = COMPRESSION_HEAD + """  tiers:
     light:
       min_age_days: 0
       jpeg: {{quality: 85, progressive: true, optimize: true, subsampling: keep}}
@@ -65,14 +68,7 @@ compression:
       video: {{codec: libx265, crf: 30, preset: ultrafast}}
 """
 # One tier that turns JPEG stills into HEIC (a live photo's video is re-encoded too).
-HEIC_COMPRESSION = """
-compression:
-  require: [nas]
-  min_saving_fraction: 0.05
-  photo_timeout_s: 600.0
-  video_timeout_s_per_s: 300.0
-  ffmpeg: {ffmpeg}
-  tiers:
+HEIC_COMPRESSION = COMPRESSION_HEAD + """  tiers:
     light:
       min_age_days: 0
       photo_format: heic
@@ -81,12 +77,7 @@ compression:
       video: {{codec: libx264, crf: 28, preset: veryfast}}
 """
 # Stills become AVIF from the first tier on; the heavy tier re-encodes them as lighter AVIF.
-AVIF_COMPRESSION = """
-compression:
-  require: [nas]
-  min_saving_fraction: 0.05
-  ffmpeg: {ffmpeg}
-  tiers:
+AVIF_COMPRESSION = COMPRESSION_HEAD + """  tiers:
     light:
       min_age_days: 0
       photo_format: avif
@@ -234,3 +225,11 @@ def tree_digests(root: Path) -> dict[str, str]:
 
 def compress_temps(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.name.endswith(".photoledger-compress")]
+
+
+def fake_encoder(folder: Path, script: str) -> str:
+    """An executable stand-in for ffmpeg: `script` with `{python}` as its interpreter."""
+    fake = folder / "fake-ffmpeg"
+    fake.write_text(script.format(python=sys.executable))
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return str(fake)

@@ -34,6 +34,7 @@ from engine.download.plan import (
 from engine.errors import StorageError
 from engine.fsutil import HASH_CHUNK_BYTES, fsync_dir, sha256_file
 from engine.icloud.port import ContentError, IcloudPort, ThrottledError, UrlExpiredError
+from engine.naming import join_relpath
 
 CHUNK_BYTES = 1 << 16  # a cut loses at most one chunk: the rest is resumed
 MAX_RESUMES = 3
@@ -92,7 +93,7 @@ class NameRegistry:
     ) -> str | None:
         """Claim the first candidate no other asset holds and no file occupies (None: none)."""
         for name in candidates:
-            relpath = f"{relfolder}/{name}" if relfolder else name
+            relpath = join_relpath(relfolder, name)
             if not self.is_held_by_other(relpath, owner) and not os.path.lexists(root / relpath):
                 self.claim(relpath, owner)
                 return relpath
@@ -278,7 +279,7 @@ def _take_free_name(
     job: FileJob, part: Path, *, owner: str, size_bytes: int, sha256: str, registry: NameRegistry
 ) -> str | None:
     for name in job.candidates:
-        relpath = f"{job.relfolder}/{name}" if job.relfolder else name
+        relpath = join_relpath(job.relfolder, name)
         if registry.is_held_by_other(relpath, owner):
             continue
         target = job.folder / name

@@ -168,18 +168,15 @@ class DownloadRun:
             while pending:
                 pending = self._collect(pending)
             self._confirm()
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under `watch`: finish what is in flight
-            self._finish_in_flight(pending)
-            raise
-        except BaseException:
-            for future in pending:
+        except BaseException as exc:
+            for future in pending:  # queued files never start
                 future.cancel()
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, or SIGTERM under `watch`
+                self._finish_in_flight(pending)
             raise
 
     def _finish_in_flight(self, pending: set[Future[AssetResult]]) -> None:
-        """Let the files being fetched finish and file them; queued ones never start."""
-        for future in pending:
-            future.cancel()
+        """Let the files being fetched finish and file them."""
         for future in [f for f in pending if not f.cancelled()]:
             try:
                 self._record(future.result())

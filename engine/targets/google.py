@@ -44,15 +44,13 @@ from engine.targets.google_plan import (
     decide_asset_copy,
     decide_pixel_copy,
     decide_resend_mtime_ns,
-    decide_resend_source,
     is_outbox_copy_due_for_removal,
     plan_outbox_files,
 )
-from engine.targets.google_resend import ResendJob, plan_google_resend
+from engine.targets.google_resend import ResendJob, find_downloaded_bytes, plan_google_resend
 from engine.targets.google_stage import (
     Placed,
     StageRefusedError,
-    observe_resend_sources,
     outbox_stat,
     place_outbox_file,
     remove_outbox_copy,
@@ -251,8 +249,7 @@ class GoogleRun:
 
     def _place_from_nas(self, file: OutboxFile, target: Path) -> Placed:
         """The library copy is not the original (compressed first, or changed): the NAS's."""
-        seen = observe_resend_sources(file, self.route.library_root, self.route.nas_root)
-        source = decide_resend_source(file, seen)
+        source = find_downloaded_bytes(file, self.route.library_root, self.route.nas_root)
         if isinstance(source, str):
             raise StageRefusedError(source)
         mtime_ns = Path(source.path).stat().st_mtime_ns  # the capture time backup-nas kept

@@ -41,6 +41,13 @@ class ResendJob:
     files: tuple[tuple[OutboxFile, SourceSeen], ...]
 
 
+def find_downloaded_bytes(
+    file: OutboxFile, library_root: Path, nas_root: Path | None
+) -> SourceSeen | str:
+    """The copy (library first, then NAS) holding the file's downloaded bytes, or why none."""
+    return decide_resend_source(file, observe_resend_sources(file, library_root, nas_root))
+
+
 def plan_google_resend(
     ledger: Ledger, asset_ids: Sequence[UUID], library_root: Path, nas_root: Path | None
 ) -> list[ResendJob]:
@@ -59,9 +66,7 @@ def plan_google_resend(
             continue
         chosen: list[tuple[OutboxFile, SourceSeen]] = []
         for file in plan_outbox_files(asset.state):
-            decision = decide_resend_source(
-                file, observe_resend_sources(file, library_root, nas_root)
-            )
+            decision = find_downloaded_bytes(file, library_root, nas_root)
             if isinstance(decision, str):
                 refusals.append(f"cannot resend {label}: {decision}")
                 break

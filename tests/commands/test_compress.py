@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import stat
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +32,7 @@ from tests.compress_library import (
     Item,
     add_items,
     compress_temps,
+    fake_encoder,
     generate_media,
     make_compress_library,
     tree_digests,
@@ -316,10 +315,8 @@ open(args[-1], "wb").write(data[: len(data) * 2 // 5])
 
 
 def test_encoder_that_exits_0_with_a_truncated_file_is_caught(tmp_path: Path, media: Path) -> None:
-    fake = tmp_path / "fake-ffmpeg"
-    fake.write_text(FAKE_FFMPEG.format(python=sys.executable))
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    cl = make_compress_library(tmp_path, media, [Item("V", "h264.MOV", 10)], ffmpeg=str(fake))
+    fake = fake_encoder(tmp_path, FAKE_FFMPEG)
+    cl = make_compress_library(tmp_path, media, [Item("V", "h264.MOV", 10)], ffmpeg=fake)
     cl.backup_nas()
     before = sha256_of(cl.root / cl.relpaths["V"])
 

@@ -7,8 +7,6 @@ The truncated-output case lives in test_compress.py.
 
 from __future__ import annotations
 
-import stat
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from tests.compress_library import (
     CompressLibrary,
     Item,
     compress_temps,
+    fake_encoder,
     generate_media,
     make_compress_library,
 )
@@ -50,13 +49,6 @@ time.sleep(600)
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_media(tmp_path_factory.getbasetemp() / "compress-media")
-
-
-def fake_encoder(tmp_path: Path, script: str) -> str:
-    fake = tmp_path / "fake-ffmpeg"
-    fake.write_text(script.format(python=sys.executable))
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    return str(fake)
 
 
 def with_ffmpeg(cl: CompressLibrary, ffmpeg: str) -> CompressLibrary:

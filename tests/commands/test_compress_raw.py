@@ -15,6 +15,7 @@ from PIL import Image
 
 from engine import events as ev
 from tests.compress_library import (
+    COMPRESSION_HEAD,
     NOW,
     TEST_COMPRESSION,
     CompressLibrary,
@@ -27,22 +28,15 @@ from tests.compress_library import (
 from tests.compress_media import RAW_MAKE, RAW_MODEL, TAKEN, exiftool, sha256_of
 from tests.factories import run_cli
 
-RAW_COMPRESSION = """
-compression:
-  require: [nas]
-  min_saving_fraction: 0.05
-  photo_timeout_s: 600.0
-  raw: {raw}
-  ffmpeg: {{ffmpeg}}
-  tiers:
+RAW_TIERS = """  tiers:
     light:
       min_age_days: 0
-      jpeg: {{{{quality: 85, progressive: true, optimize: true, subsampling: keep}}}}
-      heic: {{{{quality: 60, preset: ultrafast}}}}
+      jpeg: {{quality: 85, progressive: true, optimize: true, subsampling: keep}}
+      heic: {{quality: 60, preset: ultrafast}}
     heavy:
       min_age_days: 1095
-      jpeg: {{{{quality: 60, progressive: true, optimize: true, subsampling: keep}}}}
-      heic: {{{{quality: 40, preset: ultrafast}}}}
+      jpeg: {{quality: 60, progressive: true, optimize: true, subsampling: keep}}
+      heic: {{quality: 40, preset: ultrafast}}
 """
 SUFFIX = {"jpeg": ".JPG", "heic": ".HEIC"}
 PIL_FORMAT = {"jpeg": "JPEG", "heic": "HEIF"}
@@ -54,7 +48,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def raw_library(tmp_path: Path, media: Path, items: list[Item], raw: str) -> CompressLibrary:
-    cl = make_compress_library(tmp_path, media, items, compression=RAW_COMPRESSION.format(raw=raw))
+    compression = COMPRESSION_HEAD + f"  raw: {raw}\n" + RAW_TIERS
+    cl = make_compress_library(tmp_path, media, items, compression=compression)
     cl.backup_nas()
     return cl
 
