@@ -1,8 +1,12 @@
 """Decode-back checks: an encoder's output replaces a local copy only if it passes these.
 
 Invariants:
-- A still is opened, `verify()`-ed, reopened and fully decoded (a truncated file fails the
-  decode), and must be the expected format with the source's displayed dimensions.
+- A still is opened, `verify()`-ed, reopened and decoded (a truncated or corrupt file fails
+  the decode), and must be the expected format with the source's displayed dimensions.
+  A JPEG is decoded at 1/8 scale: libjpeg still reads every scan and every Huffman code of
+  every block (that is where a cut or damaged stream fails, exactly as in a full decode) and
+  only skips the inverse DCT of the AC coefficients, upsampling and colour conversion,
+  arithmetic that cannot fail. That halves the check's cost for a progressive JPEG.
 - The metadata that must survive is compared with the source's, not just looked for: EXIF
   date, camera make/model and the GPS block, the ICC profile byte for byte, XMP present.
 - A video is probed with packets counted (ffprobe reads every packet, so a cut file shows
@@ -31,6 +35,7 @@ _TOP_TAGS = {0x010F: "Make", 0x0110: "Model"}
 _EXIF_TAGS = {0x9003: "DateTimeOriginal", 0x9011: "OffsetTimeOriginal"}
 _ROTATED_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _DURATION_TOLERANCE_S = 0.25
+_JPEG_CHECK_SCALE = 8  # libjpeg's smallest DCT scale; see the module invariants
 
 
 class VerifyError(Exception):
@@ -47,10 +52,10 @@ class PhotoFacts:
     has_xmp: bool
 
 
-def photo_facts(im: Image.Image) -> PhotoFacts:
-    """The comparable facts of a decoded still."""
+def photo_facts(im: Image.Image, size: tuple[int, int] | None = None) -> PhotoFacts:
+    """The comparable facts of a decoded still (`size`: its full size, if decoded scaled)."""
     exif = im.getexif()
-    width, height = im.size
+    width, height = size or im.size
     if exif.get(0x0112) in _ROTATED_ORIENTATIONS:
         width, height = height, width  # shown turned: compare what a viewer displays
     tags = {name: str(exif[tag]) for tag, name in _TOP_TAGS.items() if tag in exif}
@@ -77,8 +82,11 @@ def verify_photo(output: Path | bytes, target_format: str, source: PhotoFacts) -
             found = im.format
             im.verify()
         with opened() as im:
+            full_size = im.size
+            if found == "JPEG":
+                im.draft(im.mode, _check_size(full_size))
             im.load()
-            out = photo_facts(im)
+            out = photo_facts(im, full_size)
     except Exception as exc:  # any decoder complaint means the file is not usable
         raise VerifyError(f"output does not decode: {type(exc).__name__}: {exc}") from None
     if found != FORMAT_NAMES[target_format]:
@@ -92,6 +100,11 @@ def verify_photo(output: Path | bytes, target_format: str, source: PhotoFacts) -
         raise VerifyError("ICC profile not kept")
     if source.has_xmp and not out.has_xmp:
         raise VerifyError("XMP not kept")
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size a JPEG is decoded at for the check (at least one pixel each way)."""
+    return (max(1, size[0] // _JPEG_CHECK_SCALE), max(1, size[1] // _JPEG_CHECK_SCALE))
 
 
 @dataclass(frozen=True)
