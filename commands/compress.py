@@ -77,6 +77,7 @@ def compress_context(deps: Deps, nas_root: Path | None) -> CompressContext:
         worker=WorkerSettings(
             library_root=deps.config.library_root, nas_root=nas_root,
             ffmpeg=s.compression.ffmpeg, ffprobe=s.compression.ffprobe,
+            exiftool=s.compression.exiftool,
             video_timeout_s_per_s=s.compression.video_timeout_s_per_s,
             min_saving_fraction=s.compression.min_saving_fraction,
         ),

@@ -39,7 +39,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.INTERNAL: "unexpected internal error (a bug: report it with the --debug traceback)",
     ExitCode.USAGE: "bad command line (unknown option, missing argument)",
-    ExitCode.CONFIG: "bad configuration: unknown key, wrong type, missing value, missing folder",
+    ExitCode.CONFIG: "bad configuration: unknown key, wrong type, missing value, missing folder, "
+    "or a configured tool (ffmpeg, ffprobe, exiftool) that cannot be run",
     ExitCode.LOCKED: "another photoledger process holds the library's writer lock",
     ExitCode.LEDGER_DAMAGED: "the ledger is missing, corrupt or truncated; nothing was written",
     ExitCode.STORAGE: "the library or its state folder cannot be written (read-only, "

@@ -24,7 +24,6 @@ from PIL import Image
 
 from engine.compress.encoders import EncodeError, die_with_parent
 
-EXIFTOOL = "exiftool"
 _EXIF_HEADER = b"Exif\x00\x00"
 _TURNED_FLIPS = frozenset({5, 6})  # LibRaw's flip codes for a quarter turn
 # Copy the EXIF group (GPS included) from the RAW into a bare EXIF block on stdout; maker
@@ -33,8 +32,9 @@ _EXIF_ARGV = ("-q", "-q", "-tagsFromFile", "-", "-exif:all", "--makernotes:all",
               "-Orientation#=1", "-o", "-.exif")
 
 
-def develop_raw(data: bytes, exif_timeout_s: float = 60.0) -> Image.Image:
-    """Develop RAW bytes into an 8-bit RGB still carrying the RAW's EXIF (as `info["exif"]`)."""
+def develop_raw(data: bytes, exiftool: str, exif_timeout_s: float = 60.0) -> Image.Image:
+    """Develop RAW bytes into an 8-bit RGB still carrying the RAW's EXIF (as `info["exif"]`),
+    read by the `exiftool` command."""
     try:
         with rawpy.imread(io.BytesIO(data)) as raw:
             sizes = raw.sizes
@@ -47,23 +47,23 @@ def develop_raw(data: bytes, exif_timeout_s: float = 60.0) -> Image.Image:
         expected = (sizes.height, sizes.width)
     if im.size != expected or im.mode != "RGB":
         raise EncodeError(f"RAW developed to {im.mode} {im.size}, LibRaw reports {expected}")
-    exif = raw_exif(data, exif_timeout_s)
+    exif = raw_exif(data, exiftool, exif_timeout_s)
     if exif:
         im.info["exif"] = exif
     return im
 
 
-def raw_exif(data: bytes, timeout_s: float) -> bytes:
+def raw_exif(data: bytes, exiftool: str, timeout_s: float) -> bytes:
     """The RAW's EXIF block (with the JPEG APP1 header), Orientation set to 1; b"" if none."""
     try:
         done = subprocess.run(
-            [EXIFTOOL, *_EXIF_ARGV], input=data, capture_output=True, timeout=timeout_s,
+            [exiftool, *_EXIF_ARGV], input=data, capture_output=True, timeout=timeout_s,
             check=False, preexec_fn=die_with_parent,
         )
     except subprocess.TimeoutExpired:
         raise EncodeError(f"exiftool timed out after {timeout_s:.0f} s") from None
     except OSError as exc:
-        raise EncodeError(f"cannot run {EXIFTOOL}: {exc.strerror}") from None
+        raise EncodeError(f"cannot run {exiftool}: {exc.strerror}") from None
     if done.returncode != 0:
         message = done.stderr.decode(errors="replace").strip() or "no message"
         raise EncodeError(f"exiftool exited {done.returncode}: {message[:300]}")

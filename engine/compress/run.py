@@ -11,13 +11,17 @@ Invariants:
   that file). CompressionSkipped says why a file was left as it was.
 - Events are appended from this thread only, in batches; a stop (error, Ctrl-C) saves the
   facts already decided, and temp files not yet put in place are removed.
+- Before any encode, every tool the due jobs will run (ffmpeg and ffprobe for a video,
+  exiftool for a RAW to develop) must be found; a missing one stops the run with ConfigError
+  and no asset fact recorded, rather than one failure per asset.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,6 +47,7 @@ from engine.compress.work import (
     execute_compress_job,
 )
 from engine.crashpoints import CrashPoints
+from engine.errors import ConfigError
 from engine.fsutil import fsync_dir, sha256_file
 from engine.ledger import Ledger
 from projections.compression import held_relpaths
@@ -97,6 +102,7 @@ class CompressContext:
     settings: CompressionSettings
     max_nas_verify_age: timedelta
     worker: WorkerSettings
+    find_tool: Callable[[str], str | None] = shutil.which
 
 
 def plan_compression(
@@ -240,4 +246,27 @@ def execute_compress(
     policy = CompressionPolicy(ctx.settings, ctx.max_nas_verify_age, ctx.clock())
     decisions = plan_compression(ctx.projection, policy, options.limit)
     jobs = [d.job for _aid, d in decisions if d.job is not None]
+    require_tools(tools_needed(jobs, ctx.settings), ctx.find_tool)
     return CompressRun(ctx, options, progress).execute(jobs)
+
+
+def tools_needed(jobs: Iterable[CompressJob], settings: CompressionSettings) -> dict[str, str]:
+    """The external tools the jobs will run, as {config key: command}."""
+    needed: dict[str, str] = {}
+    for f in (f for job in jobs for f in job.files):
+        if f.target_format == "video":
+            needed["compression.ffmpeg"] = settings.ffmpeg
+            needed["compression.ffprobe"] = settings.ffprobe
+        if f.raw_source:
+            needed["compression.exiftool"] = settings.exiftool
+    return needed
+
+
+def require_tools(needed: dict[str, str], find_tool: Callable[[str], str | None]) -> None:
+    """ConfigError naming the first tool that cannot be run."""
+    for key, command in sorted(needed.items()):
+        if find_tool(command) is None:
+            raise ConfigError(
+                f"{key}: {command!r} is not an executable program (install it, or set the "
+                "full path)"
+            )

@@ -121,6 +121,7 @@ class CompressionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     raw: RawFormat = "keep"
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
+    exiftool: str = "exiftool"  # copies a RAW's EXIF into its developed still
     tiers: dict[str, TierSettings] = msgspec.field(default_factory=_default_tiers)
 
 

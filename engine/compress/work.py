@@ -55,6 +55,7 @@ class WorkerSettings:
     nas_root: Path | None
     ffmpeg: str
     ffprobe: str
+    exiftool: str
     video_timeout_s_per_s: float
     min_saving_fraction: float
 
@@ -144,7 +145,7 @@ def _compress_file(ws: WorkerSettings, f: FileJob) -> tuple[str, FileOutcome]:
             small_enough = size_after <= size_before * (1.0 - ws.min_saving_fraction)
             sha_after = sha256_file(temp) if small_enough else ""
         else:
-            encoded = _encode_photo(f, hashes.content(source_path))
+            encoded = _encode_photo(f, hashes.content(source_path), ws.exiftool)
             size_after = len(encoded)
             small_enough = size_after <= size_before * (1.0 - ws.min_saving_fraction)
             sha_after = _write_temp(temp, encoded) if small_enough else ""
@@ -219,14 +220,14 @@ def _pick_source(ws: WorkerSettings, f: FileJob, current: Path,
     )
 
 
-def _encode_photo(f: FileJob, data: bytes) -> bytes:
+def _encode_photo(f: FileJob, data: bytes, exiftool: str) -> bytes:
     """Encode the source bytes (already checked against the original) and check the output.
 
     The output is encoded to memory and decoded back from those very bytes, which are the
     ones then written and hashed: one full decode of the output, no re-read.
     """
     out = io.BytesIO()
-    source = develop_raw(data) if f.raw_source else data
+    source = develop_raw(data, exiftool) if f.raw_source else data
     try:
         im = encode_photo(source, f.target_format, json.loads(f.settings_json), out)
     except (OSError, ValueError, SyntaxError) as exc:

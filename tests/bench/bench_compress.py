@@ -67,7 +67,7 @@ def run_pool_timed(
     root: Path, jobs: list[CompressJob], workers: int
 ) -> tuple[float, list[JobOutcome], float]:
     """Wall seconds, outcomes in job-name order, and the workers' CPU seconds."""
-    ws = WorkerSettings(root, None, "ffmpeg", "ffprobe", 60.0, 0.0)
+    ws = WorkerSettings(root, None, "ffmpeg", "ffprobe", "exiftool", 60.0, 0.0)
     pool: WorkerPool[tuple[WorkerSettings, CompressJob], tuple[JobOutcome, float]] = WorkerPool(
         timed_job, workers)
     try:

@@ -1,19 +1,23 @@
-"""compress when the encoder fails: it exits non-zero, crashes, hangs past its timeout.
+"""compress when the encoder fails: it exits non-zero, crashes, hangs past its timeout, or
+cannot be run at all.
 
-Each case leaves the local copy byte for byte as it was, no temp file, and a failure
-`CompressionSkipped` that the next run retries (with a working encoder it then succeeds).
-The truncated-output case lives in test_compress.py.
+Each failing-encoder case leaves the local copy byte for byte as it was, no temp file, and a
+failure `CompressionSkipped` that the next run retries (with a working encoder it then
+succeeds). A tool that cannot be run stops the run before any encode, with exit code 3 and
+nothing recorded. The truncated-output case lives in test_compress.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from engine import events as ev
 from engine.config import load_config
+from engine.errors import ExitCode
 from tests.compress_library import (
     TEST_COMPRESSION,
     CompressLibrary,
@@ -24,7 +28,7 @@ from tests.compress_library import (
     make_compress_library,
 )
 from tests.compress_media import sha256_of
-from tests.factories import Library
+from tests.factories import Library, run_cli
 
 # Each fake stands in for the ffmpeg binary and fails in its own way.
 EXITS_1 = """#!{python}
@@ -121,3 +125,58 @@ def test_a_photo_encode_past_its_timeout_is_killed_and_nothing_changes(
     assert compress_temps(cl.root) == []
     (skip,) = cl.facts("P", ev.CompressionSkipped)
     assert skip.is_failure and "timed out" in skip.reason, skip.reason
+
+
+MISSING = "/nonexistent/bin/ffmpeg-7"
+
+
+def test_a_missing_ffmpeg_stops_the_run_before_any_encode_and_records_nothing(
+    tmp_path: Path, media: Path,
+) -> None:
+    cl = make_compress_library(tmp_path, media, [Item("P", "photo12mp.JPG", 10),
+                                                 Item("V", "h264.MOV", 10)], ffmpeg=MISSING)
+    cl.backup_nas(now=datetime.now(UTC))  # the command below runs on the real clock
+    before = {name: sha256_of(cl.root / cl.relpaths[name]) for name in ("P", "V")}
+
+    result = run_cli(["compress"], cl.library.config_path)
+
+    assert result.returncode == ExitCode.CONFIG, result.stderr
+    assert "compression.ffmpeg" in result.stderr and MISSING in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert_no_asset_fact(cl, "P", "V")  # the run itself is recorded, with its exit code
+    assert {name: sha256_of(cl.root / cl.relpaths[name]) for name in before} == before
+    assert compress_temps(cl.root) == []
+
+
+def test_a_missing_ffmpeg_does_not_stop_a_run_with_only_photos_due(
+    tmp_path: Path, media: Path,
+) -> None:
+    cl = make_compress_library(tmp_path, media, [Item("P", "photo12mp.JPG", 10)],
+                               ffmpeg=MISSING)
+    cl.backup_nas()
+
+    summary = cl.compress()
+
+    assert (summary.compressed, summary.failed) == (1, 0)
+
+
+def test_a_missing_exiftool_stops_a_run_with_a_raw_to_develop(
+    tmp_path: Path, media: Path,
+) -> None:
+    compression = TEST_COMPRESSION.replace(
+        "  ffmpeg: {ffmpeg}\n", "  ffmpeg: {ffmpeg}\n  raw: jpeg\n  exiftool: /nonexistent/exiftool\n"
+    )
+    cl = make_compress_library(tmp_path, media, [Item("R", "camera.DNG", 10)],
+                               compression=compression)
+    cl.backup_nas(now=datetime.now(UTC))  # the command below runs on the real clock
+
+    result = run_cli(["compress"], cl.library.config_path)
+
+    assert result.returncode == ExitCode.CONFIG, result.stderr
+    assert "compression.exiftool" in result.stderr
+    assert_no_asset_fact(cl, "R")
+
+
+def assert_no_asset_fact(cl: CompressLibrary, *names: str) -> None:
+    for name in names:
+        assert cl.facts(name, ev.Compressed) == cl.facts(name, ev.CompressionSkipped) == []
