@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from engine import events as ev
 from engine.errors import LedgerDamagedError
-from engine.ledger import Ledger, connect_read_only
+from engine.ledger import Ledger, RawEvent, connect_read_only
 from engine.mapper import class_of, decode_stored_state
 
 MAX_FINDINGS = 50
@@ -58,10 +58,9 @@ def check_events(ledger: Ledger, progress: Callable[[int], None] | None = None) 
     last_version: dict[str, int] = {}
     try:
         for count, raw in enumerate(ledger.iter_all(), start=1):
-            where = f"{raw.originator_id} v{raw.originator_version} at position {raw.position}"
             expected = last_version.get(raw.originator_id, 0) + 1
             if raw.originator_version != expected:
-                findings.append(f"version gap: {where}, expected v{expected}")
+                findings.append(f"version gap: {_where(raw)}, expected v{expected}")
             last_version[raw.originator_id] = raw.originator_version
             try:
                 if expected == 1 and not issubclass(class_of(raw.topic), _CREATION_EVENTS):
@@ -72,7 +71,7 @@ def check_events(ledger: Ledger, progress: Callable[[int], None] | None = None) 
             except LedgerDamagedError as exc:
                 findings.append(str(exc))
             except Exception as exc:  # an unknown topic is damage too
-                findings.append(f"unknown event type at {where}: {exc}")
+                findings.append(f"unknown event type at {_where(raw)}: {exc}")
             if progress and count % 5000 == 0:
                 progress(5000)
             if len(findings) >= MAX_FINDINGS:
@@ -81,3 +80,8 @@ def check_events(ledger: Ledger, progress: Callable[[int], None] | None = None) 
     except LedgerDamagedError as exc:
         findings.append(str(exc))
     return findings
+
+
+def _where(raw: RawEvent) -> str:
+    """Where an event is, for a finding (built only when there is one: most runs have none)."""
+    return f"{raw.originator_id} v{raw.originator_version} at position {raw.position}"

@@ -8,7 +8,9 @@ Standalone script (pytest does not collect it):
 Every repeat builds a fresh library in a tmp dir and appends `assets` x 5 events (Discovered,
 Downloaded, NasVerified, GoogleVerified, Compressed) through the engine API, 1000 assets per
 `ledger.save(...)`. It then rebuilds the media projection, catches a fresh projection up from
-zero, and measures two raw sqlite3 floors on the very same stored rows in the same run: an
+zero, times the structural check that compress, album-move, delete and run make before
+acting (engine.ledger_check.find_damage: SQLite's integrity_check and every event decoded), and
+measures two raw sqlite3 floors on the very same stored rows in the same run: an
 `executemany` insert into a fresh file with the same schema, and a paged SELECT of all rows.
 Figures are printed per repeat and as medians (the machine is shared; medians, not means),
 and compared with the targets of the issue. See tests/bench/README.md.
@@ -52,6 +54,7 @@ from engine.asset import Asset, SyncRun  # noqa: E402
 from engine.crashpoints import CrashPoints  # noqa: E402
 from engine.ids import IcloudIdentity  # noqa: E402
 from engine.ledger import Ledger  # noqa: E402
+from engine.ledger_check import find_damage  # noqa: E402
 from projections.media import MediaProjection  # noqa: E402
 from tests.factories import Library, make_library, new_run  # noqa: E402
 
@@ -375,6 +378,16 @@ def _dbstat(con: sqlite3.Connection) -> dict[str, int] | None:
         return None
 
 
+def time_find_damage(ledger: Ledger) -> float:
+    """Seconds of the check destructive commands make first; it must find nothing here."""
+    started = time.perf_counter()
+    problems = find_damage(ledger)
+    elapsed = time.perf_counter() - started
+    if problems:
+        raise AssertionError(f"the bench ledger is damaged: {problems[0]}")
+    return elapsed
+
+
 def open_bench_library(workdir: Path) -> tuple[Library, Ledger, SyncRun]:
     """A fresh library with its SyncRun saved (that one run event is not timed)."""
     library = make_library(workdir)
@@ -399,6 +412,7 @@ def one_repeat(n_assets: int, batch: int, tmp_root: str | None) -> dict[str, Any
             projection = measure_projection(library, ledger, workdir)
             projection["rebuild_eps"] = projection["rebuild_events"] / projection["rebuild_s"]
             projection["catch_up_eps"] = projection["catch_up_events"] / projection["catch_up_s"]
+            projection["verify_s"] = time_find_damage(ledger)
             floors = measure_floors(library.ledger_path, workdir)
             size = measure_size(library.ledger_path)
         finally:
@@ -415,6 +429,7 @@ def one_repeat(n_assets: int, batch: int, tmp_root: str | None) -> dict[str, Any
             "build_save_to_floor": append["build_save_eps"] / floors["insert_eps"],
             "rebuild_to_select_time": projection["rebuild_s"] / floors["select_s"],
             "catch_up_to_select_time": projection["catch_up_s"] / floors["select_s"],
+            "verify_to_select_time": projection["verify_s"] / floors["select_s"],
         },
     }
 
@@ -439,6 +454,8 @@ FIGURES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("floor paged select rows/s", ("floors", "select_eps"), "{:,.0f}"),
     ("rebuild/select time (x)", ("ratios", "rebuild_to_select_time"), "{:.1f}"),
     ("catch_up/select time (x)", ("ratios", "catch_up_to_select_time"), "{:.1f}"),
+    ("check before acting s", ("projection", "verify_s"), "{:.2f}"),
+    ("check/select time (x)", ("ratios", "verify_to_select_time"), "{:.1f}"),
     ("ledger bytes/event", ("size", "bytes_per_event"), "{:.1f}"),
 )
 
