@@ -16,9 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
-import ctypes
 import io
-import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -27,10 +25,10 @@ from typing import Any, BinaryIO
 import pillow_heif
 from PIL import Image, PngImagePlugin
 
+from engine.compress.process import die_with_parent
 from engine.fsutil import remove_temps_beside
 
 TEMP_SUFFIX = ".photoledger-compress"
-_PR_SET_PDEATHSIG = 1
 _TEMP_STEM_CHARS = 100
 pillow_heif.register_heif_opener()
 
@@ -106,12 +104,6 @@ def _save_png(
         out, "PNG", optimize=True, compress_level=settings["compress_level"],
         pnginfo=text_chunks, **meta,
     )
-
-
-def die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the worker that started us dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def run_tool(argv: list[str], timeout_s: float) -> str:

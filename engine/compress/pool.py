@@ -9,17 +9,14 @@ Invariants:
 - Workers die with the parent (PR_SET_PDEATHSIG), and `close` kills any still running, so an
   interrupted run leaves no encoder behind.
 - Outcomes are handed to the caller in the parent process only; workers never write state.
-- A worker keeps the heap memory a task freed for the next task (glibc: no trimming below
-  `_KEEP_FREED_BYTES`, buffers up to `_HEAP_BUFFER_MAX_BYTES` from the heap) instead of handing
-  it back to the kernel: otherwise each 12 MP photo faults ~23,000 fresh pages back in, about
-  a sixth of its encode time. A worker's memory stays its largest task's working set, so the
-  bound above holds.
+- A worker keeps the heap memory a task freed for the next task (engine.compress.process):
+  no page faults to take the same memory back per photo, and a worker's memory stays its
+  largest task's working set, so the bound above holds.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import signal
 import time
@@ -29,12 +26,10 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
+from engine.compress.process import die_with_parent, keep_freed_memory
+
 T = TypeVar("T")
 R = TypeVar("R")
-_PR_SET_PDEATHSIG = 1
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
-_HEAP_BUFFER_MAX_BYTES = 256 * 1024 * 1024
-_KEEP_FREED_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,9 +42,8 @@ class TaskOutcome(Generic[T, R]):
 
 
 def _worker_main(conn: Connection, target: Callable[[Any], Any]) -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    keep_freed_memory(libc)
+    die_with_parent()
+    keep_freed_memory()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     while True:
         try:
@@ -62,15 +56,6 @@ def _worker_main(conn: Connection, target: Callable[[Any], Any]) -> None:
             conn.send((target(task), None))
         except Exception as exc:  # a bug in one task must not take the worker down
             conn.send((None, f"{type(exc).__name__}: {exc}"))
-
-
-def keep_freed_memory(libc: ctypes.CDLL) -> bool:
-    """Tell glibc's malloc to keep freed memory for reuse (see module invariants); False if
-    this libc refused (then it simply works as before)."""
-    return bool(
-        libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_BUFFER_MAX_BYTES)
-        and libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
-    )
 
 
 @dataclass

@@ -22,7 +22,8 @@ import subprocess
 import rawpy
 from PIL import Image
 
-from engine.compress.encoders import EncodeError, die_with_parent
+from engine.compress.encoders import EncodeError
+from engine.compress.process import die_with_parent
 
 _EXIF_HEADER = b"Exif\x00\x00"
 _TURNED_FLIPS = frozenset({5, 6})  # LibRaw's flip codes for a quarter turn

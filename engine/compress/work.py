@@ -224,7 +224,8 @@ def _encode_photo(f: FileJob, data: bytes, exiftool: str) -> bytes:
     """Encode the source bytes (already checked against the original) and check the output.
 
     The output is encoded to memory and decoded back from those very bytes, which are the
-    ones then written and hashed: one full decode of the output, no re-read.
+    ones then written and hashed: one decode of the output (engine.compress.verify), no
+    re-read.
     """
     out = io.BytesIO()
     source = develop_raw(data, exiftool) if f.raw_source else data

@@ -5,7 +5,7 @@ Throughput runs the stage's encode path (worker pool, source hash, encode, decod
 output hash) on `--workers` processes, against a plain Pillow decode+encode loop with the same
 settings, in the same run; target >= 0.8 x loop x workers.
 
-The stage's workers keep freed memory for the next photo (engine.compress.pool); the plain loop
+The stage's workers keep freed memory for the next photo (engine.compress.process); the plain loop
 does not, as plain Pillow does not. The loop is also run once more on `--workers` processes
 with that same malloc setting, so the figure printed last shows what the stage's checks alone
 cost.
@@ -27,7 +27,6 @@ work on the machine does not skew (it leaves out the pool's idle gaps, which wal
 from __future__ import annotations
 
 import argparse
-import ctypes
 import io
 import multiprocessing
 import statistics
@@ -40,7 +39,8 @@ from typing import Any
 import msgspec
 from PIL import Image, ImageOps
 
-from engine.compress.pool import WorkerPool, keep_freed_memory
+from engine.compress.pool import WorkerPool
+from engine.compress.process import keep_freed_memory
 from engine.compress.settings import CompressionSettings
 from engine.compress.tiers import CompressJob, FileJob
 from engine.compress.verify import photo_facts, verify_photo
@@ -106,7 +106,7 @@ def _set_up_loop_process(keep_freed: bool) -> None:
     """Run in every loop process as it starts: with `keep_freed`, the stage workers' malloc
     setting."""
     if keep_freed:
-        keep_freed_memory(ctypes.CDLL("libc.so.6"))
+        keep_freed_memory()
 
 
 def _warm(_index: int) -> None:

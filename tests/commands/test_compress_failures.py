@@ -4,7 +4,7 @@ cannot be run at all.
 Each failing-encoder case leaves the local copy byte for byte as it was, no temp file, and a
 failure `CompressionSkipped` that the next run retries (with a working encoder it then
 succeeds). A tool that cannot be run stops the run before any encode, with exit code 3 and
-nothing recorded. The truncated-output case lives in test_compress.py.
+no asset fact recorded. The truncated-output case lives in test_compress.py.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def test_a_photo_encode_past_its_timeout_is_killed_and_nothing_changes(
 MISSING = "/nonexistent/bin/ffmpeg-7"
 
 
-def test_a_missing_ffmpeg_stops_the_run_before_any_encode_and_records_nothing(
+def test_a_missing_ffmpeg_stops_the_run_before_any_encode_and_records_no_asset_fact(
     tmp_path: Path, media: Path,
 ) -> None:
     cl = make_compress_library(tmp_path, media, [Item("P", "photo12mp.JPG", 10),

@@ -1,4 +1,4 @@
-"""The compress pool's workers keep freed memory for the next task (engine.compress.pool).
+"""The compress pool's workers keep freed memory for the next task (engine.compress.process).
 
 Page faults are counted, not time: a 64 MiB buffer freed and allocated again in a worker
 must come back without faulting its pages in anew, while a plain process of the same kind
