@@ -6,6 +6,8 @@ Invariants:
   a download that meets an expired URL asks the port for a fresh record.
 - A record the parser cannot turn into a RemoteAsset becomes a RecordProblem with its reason;
   one bad record never costs the rest of its page.
+- A resource other than the original whose fields are present but malformed never costs the
+  asset: its key is listed in `unreadable_resources` and it has no RemoteVersion.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import msgspec
 ORIGINAL = "original"
 LIVE_VIDEO = "live_video"  # resOriginalVidCompl: the video half of a live photo
 ALTERNATIVE = "alternative"  # resOriginalAlt: the RAW (or JPEG) twin of a RAW+JPEG pair
-ADJUSTED = "adjusted"  # resJPEGFull: the edited render
+ADJUSTED = "adjusted"  # resJPEGFull: the edited still render (on the CPLAsset record)
+ADJUSTED_VIDEO = "adjusted_video"  # resVidFull: the edited video (an edited video or live photo)
 MEDIUM = "medium"
 THUMB = "thumb"
 
@@ -26,6 +29,7 @@ VERSION_PREFIXES: dict[str, str] = {
     ALTERNATIVE: "resOriginalAlt",
     LIVE_VIDEO: "resOriginalVidCompl",
     ADJUSTED: "resJPEGFull",
+    ADJUSTED_VIDEO: "resVidFull",
     MEDIUM: "resJPEGMed",
     THUMB: "resJPEGThumb",
 }
@@ -33,6 +37,10 @@ VERSION_PREFIXES: dict[str, str] = {
 
 VIDEO_VERSION_PREFIXES: dict[str, str] = {MEDIUM: "resVidMed", THUMB: "resVidSmall"}
 """For movies, medium and thumb renditions are videos with these prefixes."""
+
+RESOURCE_KEYS: tuple[str, ...] = (ORIGINAL, LIVE_VIDEO, ALTERNATIVE, ADJUSTED, ADJUSTED_VIDEO)
+"""The renditions a deletion in iCloud destroys and nothing regenerates: medium and thumb are
+derived by Apple from these, so only these count as an asset's resources."""
 
 
 class RemoteVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,6 +75,9 @@ class RemoteAsset(msgspec.Struct, frozen=True, kw_only=True):
     has_location: bool = False
     caption: str | None = None
     versions: tuple[RemoteVersion, ...] = ()
+    # RESOURCE_KEYS whose fields were present but could not be read: the asset is kept, but
+    # what it holds there is unknown, so nothing may treat it as safely copied.
+    unreadable_resources: tuple[str, ...] = ()
     album_ids: tuple[str, ...] = ()
 
     def version(self, key: str) -> RemoteVersion | None:
@@ -79,10 +90,11 @@ class RemoteAsset(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def kind(self) -> str:
-        """"video", "live" (a still with its paired video) or "photo"."""
+        """ "video", "live" (a still with its paired video) or "photo"."""
         if is_video_type(self.item_type):
             return "video"
-        return "live" if self.version(LIVE_VIDEO) is not None else "photo"
+        has_live = self.version(LIVE_VIDEO) is not None or LIVE_VIDEO in self.unreadable_resources
+        return "live" if has_live else "photo"
 
 
 class RecordProblem(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,7 +4,8 @@ Invariants:
 - Pure functions of their arguments: no I/O, no state.
 - Listing pages use `startRank` (INT64) and `direction` (STRING) filters and a `resultsLimit`
   of two records per asset (each asset travels with its master); no `desiredKeys`, so every
-  field comes back (including `resJPEGFull*` on the asset record).
+  field comes back (including the edits, `resJPEGFull*` and `resVidFull*`, on the asset
+  record). A caller that ever adds desiredKeys must name both, or edits go unseen.
 """
 
 from __future__ import annotations

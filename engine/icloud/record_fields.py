@@ -3,7 +3,8 @@
 Invariants:
 - Every reader takes whatever JSON Apple sent (any type, any nesting) and returns either a value
   of the promised Python type or None; none of them raises on a malformed or missing field.
-- A field is `fields[<name>] = {"type": ..., "value": ...}`; anything else counts as missing.
+- A field is `fields[<name>] = {"type": ..., "value": ...}`; anything else counts as missing,
+  except where a reader says otherwise (decode_text tells missing from unreadable).
 - TIMESTAMP values are milliseconds since the epoch (negative before 1970), read as UTC.
 """
 
@@ -75,11 +76,15 @@ def timestamp_utc(record: Any, name: str) -> datetime | None:
 def decode_text(record: Any, name: str) -> tuple[str | None, bool]:
     """(text, ok) for an ENCRYPTED_BYTES (base64 of UTF-8) or STRING field.
 
-    (None, True) when the field is missing; (None, False) when it is present but cannot be
-    read as text (bad base64, not UTF-8, or not a string at all).
+    (None, True) when the field is missing or its value is null; (None, False) when it is
+    present but cannot be read as text (no `value` key, bad base64, not UTF-8, not a string).
     """
+    if name not in fields_of(record):
+        return None, True
     entry = field_entry(record, name)
-    if entry is None or entry.get("value") is None:
+    if entry is None:
+        return None, False
+    if entry.get("value") is None:
         return None, True
     value = entry.get("value")
     if not isinstance(value, str):

@@ -9,10 +9,18 @@ Invariants:
 - A CPLAsset is joined to its CPLMaster through `masterRef`; two assets sharing one master give
   two RemoteAssets. An asset whose master is absent is reported by `missing_master_names` so the
   caller can look it up, and becomes a "missing_master" problem only if it stays absent.
-- Versions are read from the asset record first, then the master (edits live on the asset).
+- Versions are read from the asset record first, then the master (edits live on the asset):
+  a prefix with any field on the asset record is read from the asset only, so a malformed
+  edit never falls back to a stale render on the master.
+- Malformed resources (a field present without a readable `value`, a size that is not an int,
+  no checksum, or a non-original without a downloadURL): an original makes the asset a
+  "malformed_record" problem; any other resource of RESOURCE_KEYS is left out of `versions`
+  and named in `unreadable_resources`; a malformed medium or thumb is only left out.
+- Malformed non-resource fields never cost the asset: flags read as 0, dates, time zone and
+  caption as None, and an undecodable filenameEnc as below.
 - Filenames: decoded filenameEnc when readable ("ok"); icloudpd's fallback name when it is
-  missing ("missing"); the fallback name plus status "undecodable" when it cannot be decoded.
-  The asset is still returned in both cases; the stage decides what to do with it.
+  missing ("missing"); the fallback name plus status "undecodable" when it is present but
+  cannot be decoded. The asset is returned in every case; the stage decides what to do.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 from engine.icloud.model import (
     LIVE_VIDEO,
     ORIGINAL,
+    RESOURCE_KEYS,
     VERSION_PREFIXES,
     VIDEO_VERSION_PREFIXES,
     RecordProblem,
@@ -36,6 +45,7 @@ from engine.icloud.record_fields import (
     decode_text,
     envelope_str,
     field_entry,
+    fields_of,
     flag_value,
     int_value,
     raw_value,
@@ -48,6 +58,7 @@ ASSET_TYPE = "CPLAsset"
 MASTER_TYPE = "CPLMaster"
 ALBUM_TYPE = "CPLAlbum"
 FOLDER_ALBUM_TYPE = 3
+RESOURCE_SUFFIXES = ("Res", "FileType", "Fingerprint", "Width", "Height")
 
 _EXTENSION_BY_UTI = {
     "public.heic": "HEIC",
@@ -150,6 +161,7 @@ def parse_asset(zone: str, asset: dict[str, Any], master: dict[str, Any]) -> Rem
     item_type = str_value(master, "itemType") or str_value(master, "resOriginalFileType") or ""
     filename, filename_status = decode_filename(master, item_type)
     caption, _ = decode_text(asset, "captionEnc")
+    versions, unreadable = parse_versions(asset, master, item_type)
     return RemoteAsset(
         zone=zone,
         record_name=envelope_str(asset, "recordName") or "",
@@ -167,7 +179,8 @@ def parse_asset(zone: str, asset: dict[str, Any], master: dict[str, Any]) -> Rem
         is_deleted=flag_value(asset, "isDeleted") or asset.get("deleted") is True,
         has_location=field_entry(asset, "locationEnc") is not None,
         caption=caption,
-        versions=parse_versions(asset, master, item_type),
+        versions=versions,
+        unreadable_resources=unreadable,
     )
 
 
@@ -189,27 +202,43 @@ def fallback_filename(master_record_name: str, item_type: str) -> str:
 
 def parse_versions(
     asset: dict[str, Any], master: dict[str, Any], item_type: str
-) -> tuple[RemoteVersion, ...]:
-    """Every rendition present; a malformed original makes the whole asset malformed."""
+) -> tuple[tuple[RemoteVersion, ...], tuple[str, ...]]:
+    """(every readable rendition, the resource keys present but unreadable).
+
+    A malformed original makes the whole asset malformed (MalformedRecordError).
+    """
     is_video = is_video_type(item_type)
     versions: list[RemoteVersion] = []
+    unreadable: list[str] = []
     for key, image_prefix in VERSION_PREFIXES.items():
         if is_video and key == LIVE_VIDEO:
             continue
         prefix = VIDEO_VERSION_PREFIXES.get(key, image_prefix) if is_video else image_prefix
-        source = asset if field_entry(asset, f"{prefix}Res") is not None else master
-        if field_entry(source, f"{prefix}Res") is None:
+        source = asset if has_resource_fields(asset, prefix) else master
+        if not has_resource_fields(source, prefix):
             continue
         version = parse_version(source, key, prefix, item_type)
         if version is not None:
             versions.append(version)
         elif key == ORIGINAL:
             raise MalformedRecordError(f"{prefix}Res has no usable size or checksum")
-    return tuple(versions)
+        elif key in RESOURCE_KEYS:
+            unreadable.append(key)
+    return tuple(versions), tuple(unreadable)
+
+
+def has_resource_fields(record: Any, prefix: str) -> bool:
+    """Whether any `<prefix>Res/FileType/...` field is present, readable or not."""
+    fields = fields_of(record)
+    return any(f"{prefix}{suffix}" in fields for suffix in RESOURCE_SUFFIXES)
 
 
 def parse_version(record: Any, key: str, prefix: str, item_type: str) -> RemoteVersion | None:
-    """One rendition from `<prefix>Res/FileType/Width/Height`, or None when unusable."""
+    """One rendition from `<prefix>Res/FileType/Width/Height`, or None when unusable.
+
+    An original without a downloadURL is still usable (a fresh lookup may bring one); any
+    other rendition without one is not, as nothing says where its bytes are.
+    """
     token = raw_value(record, f"{prefix}Res")
     if not isinstance(token, dict):
         return None
@@ -220,13 +249,16 @@ def parse_version(record: Any, key: str, prefix: str, item_type: str) -> RemoteV
     if not isinstance(checksum, str):
         return None
     url = token.get("downloadURL")
+    url = url if isinstance(url, str) and url else None
+    if url is None and key != ORIGINAL:
+        return None
     default_type = item_type if key == ORIGINAL else ""
     return RemoteVersion(
         key=key,
         size_bytes=size,
         checksum=checksum,
         file_type=str_value(record, f"{prefix}FileType") or default_type,
-        download_url=url if isinstance(url, str) and url else None,
+        download_url=url,
         width=int_value(record, f"{prefix}Width"),
         height=int_value(record, f"{prefix}Height"),
     )

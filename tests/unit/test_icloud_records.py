@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 
 from engine.icloud.changes import build_change_page
-from engine.icloud.model import ADJUSTED, ALTERNATIVE, LIVE_VIDEO, MEDIUM, ORIGINAL, THUMB
+from engine.icloud.model import (
+    ADJUSTED,
+    ADJUSTED_VIDEO,
+    ALTERNATIVE,
+    LIVE_VIDEO,
+    MEDIUM,
+    ORIGINAL,
+    RESOURCE_KEYS,
+    THUMB,
+)
 from engine.icloud.records import (
     build_assets,
     fallback_filename,
@@ -307,3 +316,159 @@ def test_albums_skip_deleted_and_nameless_and_know_folders() -> None:
     assert paris is not None
     assert paris.parent_id == "F1"
     assert not paris.is_folder
+
+
+def bad_value(field: dict[str, Any]) -> dict[str, Any]:
+    """The field with its `value` key misspelt, as a damaged record might carry it."""
+    return {"type": field["type"], "BADvalue": field["value"]}
+
+
+def test_edited_live_photo_has_the_edited_still_and_the_edited_video() -> None:
+    master = make_master(
+        "M1", extra=resource("resOriginalVidCompl", 3_000_000, "com.apple.quicktime-movie")
+    )
+    asset_record = make_asset(
+        "A1",
+        "M1",
+        **resource("resJPEGFull", 1_800_000, "public.jpeg"),
+        **resource("resVidFull", 2_500_000, "com.apple.quicktime-movie"),
+    )
+    [asset], problems = parse([master, asset_record])
+    assert problems == []
+    assert asset.kind == "live"
+    assert [v.key for v in asset.versions] == [
+        ORIGINAL, LIVE_VIDEO, ADJUSTED, ADJUSTED_VIDEO, MEDIUM, THUMB
+    ]  # fmt: skip
+    edited_video = asset.version(ADJUSTED_VIDEO)
+    assert edited_video is not None
+    assert (edited_video.size_bytes, edited_video.file_type) == (
+        2_500_000,
+        "com.apple.quicktime-movie",
+    )
+    assert asset.unreadable_resources == ()
+
+
+def test_edited_video_has_its_edited_render_and_video_renditions() -> None:
+    movie = "com.apple.quicktime-movie"
+    master = make_master(
+        "M1", filename="clip.MOV", item_type=movie, extra=resource("resVidMed", 5_000, movie)
+    )
+    asset_record = make_asset("A1", "M1", **resource("resVidFull", 9_000_000, movie))
+    [asset], _ = parse([master, asset_record])
+    assert asset.kind == "video"
+    assert {v.key for v in asset.versions} == {ORIGINAL, ADJUSTED_VIDEO, MEDIUM}
+    adjusted_video = asset.version(ADJUSTED_VIDEO)
+    assert adjusted_video is not None and adjusted_video.size_bytes == 9_000_000
+    assert RESOURCE_KEYS == (ORIGINAL, LIVE_VIDEO, ALTERNATIVE, ADJUSTED, ADJUSTED_VIDEO)
+
+
+def without(field: dict[str, Any], key: str) -> dict[str, Any]:
+    """An ASSETID field whose value lacks `key`."""
+    return typed("ASSETID", {k: v for k, v in field["value"].items() if k != key})
+
+
+def with_size(field: dict[str, Any], size: Any) -> dict[str, Any]:
+    return typed("ASSETID", {**field["value"], "size": size})
+
+
+@pytest.mark.parametrize(
+    ("damage", "how"),
+    [
+        ("bad_value_key", bad_value),
+        ("size_not_int", lambda f: with_size(f, "25 MB")),
+        ("no_size", lambda f: without(f, "size")),
+        ("no_download_url", lambda f: without(f, "downloadURL")),
+        ("not_a_mapping", lambda _f: typed("ASSETID", "nope")),
+    ],
+)
+def test_a_malformed_alternative_keeps_the_asset_and_names_the_resource(
+    damage: str, how: Any
+) -> None:
+    alt = resource("resOriginalAlt", 25_000_000, "com.canon.cr2-raw-image")
+    alt["resOriginalAltRes"] = how(alt["resOriginalAltRes"])
+    [asset], problems = parse([make_master("M1", extra=alt), make_asset("A1", "M1")])
+    assert problems == [], damage
+    assert asset.version(ALTERNATIVE) is None
+    assert asset.unreadable_resources == (ALTERNATIVE,)
+    assert asset.original is not None
+
+
+def test_a_malformed_live_video_keeps_the_asset_live_and_unreadable() -> None:
+    live = resource("resOriginalVidCompl", 3_000_000, "com.apple.quicktime-movie")
+    live["resOriginalVidComplRes"] = bad_value(live["resOriginalVidComplRes"])
+    [asset], _ = parse([make_master("M1", extra=live), make_asset("A1", "M1")])
+    assert asset.kind == "live"
+    assert asset.version(LIVE_VIDEO) is None
+    assert asset.unreadable_resources == (LIVE_VIDEO,)
+
+
+def test_a_malformed_edit_on_the_asset_never_falls_back_to_the_master() -> None:
+    master = make_master(
+        "M1", extra=resource("resJPEGFull", 1_000, "public.jpeg", checksum="stale-master")
+    )
+    edit = resource("resJPEGFull", 1_800_000, "public.jpeg")
+    edit["resJPEGFullRes"] = bad_value(edit["resJPEGFullRes"])
+    video = resource("resVidFull", 2_000_000, "com.apple.quicktime-movie")
+    del video["resVidFullRes"]  # the other fields say there is an edited video
+    [asset], problems = parse([master, make_asset("A1", "M1", **edit, **video)])
+    assert problems == []
+    assert asset.version(ADJUSTED) is None
+    assert asset.unreadable_resources == (ADJUSTED, ADJUSTED_VIDEO)
+
+
+def test_a_malformed_medium_is_only_left_out() -> None:
+    master = make_master("M1")
+    master["fields"]["resJPEGMedRes"] = bad_value(master["fields"]["resJPEGMedRes"])
+    [asset], _ = parse([master, make_asset("A1", "M1")])
+    assert asset.version(MEDIUM) is None
+    assert asset.unreadable_resources == ()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        bad_value,
+        lambda f: with_size(f, 1.5),
+        lambda f: without(f, "fileChecksum"),
+        lambda _f: None,  # Res gone while FileType, Width, ... remain
+    ],
+)
+def test_a_malformed_original_is_a_problem(damage: Any) -> None:
+    master = make_master("M1")
+    changed = damage(master["fields"]["resOriginalRes"])
+    if changed is None:
+        del master["fields"]["resOriginalRes"]
+    else:
+        master["fields"]["resOriginalRes"] = changed
+    assets, problems = parse([master, make_asset("A1", "M1")])
+    assert assets == []
+    assert [(p.record_name, p.reason) for p in problems] == [("A1", "malformed_record")]
+
+
+def test_an_original_without_a_download_url_is_kept_for_a_fresh_lookup() -> None:
+    master = make_master("M1")
+    del master["fields"]["resOriginalRes"]["value"]["downloadURL"]
+    [asset], problems = parse([master, make_asset("A1", "M1")])
+    assert problems == []
+    assert asset.original is not None and asset.original.download_url is None
+
+
+def test_malformed_plain_fields_default_safely() -> None:
+    asset_record = make_asset("A1", "M1")
+    fields = asset_record["fields"]
+    fields["isFavorite"] = {"type": "INT64", "BADvalue": 1}
+    fields["isHidden"] = typed("INT64", "yes")
+    fields["assetDate"] = bad_value(fields["assetDate"])
+    fields["timeZoneOffset"] = {"type": "INT64", "BADvalue": 3600}
+    fields["captionEnc"] = {"type": "ENCRYPTED_BYTES", "BADvalue": enc("hi")}
+    master = make_master("M1", filename=None)
+    master["fields"]["filenameEnc"] = {"type": "ENCRYPTED_BYTES", "BADvalue": enc("a.HEIC")}
+    [asset], problems = parse([master, asset_record])
+    assert problems == []
+    assert not asset.is_favorite and not asset.is_hidden
+    assert asset.captured_at_utc is None
+    assert asset.added_at_utc is not None
+    assert asset.timezone_offset_s is None
+    assert asset.caption is None
+    assert (asset.filename, asset.filename_status) == ("M1.HEIC", "undecodable")
+    assert asset.unreadable_resources == ()
