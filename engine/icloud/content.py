@@ -7,6 +7,9 @@ Invariants:
 - `start_byte > 0` sends `Range: bytes=N-`; the caller reads `status` (206 honoured, 200 not).
 - 410 is UrlExpiredError (ask for a fresh record); 429/503/5xx and dropped connections before
   the body starts are retried with bounded backoff; a body cut short is ContentError.
+- Any other 4xx (400, 401, 403, 404, ...) is ResourceUnavailableError, a ContentError: Apple
+  refused this one file (removed or re-processed since it was listed, or its signed URL
+  refused), which costs that file only, never the run. 416 keeps its own message.
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from dataclasses import dataclass
 
 import requests
 
-from engine.icloud.port import ContentError, IcloudError, ThrottledError, UrlExpiredError
+from engine.icloud.port import (
+    ContentError,
+    IcloudError,
+    ResourceUnavailableError,
+    ThrottledError,
+    UrlExpiredError,
+)
 from engine.icloud.redirect import CallCounter, mount_on
 from engine.icloud.retry import (
     RetryPolicy,
@@ -142,4 +151,22 @@ class ContentClient:
             raise TransientError(f"HTTP {status}", kind="unavailable", retry_after_s=retry_after)
         if status == 416:
             raise ContentError(f"the server refused byte range {start_byte}- (HTTP 416)")
-        raise IcloudError(f"iCloud answered HTTP {status} to a download")
+        raise content_status_error(status)
+
+
+def content_status_error(status: int) -> IcloudError:
+    """The error for a content GET answered with an unexpected status (not 2xx/410/416/429/5xx)."""
+    if 400 <= status < 500:
+        why = _REFUSED_WHY.get(status, "refused")
+        return ResourceUnavailableError(
+            f"iCloud answered HTTP {status} for this file ({why})", status
+        )
+    return IcloudError(f"iCloud answered HTTP {status} to a download")
+
+
+_REFUSED_WHY = {
+    404: "removed or re-processed since it was listed?",
+    403: "its signed URL was refused",
+    401: "its signed URL was refused",
+    400: "the request was refused as malformed",
+}

@@ -6,13 +6,15 @@ Invariants:
   the adapter with bounded, jittered exponential backoff that honours Retry-After.
 - `calls` counts CloudKit calls (records/query, changes/zone, ...) separately from login calls,
   so "no change costs at most 2 calls" can be reported and tested.
+- `recover_asset` answers what it found instead of raising for the four ordinary cases
+  (RecoverOutcome.kind); only a refusal that is none of them raises RecordRefusedError.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -60,12 +62,37 @@ class ContentError(IcloudError):
     """A download failed in a way a retry may fix (connection dropped, 5xx after retries)."""
 
 
+class ResourceUnavailableError(ContentError):
+    """iCloud refused this one file (HTTP 4xx: 400, 401, 403, 404, ...): a per-file failure,
+    never a reason to stop the run; `status` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 0) -> None:  # unpicklable if required
+        super().__init__(message)
+        self.status = status
+
+
 class ChangeTagConflictError(IcloudError):
     """Apple refused a write with CONFLICT: the record changed since its tag was read."""
 
 
 class RecordRefusedError(IcloudError):
     """Apple refused a write to one record (not found, not allowed, bad request)."""
+
+
+RecoverKind = Literal["recovered", "not-deleted", "gone", "conflict"]
+"""recovered: it was in Recently Deleted and is back in the Library now. not-deleted: it was
+already in the Library; nothing was written. gone: iCloud no longer holds it (purged after its 30
+days, expunged, or never there); it cannot come back from iCloud. conflict: it changed between
+the lookup and the write (CONFLICT); nothing changed, asking again may succeed."""
+
+
+class RecoverOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What `IcloudPort.recover_asset` found and did for one asset."""
+
+    kind: RecoverKind
+    record_name: str
+    change_tag: str | None = None  # recovered: the new tag; not-deleted/conflict: the tag read
+    detail: str = ""  # Apple's reason, when it refused
 
 
 class CallCounts(msgspec.Struct, kw_only=True):
@@ -111,3 +138,4 @@ class IcloudPort(Protocol):
         self, zone: str, album: RemoteAlbum, record_names: list[str]
     ) -> dict[str, str]: ...
     def soft_delete(self, zone: str, record_name: str, change_tag: str) -> None: ...
+    def recover_asset(self, zone: str, record_name: str) -> RecoverOutcome: ...

@@ -42,6 +42,8 @@ class Handler(BaseHTTPRequestHandler):
             self._status_only(410)
         elif path == "/busy":
             self._status_only(503)
+        elif path.startswith("/status-"):
+            self._status_only(int(path.removeprefix("/status-")))
         elif path == "/short":
             self._send(DATA[:-1000], 0, len(DATA) - 1000)
         elif path == "/liar-length":
@@ -277,3 +279,16 @@ def test_finalize_never_replaces_a_different_file_and_adopts_identical_bytes(
         )
         == "2024/05/17/IMG_1-300000.JPG"
     )
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_a_refused_file_fails_that_file_only_without_retries(
+    tmp_path: Path, port: ContentPort, server: str, status: int
+) -> None:
+    file_job = job(tmp_path, f"{server}/status-{status}")
+    verdict, result, streamed = fetch(port, file_job)
+    assert verdict.outcome == "failed"
+    assert f"HTTP {status}" in result.detail
+    assert streamed == 0
+    assert Handler.hits[f"/status-{status}"] == 1  # a refusal is not retried on the spot
+    assert not (file_job.folder / "IMG_1.JPG").exists()
