@@ -22,6 +22,7 @@ import msgspec
 from eventsourcing.domain import Aggregate
 
 from engine import events as ev
+from engine import resources as res
 from engine.ids import IcloudIdentity, asset_id_for
 
 
@@ -40,6 +41,7 @@ class MediaState(msgspec.Struct, kw_only=True):
     live_video_declared_size_bytes: int | None = None
     live_video_checksum: str | None = None
     versions: tuple[ev.VersionFact, ...] = ()
+    icloud_size_bytes: int = 0  # every archival resource listed: what deleting it frees
     captured_at_utc: datetime | None = None
     added_at_utc: datetime | None = None
     timezone_offset_s: int | None = None
@@ -49,6 +51,7 @@ class MediaState(msgspec.Struct, kw_only=True):
     is_favorite: bool = False
     is_hidden: bool = False
     album_ids: tuple[str, ...] = ()
+    unreadable_resources: tuple[str, ...] = ()  # listed with malformed fields: unknown
     is_remote_deleted: bool = False
     local_relpath: str | None = None
     downloaded_size_bytes: int | None = None
@@ -58,13 +61,17 @@ class MediaState(msgspec.Struct, kw_only=True):
     downloaded_at_utc: datetime | None = None
     live_video_relpath: str | None = None
     live_video_sha256: str | None = None
-    extra_files: tuple[ev.LocalFileFact, ...] = ()
+    extra_files: tuple[ev.LocalFileFact, ...] = ()  # resources other than original/live video
+    resources_downloaded: tuple[res.DownloadedResource, ...] = ()  # every resource, by key
+    missing_resources: tuple[str, ...] = ()  # listed archival resources not downloaded
     download_failures: int = 0
     quarantine_reason: str | None = None
     nas_status: str | None = None  # "copied", "verified", "mismatched"
     nas_relpath: str | None = None
     nas_verified_sha256: str | None = None
     nas_verified_at_utc: datetime | None = None
+    nas_files: tuple[ev.ResourceHash, ...] = ()  # what the last NAS verification re-read
+    nas_id: str | None = None  # the NAS (marker id) the last NAS fact was about; "" unknown
     google_status: str | None = None  # "staged", "verified"
     google_device_id: str | None = None
     google_staged_at_utc: datetime | None = None
@@ -117,6 +124,9 @@ def _take_remote_facts(s: MediaState, e: ev.Discovered | ev.RemoteChanged) -> No
     s.live_video_checksum, s.versions = e.live_video_checksum, tuple(e.versions)
     s.captured_at_utc, s.remote_change_tag = e.captured_at_utc, e.remote_change_tag
     s.is_favorite, s.is_hidden = e.is_favorite, e.is_hidden
+    s.unreadable_resources = tuple(e.unreadable_resources)
+    s.missing_resources = res.decide_missing(s)
+    s.icloud_size_bytes = res.icloud_bytes(s)
 
 
 def _on_remote_deleted(s: MediaState, _e: ev.RemoteDeleted) -> None:
@@ -124,19 +134,64 @@ def _on_remote_deleted(s: MediaState, _e: ev.RemoteDeleted) -> None:
 
 
 def _on_downloaded(s: MediaState, e: ev.Downloaded) -> None:
+    if e.resource == res.ORIGINAL:
+        _take_original(s, e)
+        if e.live_video_relpath is not None and e.live_video_sha256 is not None:  # a v2 fact
+            _take_live_video(s, e.live_video_relpath, e.live_video_size_bytes or 0,
+                             e.live_video_sha256, s.live_video_checksum or "")
+        for extra in e.extra_files:  # a v2 fact's other renditions
+            _take_extra(s, extra, _listed_checksum(s, extra.key))
+    elif e.resource == res.LIVE_VIDEO:
+        _take_live_video(s, e.local_relpath, e.size_bytes, e.sha256, e.checksum)
+    else:
+        extra = ev.LocalFileFact(
+            key=e.resource, relpath=e.local_relpath, size_bytes=e.size_bytes, sha256=e.sha256
+        )
+        _take_extra(s, extra, e.checksum)
+    s.missing_resources = res.decide_missing(s)
+    if not s.missing_resources:
+        s.quarantine_reason = None
+        s.last_error = s.last_error_at_utc = None
+    if s.nas_status == "verified" and not res.decide_nas_complete(s):
+        s.nas_status = "incomplete"  # a resource the NAS does not hold yet
+
+
+def _take_original(s: MediaState, e: ev.Downloaded) -> None:
     if s.sha256 is not None and s.sha256 != e.sha256:
         _forget_verifications(s)
     s.local_relpath, s.downloaded_size_bytes, s.sha256 = e.local_relpath, e.size_bytes, e.sha256
     s.downloaded_change_tag, s.downloaded_at_utc = s.remote_change_tag, e.timestamp
-    s.downloaded_checksum = s.remote_checksum
-    s.live_video_relpath, s.live_video_sha256 = e.live_video_relpath, e.live_video_sha256
-    s.extra_files = tuple(e.extra_files)
-    s.quarantine_reason = None
-    s.last_error = s.last_error_at_utc = None
+    s.downloaded_checksum = e.checksum or s.remote_checksum
+    _take_resource(s, res.ORIGINAL, e.local_relpath, e.size_bytes, e.sha256, s.downloaded_checksum)
+
+
+def _take_live_video(s: MediaState, relpath: str, size: int, sha256: str, checksum: str) -> None:
+    s.live_video_relpath, s.live_video_sha256 = relpath, sha256
+    _take_resource(s, res.LIVE_VIDEO, relpath, size, sha256, checksum)
+
+
+def _take_extra(s: MediaState, extra: ev.LocalFileFact, checksum: str) -> None:
+    s.extra_files = (*(f for f in s.extra_files if f.key != extra.key), extra)
+    _take_resource(s, extra.key, extra.relpath, extra.size_bytes, extra.sha256, checksum)
+
+
+def _take_resource(
+    s: MediaState, key: str, relpath: str, size: int, sha256: str, checksum: str
+) -> None:
+    new = res.DownloadedResource(
+        key=key, relpath=relpath, size_bytes=size, sha256=sha256, checksum=checksum
+    )
+    others = tuple(r for r in s.resources_downloaded if r.key != key)
+    s.resources_downloaded = (*others, new)
+
+
+def _listed_checksum(s: MediaState, key: str) -> str:
+    return next((v.checksum for v in s.versions if v.key == key), "")
 
 
 def _forget_verifications(s: MediaState) -> None:
     s.nas_status = s.nas_verified_sha256 = s.nas_verified_at_utc = None
+    s.nas_files = ()
     s.google_status = s.google_device_id = None
     s.google_staged_at_utc = s.google_verified_at_utc = None
     s.compression_tier = s.compressed_at_utc = None
@@ -156,17 +211,28 @@ def _on_quarantined(s: MediaState, e: ev.Quarantined) -> None:
 
 
 def _on_nas_copied(s: MediaState, e: ev.NasCopied) -> None:
-    s.nas_status, s.nas_relpath = "copied", e.nas_relpath
+    s.nas_status, s.nas_relpath, s.nas_id = "copied", e.nas_relpath, e.nas_id
 
 
 def _on_nas_verified(s: MediaState, e: ev.NasVerified) -> None:
-    s.nas_status, s.nas_relpath = "verified", s.nas_relpath or s.local_relpath
+    s.nas_relpath, s.nas_id = s.nas_relpath or s.local_relpath, e.nas_id
     s.nas_verified_sha256, s.nas_verified_at_utc = e.sha256, e.timestamp
+    s.nas_files = tuple(_resolve_placeholder(s, h) for h in e.files if h.sha256 or (
+        h.key == res.LIVE_VIDEO and s.live_video_sha256 is not None))
+    s.nas_status = "verified" if res.decide_nas_complete(s) else "incomplete"
+
+
+def _resolve_placeholder(s: MediaState, h: ev.ResourceHash) -> ev.ResourceHash:
+    """An upcast v1 fact's live video ("") re-read to the downloaded hash (see events)."""
+    if h.sha256:
+        return h
+    return ev.ResourceHash(key=h.key, sha256=s.live_video_sha256 or "")
 
 
 def _on_nas_mismatched(s: MediaState, e: ev.NasMismatched) -> None:
     s.nas_status, s.nas_relpath = "mismatched", s.nas_relpath or s.local_relpath
     s.nas_verified_sha256 = s.nas_verified_at_utc = None
+    s.nas_files, s.nas_id = (), e.nas_id
     s.last_error, s.last_error_at_utc = f"NAS copy mismatch: {e.detail}", e.timestamp
 
 

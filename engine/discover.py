@@ -60,6 +60,7 @@ def remote_facts(remote: RemoteAsset) -> dict[str, Any]:
         "remote_change_tag": remote.change_tag,
         "is_favorite": remote.is_favorite,
         "is_hidden": remote.is_hidden,
+        "unreadable_resources": tuple(remote.unreadable_resources),
     }
 
 

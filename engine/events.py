@@ -42,6 +42,13 @@ class LocalFileFact(msgspec.Struct, frozen=True, kw_only=True):
     sha256: str
 
 
+class ResourceHash(msgspec.Struct, frozen=True, kw_only=True):
+    """One resource of an asset (engine.resources keys) and the sha256 of its bytes."""
+
+    key: str
+    sha256: str
+
+
 class PlanEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One asset of a deletion plan with the evidence that made it deletable when planned."""
 
@@ -66,9 +73,20 @@ class AssetEvent(Aggregate.Event):
 
 
 class Discovered(AssetEvent, Aggregate.Created):
-    """The asset was seen in iCloud for the first time, with everything later stages need."""
+    """The asset was seen in iCloud for the first time, with everything later stages need.
 
-    class_version = 2
+    `unreadable_resources` names the resources whose record fields were present but malformed:
+    the asset has them in iCloud, their size and checksum are unknown, so it is never deleted.
+    """
+
+    class_version = 3
+    stored_fields_v2 = (
+        "timestamp", "originator_topic", "run_id", "account", "zone", "record_name",
+        "master_record_name", "filename", "filename_status", "kind", "item_type",
+        "declared_size_bytes", "remote_checksum", "live_video_declared_size_bytes",
+        "live_video_checksum", "versions", "captured_at_utc", "added_at_utc",
+        "timezone_offset_s", "remote_change_tag", "is_favorite", "is_hidden", "album_ids",
+    )
 
     account: str
     zone: str
@@ -90,6 +108,7 @@ class Discovered(AssetEvent, Aggregate.Created):
     is_favorite: bool
     is_hidden: bool
     album_ids: tuple[str, ...]
+    unreadable_resources: tuple[str, ...] = ()
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -121,11 +140,21 @@ class Discovered(AssetEvent, Aggregate.Created):
             album_ids=[],
         )
 
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """v2 did not tell malformed resource fields apart: none known."""
+        state["unreadable_resources"] = []
+
 
 class RemoteChanged(AssetEvent):
     """iCloud holds a new version of the asset (an edit, a replaced original, new metadata)."""
 
-    class_version = 2
+    class_version = 3
+    stored_fields_v2 = (
+        "timestamp", "run_id", "remote_change_tag", "remote_checksum", "declared_size_bytes",
+        "live_video_declared_size_bytes", "live_video_checksum", "versions", "filename",
+        "filename_status", "item_type", "captured_at_utc", "is_favorite", "is_hidden",
+    )
 
     remote_change_tag: str
     remote_checksum: str
@@ -139,6 +168,7 @@ class RemoteChanged(AssetEvent):
     captured_at_utc: datetime | None
     is_favorite: bool
     is_hidden: bool
+    unreadable_resources: tuple[str, ...] = ()
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -155,6 +185,11 @@ class RemoteChanged(AssetEvent):
             is_hidden=False,
         )
 
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """v2 did not tell malformed resource fields apart: none known."""
+        state["unreadable_resources"] = []
+
 
 class RemoteDeleted(AssetEvent):
     """The asset disappeared from iCloud without photoledger deleting it. Never deletes copies."""
@@ -163,22 +198,40 @@ class RemoteDeleted(AssetEvent):
 
 
 class Downloaded(AssetEvent):
-    """The original (and its live-photo video, if any) is on local disk, checked and hashed."""
+    """One resource of the asset is on local disk at `local_relpath`, size-checked and hashed.
 
-    class_version = 2
+    Since v3 each resource has its own Downloaded (`resource`: "original", "live_video",
+    "alternative", "adjusted", "adjusted_video", "medium", "thumb"), with the Apple checksum it
+    was listed with (`checksum`; "" when unknown). v2 facts were about the original and carried
+    its live video and extra renditions in the same fact: the `live_video_*` and `extra_files`
+    fields are set only by them and are None/empty in v3 facts.
+    """
+
+    class_version = 3
+    stored_fields_v2 = (
+        "timestamp", "run_id", "local_relpath", "size_bytes", "sha256", "live_video_relpath",
+        "live_video_size_bytes", "live_video_sha256", "extra_files",
+    )
 
     local_relpath: str
     size_bytes: int
     sha256: str
-    live_video_relpath: str | None
-    live_video_size_bytes: int | None
-    live_video_sha256: str | None
-    extra_files: tuple[LocalFileFact, ...]
+    live_video_relpath: str | None = None
+    live_video_size_bytes: int | None = None
+    live_video_sha256: str | None = None
+    extra_files: tuple[LocalFileFact, ...] = ()
+    resource: str = "original"
+    checksum: str = ""
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """v1 downloaded only the original and the live video."""
         state["extra_files"] = []
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """v2 was the original's fact (with its siblings); the listed checksum is the state's."""
+        state.update(resource="original", checksum="")
 
 
 class DownloadFailed(AssetEvent):
@@ -196,25 +249,64 @@ class Quarantined(AssetEvent):
 
 
 class NasCopied(AssetEvent):
-    """The original was written to the NAS (not yet verified by a re-read)."""
+    """Files of the asset were written to the NAS (not yet verified by a re-read).
+
+    `nas_id` is the id in the NAS marker when it was written ("" before v2: unknown NAS).
+    """
+
+    class_version = 2
+    stored_fields_v1 = ("timestamp", "run_id", "nas_relpath", "size_bytes")
 
     nas_relpath: str
     size_bytes: int
+    nas_id: str = ""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["nas_id"] = ""
 
 
 class NasVerified(AssetEvent):
-    """A re-read of the NAS copy (at the asset's NAS path) hashed to `sha256`."""
+    """A re-read of every NAS file of the asset hashed to the downloaded bytes.
+
+    `sha256` is the original's; `files` lists every resource re-read with its hash (an upcast
+    v1 fact lists the live video with "": the downloaded hash, see engine.asset). `nas_id`
+    names the NAS (the id in its marker; "" before v2).
+    """
+
+    class_version = 2
+    stored_fields_v1 = ("timestamp", "run_id", "sha256", "method")
 
     sha256: str
     method: str  # e.g. "reread-fadvise-dontneed", "adopted-existing"
+    files: tuple[ResourceHash, ...] = ()
+    nas_id: str = ""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 re-read the original and the live video, if any: its hash was the downloaded
+        one, which the fold fills in for the "" placeholder (an asset without one skips it)."""
+        files = [
+            {"key": "original", "sha256": state["sha256"]},
+            {"key": "live_video", "sha256": ""},
+        ]
+        state.update(files=files, nas_id="")
 
 
 class NasMismatched(AssetEvent):
     """A re-read of the NAS copy did not match the original (or the copy is missing)."""
 
+    class_version = 2
+    stored_fields_v1 = ("timestamp", "run_id", "expected_sha256", "actual_sha256", "detail")
+
     expected_sha256: str
     actual_sha256: str | None
     detail: str
+    nas_id: str = ""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["nas_id"] = ""
 
 
 class PixelStaged(AssetEvent):
@@ -295,7 +387,17 @@ class AlbumRemovalObserved(AssetEvent):
 
 
 class DeletionRequested(AssetEvent):
-    """Intent to delete from iCloud, with the evidence that made it safe (before the call)."""
+    """Intent to delete from iCloud, with the evidence that made it safe (before the call).
+
+    Since v2 `files` lists every resource the deletion destroys with its downloaded sha256
+    (v1 facts name only the original's).
+    """
+
+    class_version = 2
+    stored_fields_v1 = (
+        "timestamp", "run_id", "plan_id", "sha256", "nas_verified_at_utc", "google_device_id",
+        "google_verified_at_utc", "remote_change_tag",
+    )
 
     plan_id: str
     sha256: str
@@ -303,6 +405,11 @@ class DeletionRequested(AssetEvent):
     google_device_id: str | None
     google_verified_at_utc: datetime | None
     remote_change_tag: str
+    files: tuple[ResourceHash, ...] = ()
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["files"] = []
 
 
 class Deleted(AssetEvent):

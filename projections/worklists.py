@@ -16,9 +16,8 @@ _ALIVE = "NOT is_remote_deleted AND deletion_state IS NULL"
 _HAS_ORIGINAL = "sha256 IS NOT NULL AND local_removed_at_utc IS NULL"
 
 STAGE_WORKLISTS: dict[str, str] = {
-    "download": f"{_ALIVE} AND quarantine_reason IS NULL AND "
-    "(sha256 IS NULL OR downloaded_checksum IS NOT remote_checksum "
-    "OR downloaded_size_bytes IS NOT declared_size_bytes)",
+    # engine.resources.decide_missing keeps `missing_resources` (listed, not downloaded)
+    "download": f"{_ALIVE} AND quarantine_reason IS NULL AND missing_resources <> '[]'",
     "backup-nas": f"{_ALIVE} AND {_HAS_ORIGINAL} AND "
     "(nas_status IS NOT 'verified' OR nas_verified_sha256 IS NOT sha256)",
     "backup-google": f"{_ALIVE} AND {_HAS_ORIGINAL} AND google_status IS NOT 'verified'",
@@ -38,7 +37,9 @@ COMPRESS_CANDIDATES_WHERE = (
 FAILURES_WHERE = "last_error IS NOT NULL OR quarantine_reason IS NOT NULL"
 # `verify nas` re-reads every NAS copy that counts (deleted-in-iCloud ones most of all: the NAS
 # may then hold the only original); mismatched copies are backup-nas's work.
-NAS_REVERIFY_WHERE = "sha256 IS NOT NULL AND nas_status IN ('verified', 'copied')"
+NAS_REVERIFY_WHERE = (
+    "sha256 IS NOT NULL AND nas_status IN ('verified', 'incomplete', 'copied')"
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def library_totals(projection: MediaProjection) -> dict[str, Any]:
     """Whole-library counts and bytes per milestone."""
     row = projection.query(
         "SELECT COUNT(*) AS assets,"
-        " COALESCE(SUM(declared_size_bytes), 0) AS icloud_bytes,"
+        " COALESCE(SUM(CASE WHEN deletion_state IS NULL AND NOT is_remote_deleted"
+        "   THEN icloud_size_bytes END), 0) AS icloud_bytes,"
         " COUNT(sha256) AS downloaded,"
         " COALESCE(SUM(downloaded_size_bytes), 0) AS downloaded_bytes,"
         " SUM(nas_status = 'verified' AND nas_verified_sha256 = sha256) AS nas_verified,"
@@ -109,8 +111,8 @@ def library_totals(projection: MediaProjection) -> dict[str, Any]:
         "   AS compression_saved_bytes,"
         " SUM(album_moved_at_utc IS NOT NULL) AS album_moved,"
         " SUM(deletion_state = 'deleted') AS deleted_from_icloud,"
-        " COALESCE(SUM(CASE WHEN deletion_state = 'deleted' THEN declared_size_bytes"
-        "   + COALESCE(live_video_declared_size_bytes, 0) END), 0) AS icloud_freed_bytes,"
+        " COALESCE(SUM(CASE WHEN deletion_state = 'deleted' THEN icloud_size_bytes END), 0)"
+        "   AS icloud_freed_bytes,"
         " SUM(is_remote_deleted) AS deleted_elsewhere,"
         f" SUM({FAILURES_WHERE}) AS with_problems"
         " FROM media"

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from engine import events as ev
 from engine.asset import Asset
+from engine.resources import archived_hashes
 from tests.factories import T0, Library, discover, download, new_run
 
 NOW = datetime.now(UTC)
@@ -78,7 +79,8 @@ def _advance(asset: Asset, run: object, i: int, exp: Expected) -> None:
         exp.local += size
         return
     asset.record(ev.NasCopied, rid, nas_relpath=s.local_relpath, size_bytes=size)
-    asset.record(ev.NasVerified, rid, sha256=s.sha256, method="reread")
+    asset.record(ev.NasVerified, rid, sha256=s.sha256, method="reread",
+                 files=archived_hashes(s))
     asset.record(ev.PixelStaged, rid, outbox_relpath=s.local_relpath, size_bytes=size,
                  method="hardlink")
     asset.record(ev.GoogleVerified, rid, device_id="PIXEL", size_bytes=size)

@@ -6,10 +6,15 @@ Invariants:
   deletion, with the state read from the ledger just before, so a plan is never trusted alone.
 - Every refusal is a Block with a stable code and a detail a person can act on; an asset is
   deletable only when the list is empty. Unknown is never good: a missing fact blocks.
+- An asset is every resource its record lists (engine.resources): the original, the live
+  video, the RAW/JPEG alternative, the edited still and the edited video. Each one needs a
+  verified download of its listed size, and (when the NAS is required) a NAS re-read to its
+  downloaded sha256; a block names the resource (`alternative-not-on-nas`). A record whose
+  resource fields could not be read blocks: unknown is never good.
 - Evidence is about exact bytes: the NAS verification must be of the downloaded sha256, and
   counts only while younger than `nas.max_verify_age_days`, with the NAS marker present.
-- "Unchanged in iCloud" compares the original's (and live video's) checksum and size with what
-  was downloaded; a favourite toggle changes the change tag, not the content, and is checked
+- "Unchanged in iCloud" compares every resource's checksum and size with what was
+  downloaded; a favourite toggle changes the change tag, not the content, and is checked
   against the live record at execution (see engine.cleanup.run).
 - No clock, file system or network here: `now` and `nas_marker_present` are passed in.
 """
@@ -19,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from engine import events as ev
+from engine import resources as res
 from engine.asset import MediaState
 from engine.compress.tiers import CompressionPolicy, decide_compression
 from engine.config import ConfigFile
@@ -48,6 +55,7 @@ class Evidence:
     google_device_id: str | None
     google_verified_at_utc: datetime | None
     remote_change_tag: str
+    files: tuple[ev.ResourceHash, ...] = ()  # every resource the deletion destroys
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,8 @@ class GateVerdict:
 
 
 def icloud_size_bytes(state: MediaState) -> int:
-    """What deleting the asset frees in iCloud: the original plus its live-photo video."""
-    return state.declared_size_bytes + (state.live_video_declared_size_bytes or 0)
+    """What deleting the asset frees in iCloud: every resource its record lists."""
+    return res.icloud_bytes(state)
 
 
 def decide_deletable(
@@ -88,8 +96,8 @@ def decide_album_move(state: MediaState, now: datetime, settings: ConfigFile) ->
     if blocks:
         return blocks
     require = settings.cleanup.require
-    if "nas" in require and not _has_nas_copy(state):
-        blocks.append(Block("nas-not-verified", _nas_status_detail(state)))
+    if "nas" in require:
+        blocks += _nas_blocks(state)
     if "google" in require and state.google_status != "verified":
         status = state.google_status or "not staged"
         blocks.append(Block("google-not-verified", f"Google copy {status}"))
@@ -113,7 +121,7 @@ def _compression_blocks(state: MediaState, now: datetime, settings: ConfigFile) 
 
 
 def _download_blocks(state: MediaState) -> list[Block]:
-    """The first problem with the downloaded original, if any (later checks assume earlier)."""
+    """The problems with the downloaded resources (later checks assume earlier)."""
     if state.sha256 is None or state.downloaded_size_bytes is None:
         return [Block("not-downloaded", "no verified download of the original")]
     checks = (
@@ -130,21 +138,55 @@ def _download_blocks(state: MediaState) -> list[Block]:
             "iCloud holds a newer original than the one downloaded",
         ),
         (
-            state.kind == "live" and state.live_video_sha256 is None,
-            "not-downloaded",
-            "the live photo's video was not downloaded",
-        ),
-        (
             state.local_removed_at_utc is not None,
             "local-removed",
             "the local copy was already removed",
         ),
     )
-    return [Block(code, detail) for failed, code, detail in checks if failed][:1]
+    first = [Block(code, detail) for failed, code, detail in checks if failed][:1]
+    return first or _resource_blocks(state)
+
+
+def _resource_blocks(state: MediaState) -> list[Block]:
+    """A block per resource the record lists that is unreadable or not downloaded as listed."""
+    blocks = [
+        Block(f"{key}-unreadable", f"iCloud's record of the {_label(key)} could not be read")
+        for key in state.unreadable_resources
+    ]
+    for key, version in res.listed_resources(state).items():
+        got = res.downloaded(state, key)
+        if got is None:
+            blocks.append(Block(f"{key}-not-downloaded", f"the {_label(key)} was not downloaded"))
+        elif not res.is_current(version, got):
+            blocks.append(
+                Block(
+                    f"{key}-changed",
+                    f"the {_label(key)} downloaded ({got.size_bytes} bytes) is not the one "
+                    f"iCloud lists ({version.size_bytes} bytes)",
+                )
+            )
+    return blocks
+
+
+def _label(key: str) -> str:
+    return res.RESOURCE_LABELS.get(key, key)
 
 
 def _has_nas_copy(state: MediaState) -> bool:
     return state.nas_status == "verified" and state.nas_verified_sha256 == state.sha256
+
+
+def _nas_blocks(state: MediaState) -> list[Block]:
+    """The NAS copy is verified, and each downloaded resource was re-read there."""
+    if state.nas_status not in ("verified", "incomplete") or (
+        state.nas_verified_sha256 != state.sha256
+    ):
+        return [Block("nas-not-verified", _nas_status_detail(state))]
+    return [
+        Block(f"{r.key}-not-on-nas", f"the {_label(r.key)} has no verified NAS copy")
+        for r in state.resources_downloaded
+        if r.key in res.ARCHIVE_KEYS and not res.is_on_nas(state, r)
+    ]
 
 
 def _nas_status_detail(state: MediaState) -> str:
@@ -199,4 +241,5 @@ def _evidence(state: MediaState) -> Evidence:
         google_device_id=state.google_device_id,
         google_verified_at_utc=state.google_verified_at_utc,
         remote_change_tag=state.remote_change_tag,
+        files=res.archived_hashes(state),
     )

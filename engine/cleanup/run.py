@@ -283,7 +283,7 @@ def _record_request(ctx: CleanupContext, asset: Asset, asset_id: str, plan_id: s
         sha256=evidence.sha256, nas_verified_at_utc=evidence.nas_verified_at_utc,
         google_device_id=evidence.google_device_id,
         google_verified_at_utc=evidence.google_verified_at_utc,
-        remote_change_tag=evidence.remote_change_tag,
+        remote_change_tag=evidence.remote_change_tag, files=evidence.files,
     )
     ctx.effects.save(asset)  # the intent is durable before iCloud hears of it
 

@@ -10,11 +10,11 @@ SELECT
     COALESCE(SUM(size_bytes_before_compression - size_bytes_after_compression), 0)
         AS compression_saved_bytes,
     COUNT(*) FILTER (WHERE deletion_state = 'deleted') AS deleted_from_icloud,
-    COALESCE(SUM(declared_size_bytes + COALESCE(live_video_declared_size_bytes, 0))
+    COALESCE(SUM(icloud_size_bytes)
         FILTER (WHERE deletion_state = 'deleted'), 0) AS icloud_freed_bytes,
     COUNT(*) FILTER (WHERE deletion_state = 'deleted' AND recoverable_until_utc > $now)
         AS recoverable_assets,
-    COALESCE(SUM(declared_size_bytes + COALESCE(live_video_declared_size_bytes, 0))
+    COALESCE(SUM(icloud_size_bytes)
         FILTER (WHERE deletion_state = 'deleted' AND recoverable_until_utc > $now), 0)
         AS recoverable_bytes
 FROM media
@@ -28,11 +28,11 @@ SELECT
         FILTER (WHERE sha256 IS NOT NULL AND local_removed_at_utc IS NULL), 0) AS local_bytes,
     COALESCE(SUM(downloaded_size_bytes + CASE WHEN live_video_sha256 IS NOT NULL
                THEN COALESCE(live_video_declared_size_bytes, 0) ELSE 0 END)
-        FILTER (WHERE nas_status IN ('copied', 'verified')), 0) AS nas_bytes,
+        FILTER (WHERE nas_status IN ('copied', 'verified', 'incomplete')), 0) AS nas_bytes,
     COALESCE(SUM(downloaded_size_bytes + CASE WHEN live_video_sha256 IS NOT NULL
                THEN COALESCE(live_video_declared_size_bytes, 0) ELSE 0 END)
         FILTER (WHERE google_status IN ('staged', 'verified')), 0) AS outbox_staged_bytes,
-    COALESCE(SUM(declared_size_bytes + COALESCE(live_video_declared_size_bytes, 0))
+    COALESCE(SUM(icloud_size_bytes)
         FILTER (WHERE NOT is_remote_deleted AND deletion_state IS DISTINCT FROM 'deleted'), 0)
         AS icloud_bytes
 FROM media
@@ -83,7 +83,7 @@ WITH monthly AS (
     FROM media WHERE compression_tier IS NOT NULL
     UNION ALL
     SELECT strftime(deleted_at_utc, '%Y-%m'), 0,
-           declared_size_bytes + COALESCE(live_video_declared_size_bytes, 0)
+           icloud_size_bytes
     FROM media WHERE deletion_state = 'deleted'
 ), per_month AS (
     SELECT month, SUM(saved) AS compression_saved_bytes, SUM(freed) AS icloud_freed_bytes

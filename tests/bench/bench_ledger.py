@@ -176,6 +176,11 @@ def make_spec(rng: random.Random, index: int, record_name: str) -> AssetSpec:
         nas_verified={
             "sha256": sha,
             "method": "reread-fadvise-dontneed" if rng.random() < 0.95 else "adopted-existing",
+            "files": tuple(
+                ev.ResourceHash(key=key, sha256=digest)
+                for key, digest in (("original", sha), ("live_video", live_sha))
+                if digest is not None
+            ),
         },
         google_verified={"device_id": PIXEL_DEVICE_ID, "size_bytes": size},
         compressed={

@@ -21,6 +21,7 @@ from engine import events as ev
 from engine.asset import Asset
 from engine.cleanup.gate import decide_album_move, decide_deletable
 from engine.crashpoints import CrashPoints
+from engine.resources import archived_hashes
 from projections.worklists import STAGE_WORKLISTS
 from tests.factories import Library, discover, download, make_library, new_run, remote_change
 from tests.reports_world import NOW, populate_reports_world
@@ -29,7 +30,8 @@ from tests.reports_world import NOW, populate_reports_world
 def _backed_up(asset: Asset, rid: str) -> None:
     s = asset.state
     asset.record(ev.NasCopied, rid, nas_relpath=s.local_relpath, size_bytes=s.declared_size_bytes)
-    asset.record(ev.NasVerified, rid, sha256=s.sha256, method="reread")
+    asset.record(ev.NasVerified, rid, sha256=s.sha256, method="reread",
+                 files=archived_hashes(s))
     asset.record(ev.PixelStaged, rid, outbox_relpath=s.local_relpath,
                  size_bytes=s.declared_size_bytes, method="hardlink")
     asset.record(ev.GoogleVerified, rid, device_id="PIXEL", size_bytes=s.declared_size_bytes)

@@ -29,6 +29,7 @@ from engine.asset import Asset, SyncRun
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, NotFoundError
 from engine.ledger import IntegrityError, Ledger, RawEvent
+from engine.resources import archived_hashes
 from projections.media import MediaProjection, replay_rows, row_to_state
 from tests.factories import (
     T0,
@@ -74,7 +75,8 @@ def _nas_verify(asset: Asset, run: SyncRun) -> None:
     asset.record(
         ev.NasCopied, run.id.hex, nas_relpath=s.local_relpath, size_bytes=s.declared_size_bytes
     )
-    asset.record(ev.NasVerified, run.id.hex, sha256=s.sha256, method="reread-fadvise-dontneed")
+    asset.record(ev.NasVerified, run.id.hex, sha256=s.sha256, method="reread-fadvise-dontneed",
+                 files=archived_hashes(s))
 
 
 def test_engine_integrity_error_is_the_eventsourcing_one() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine import events as ev
+from engine.resources import archived_hashes
 from engine.targets.nas import NAS_MARKER_NAME
 from tests.factories import Library, make_library, new_run
 from tests.reliability.invariants import assert_invariants, asset_ids
@@ -52,7 +53,8 @@ def nas_copy(library: Library, nas: Path) -> None:
             state = asset.state
             asset.record(ev.NasCopied, run.id.hex, nas_relpath=state.local_relpath,
                          size_bytes=state.downloaded_size_bytes)
-            asset.record(ev.NasVerified, run.id.hex, sha256=state.sha256, method="test")
+            asset.record(ev.NasVerified, run.id.hex, sha256=state.sha256, method="test",
+                         files=archived_hashes(state))
         ledger.save(run, *assets)
     finally:
         ledger.close()

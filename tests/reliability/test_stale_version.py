@@ -19,6 +19,7 @@ from engine import events as ev
 from engine.asset import MediaState
 from engine.errors import LedgerUnavailableError
 from engine.ledger import IntegrityError, Ledger
+from engine.resources import archived_hashes
 from engine.targets.nas_plan import decide_facts_still_holding
 from tests.factories import T0, Library, discover, download, make_library, new_run
 
@@ -44,6 +45,7 @@ def two_writers(library: Library) -> Iterator[tuple[Ledger, Ledger, Any]]:
 def nas_verified_on_a_stale_copy(ledger: Ledger, asset_id: Any) -> Any:
     stale = ledger.get_asset(asset_id)
     stale.record(ev.NasVerified, RUN.id.hex, sha256=stale.state.sha256, method="reread",
+                 files=archived_hashes(stale.state),
                  timestamp=T0 + timedelta(hours=1))
     return stale
 

@@ -6,6 +6,7 @@ import pytest
 
 from engine import events as ev
 from engine.asset import Asset, SyncRun
+from engine.resources import archived_hashes
 from tests.factories import discover, download, new_run, remote_change
 
 
@@ -17,7 +18,8 @@ def run() -> SyncRun:
 def verified(asset: Asset, run: SyncRun) -> Asset:
     run_id = run.id.hex
     download(asset, run)
-    asset.record(ev.NasVerified, run_id, sha256=asset.state.sha256, method="reread")
+    asset.record(ev.NasVerified, run_id, sha256=asset.state.sha256, method="reread",
+                 files=archived_hashes(asset.state))
     asset.record(ev.PixelStaged, run_id, outbox_relpath="x", size_bytes=1, method="hardlink")
     asset.record(ev.GoogleVerified, run_id, device_id="DEV", size_bytes=1)
     return asset

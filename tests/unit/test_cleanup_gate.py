@@ -15,6 +15,7 @@ from engine.cleanup.gate import decide_album_move, decide_deletable
 from engine.cleanup.plan import decide_mass_delete_guard, plan_deletion, plan_sha256
 from engine.compress.tiers import CompressionPolicy, decide_compression
 from engine.config import CleanupSettings, ConfigFile, IcloudSettings, LibrarySettings
+from engine.resources import archived_hashes
 from tests.factories import T0, discover, download, new_run, remote_change
 
 NOW = T0 + timedelta(days=3)
@@ -35,6 +36,7 @@ def ready_asset(index: int = 100) -> Asset:
     download(asset, run)
     day = NOW - timedelta(days=1)
     asset.record(ev.NasVerified, run.id.hex, sha256=asset.state.sha256, method="reread",
+                 files=archived_hashes(asset.state),
                  timestamp=day)
     asset.record(ev.GoogleVerified, run.id.hex, device_id="PIXEL", size_bytes=1, timestamp=day)
     asset.record(ev.AlbumMoved, run.id.hex, album_name="DeletePending", timestamp=day)

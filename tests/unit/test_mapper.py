@@ -22,6 +22,7 @@ from engine.asset import Asset, SyncRun
 from engine.codec import QUICKTIME
 from engine.errors import LedgerDamagedError
 from engine.mapper import MsgspecMapper, codec_for, decode_row, decode_stored_state, topic_of
+from engine.resources import archived_hashes
 from tests.factories import Library, discover, download, new_run
 
 SAMPLE = {str: "x", int: 7, bool: True, datetime: datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC)}
@@ -175,18 +176,18 @@ STORED_FIELDS = {
     "Discovered": "timestamp originator_topic run_id account zone record_name master_record_name "
     "filename filename_status kind item_type declared_size_bytes remote_checksum "
     "live_video_declared_size_bytes live_video_checksum versions captured_at_utc added_at_utc "
-    "timezone_offset_s remote_change_tag is_favorite is_hidden album_ids",
+    "timezone_offset_s remote_change_tag is_favorite is_hidden album_ids unreadable_resources",
     "RemoteChanged": "timestamp run_id remote_change_tag remote_checksum declared_size_bytes "
     "live_video_declared_size_bytes live_video_checksum versions filename filename_status "
-    "item_type captured_at_utc is_favorite is_hidden",
+    "item_type captured_at_utc is_favorite is_hidden unreadable_resources",
     "RemoteDeleted": "timestamp run_id observed_via",
     "Downloaded": "timestamp run_id local_relpath size_bytes sha256 live_video_relpath "
-    "live_video_size_bytes live_video_sha256 extra_files",
+    "live_video_size_bytes live_video_sha256 extra_files resource checksum",
     "DownloadFailed": "timestamp run_id error is_retriable",
     "Quarantined": "timestamp run_id reason detail",
-    "NasCopied": "timestamp run_id nas_relpath size_bytes",
-    "NasVerified": "timestamp run_id sha256 method",
-    "NasMismatched": "timestamp run_id expected_sha256 actual_sha256 detail",
+    "NasCopied": "timestamp run_id nas_relpath size_bytes nas_id",
+    "NasVerified": "timestamp run_id sha256 method files nas_id",
+    "NasMismatched": "timestamp run_id expected_sha256 actual_sha256 detail nas_id",
     "PixelStaged": "timestamp run_id outbox_relpath size_bytes method",
     "GoogleVerified": "timestamp run_id device_id size_bytes",
     "Compressed": "timestamp run_id tier codec params_hash size_bytes_before size_bytes_after "
@@ -195,7 +196,7 @@ STORED_FIELDS = {
     "AlbumMoved": "timestamp run_id album_name",
     "AlbumRemovalObserved": "timestamp run_id album_name",
     "DeletionRequested": "timestamp run_id plan_id sha256 nas_verified_at_utc google_device_id "
-    "google_verified_at_utc remote_change_tag",
+    "google_verified_at_utc remote_change_tag files",
     "Deleted": "timestamp run_id plan_id recoverable_until_utc is_reconciled",
     "DeletionFailed": "timestamp run_id plan_id error",
     "LocalCopyRemoved": "timestamp run_id local_relpath",
@@ -205,8 +206,9 @@ STORED_FIELDS = {
     "DeletePlanned": "timestamp plan_id asset_count plan_sha256 entries",
     "RunFinished": "timestamp exit_code outcome",
 }
-CURRENT_VERSIONS = {"Discovered": 2, "RemoteChanged": 2, "Downloaded": 2, "DeletePlanned": 2,
-                    "Compressed": 2, "CompressionSkipped": 2}
+CURRENT_VERSIONS = {"Discovered": 3, "RemoteChanged": 3, "Downloaded": 3, "DeletePlanned": 2,
+                    "Compressed": 2, "CompressionSkipped": 2, "NasCopied": 2, "NasVerified": 2,
+                    "NasMismatched": 2, "DeletionRequested": 2}
 
 
 @pytest.mark.parametrize("event_class", list(ev.TOPICS.values()), ids=lambda c: c.__name__)
@@ -350,7 +352,8 @@ def test_json_rows_of_an_older_photoledger_still_read_through_the_real_ledger(
     )
     mixed = ledger.get_asset(asset.id)
     assert mixed.state == asset.state
-    mixed.record(ev.NasVerified, run.id.hex, sha256=asset.state.sha256, method="reread")
+    mixed.record(ev.NasVerified, run.id.hex, sha256=asset.state.sha256, method="reread",
+                 files=archived_hashes(asset.state))
     ledger.save(mixed)  # appended positionally after the JSON rows
     rows = [raw.state[:1] for raw in ledger.iter_all() if raw.originator_id == asset.id.hex]
     assert rows[:2] == [b"{", b"{"] and rows[2] != b"{"
