@@ -7,15 +7,24 @@ Invariants:
 
 Routes: GET/POST /_sim/faults (JSON as `Faults.to_json`; POST replaces the fields it names, and
 `{"clear": true}` resets everything), POST /_sim/expire_sessions `{"status": 421|450,
-"include_session_tokens": bool}`, GET /_sim/code?username=..., GET /_sim/requests.
+"include_session_tokens": bool}`, GET /_sim/code?username=..., GET /_sim/requests,
+GET /_sim/clock and POST /_sim/clock `{"advance_days": 31, "advance_s": 0}` (moves every
+account's simulated library clock forward and purges what has been in Recently Deleted for more
+than 30 days; both answer `{"accounts": {username: {"now_ms", "offset_s", "purged"}}}`).
+`SimControlClient` calls the clock routes from Python.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import requests
+
+from engine.icloud.simulator.library import PhotoLibraryState
+from engine.icloud.simulator.retention import DAY_MS
 from engine.icloud.simulator.transport import Reply, SimRequest, json_reply
 
 if TYPE_CHECKING:
@@ -66,4 +75,80 @@ _ROUTES: dict[tuple[str, str], Callable[[SimulatorServer, SimRequest, dict[str, 
     ("POST", "/_sim/expire_sessions"): _expire,
     ("GET", "/_sim/code"): _code,
     ("GET", "/_sim/requests"): _requests,
+    ("GET", "/_sim/clock"): lambda sim, _req, _payload: _get_clock(sim),
+    ("POST", "/_sim/clock"): lambda sim, _req, payload: _post_clock(sim, payload),
 }
+
+
+def advance_clock(sim: SimulatorServer, seconds: float) -> dict[str, Any]:
+    """Move every account's simulated library clock forward by `seconds`.
+
+    Returns `{"accounts": {username: {"now_ms", "offset_s", "purged"}}}`, `purged` naming the
+    assets that left Recently Deleted for good.
+    """
+    return {
+        "accounts": {
+            username: _clock_entry(state, state.advance_clock(seconds))
+            for username, state in _libraries(sim)
+        }
+    }
+
+
+def _libraries(sim: SimulatorServer) -> list[tuple[str, PhotoLibraryState]]:
+    found = []
+    for username, account in list(sim.accounts.items()):
+        state = getattr(account.database, "state", None)
+        if isinstance(state, PhotoLibraryState):  # a stand-in database has no library clock
+            found.append((username, state))
+    return found
+
+
+def _clock_entry(state: PhotoLibraryState, purged: list[str]) -> dict[str, Any]:
+    return {
+        "now_ms": state.clock.now_ms(),
+        "offset_s": state.clock.offset_ms / 1000,
+        "purged": purged,
+    }
+
+
+def _get_clock(sim: SimulatorServer) -> Reply:
+    accounts = {username: _clock_entry(state, []) for username, state in _libraries(sim)}
+    return json_reply(200, {"accounts": accounts})
+
+
+def _post_clock(sim: SimulatorServer, payload: dict[str, Any]) -> Reply:
+    days, seconds = payload.get("advance_days", 0), payload.get("advance_s", 0)
+    numbers = [v for v in (days, seconds) if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) != 2 or not all(math.isfinite(v) and v >= 0 for v in numbers):
+        return json_reply(400, {"problem": "advance_days and advance_s must be numbers >= 0"})
+    return json_reply(200, advance_clock(sim, days * DAY_MS / 1000 + seconds))
+
+
+class SimControlClient:
+    """The simulator's `/_sim/clock` routes, for a test or a tool in another process."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+        self._session = requests.Session()
+        self._session.trust_env = False  # loopback: never through a proxy from the environment
+
+    def clock(self) -> dict[str, Any]:
+        """Each account's simulated now, without moving it."""
+        url = f"{self._base_url}/_sim/clock"
+        return self._answer(self._session.get(url, timeout=self._timeout_s))
+
+    def advance_clock(self, *, days: float = 0, seconds: float = 0) -> dict[str, Any]:
+        """Move simulated time forward; the answer names the assets purged per account."""
+        body = {"advance_days": days, "advance_s": seconds}
+        url = f"{self._base_url}/_sim/clock"
+        return self._answer(self._session.post(url, json=body, timeout=self._timeout_s))
+
+    def close(self) -> None:
+        self._session.close()
+
+    @staticmethod
+    def _answer(response: requests.Response) -> dict[str, Any]:
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        return answer

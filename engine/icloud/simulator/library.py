@@ -5,9 +5,13 @@ Invariants:
   call in from many threads while a test mutates the library.
 - Every mutation of a row takes a fresh recordChangeTag, appends to its zone's change log and
   bumps `version` (which invalidates the list indexes built from the rows).
-- A soft delete (isDeleted=1) keeps the asset, which then lists in Recently Deleted. An expunge
-  removes the asset for good: changes/zone reports a tombstone for it, for its album relations
-  and for its master once no other asset uses that master.
+- A soft delete (isDeleted=1) keeps the asset, which then lists in Recently Deleted, stamped on
+  the simulated clock (`clock`, retention.py); deleting it again keeps the first stamp. An
+  un-delete (isDeleted=0, the "Recover" of Recently Deleted) puts it back in the Library with a
+  new change tag; its album relations were never removed. An expunge removes the asset for
+  good: changes/zone reports a tombstone for it, for its album relations and for its master
+  once no other asset uses that master. `advance_clock` expunges every asset that has been in
+  Recently Deleted for more than 30 simulated days (a purge); nothing purges on its own.
 - Content faults are facts about a record, kept here so that listing and download agree:
   * `set_served_size_delta`: the original is served `delta` bytes longer (or shorter) than the
     size the record declares.
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.icloud.simulator.changelog import ChangeLog
+from engine.icloud.simulator.retention import SimClock
 from engine.icloud.simulator.rows import AlbumRow, AssetRow, MasterRow, RelationRow
 
 PRIMARY_ZONE = "PrimarySync"
@@ -88,6 +93,7 @@ class PhotoLibraryState:
         self.master_zone: dict[str, str] = {}
         self.asset_zone: dict[str, str] = {}
         self._tag_counter = 0
+        self.clock = SimClock()  # Recently Deleted's clock: deletion stamps and purges
         self.add_zone(PRIMARY_ZONE)
 
     # --- building -------------------------------------------------------------------------
@@ -207,17 +213,48 @@ class PhotoLibraryState:
         """Delete in iCloud: the asset moves to Recently Deleted (isDeleted=1)."""
         with self.lock:
             asset = self.asset(name)
-            stamp = at_ms or now_ms()
-            asset.is_deleted = True
-            asset.deleted_at_ms = stamp
+            stamp = at_ms or self.clock.now_ms()
+            self.set_deleted(asset, True, at_ms=stamp)
             self.touch_asset(asset, stamp)
 
     def restore_asset(self, name: str, *, at_ms: int | None = None) -> None:
+        """Recover from Recently Deleted (isDeleted=0), as another device would."""
         with self.lock:
             asset = self.asset(name)
-            asset.is_deleted = False
-            asset.deleted_at_ms = 0
-            self.touch_asset(asset, at_ms or now_ms())
+            self.set_deleted(asset, False)
+            self.touch_asset(asset, at_ms or self.clock.now_ms())
+
+    def set_deleted(self, asset: AssetRow, is_deleted: bool, *, at_ms: int | None = None) -> None:
+        """Set isDeleted without touching the row: the caller touches it once for all fields.
+
+        Deleting an asset already in Recently Deleted keeps its first stamp, so a repeated
+        delete never gives it another 30 days.
+        """
+        with self.lock:
+            if is_deleted and not asset.is_deleted:
+                asset.deleted_at_ms = at_ms or self.clock.now_ms()
+            elif not is_deleted:
+                asset.deleted_at_ms = 0
+            asset.is_deleted = is_deleted
+
+    def advance_clock(self, seconds: float) -> list[str]:
+        """Move the simulated clock forward; returns the names of the assets it purged."""
+        with self.lock:
+            self.clock.advance(seconds)
+            return self.purge_expired()
+
+    def purge_expired(self) -> list[str]:
+        """Expunge every asset in Recently Deleted for more than 30 simulated days."""
+        with self.lock:
+            due = sorted(
+                asset.record_name
+                for zone in self.zones.values()
+                for asset in zone.assets.values()
+                if asset.is_deleted and self.clock.is_purge_due(asset.deleted_at_ms)
+            )
+            for name in due:
+                self.expunge_asset(name)
+            return due
 
     def expunge_asset(self, name: str) -> None:
         """Hard delete: the asset, its relations and its unshared master become tombstones."""

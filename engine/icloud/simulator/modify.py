@@ -9,8 +9,12 @@ Invariants:
 - `update` and `delete` with a recordChangeTag that is not the record's current one (or with no
   tag on an update) are rejected with CONFLICT; `forceUpdate`/`forceDelete` skip the check.
 - A `create` of a name that exists is rejected with EXISTS (adding a photo twice to an album).
-- isDeleted=1 on a CPLAsset is the soft delete (Recently Deleted); isExpunged=1 or a delete
-  operation on a CPLAsset is the hard delete (a tombstone in changes/zone).
+- isDeleted=1 on a CPLAsset is the soft delete (Recently Deleted); isDeleted=0 on a deleted one
+  is the "Recover" (back in the Library, new change tag, a change in changes/zone), with the
+  same CONFLICT rule; isExpunged=1 or a delete operation on a CPLAsset is the hard delete (a
+  tombstone in changes/zone). Any write to a purged or expunged asset is NOT_FOUND.
+- Deletions are stamped on the library's simulated clock (retention.py), not the request's, so
+  the 30 days of Recently Deleted and the purge agree whoever drives the server's clock.
 """
 
 from __future__ import annotations
@@ -209,8 +213,7 @@ def _update_asset(
         return
     asset = zone.assets[name]
     if "isDeleted" in values:
-        asset.is_deleted = bool(int(values["isDeleted"] or 0))
-        asset.deleted_at_ms = stamp if asset.is_deleted else 0
+        state.set_deleted(asset, bool(int(values["isDeleted"] or 0)))
     if "isFavorite" in values:
         asset.is_favorite = bool(int(values["isFavorite"] or 0))
     if "isHidden" in values:
