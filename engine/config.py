@@ -45,6 +45,16 @@ class LedgerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     url: str | None = None  # None: embedded SQLite at <library.root>/.photoledger/ledger.db
 
 
+ResourceKey = Literal["original", "live_video", "alternative", "adjusted", "adjusted_video"]
+
+
+class DownloadSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    resources: tuple[ResourceKey, ...] = (
+        "original", "live_video", "alternative", "adjusted", "adjusted_video"
+    )
+    max_consecutive_failures: int = 50
+
+
 class NasSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     root: str | None = None
     max_verify_age_days: int = 30
@@ -57,6 +67,7 @@ class GoogleSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     syncthing_config: str | None = None
     folder_id: str = "photoledger-outbox"
     pixel_device_id: str | None = None
+    include_edits: bool = False  # stage the edited still too (Google shows it beside the original)
     remove_outbox_copy_after_days: int | None = None  # None: keep the outbox copy
 
 
@@ -75,6 +86,7 @@ class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     library: LibrarySettings
     icloud: IcloudSettings
     ledger: LedgerSettings = LedgerSettings()
+    download: DownloadSettings = DownloadSettings()
     nas: NasSettings = NasSettings()
     google: GoogleSettings = GoogleSettings()
     cleanup: CleanupSettings = CleanupSettings()
@@ -218,6 +230,16 @@ def _validate_values(config: Config) -> None:
     s = config.settings
     checks: list[tuple[str, bool, str]] = [
         ("nas.max_verify_age_days", s.nas.max_verify_age_days >= 1, "must be at least 1"),
+        (
+            "download.resources",
+            "original" in s.download.resources,
+            "must include original (the photo itself)",
+        ),
+        (
+            "download.max_consecutive_failures",
+            s.download.max_consecutive_failures >= 1,
+            "must be at least 1",
+        ),
         ("cleanup.keep_recent_days", s.cleanup.keep_recent_days >= 0, "must not be negative"),
         ("cleanup.max_delete", s.cleanup.max_delete >= 0, "must not be negative"),
         (
