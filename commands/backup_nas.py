@@ -1,4 +1,4 @@
-"""`photoledger backup-nas`: copy each downloaded original to the NAS, then re-read and hash it.
+"""`photoledger backup-nas`: copy every downloaded resource to the NAS, then re-read and hash it.
 
 Invariants:
 - The NAS marker (`.photoledger-nas` at nas.root) is checked before the writer lock is taken:
@@ -155,9 +155,11 @@ def print_plan(relpaths: list[str], verb: str, outcome: str, as_json: bool) -> N
 def backup_nas_command(
     settings: Settings, workers: int, limit: int | None, dry_run: bool, as_json: bool
 ) -> None:
-    """Copy downloaded originals (and live-photo videos) to the NAS and verify each copy.
+    """Copy every downloaded resource to the NAS and verify each copy.
 
-    Each file goes to nas.root at its library path: temp file beside it, fsync, rename,
+    An asset's resources are all the files iCloud would destroy with it: the original, the
+    live-photo video, the RAW/JPEG twin, the edited still and the edited video. Each file
+    goes to nas.root at its library path: temp file beside it, fsync, rename,
     fsync the folder; then the copy is re-read with the page cache dropped and hashed.
     Equal to the downloaded sha256: NasVerified; different: NasMismatched, and the next
     run replaces it. A copy already there with the right bytes is adopted. Exits 12 and

@@ -1,11 +1,13 @@
 """Pure decisions of the NAS route: which files an asset has, what a run's results mean.
 
 Invariants:
-- The NAS keeps the ORIGINAL bytes: every file is checked against the sha256 recorded at
-  download (Downloaded), never against the local file as it is now (it may be compressed).
-- An asset is NAS-verified only when every one of its files (the original and its live-photo
-  video) re-read to the recorded sha256; one wrong file makes the whole asset mismatched, and
-  the detail names that file.
+- The NAS keeps the DOWNLOADED bytes of every archival resource (engine.resources
+  ARCHIVE_KEYS: original, live video, alternative, edited still, edited video), each at its
+  own library relative path: every file is checked against the sha256 recorded at download
+  (its Downloaded), never against the local file as it is now (it may be compressed).
+- An asset is NAS-verified only when every one of its files re-read to the recorded sha256;
+  its NasVerified lists each resource with the hash re-read. One wrong file makes the whole
+  asset mismatched, and the detail names that resource.
 - A NAS verification counts for the deletion gate only while it is younger than
   `nas.max_verify_age_days` (evaluated against the `now` passed in).
 - These functions take values and return values: no clock, file system or ledger.
@@ -18,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from engine import events as ev
+from engine import resources as res
 from engine.asset import MediaState
 
 FileAction = Literal["adopted", "copied", "verified", "mismatched", "missing", "failed"]
@@ -28,7 +31,7 @@ AssetOutcome = Literal["verified", "mismatched", "failed"]
 class NasFile:
     """One file of an asset on the NAS: at `relpath` (same as the library), with these bytes."""
 
-    key: str  # "original" or "live_video"
+    key: str  # an engine.resources ARCHIVE_KEYS key: "original", "live_video", ...
     relpath: str
     sha256: str
 
@@ -67,15 +70,20 @@ class AssetVerdict:
     expected_sha256: str
     actual_sha256: str | None
     detail: str
+    files: tuple[ev.ResourceHash, ...] = ()  # verified: each resource and the hash re-read
 
 
 def plan_nas_job(asset_id: str, state: MediaState) -> NasJob | None:
-    """The files of an asset that belong on the NAS (original first); None if not downloaded."""
+    """Every downloaded archival resource of an asset, in ARCHIVE_KEYS order (original
+    first); None while the original is not downloaded (NasVerified names its sha256)."""
     if state.local_relpath is None or state.sha256 is None:
         return None
-    files = [NasFile("original", state.local_relpath, state.sha256)]
-    if state.live_video_relpath is not None and state.live_video_sha256 is not None:
-        files.append(NasFile("live_video", state.live_video_relpath, state.live_video_sha256))
+    by_key = {r.key: r for r in state.resources_downloaded}
+    files = [
+        NasFile(key, by_key[key].relpath, by_key[key].sha256)
+        for key in res.ARCHIVE_KEYS
+        if key in by_key
+    ]
     return NasJob(
         asset_id=asset_id,
         files=tuple(files),
@@ -108,7 +116,10 @@ def decide_asset_verdict(
     method = copied_method if is_copied or any(r.action == "verified" for r in results) else (
         adopted_method
     )
-    return AssetVerdict("verified", is_copied, copied_bytes, method, original.sha256, None, "")
+    files = tuple(ev.ResourceHash(key=r.key, sha256=r.actual_sha256 or "") for r in results)
+    return AssetVerdict(
+        "verified", is_copied, copied_bytes, method, original.sha256, None, "", files
+    )
 
 
 def describe_bad_file(result: FileResult) -> str:

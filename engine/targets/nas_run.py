@@ -195,7 +195,7 @@ class NasRun:
             return "mismatched"
         asset.record(
             ev.NasVerified, self.ctx.run_id, timestamp=now,
-            sha256=verdict.expected_sha256, method=verdict.method,
+            sha256=verdict.expected_sha256, method=verdict.method, files=verdict.files,
         )
         if self.phase == "verify":
             self.summary.reverified += 1
@@ -228,7 +228,8 @@ def _jobs(projection: MediaProjection, asset_ids: list[str]) -> Iterator[tuple[N
             continue
         job = plan_nas_job(asset_id, state)
         if job is not None:
-            yield job, state.downloaded_size_bytes or 0
+            keys = {f.key for f in job.files}
+            yield job, sum(r.size_bytes for r in state.resources_downloaded if r.key in keys)
 
 
 def execute_backup_nas(

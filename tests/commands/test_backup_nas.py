@@ -23,6 +23,7 @@ from commands.context import Settings, open_writer, utc_now
 from commands.init import run_init
 from commands.verify import run_verify_nas
 from engine import events as ev
+from engine.asset import MediaState
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
@@ -82,11 +83,21 @@ def content_for(index: int, size_bytes: int) -> bytes:
     return (seed * (size_bytes // len(seed) + 1))[:size_bytes]
 
 
+# Where each archival resource of a test asset lives, beside the original `<stem>.HEIC`.
+RESOURCE_SUFFIXES = {
+    "live_video": "_HEVC.MOV", "alternative": ".DNG", "adjusted": "_EDITED.JPG",
+    "adjusted_video": "_EDITED.MOV",
+}
+
+
 def make_nas_library(
     tmp_path: Path, count: int, *, size_bytes: int = 20_000, live_every: int = 0,
-    nas_root: Path | None = None,
+    nas_root: Path | None = None, resources: tuple[tuple[str, ...], ...] = (),
 ) -> NasLibrary:
-    """`count` downloaded assets (files in the library, Downloaded facts) and a marked NAS."""
+    """`count` downloaded assets (files in the library, one Downloaded per resource, as the
+    download stage records them) and a marked NAS. Every `live_every`-th asset has a live
+    video; asset i also has the resources `resources[i % len(resources)]` ("alternative",
+    "adjusted", ...)."""
     nas_root = nas_root or tmp_path / "nas"
     nas_root.mkdir(exist_ok=True)
     library = with_nas(make_library(tmp_path), nas_root)
@@ -94,22 +105,22 @@ def make_nas_library(
     run = new_run("factory")
     assets = []
     for i in range(count):
-        asset = discover(run, i)
-        relpath = f"2024/05/{i % 3 + 1:02d}/{asset.state.filename}"
-        data = content_for(i, size_bytes + i)
-        write(root / relpath, data)
-        live = None
-        if live_every and i % live_every == 0:
-            live = content_for(10_000 + i, size_bytes // 2)
-            write(root / relpath.replace(".HEIC", "_HEVC.MOV"), live)
-        asset.record(
-            ev.Downloaded, run.id.hex, local_relpath=relpath, size_bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            live_video_relpath=relpath.replace(".HEIC", "_HEVC.MOV") if live else None,
-            live_video_size_bytes=len(live) if live else None,
-            live_video_sha256=hashlib.sha256(live).hexdigest() if live else None,
-            extra_files=(),
-        )
+        keys = [*(["live_video"] if live_every and i % live_every == 0 else []),
+                *(resources[i % len(resources)] if resources else ())]
+        relpath = f"2024/05/{i % 3 + 1:02d}/IMG_{i % 10000:04d}.HEIC"
+        files = {"original": (relpath, content_for(i, size_bytes + i))}
+        for n, key in enumerate(keys, start=1):
+            size = size_bytes // 2 if key == "live_video" else size_bytes + 7 * n
+            files[key] = (relpath.replace(".HEIC", RESOURCE_SUFFIXES[key]),
+                          content_for(10_000 * n + i, size))
+        asset = discover(run, i, declared_size_bytes=len(files["original"][1]), versions=tuple(
+            ev.VersionFact(key=k, size_bytes=len(data), checksum="", file_type="public.data")
+            for k, (_r, data) in files.items()
+        ), kind="live" if "live_video" in keys else "photo")
+        for key, (path, data) in files.items():
+            write(root / path, data)
+            asset.record(ev.Downloaded, run.id.hex, resource=key, local_relpath=path,
+                         size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
         assets.append(asset)
     ledger = library.open_ledger()
     try:
@@ -170,15 +181,28 @@ def nas_facts(nl: NasLibrary, asset_id: str) -> list[object]:
 
 
 def assert_nas_holds_the_originals(nl: NasLibrary) -> None:
-    """Every downloaded file is on the NAS with its recorded sha256; no temp file anywhere."""
-    for row in media(nl).values():
-        for relpath, digest in ((row["local_relpath"], row["sha256"]),
-                                (row["live_video_relpath"], row["live_video_sha256"])):
-            if relpath is not None:
-                data = (nl.nas_root / str(relpath)).read_bytes()
-                assert hashlib.sha256(data).hexdigest() == digest, relpath
+    """Every downloaded resource is on the NAS with its recorded sha256, and the last
+    NasVerified of each verified asset lists exactly those hashes; no temp file anywhere."""
+    for state in all_states(nl).values():
+        for resource in state.resources_downloaded:
+            data = (nl.nas_root / resource.relpath).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == resource.sha256, resource.relpath
+        if state.nas_status == "verified":
+            assert {(h.key, h.sha256) for h in state.nas_files} == {
+                (r.key, r.sha256) for r in state.resources_downloaded}
     temps = [p for p in nl.nas_root.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
     assert temps == []
+
+
+def all_states(nl: NasLibrary) -> dict[str, MediaState]:
+    """Every asset's state, folded from the ledger."""
+    from uuid import UUID
+
+    ledger = nl.library.open_ledger()
+    try:
+        return {aid: ledger.get_asset(UUID(aid)).state for aid in media(nl)}
+    finally:
+        ledger.close()
 
 
 def test_backup_nas_copies_and_verifies_each_asset_once(tmp_path: Path) -> None:
@@ -202,6 +226,81 @@ def test_backup_nas_copies_and_verifies_each_asset_once(tmp_path: Path) -> None:
         assert_projection_matches_replay(nl.library, ledger, tmp_path / "scratch")
     finally:
         ledger.close()
+
+
+def test_backup_nas_copies_every_resource_of_raw_jpeg_and_edited_assets(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 2, live_every=2,
+                          resources=(("alternative",), ("adjusted", "adjusted_video")))
+
+    summary = backup(nl)
+
+    assert (summary.copied, summary.mismatched, summary.failed) == (2, 0, 0)
+    raw_jpeg, edited = (nas_facts(nl, aid)[-1] for aid in nl.asset_ids)
+    assert [h.key for h in raw_jpeg.files] == ["original", "live_video", "alternative"]  # type: ignore[attr-defined]
+    assert [h.key for h in edited.files] == ["original", "adjusted", "adjusted_video"]  # type: ignore[attr-defined]
+    assert (nl.nas_root / "2024/05/01/IMG_0000.DNG").is_file()
+    assert (nl.nas_root / "2024/05/02/IMG_0001_EDITED.MOV").is_file()
+    assert_nas_holds_the_originals(nl)  # each hash listed is the resource's downloaded sha256
+    assert {str(r["nas_status"]) for r in media(nl).values()} == {"verified"}
+    assert backup(nl).copied == 0  # nothing is left on the work list
+
+
+def test_backup_nas_picks_up_a_resource_downloaded_after_the_asset_was_verified(
+    tmp_path: Path,
+) -> None:
+    nl = make_nas_library(tmp_path, 2)
+    backup(nl)
+    edit = content_for(777, 5000)  # the user edited the photo; download fetched the render
+    write(nl.library_root / "2024/05/01/IMG_0000_EDITED.JPG", edit)
+    add_fact(nl, nl.asset_ids[0], ev.Downloaded, resource="adjusted",
+             local_relpath="2024/05/01/IMG_0000_EDITED.JPG", size_bytes=len(edit),
+             sha256=hashlib.sha256(edit).hexdigest())
+    assert media(nl)[nl.asset_ids[0]]["nas_status"] == "incomplete"
+
+    summary = backup(nl)
+
+    assert (summary.copied, summary.adopted) == (1, 0)
+    fact = nas_facts(nl, nl.asset_ids[0])[-1]
+    assert [h.key for h in fact.files] == ["original", "adjusted"]  # type: ignore[attr-defined]
+    assert_nas_holds_the_originals(nl)
+    assert media(nl)[nl.asset_ids[0]]["nas_status"] == "verified"
+
+
+def add_fact(nl: NasLibrary, asset_id: str, event: type, **fields: object) -> None:
+    """Append one fact to an asset, as the stage that records it would."""
+    from uuid import UUID
+
+    ledger, run = nl.library.open_ledger(), new_run("test")
+    try:
+        asset = ledger.get_asset(UUID(asset_id))
+        asset.record(event, run.id.hex, **fields)
+        ledger.save(run, asset)
+    finally:
+        ledger.close()
+
+
+def test_verify_nas_names_a_damaged_alternative_and_backup_nas_repairs_it(
+    tmp_path: Path,
+) -> None:
+    nl = make_nas_library(tmp_path, 2, resources=(("alternative",),))
+    assert nas_cli(["backup-nas"], nl.library.config_path).returncode == 0
+    flip_byte_keep_stat(nl.nas_root / "2024/05/02/IMG_0001.DNG", offset=321)
+
+    checked = nas_cli(["verify", "nas"], nl.library.config_path)
+
+    assert checked.returncode == 0, checked.stderr
+    assert "re-verified 1, mismatched 1" in checked.stdout
+    assert "alternative 2024/05/02/IMG_0001.DNG" in checked.stdout
+    fact = nas_facts(nl, nl.asset_ids[1])[-1]
+    assert type(fact).__name__ == "NasMismatched"
+    assert "alternative 2024/05/02/IMG_0001.DNG: expected sha256" in fact.detail  # type: ignore[attr-defined]
+
+    fixed = nas_cli(["backup-nas"], nl.library.config_path)
+
+    assert fixed.returncode == 0 and "copied 1" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert_nas_holds_the_originals(nl)
+    assert [h.key for h in nas_facts(nl, nl.asset_ids[1])[-1].files] == [  # type: ignore[attr-defined]
+        "original", "alternative"]
 
 
 def test_backup_nas_adopts_a_right_copy_already_there(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.asset import MediaState
+from engine.events import ResourceHash
+from engine.resources import DownloadedResource
 from engine.targets.nas import ADOPTED_METHOD, REREAD_METHOD
 from engine.targets.nas_plan import (
     FileResult,
@@ -19,7 +21,7 @@ from engine.targets.nas_plan import (
 )
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
-A, B, C = "a" * 64, "b" * 64, "c" * 64
+A, B, C, D = "a" * 64, "b" * 64, "c" * 64, "d" * 64
 
 
 def live_job() -> NasJob:
@@ -32,21 +34,44 @@ def result(key: str, action: str, expected: str, actual: str | None = None) -> F
     return FileResult(key, relpath, action, expected, actual)  # type: ignore[arg-type]
 
 
-def test_nas_plan_lists_original_then_live_video() -> None:
-    state = MediaState(local_relpath="x/IMG.HEIC", sha256=A, live_video_relpath="x/IMG_HEVC.MOV",
-                       live_video_sha256=B)
+def downloaded(key: str, relpath: str, sha256: str) -> DownloadedResource:
+    return DownloadedResource(key=key, relpath=relpath, size_bytes=1, sha256=sha256, checksum="")
+
+
+def test_nas_plan_lists_every_archival_resource_original_first() -> None:
+    resources = (
+        downloaded("adjusted", "x/IMG_E.JPG", C), downloaded("thumb", "x/IMG_T.JPG", C),
+        downloaded("live_video", "x/IMG_HEVC.MOV", B), downloaded("original", "x/IMG.HEIC", A),
+        downloaded("alternative", "x/IMG.DNG", D), downloaded("medium", "x/IMG_M.JPG", C),
+        downloaded("adjusted_video", "x/IMG_E.MOV", B),
+    )
+    state = MediaState(local_relpath="x/IMG.HEIC", sha256=A, resources_downloaded=resources)
     job = plan_nas_job("11" * 16, state)
     assert job is not None
     assert [(f.key, f.relpath, f.sha256) for f in job.files] == [
         ("original", "x/IMG.HEIC", A), ("live_video", "x/IMG_HEVC.MOV", B),
-    ]
+        ("alternative", "x/IMG.DNG", D), ("adjusted", "x/IMG_E.JPG", C),
+        ("adjusted_video", "x/IMG_E.MOV", B),
+    ]  # medium and thumb are Apple's derivatives: never archived
     assert not job.is_local_altered
 
 
 def test_nas_plan_skips_undownloaded_and_marks_compressed() -> None:
     assert plan_nas_job("1" * 32, MediaState()) is None
-    job = plan_nas_job("1" * 32, MediaState(local_relpath="p", sha256=A, compression_tier="t1"))
+    state = MediaState(local_relpath="p", sha256=A, compression_tier="t1",
+                       resources_downloaded=(downloaded("original", "p", A),))
+    job = plan_nas_job("1" * 32, state)
     assert job is not None and job.is_local_altered and len(job.files) == 1
+
+
+def test_nas_verdict_verified_lists_each_resource_and_its_reread_hash() -> None:
+    verdict = decide_asset_verdict(
+        live_job(), [result("original", "copied", A, A), result("live_video", "adopted", B, B)],
+        REREAD_METHOD, ADOPTED_METHOD,
+    )
+    assert verdict.outcome == "verified"
+    assert verdict.files == (ResourceHash(key="original", sha256=A),
+                             ResourceHash(key="live_video", sha256=B))
 
 
 def test_nas_verdict_all_adopted_is_adopted_method() -> None:
