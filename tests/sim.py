@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pyicloud import PyiCloudService
@@ -21,6 +21,9 @@ from requests.models import PreparedRequest, Response
 from engine.icloud.simulator.accounts import SimAccount
 from engine.icloud.simulator.contract import PhotoDatabase
 from engine.icloud.simulator.server import ORIGINAL_HOST_HEADER, SimulatorServer
+
+if TYPE_CHECKING:
+    from engine.icloud.adapter import PyicloudPort
 
 USERNAME = "jdoe@example.com"
 PASSWORD = "correct horse battery staple"
@@ -138,3 +141,31 @@ class TinyPhotoDatabase:
 
     def is_indexing_finished(self) -> bool:
         return True
+
+
+def product_port(server: SimulatorServer, session_dir: Path) -> PyicloudPort:
+    """The product's own iCloud port (real pyicloud login, its parser, its content client),
+    logged in to the simulator with fast retries."""
+    from engine.icloud.factory import build_port_for
+    from engine.icloud.retry import RetryPolicy
+
+    policy = RetryPolicy(
+        max_attempts=3, base_delay_s=0.001, max_delay_s=0.01, sleep=lambda _s: None
+    )
+    return build_port_for(
+        username=USERNAME,
+        session_dir=session_dir,
+        dotenv_path=None,
+        endpoint=server.base_url,
+        password_prompt=None,
+        code_source=None,
+        environ={"PHOTOLEDGER_ICLOUD_PASSWORD": PASSWORD},
+        policy=policy,
+        keyring_lookup=None,
+    )
+
+
+def read_content(port: PyicloudPort, url: str) -> bytes:
+    """Every byte a download URL serves, through the product's content client."""
+    with port.open_content(url) as response:
+        return b"".join(response.iter_chunks(1 << 16))

@@ -16,13 +16,14 @@ Invariants:
 - The shared database holds no zones: this account owns its Shared Library zone, which lists
   in the private database as `SharedSync-<UUID>`, as it does for the library's owner.
 - desiredKeys is ignored: records always carry every field.
+- Content bytes and the realities tests aim at records (refusals, damaged fields, content
+  twins) are served by serving.py and realities.py; this class only routes to them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from engine.icloud.simulator.blobs import FileBlob, ResizedBlob, fast_blob, parse_content_token
 from engine.icloud.simulator.contract import ContentBlob, RequestContext
 from engine.icloud.simulator.indexes import (
     CONTAINER,
@@ -33,8 +34,15 @@ from engine.icloud.simulator.indexes import (
     decide_count_key,
     select_page,
 )
-from engine.icloud.simulator.library import PRIMARY_ZONE, PhotoLibraryState, Zone
+from engine.icloud.simulator.library import (
+    PRIMARY_ZONE,
+    PhotoLibraryState,
+    UnknownRecordError,
+    Zone,
+)
+from engine.icloud.simulator.malformed import MALFORM_KINDS, MalformHow
 from engine.icloud.simulator.modify import execute_modify
+from engine.icloud.simulator.realities import add_content_twin, corrupt_field
 from engine.icloud.simulator.records import (
     Record,
     find_record,
@@ -46,7 +54,7 @@ from engine.icloud.simulator.records import (
     tombstone,
     typed,
 )
-from engine.icloud.simulator.rows import JPEG, JPEG_FULL, MEDIA_KINDS, ORIGINAL
+from engine.icloud.simulator.serving import blob_for_token, content_address
 
 Answer = tuple[int, dict[str, Any]]
 DEFAULT_RESULTS_LIMIT = 200
@@ -68,7 +76,7 @@ def _filters(query: dict[str, Any]) -> dict[str, Any]:
 
 
 class CloudKitPhotoDatabase:
-    """A `PhotoDatabase` (contract.py) over one simulated library."""
+    """A `PhotoDatabase` and `RealityControls` (contract.py) over one simulated library."""
 
     def __init__(self, state: PhotoLibraryState) -> None:
         self.state = state
@@ -301,46 +309,32 @@ class CloudKitPhotoDatabase:
         self.state.changes_calls += 1
         return self.state.changes_calls % every == 0
 
-    # --- content ----------------------------------------------------------------------------
+    # --- content and realities ------------------------------------------------------------------
 
     def content(self, token: str) -> ContentBlob | None:
-        parsed = parse_content_token(token)
-        if parsed is None:
-            return None
-        owner, prefix, _ = parsed
-        with self.state.lock:
-            if prefix == JPEG_FULL:
-                return self._adjusted_content(owner)
-            master = self.state.master(owner)
-            if master is None:
-                return None
-            self.state.fire_checksum_change(owner)
-            size = master.size_of(prefix)
-            if size is None:
-                return None
-            file_type = next(
-                s.file_type for s in MEDIA_KINDS[master.kind].resources if s.prefix == prefix
-            )
-            path = self.state.real_files.get((owner, prefix))
-            blob: ContentBlob = (
-                FileBlob(path, size)
-                if path is not None
-                else fast_blob(self.state.seed, owner, prefix, master.content_rev, size, file_type)
-            )
-            delta = self.state.served_size_delta_bytes.get(owner, 0) if prefix == ORIGINAL else 0
-            return ResizedBlob(blob, max(0, size + delta)) if delta else blob
+        return blob_for_token(self.state, token)
 
-    def _adjusted_content(self, asset_name: str) -> ContentBlob | None:
-        zone_name = self.state.asset_zone.get(asset_name)
-        asset = self.state.zones[zone_name].assets.get(asset_name) if zone_name else None
-        if asset is None or asset.edit_rev == 0:
+    def content_address(self, record_name: str, resource: str) -> tuple[str, str] | None:
+        try:
+            return content_address(self.state, record_name, resource)
+        except UnknownRecordError:
             return None
-        path = self.state.real_files.get((asset_name, JPEG_FULL))
-        if path is not None:
-            return FileBlob(path, asset.adjusted_size_bytes)
-        return fast_blob(
-            self.state.seed, asset_name, JPEG_FULL, asset.edit_rev, asset.adjusted_size_bytes, JPEG
-        )
+
+    def corrupt_field(self, record_name: str, field: str, how: str) -> str | None:
+        if how not in MALFORM_KINDS:
+            raise ValueError(f"unknown damage {how!r}; one of {', '.join(MALFORM_KINDS)}")
+        try:
+            return corrupt_field(self.state, record_name, field, cast(MalformHow, how))
+        except UnknownRecordError:
+            return None
+
+    def add_content_twin(self, asset_name: str, declared_delta_bytes: int) -> str | None:
+        try:
+            return add_content_twin(
+                self.state, asset_name, declared_delta_bytes=declared_delta_bytes
+            )
+        except UnknownRecordError:
+            return None
 
 
 def _entry_has_name(entry: Entry, name: str) -> bool:

@@ -11,7 +11,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 CONTENT_HOST = "cvws.icloud-content.com"
 CKDATABASE_HOST = "p42-ckdatabasews.icloud.com"
@@ -51,3 +51,23 @@ class PhotoDatabase(Protocol):
         ...
 
     def is_indexing_finished(self) -> bool: ...
+
+
+@runtime_checkable
+class RealityControls(Protocol):
+    """What a database may offer so tests and the control routes can aim realities at records.
+
+    Optional: the server checks for it (a test's small database need not implement it).
+    """
+
+    def content_address(self, record_name: str, resource: str) -> tuple[str, str] | None:
+        """(token owner, prefix) of a record's resource; None when the record is unknown."""
+        ...
+
+    def corrupt_field(self, record_name: str, field: str, how: str) -> str | None:
+        """Damage a field from now on; the record carrying it, or None when unknown."""
+        ...
+
+    def add_content_twin(self, asset_name: str, declared_delta_bytes: int) -> str | None:
+        """A new asset serving this one's content under another declared size, or None."""
+        ...

@@ -11,7 +11,8 @@ Routes: GET/POST /_sim/faults (JSON as `Faults.to_json`; POST replaces the field
 GET /_sim/clock and POST /_sim/clock `{"advance_days": 31, "advance_s": 0}` (moves every
 account's simulated library clock forward and purges what has been in Recently Deleted for more
 than 30 days; both answer `{"accounts": {username: {"now_ms", "offset_s", "purged"}}}`).
-`SimControlClient` calls the clock routes from Python.
+`SimControlClient` calls the clock routes from Python. Routes that aim realities at records
+(refused downloads, damaged fields, content twins) are in control_realities.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from engine.icloud.simulator.control_realities import REALITY_ROUTES
 from engine.icloud.simulator.library import PhotoLibraryState
 from engine.icloud.simulator.retention import DAY_MS
 from engine.icloud.simulator.transport import Reply, SimRequest, json_reply
@@ -77,6 +79,7 @@ _ROUTES: dict[tuple[str, str], Callable[[SimulatorServer, SimRequest, dict[str, 
     ("GET", "/_sim/requests"): _requests,
     ("GET", "/_sim/clock"): lambda sim, _req, _payload: _get_clock(sim),
     ("POST", "/_sim/clock"): lambda sim, _req, payload: _post_clock(sim, payload),
+    **REALITY_ROUTES,
 }
 
 

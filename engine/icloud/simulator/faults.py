@@ -1,11 +1,14 @@
-"""Transport faults the simulator injects: latency, bandwidth, throttling, broken content bodies.
+"""Transport faults the simulator injects: latency, bandwidth, throttling, broken content bodies,
+and content requests refused with an HTTP status.
 
 Invariants:
 - Faults are about the wire only. Lies about a record (a size or checksum that differs from the
   listing) belong to the photo database, never here.
 - Every counted fault (`times`) is consumed atomically under one lock, so N concurrent requests
   matching a rule with times=2 see exactly two faults; a rule whose count reaches zero is removed.
-  `times=None` means "until cleared".
+  `times=None` means "until cleared" (the default for refusals: a file that 404s keeps 404ing).
+- A refusal (ContentStatusRule) matches a token exactly, or the (owner, prefix) a token names
+  whatever its revision, so it keeps hitting a resource across fresh URLs and re-listings.
 - The same settings can be read and replaced as JSON (`to_json` / `apply_json`), which is what
   `POST /_sim/faults` uses for clients in another process.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from engine.icloud.simulator.blobs import parse_content_token
 
 ContentFaultMode = Literal["cut", "drop", "overlong"]
 
@@ -55,11 +60,42 @@ class ContentFault:
 
 
 @dataclass
+class ContentStatusRule:
+    """Answer `status` (404, 403, 400, 401, ...) instead of the bytes of matching downloads.
+
+    Matches `token` exactly when given; otherwise every token naming `owner` (a master, or an
+    asset for its edits) and `prefix` (e.g. "resOriginalVidCompl"), either of which may be None.
+    """
+
+    status: int = 404
+    times: int | None = None
+    token: str | None = None
+    owner: str | None = None
+    prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 400 <= self.status <= 599:
+            raise ValueError(f"a refusal needs a 4xx or 5xx status, not {self.status}")
+
+    def matches(self, token: str) -> bool:
+        if self.token is not None:
+            return self.token == token
+        parsed = parse_content_token(token)
+        if parsed is None:
+            return False
+        owner, prefix, _ = parsed
+        return (self.owner is None or self.owner == owner) and (
+            self.prefix is None or self.prefix == prefix
+        )
+
+
+@dataclass
 class FaultSettings:
     latency_s: float = 0.0  # added to every login and CloudKit call
     bandwidth_bytes_per_s: float | None = None  # per connection, content bodies only
     throttles: list[ThrottleRule] = field(default_factory=list)
     content: list[ContentFault] = field(default_factory=list)
+    statuses: list[ContentStatusRule] = field(default_factory=list)
 
 
 class Faults:
@@ -99,6 +135,10 @@ class Faults:
         with self._lock:
             self._settings.content.append(fault)
 
+    def add_content_status(self, rule: ContentStatusRule) -> None:
+        with self._lock:
+            self._settings.statuses.append(rule)
+
     def clear(self) -> None:
         with self._lock:
             self._settings = FaultSettings()
@@ -122,6 +162,16 @@ class Faults:
                     return fault
         return None
 
+    def take_content_status(self, token: str) -> ContentStatusRule | None:
+        """The first refusal matching this download token, one use of it consumed."""
+        with self._lock:
+            rules = self._settings.statuses
+            for rule in rules:
+                if rule.matches(token):
+                    _consume(rules, rule)
+                    return rule
+        return None
+
     def to_json(self) -> dict[str, Any]:
         with self._lock:
             return asdict(self._settings)
@@ -133,6 +183,7 @@ class Faults:
             bandwidth_bytes_per_s=payload.get("bandwidth_bytes_per_s"),
             throttles=[ThrottleRule(**r) for r in payload.get("throttles", [])],
             content=[ContentFault(**c) for c in payload.get("content", [])],
+            statuses=[ContentStatusRule(**r) for r in payload.get("statuses", [])],
         )
         if parsed.content and any(
             c.mode not in ("cut", "drop", "overlong") for c in parsed.content
@@ -147,6 +198,7 @@ class Faults:
                 else current.bandwidth_bytes_per_s,
                 throttles=parsed.throttles if "throttles" in payload else current.throttles,
                 content=parsed.content if "content" in payload else current.content,
+                statuses=parsed.statuses if "statuses" in payload else current.statuses,
             )
 
 

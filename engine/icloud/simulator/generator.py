@@ -6,13 +6,20 @@ Invariants:
 - Fast content is never materialised (blobs.py); rows are compact, so 100,000 assets generate
   in a few seconds. Real content is written once per (seed, asset) into `cache_dir` and reused.
 - The mix holds JPEG, HEIC, HEIC live photos (MOV as resOriginalVidCompl), MOV and MP4 videos,
-  RAW+JPEG pairs (resOriginalAlt), PNG screenshots, edited photos (resJPEGFull on the asset),
-  byte-identical duplicates sharing one master, the same filename on different assets,
-  hostile and unicode filenames, one asset without filenameEnc, one whose filenameEnc is not
-  UTF-8, favorites, hidden and deleted assets, captions, GPS, time zones and a 1965 scan.
+  RAW+JPEG pairs in both orientations (the other file as resOriginalAlt), PNG screenshots,
+  edited photos (resJPEGFull on the asset), edited live photos and videos (resJPEGFull and
+  resVidFull on the asset), byte-identical duplicates sharing one master, the same filename on
+  different assets, hostile and unicode filenames, one asset without filenameEnc, one whose
+  filenameEnc is not UTF-8, favorites, hidden and deleted assets, captions, GPS, time zones and
+  a 1965 scan. From 16 assets on, every library holds one of each special (generator_specials).
 - `include_malformed=True` adds one master whose filenameEnc is not base64 at all: pyicloud's
   typed parser then rejects the whole page that holds it (a real failure mode the product must
   survive). Specs for clean pyicloud listings set it to False.
+- `include_malformed_fields=True` adds assets whose fields have no readable value (a flag and
+  a date; a RAW pair's alternative; a live photo's edited video size), for the product's own
+  tolerant parser; pyicloud's typed parser refuses those pages too. Off by default.
+- `include_content_twin=True` adds an asset whose URLs serve another asset's content while its
+  master declares a bigger original (realities.add_content_twin). Off by default.
 - Master record names are content-derived, like Apple's: base64 of a version byte and a digest.
 """
 
@@ -28,6 +35,11 @@ from typing import Literal
 
 from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
 from engine.icloud.simulator.generator_rows import AssetPlan, plan_assets, plan_shared_assets
+from engine.icloud.simulator.generator_specials import (
+    add_generated_twin,
+    apply_damage,
+    apply_specials,
+)
 from engine.icloud.simulator.library import PhotoLibraryState, Zone
 from engine.icloud.simulator.rows import AlbumRow, RelationRow, relation_name
 
@@ -40,6 +52,8 @@ class GeneratorSpec:
     seed: int = 0
     content: Literal["fast", "real"] = "fast"
     include_malformed: bool = True
+    include_malformed_fields: bool = False
+    include_content_twin: bool = False
     shared_assets: int = 3
     cache_dir: Path | None = None  # required for content="real"
     size_scale: float = 1.0  # multiplies fast-content sizes (tests may want small files)
@@ -60,6 +74,7 @@ def generate_library(spec: GeneratorSpec) -> CloudKitPhotoDatabase:
     )
     state.empty_change_page_every = spec.empty_change_page_every
     plans = plan_assets(spec, rng, state)
+    damage = apply_specials(spec, plans)
     shared_zone = state.add_zone(f"SharedSync-{_uuid(rng)}")
     shared_plans = plan_shared_assets(spec, rng, state, shared_zone.name)
     if spec.content == "real":
@@ -74,7 +89,10 @@ def generate_library(spec: GeneratorSpec) -> CloudKitPhotoDatabase:
         if plan.master is not None:
             state.put_master(plan.master)
         state.put_asset(plan.asset)
+    apply_damage(state, damage)
     _add_albums(state, state.primary(), rng, plans)
+    if spec.include_content_twin:
+        add_generated_twin(state, plans, GENERATED_AT_MS)
     return CloudKitPhotoDatabase(state)
 
 

@@ -3,15 +3,18 @@
 Invariants:
 - Only the seeded `random.Random` passed in is used, consumed in asset order, so plans are
   deterministic per spec.
-- The first assets are the special cases (hostile names, missing or broken filenameEnc, the
-  same filename twice, a duplicate sharing a master, an edit, a 1965 scan); the rest follow the
-  weighted mix. Every 53rd asset is a byte-identical duplicate of the one before it.
+- Plans follow the weighted mix; generator_specials.py then turns the first ones into the
+  special cases. Every 53rd asset is a byte-identical duplicate of the one before it.
+- RAW+JPEG pairs come in both orientations: a pair drawn at an odd index keeps its RAW as the
+  original (RAW_ORIGINAL_PAIR), at an even index its JPEG. Sizes are drawn the same way for
+  both, so the orientation changes no other row of the library.
+- Every 61st asset (index 11 mod 61) is edited: a resJPEGFull render, plus a resVidFull for
+  a live photo or a video.
 - A plan with `master=None` reuses the master of an earlier plan.
 """
 
 from __future__ import annotations
 
-import base64
 import random
 import uuid
 from dataclasses import dataclass
@@ -26,7 +29,6 @@ if TYPE_CHECKING:
 DAY_MS = 86_400_000
 FIRST_DATE_MS = 1_199_145_600_000  # 2008-01-01
 LAST_DATE_MS = 1_748_736_000_000  # 2025-06-01
-SCAN_1965_MS = -141_609_600_000  # 1965-07-06
 KIND_WEIGHTS = (
     (MediaKind.HEIC_PHOTO, 33),
     (MediaKind.HEIC_LIVE, 20),
@@ -36,19 +38,8 @@ KIND_WEIGHTS = (
     (MediaKind.RAW_JPEG_PAIR, 4),
     (MediaKind.PNG_SCREENSHOT, 9),
 )
+MOVING_KINDS = (MediaKind.HEIC_LIVE, MediaKind.MOV_VIDEO, MediaKind.MP4_VIDEO)
 TZ_OFFSETS_S = (0, 3600, 7200, -18000, -25200, 32400, 19800)
-HOSTILE_NAMES: tuple[str | None, ...] = (
-    "../x.jpg",
-    "a\x00b.jpg",
-    'bad<>:"|?*.jpg',
-    "é" * 148 + ".jpg",  # 300 bytes of UTF-8
-    "Été à Paris 🌞.jpg",
-    None,  # no filenameEnc at all
-    "IMG_0001.JPG",
-    "IMG_0001.JPG",  # the same name on a different asset
-)
-NON_UTF8_WIRE = base64.b64encode(b"\xff\xfeIMG_\x80.JPG").decode("ascii")
-MALFORMED_WIRE = "abc"  # not base64: pyicloud's typed parser rejects the page
 
 
 @dataclass
@@ -67,8 +58,11 @@ def _pick_kind(rng: random.Random) -> MediaKind:
     return MediaKind.JPEG_PHOTO
 
 
-def _sizes(kind: MediaKind, rng: random.Random, scale: float, duration_s: int) -> tuple[int, ...]:
-    base = {
+def sizes_for(
+    kind: MediaKind, rng: random.Random, scale: float, duration_s: int
+) -> tuple[int, ...]:
+    """Sizes aligned with MEDIA_KINDS[kind].resources; the same draws for every kind."""
+    bases = {
         MediaKind.JPEG_PHOTO: rng.randint(1_500_000, 4_500_000),
         MediaKind.HEIC_PHOTO: rng.randint(900_000, 3_200_000),
         MediaKind.HEIC_LIVE: rng.randint(1_200_000, 3_400_000),
@@ -76,7 +70,8 @@ def _sizes(kind: MediaKind, rng: random.Random, scale: float, duration_s: int) -
         MediaKind.MP4_VIDEO: duration_s * rng.randint(500_000, 1_000_000),
         MediaKind.RAW_JPEG_PAIR: rng.randint(2_000_000, 5_000_000),
         MediaKind.PNG_SCREENSHOT: rng.randint(200_000, 2_000_000),
-    }[kind]
+    }
+    base = bases.get(kind, 0)
     by_prefix = {
         "resOriginal": base,
         "resOriginalAlt": rng.randint(20_000_000, 30_000_000),
@@ -86,10 +81,13 @@ def _sizes(kind: MediaKind, rng: random.Random, scale: float, duration_s: int) -
         "resVidMed": max(base // 6, 100_000),
         "resVidSmall": max(base // 20, 50_000),
     }
+    if kind is MediaKind.RAW_ORIGINAL_PAIR:  # the RAW is the original, the JPEG its twin
+        by_prefix["resOriginal"] = by_prefix["resOriginalAlt"]
+        by_prefix["resOriginalAlt"] = bases[MediaKind.RAW_JPEG_PAIR]
     return tuple(max(64, int(by_prefix[s.prefix] * scale)) for s in MEDIA_KINDS[kind].resources)
 
 
-def _name_for(index: int, kind: MediaKind) -> str:
+def name_for(index: int, kind: MediaKind) -> str:
     extension = MEDIA_KINDS[kind].extension
     stem = "VID" if kind is MediaKind.MP4_VIDEO else "IMG"
     return f"{stem}_{index % 9999 + 1:04d}{extension}"
@@ -101,13 +99,15 @@ def _make_plan(
     from engine.icloud.simulator.generator import master_name_for
 
     kind = _pick_kind(rng)
+    if kind is MediaKind.RAW_JPEG_PAIR and index % 2 == 1:
+        kind = MediaKind.RAW_ORIGINAL_PAIR
     asset_date = rng.randint(FIRST_DATE_MS, LAST_DATE_MS)
     added = min(
         asset_date + rng.randint(0, 30) * DAY_MS + rng.randint(0, DAY_MS),
         LAST_DATE_MS + 20 * DAY_MS,
     )
     duration = rng.randint(2, 45) if MEDIA_KINDS[kind].is_movie else 0
-    sizes = _sizes(kind, rng, spec.size_scale, duration)
+    sizes = sizes_for(kind, rng, spec.size_scale, duration)
     width, height = (4032, 3024) if not MEDIA_KINDS[kind].is_movie else (1920, 1080)
     if kind is MediaKind.PNG_SCREENSHOT:
         width, height = 1179, 2556
@@ -115,7 +115,7 @@ def _make_plan(
         master_name_for(spec.seed, f"{zone}|{index}"),
         zone,
         kind,
-        _name_for(index, kind),
+        name_for(index, kind),
         sizes,
         width,
         height,
@@ -161,6 +161,8 @@ def _decorate(asset: AssetRow, kind: MediaKind, rng: random.Random, index: int) 
     if index % 61 == 11:
         asset.edit_rev = 1
         asset.adjusted_size_bytes = 1_000_000 + index % 1000
+        if kind in MOVING_KINDS:
+            asset.adjusted_video_size_bytes = 2_000_000 + index % 1000
 
 
 def _duplicate_of(previous: AssetPlan, rng: random.Random, state: PhotoLibraryState) -> AssetRow:
@@ -189,26 +191,7 @@ def plan_assets(
             plans.append(AssetPlan(_duplicate_of(plans[-1], rng, state), None, index))
             continue
         plans.append(_make_plan(spec, rng, state, PRIMARY_ZONE, index))
-    _apply_specials(spec, plans)
     return plans
-
-
-def _apply_specials(spec: GeneratorSpec, plans: list[AssetPlan]) -> None:
-    masters = [p for p in plans if p.master is not None]
-    for plan, name in zip(masters, HOSTILE_NAMES, strict=False):
-        assert plan.master is not None
-        plan.master.filename = name
-    extra = masters[len(HOSTILE_NAMES) :]
-    if extra and extra[0].master is not None:
-        extra[0].master.filename_wire = NON_UTF8_WIRE
-    if len(extra) > 1:
-        extra[1].asset.asset_date_ms = SCAN_1965_MS
-        extra[1].asset.tz_offset_s = 0
-    if len(extra) > 2:
-        extra[2].asset.edit_rev = 1
-        extra[2].asset.adjusted_size_bytes = 2_100_000
-    if spec.include_malformed and len(extra) > 3 and extra[3].master is not None:
-        extra[3].master.filename_wire = MALFORMED_WIRE
 
 
 def plan_shared_assets(

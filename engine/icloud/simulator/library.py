@@ -31,7 +31,14 @@ from pathlib import Path
 
 from engine.icloud.simulator.changelog import ChangeLog
 from engine.icloud.simulator.retention import SimClock
-from engine.icloud.simulator.rows import AlbumRow, AssetRow, MasterRow, RelationRow
+from engine.icloud.simulator.rows import (
+    AlbumRow,
+    AssetRow,
+    MasterRow,
+    RelationRow,
+    is_live_asset,
+    is_video_master,
+)
 
 PRIMARY_ZONE = "PrimarySync"
 REGULAR_ZONE_TYPE = "REGULAR_CUSTOM_ZONE"
@@ -194,13 +201,29 @@ class PhotoLibraryState:
             self.version += 1
 
     def edit_asset(
-        self, name: str, *, adjusted_size_bytes: int = 1_800_000, at_ms: int | None = None
+        self,
+        name: str,
+        *,
+        adjusted_size_bytes: int = 1_800_000,
+        adjusted_video_size_bytes: int | None = None,
+        at_ms: int | None = None,
     ) -> None:
-        """Edit in Photos: a new resJPEGFull render on the asset record, and a new change tag."""
+        """Edit in Photos: a new resJPEGFull render on the asset record, and a new change tag.
+
+        A video or live photo also gets a new resVidFull (the edited video): None means
+        2.4 MB for those and none for a still; 0 means no edited video.
+        """
         with self.lock:
             asset = self.asset(name)
+            if adjusted_video_size_bytes is None:
+                master = self.master(asset.master_name)
+                moves = master is not None and (
+                    is_video_master(master) or is_live_asset(asset, master)
+                )
+                adjusted_video_size_bytes = 2_400_000 if moves else 0
             asset.edit_rev += 1
             asset.adjusted_size_bytes = adjusted_size_bytes
+            asset.adjusted_video_size_bytes = adjusted_video_size_bytes
             self.touch_asset(asset, at_ms or now_ms())
 
     def set_favorite(self, name: str, is_favorite: bool, *, at_ms: int | None = None) -> None:

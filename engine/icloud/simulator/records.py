@@ -8,6 +8,11 @@ Invariants:
 - The original's fingerprint equals the master's recordName while the content is unchanged,
   as in real data where the master name is derived from the original's checksum.
 - Rendering a master that carries an armed checksum fault marks it as listed (library.py).
+- A master with `content_of` renders the other master's tokens, checksums and fingerprint
+  (the same stored content) with its own declared sizes.
+- Edits render on the asset: resJPEGFull whenever edit_rev > 0, resVidFull when it also has
+  an edited video size; both carry edit_rev as their content revision.
+- A test's field overrides (raw values, removals, Malformed damage) are applied last.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ from typing import Any
 from engine.icloud.simulator.blobs import content_token, download_url, file_checksum, wrapping_key
 from engine.icloud.simulator.contract import RequestContext
 from engine.icloud.simulator.library import ALBUM, ASSET, MASTER, RELATION, PhotoLibraryState, Zone
+from engine.icloud.simulator.malformed import apply_overrides
 from engine.icloud.simulator.rows import (
     JPEG,
     JPEG_FULL,
+    LIVE_VIDEO,
     MEDIA_KINDS,
     ORIGINAL,
+    QUICKTIME,
+    VID_FULL,
     AlbumRow,
     AssetRow,
     MasterRow,
@@ -100,7 +109,18 @@ def render_master(
     if master.record_name in state.checksum_armed:
         state.note_listed(master.record_name)
     record = envelope(zone, MASTER, master)
+    record["fields"] = _overridden(
+        state, master.record_name, master_fields(state, zone, master, ctx)
+    )
+    return record
+
+
+def master_fields(
+    state: PhotoLibraryState, zone: Zone, master: MasterRow, ctx: RequestContext
+) -> dict[str, object]:
+    """A master's own fields, before any override (no side effect, unlike render_master)."""
     kind = MEDIA_KINDS[master.kind]
+    stored = zone.masters.get(master.content_of or "", master)  # whose bytes the URLs serve
     fields: dict[str, object] = {
         "itemType": typed("STRING", kind.item_type),
         "originalOrientation": typed("INT64", 1),
@@ -113,21 +133,11 @@ def render_master(
         fields["filenameEnc"] = encrypted_text(master.filename)
     for spec, size in zip(kind.resources, master.sizes_bytes, strict=True):
         dims = (max(1, int(master.width * spec.scale)), max(1, int(master.height * spec.scale)))
-        fields.update(
-            _resource_fields(
-                state,
-                zone,
-                ctx,
-                master.record_name,
-                spec.prefix,
-                master.content_rev,
-                spec.file_type,
-                size,
-                dims,
-            )
+        owner, rev = stored.record_name, stored.content_rev
+        fields |= _resource_fields(
+            state, zone, ctx, owner, spec.prefix, rev, spec.file_type, size, dims
         )
-    record["fields"] = _overridden(state, master.record_name, fields)
-    return record
+    return fields
 
 
 def _overridden(
@@ -135,10 +145,7 @@ def _overridden(
 ) -> dict[str, object]:
     """The fields with a test's overrides applied (see PhotoLibraryState.override_fields)."""
     overrides = state.field_overrides.get(record_name)
-    if not overrides:
-        return fields
-    changed = {**fields, **overrides}
-    return {name: value for name, value in changed.items() if value is not None}
+    return apply_overrides(fields, overrides) if overrides else fields
 
 
 def _location_value(latitude: float, longitude: float) -> str:
@@ -157,6 +164,14 @@ def render_asset(
     state: PhotoLibraryState, zone: Zone, asset: AssetRow, ctx: RequestContext
 ) -> Record:
     record = envelope(zone, ASSET, asset)
+    record["fields"] = _overridden(state, asset.record_name, asset_fields(state, zone, asset, ctx))
+    return record
+
+
+def asset_fields(
+    state: PhotoLibraryState, zone: Zone, asset: AssetRow, ctx: RequestContext
+) -> dict[str, object]:
+    """An asset's own fields, before any override."""
     fields: dict[str, object] = {
         "masterRef": typed(
             "REFERENCE",
@@ -181,8 +196,7 @@ def render_asset(
         fields["locationEnc"] = typed("ENCRYPTED_BYTES", _location_value(*asset.location))
     if asset.edit_rev > 0:
         fields.update(_adjusted_fields(state, zone, asset, ctx))
-    record["fields"] = _overridden(state, asset.record_name, fields)
-    return record
+    return fields
 
 
 def _adjusted_fields(
@@ -190,20 +204,27 @@ def _adjusted_fields(
 ) -> dict[str, object]:
     master = zone.masters.get(asset.master_name)
     dims = (master.width, master.height) if master is not None else (1, 1)
+    name, rev = asset.record_name, asset.edit_rev
     fields = _resource_fields(
-        state,
-        zone,
-        ctx,
-        asset.record_name,
-        JPEG_FULL,
-        asset.edit_rev,
-        JPEG,
-        asset.adjusted_size_bytes,
-        dims,
+        state, zone, ctx, name, JPEG_FULL, rev, JPEG, asset.adjusted_size_bytes, dims
     )
+    if asset.adjusted_video_size_bytes > 0:
+        video_dims = dims if master is None else video_render_dims(master)
+        size = asset.adjusted_video_size_bytes
+        fields |= _resource_fields(
+            state, zone, ctx, name, VID_FULL, rev, QUICKTIME, size, video_dims
+        )
     fields["adjustmentType"] = typed("STRING", "com.apple.photo")
     fields["adjustmentRenderType"] = typed("INT64", 0)
     return fields
+
+
+def video_render_dims(master: MasterRow) -> tuple[int, int]:
+    """An edited video's size: the movie's own, or a live photo's video half."""
+    scale = next(
+        (s.scale for s in MEDIA_KINDS[master.kind].resources if s.prefix == LIVE_VIDEO), 1.0
+    )
+    return max(1, int(master.width * scale)), max(1, int(master.height * scale))
 
 
 def render_album(zone: Zone, album: AlbumRow) -> Record:

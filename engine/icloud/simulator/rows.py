@@ -6,6 +6,9 @@ Invariants:
   hundred bytes and a listing allocates only the page it answers.
 - A master's renditions are fixed by its MediaKind: `MEDIA_KINDS[kind].resources` lists the
   resource prefixes in order and `MasterRow.sizes_bytes` holds their sizes in the same order.
+  Edits (ASSET_PREFIXES: resJPEGFull, resVidFull) live on the asset row, not the master.
+- A master with `content_of` set serves another master's bytes under that master's tokens
+  (Apple stores content once): its URLs and checksums are the other's, its sizes its own.
 - Record change tags are unique per library: every mutation of a row takes a fresh tag.
 - Several AssetRows may point at one MasterRow (byte-identical duplicates).
 """
@@ -29,7 +32,9 @@ JPEG_MED = "resJPEGMed"
 JPEG_THUMB = "resJPEGThumb"
 VID_MED = "resVidMed"
 VID_SMALL = "resVidSmall"
-JPEG_FULL = "resJPEGFull"  # the edited render; it lives on the CPLAsset record
+JPEG_FULL = "resJPEGFull"  # the edited still render; it lives on the CPLAsset record
+VID_FULL = "resVidFull"  # the edited video (edited video or live photo); on the CPLAsset record
+ASSET_PREFIXES = (JPEG_FULL, VID_FULL)
 
 
 class MediaKind(IntEnum):
@@ -38,8 +43,9 @@ class MediaKind(IntEnum):
     HEIC_LIVE = 2
     MOV_VIDEO = 3
     MP4_VIDEO = 4
-    RAW_JPEG_PAIR = 5
+    RAW_JPEG_PAIR = 5  # JPEG original, RAW alternative
     PNG_SCREENSHOT = 6
+    RAW_ORIGINAL_PAIR = 7  # RAW original, JPEG alternative ("use RAW as original")
 
 
 class Subtype(IntEnum):
@@ -97,6 +103,7 @@ MEDIA_KINDS: dict[MediaKind, KindSpec] = {
     MediaKind.MP4_VIDEO: _movie(MPEG4, ".MP4"),
     MediaKind.RAW_JPEG_PAIR: _photo(JPEG, ".JPG", ResourceSpec(ORIGINAL_ALT, CANON_RAW, 1.0)),
     MediaKind.PNG_SCREENSHOT: _photo(PNG, ".PNG"),
+    MediaKind.RAW_ORIGINAL_PAIR: _photo(CANON_RAW, ".CR2", ResourceSpec(ORIGINAL_ALT, JPEG, 1.0)),
 }
 
 
@@ -117,6 +124,7 @@ class MasterRow:
     filename_wire: str | None = None  # a raw filenameEnc value that overrides `filename`
     content_rev: int = 0  # bumps when iCloud starts serving different bytes
     is_expunged: bool = False
+    content_of: str | None = None  # the master whose stored bytes this one's URLs serve
 
     def size_of(self, prefix: str) -> int | None:
         for spec, size in zip(MEDIA_KINDS[self.kind].resources, self.sizes_bytes, strict=True):
@@ -147,8 +155,9 @@ class AssetRow:
     deleted_at_ms: int = 0
     caption: str | None = None
     location: tuple[float, float] | None = None  # (latitude, longitude)
-    edit_rev: int = 0  # 0: never edited; otherwise the revision of resJPEGFull
-    adjusted_size_bytes: int = 0
+    edit_rev: int = 0  # 0: never edited; otherwise the revision of resJPEGFull/resVidFull
+    adjusted_size_bytes: int = 0  # resJPEGFull, rendered whenever edit_rev > 0
+    adjusted_video_size_bytes: int = 0  # resVidFull when edit_rev > 0; 0: no edited video
 
 
 @dataclass(slots=True)

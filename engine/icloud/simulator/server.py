@@ -7,7 +7,8 @@ Invariants:
 - HTTP/1.1 keep-alive: every response carries Content-Length, and a connection is closed only
   after a deliberately broken body, so clients reuse connections as they would with Apple.
 - Faults are applied in one place, before routing: throttling first (the request never reaches
-  a handler), then latency for login and CloudKit calls; content faults when the body is written.
+  a handler), then latency for login and CloudKit calls; for content, an expired URL (410)
+  before a refusal (ContentStatusRule), and body faults when the body is written.
 - Every answered request (except control routes) lands in `requests` with its kind.
 """
 
@@ -27,9 +28,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from engine.icloud.simulator.accounts import SessionRegistry, SimAccount
 from engine.icloud.simulator.auth import AppleAuth
-from engine.icloud.simulator.contract import CONTAINER_PATH, ContentBlob, RequestContext
+from engine.icloud.simulator.contract import (
+    CONTAINER_PATH,
+    ContentBlob,
+    RealityControls,
+    RequestContext,
+)
 from engine.icloud.simulator.control import handle_control
-from engine.icloud.simulator.faults import ContentFault, Faults, ThrottleRule
+from engine.icloud.simulator.faults import ContentFault, ContentStatusRule, Faults, ThrottleRule
 from engine.icloud.simulator.http_body import is_url_expired, plan_body, stream_body
 from engine.icloud.simulator.transport import (
     LoggedRequest,
@@ -105,6 +111,23 @@ class SimulatorServer:
         login works again.
         """
         return self.sessions.expire_web_sessions(status, include_session_tokens)
+
+    def refuse_content(
+        self, record_name: str, resource: str, *, status: int = 404, times: int | None = None
+    ) -> ContentStatusRule:
+        """Answer `status` to downloads of one resource of a record (an asset or master name;
+        a key such as "live_video" or a CloudKit prefix), `times` times or until cleared."""
+        for account in list(self.accounts.values()):
+            database = account.database
+            if not isinstance(database, RealityControls):
+                continue
+            address = database.content_address(record_name, resource)
+            if address is not None:
+                owner, prefix = address
+                rule = ContentStatusRule(status, times, owner=owner, prefix=prefix)
+                self.faults.add_content_status(rule)
+                return rule
+        raise KeyError(f"no account holds a record {record_name!r}")
 
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(
@@ -295,6 +318,9 @@ class _Handler(BaseHTTPRequestHandler):
         if is_url_expired(req.query.get("e"), sim.clock()):
             return self._write(html_reply(410, "<html>Gone</html>"))
         token = segments[2]
+        refusal = sim.faults.take_content_status(token)
+        if refusal is not None:
+            return self._write(html_reply(refusal.status, f"<html>{refusal.status}</html>"))
         blob = sim.find_content(token)
         if blob is None:
             return self._write(html_reply(404, "<html>Not Found</html>"))
