@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, tzinfo
+from typing import Any
 
 import click
 from rich.progress import (
@@ -41,6 +42,7 @@ from engine.download.options import (
 )
 from engine.download.plan import SIZE_CHOICES
 from engine.download.run import execute_download_run
+from engine.errors import ExitCode
 from engine.icloud.port import IcloudPort
 from engine.naming import NamingPolicy
 
@@ -64,6 +66,16 @@ def naming_policy(config: Config, local_tz: tzinfo) -> NamingPolicy:
         folder_structure=library.folder_structure,
         file_match_policy=library.file_match_policy,
         keep_unicode=library.keep_unicode_in_filenames,
+    )
+
+
+def download_options(config: Config, **overrides: Any) -> DownloadOptions:
+    """The run's options from the config (download.*) and what the command line asked."""
+    settings = config.settings.download
+    return DownloadOptions(
+        resources=tuple(settings.resources),
+        max_consecutive_failures=settings.max_consecutive_failures,
+        **overrides,
     )
 
 
@@ -218,7 +230,8 @@ def download_command(
     synced to disk and renamed into place (icloudpd-compatible names and folders).
     """
     config = load_config(settings.config_path)
-    opts = DownloadOptions(
+    opts = download_options(
+        config,
         workers=workers,
         sizes=tuple(sizes) or ("original",),
         limit=limit,
@@ -239,6 +252,8 @@ def download_command(
         print_json(asdict(summary))
     else:
         _print_summary(summary)
+    if summary.has_failures:  # finished, but not everything: never a silent success
+        raise click.exceptions.Exit(ExitCode.ASSETS_FAILED)
 
 
 command = download_command
@@ -256,8 +271,22 @@ def _print_plan(summary: DownloadSummary, only_filenames: bool, as_json: bool) -
 
 def _print_summary(summary: DownloadSummary) -> None:
     console.print(
-        f"downloaded {summary.downloaded}, failed {summary.failed}, "
+        f"downloaded {summary.downloaded} assets ({summary.files_downloaded} files), "
+        f"partly downloaded {summary.partial}, failed {summary.failed}, "
         f"quarantined {summary.quarantined}"
         + (f", changed in iCloud {summary.remote_changed}" if summary.remote_changed else "")
+        + (f", gone from iCloud {summary.remote_deleted}" if summary.remote_deleted else "")
         + f"; {human_bytes(summary.bytes_downloaded)} in {summary.elapsed_s:.1f} s"
     )
+    if summary.fallback_named:
+        err_console.print(
+            f"photoledger: warning: {summary.fallback_named} assets have no usable file name in "
+            "iCloud (filenameEnc missing or undecodable) and were named from their record "
+            "name, as icloudpd does", highlight=False, markup=False,
+        )
+    if summary.has_failures:
+        err_console.print(
+            "photoledger: some assets were not fully downloaded; each is recorded with its "
+            "reason (`photoledger report failures`) and retried by the next run",
+            highlight=False, markup=False,
+        )

@@ -9,7 +9,8 @@ Invariants:
 - Deletions are executed only when asked (`--execute-deletes`), only when no stage failed in
   this run, and only when the plan passes the mass-delete guard without --force.
 - The outcome is one summary and one exit code: the first failed stage's code, else
-  NEEDS_ATTENTION when something waits for the user, else OK.
+  ASSETS_FAILED when a stage finished with some assets failed (recorded; retried next run),
+  else NEEDS_ATTENTION when something waits for the user, else OK.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ _LOST_BY_CODE: dict[ExitCode, str] = {
 @dataclass
 class StageResult:
     stage: str
-    status: str  # "ok", "failed", "skipped"
+    status: str  # "ok", "partial" (finished, some assets failed), "failed", "skipped"
     detail: str = ""
     exit_code: int = 0
 
@@ -67,12 +68,15 @@ class RunSummary:
     notifications: list[Notification] = field(default_factory=list)
     plan_id: str | None = None
     plan_assets: int = 0
+    partial_stages: set[str] = field(default_factory=set)  # finished, some assets failed
 
     @property
     def exit_code(self) -> ExitCode:
         failed = [s for s in self.stages if s.status == "failed"]
         if failed:
             return ExitCode(failed[0].exit_code)
+        if any(s.status == "partial" for s in self.stages):
+            return ExitCode.ASSETS_FAILED
         attention = [n for n in self.notifications if n.event != "run-completed"]
         return ExitCode.NEEDS_ATTENTION if attention else ExitCode.OK
 
@@ -129,6 +133,11 @@ def run_pipeline(
             summary.notifications.append(_failure_notification(stage, exc))
             deps.projection.catch_up(deps.ledger)
             continue
+        if stage in summary.partial_stages:
+            summary.stages.append(
+                StageResult(stage, "partial", detail, int(ExitCode.ASSETS_FAILED))
+            )
+            continue
         summary.stages.append(StageResult(stage, "ok", detail))
     summary.notifications += _attention(deps, summary, problems_before)
     return summary
@@ -180,11 +189,16 @@ def _discover(deps: Deps, port: IcloudPort, _o: PipelineOptions, _s: RunSummary)
     return f"{result.mode}: {json.dumps(dict(result.counts), sort_keys=True)}"
 
 
-def _download(deps: Deps, port: IcloudPort, o: PipelineOptions, _s: RunSummary) -> str:
-    from commands.download import run_download
-    from engine.download.options import DownloadOptions
+def _download(deps: Deps, port: IcloudPort, o: PipelineOptions, summary: RunSummary) -> str:
+    from commands.download import download_options, run_download
 
-    result = run_download(deps, port, DownloadOptions(workers=o.download_workers))
+    result = run_download(deps, port, download_options(deps.config, workers=o.download_workers))
+    if result.has_failures:
+        summary.partial_stages.add("download")
+        summary.notifications.append(Notification(
+            "assets-failed", f"download: {result.partial + result.failed} assets failed and "
+            f"{result.quarantined} were quarantined: see `photoledger report failures`",
+            {k: str(v) for k, v in result.counts().items()}))
     return json.dumps(result.counts(), sort_keys=True)
 
 

@@ -162,26 +162,29 @@ def _take_original(s: MediaState, e: ev.Downloaded) -> None:
     s.local_relpath, s.downloaded_size_bytes, s.sha256 = e.local_relpath, e.size_bytes, e.sha256
     s.downloaded_change_tag, s.downloaded_at_utc = s.remote_change_tag, e.timestamp
     s.downloaded_checksum = e.checksum or s.remote_checksum
-    _take_resource(s, res.ORIGINAL, e.local_relpath, e.size_bytes, e.sha256, s.downloaded_checksum)
+    _take_resource(s, res.DownloadedResource(
+        key=res.ORIGINAL, relpath=e.local_relpath, size_bytes=e.size_bytes, sha256=e.sha256,
+        checksum=s.downloaded_checksum,
+    ))
 
 
 def _take_live_video(s: MediaState, relpath: str, size: int, sha256: str, checksum: str) -> None:
     s.live_video_relpath, s.live_video_sha256 = relpath, sha256
-    _take_resource(s, res.LIVE_VIDEO, relpath, size, sha256, checksum)
+    _take_resource(s, res.DownloadedResource(
+        key=res.LIVE_VIDEO, relpath=relpath, size_bytes=size, sha256=sha256, checksum=checksum
+    ))
 
 
 def _take_extra(s: MediaState, extra: ev.LocalFileFact, checksum: str) -> None:
     s.extra_files = (*(f for f in s.extra_files if f.key != extra.key), extra)
-    _take_resource(s, extra.key, extra.relpath, extra.size_bytes, extra.sha256, checksum)
+    _take_resource(s, res.DownloadedResource(
+        key=extra.key, relpath=extra.relpath, size_bytes=extra.size_bytes,
+        sha256=extra.sha256, checksum=checksum,
+    ))
 
 
-def _take_resource(
-    s: MediaState, key: str, relpath: str, size: int, sha256: str, checksum: str
-) -> None:
-    new = res.DownloadedResource(
-        key=key, relpath=relpath, size_bytes=size, sha256=sha256, checksum=checksum
-    )
-    others = tuple(r for r in s.resources_downloaded if r.key != key)
+def _take_resource(s: MediaState, new: res.DownloadedResource) -> None:
+    others = tuple(r for r in s.resources_downloaded if r.key != new.key)
     s.resources_downloaded = (*others, new)
 
 

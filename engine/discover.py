@@ -110,17 +110,18 @@ def decide_for_remote(
         plan.append(PlannedFact(name, ev.Discovered, discovered_facts(remote, album_ids)))
     else:
         facts = remote_facts(remote)
-        is_new_version = known.is_remote_deleted or any(
-            getattr(known, key) != facts[key] for key in _COMPARED_FACTS
+        # An older photoledger quarantined undecodable names; the fallback name frees them.
+        is_new_version = (
+            known.is_remote_deleted
+            or known.quarantine_reason == _OLD_NAME_QUARANTINE
+            or any(getattr(known, key) != facts[key] for key in _COMPARED_FACTS)
         )
         if is_new_version:
             plan.append(PlannedFact(name, ev.RemoteChanged, facts))
-    needs_quarantine = known is None or is_new_version or known.quarantine_reason is None
-    if remote.filename_status == "undecodable" and needs_quarantine:
-        detail = f"filenameEnc of {name} cannot be decoded; fallback would be {remote.filename!r}"
-        quarantine = {"reason": "undecodable_filename", "detail": detail}
-        plan.append(PlannedFact(name, ev.Quarantined, quarantine))
     return plan
+
+
+_OLD_NAME_QUARANTINE = "undecodable_filename"
 
 
 def decide_for_problem(known: MediaState | None, problem: RecordProblem) -> list[PlannedFact]:

@@ -67,10 +67,11 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.ASSETS_FAILED: "the stage finished its work list, but some assets failed or were "
     "quarantined (each recorded with its reason, shown by `report failures`; failures are "
     "retried by the next run); the others were done",
-    ExitCode.NAS_MISMATCHED: "a NAS copy is missing or does not hold the downloaded bytes (recorded "
-    "as NasMismatched; `backup-nas` repairs it from a good copy); iCloud still has the asset",
-    ExitCode.LAST_COPY_DAMAGED: "ALARM: the NAS copy of an asset already deleted from iCloud, the "
-    "only full-quality copy left, is missing or damaged; the message names the `photoledger "
+    ExitCode.NAS_MISMATCHED: "a NAS copy is missing or does not hold the downloaded bytes "
+    "(recorded as NasMismatched; `backup-nas` repairs it from a good copy); iCloud still has "
+    "the asset",
+    ExitCode.LAST_COPY_DAMAGED: "ALARM: the NAS copy of an asset already deleted from iCloud, "
+    "the only full-quality copy left, is missing or damaged; the message names the `photoledger "
     "recover` command and the last day iCloud's Recently Deleted can give it back",
     ExitCode.DELETE_REFUSED: "`delete execute` refused or stopped: the plan is over the "
     "mass-delete limits (cleanup.max_delete, cleanup.max_delete_fraction) or an I/O error "

@@ -73,7 +73,12 @@ _INVALID_CHARS = '<>:"/\\|?*\0'
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NON_ALNUM = re.compile(r"[^0-9a-zA-Z]")
 _ALWAYS_SUFFIXED = {"medium": "-medium", "thumb": "-thumb"}
-_SUFFIXED_ON_COLLISION = {"adjusted": "-adjusted", "alternative": "-alternative"}
+_SUFFIXED_ON_COLLISION = {
+    "adjusted": "-adjusted",
+    "alternative": "-alternative",
+    "adjusted_video": "-adjusted",
+}
+_UNSUFFIXED = ("original", "live_video")  # the names the suffixed ones must not take
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -217,12 +222,17 @@ def version_name(base: str, key: str, file_type: str, info: NamingInput) -> str:
 def version_names(
     info: NamingInput, policy: NamingPolicy, renditions: dict[str, str]
 ) -> dict[str, str]:
-    """File names for the renditions to download (key -> UTI), `original` included."""
+    """File names for the renditions (key -> UTI), `original` included.
+
+    `adjusted`, `alternative` and `adjusted_video` get their suffix only when they would take
+    the original's or the live video's name (icloudpd's rule), so the caller passes the
+    original (and live video) even when only another rendition is fetched.
+    """
     base = base_name(info, policy)
     names = {key: version_name(base, key, uti, info) for key, uti in renditions.items()}
-    original = names.get("original", "").casefold()
+    taken = {names[key].casefold() for key in _UNSUFFIXED if key in names}
     for key, suffix in _SUFFIXED_ON_COLLISION.items():
-        if key in names and names[key].casefold() == original:
+        if key in names and names[key].casefold() in taken:
             names[key] = add_suffix(names[key], suffix)
     return names
 

@@ -27,7 +27,8 @@ from typing import Literal
 import msgspec
 
 NotifyEvent = Literal[
-    "2fa-needed", "run-failed", "quarantined", "deletion-plan-waiting", "run-completed"
+    "2fa-needed", "run-failed", "quarantined", "deletion-plan-waiting", "run-completed",
+    "assets-failed", "backup-damaged",
 ]
 SMTP_PASSWORD_ENV = "PHOTOLEDGER_SMTP_PASSWORD"
 
@@ -45,7 +46,8 @@ class EmailSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class NotifySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     events: tuple[NotifyEvent, ...] = (
-        "2fa-needed", "run-failed", "quarantined", "deletion-plan-waiting",
+        "2fa-needed", "run-failed", "quarantined", "deletion-plan-waiting", "assets-failed",
+        "backup-damaged",
     )
     script: str | None = None
     script_timeout_s: float = 30.0

@@ -49,7 +49,8 @@ def plan_dry_run(ctx: RunContext, options: DownloadOptions) -> DownloadSummary:
     for asset_id in worklist(ctx.projection, "download", limit=options.limit):
         state = ctx.ledger.get_asset(UUID(asset_id)).state
         for plan in plan_files(
-            state, None, asset_key=asset_id, sizes=options.sizes, policy=ctx.naming
+            state, None, asset_key=asset_id, sizes=options.sizes, policy=ctx.naming,
+            resources=options.resources,
         ):
             relpath = registry.reserve_first_free(
                 plan.relfolder, plan.candidates, asset_id, ctx.library_root

@@ -12,6 +12,7 @@ from typing import Protocol
 from engine.crashpoints import CrashPoints
 from engine.ledger import Ledger
 from engine.naming import NamingPolicy
+from engine.resources import ARCHIVE_KEYS
 from projections.media import MediaProjection
 
 
@@ -32,16 +33,22 @@ class DownloadOptions:
     dry_run: bool = False
     limit: int | None = None
     save_every: int = 50
+    resources: tuple[str, ...] = ARCHIVE_KEYS  # config download.resources
+    max_consecutive_failures: int = 50  # config download.max_consecutive_failures
 
 
 @dataclass
 class DownloadSummary:
     """What a run did."""
 
-    downloaded: int = 0
-    failed: int = 0
+    downloaded: int = 0  # assets with every resource asked for now in the library
+    partial: int = 0  # assets with some resources filed and some failed
+    failed: int = 0  # assets with nothing filed this run and a failure recorded
     quarantined: int = 0
     remote_changed: int = 0
+    remote_deleted: int = 0  # assets found gone from iCloud while downloading
+    fallback_named: int = 0  # assets named by icloudpd's fallback (filenameEnc unusable)
+    files_downloaded: int = 0
     bytes_downloaded: int = 0
     elapsed_s: float = 0.0
     planned_relpaths: list[str] = field(default_factory=list)
@@ -49,10 +56,18 @@ class DownloadSummary:
     def counts(self) -> dict[str, int]:
         return {
             "downloaded": self.downloaded,
+            "partial": self.partial,
             "failed": self.failed,
             "quarantined": self.quarantined,
             "remote_changed": self.remote_changed,
+            "remote_deleted": self.remote_deleted,
+            "files": self.files_downloaded,
         }
+
+    @property
+    def has_failures(self) -> bool:
+        """Some asset of the work list was not fully downloaded (recorded with its reason)."""
+        return bool(self.partial or self.failed or self.quarantined)
 
 
 @dataclass(frozen=True)

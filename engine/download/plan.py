@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from engine import events as ev
+from engine import resources as res
 from engine.asset import MediaState
 from engine.discover import remote_facts
 from engine.icloud.model import LIVE_VIDEO, ORIGINAL, RemoteAsset, RemoteVersion
@@ -34,8 +34,10 @@ from engine.naming import (
 )
 
 StreamStatus = Literal["complete", "cut", "expired", "http_error"]
-EXTRA_KEYS = ("medium", "thumb", "adjusted", "alternative")
-SIZE_CHOICES = ("original", *EXTRA_KEYS)
+EXTRA_KEYS = res.DERIVED_KEYS  # opt-in renditions Apple derives from the others
+# `adjusted` and `alternative` are archived by default now (download.resources); icloudpd's
+# `--size adjusted/alternative` spellings stay accepted.
+SIZE_CHOICES = ("original", *EXTRA_KEYS, "adjusted", "alternative")
 
 
 @dataclass(frozen=True)
@@ -136,35 +138,26 @@ def decide_remote_check(state: MediaState, fresh: RemoteAsset | None) -> RemoteC
     return RemoteCheck("same")
 
 
-def decide_still_listed(listed_checksums: dict[str, str], fresh: RemoteAsset | None) -> str:
-    """After a download: "" when iCloud still lists the checksums the URLs came with.
+def decide_changed_keys(listed_checksums: dict[str, str], fresh: RemoteAsset | None) -> set[str]:
+    """After a download: the resources whose listed checksum iCloud no longer lists.
 
-    Otherwise the difference, in words: the bytes may belong to another version than the one
-    listed, so they must not be filed under it. A record gone meanwhile is no difference (the
-    bytes are the last iCloud had, and keeping them is the safe side).
+    Those bytes may belong to another version than the one listed, so they must not be filed
+    under it. A record gone meanwhile changes nothing (the bytes are the last iCloud had, and
+    keeping them is the safe side).
     """
     if fresh is None:
-        return ""
-    differences = []
-    for key, checksum in sorted(listed_checksums.items()):
+        return set()
+    changed = set()
+    for key, checksum in listed_checksums.items():
         version = fresh.version(key)
-        now = version.checksum if version is not None else "gone"
-        if now != checksum:
-            differences.append(f"{key}: checksum {checksum} -> {now}")
-    return "; ".join(differences)
+        if (version.checksum if version is not None else None) != checksum:
+            changed.add(key)
+    return changed
 
 
 def remote_changed_facts(fresh: RemoteAsset) -> dict[str, Any]:
     """The RemoteChanged fields for a fresh record with a new change tag."""
     return remote_facts(fresh)
-
-
-def decide_before_download(state: MediaState) -> FileVerdict:
-    """Refusals that need no download (the record itself is unusable)."""
-    if state.filename_status == "undecodable":
-        detail = f"filename could not be decoded: {state.filename!r}"
-        return FileVerdict("quarantined", "undecodable_filename", detail)
-    return OK
 
 
 @dataclass(frozen=True)
@@ -178,6 +171,7 @@ class FilePlan:
     relfolder: str
     candidates: tuple[str, ...]
     part_name: str
+    checksum: str = ""  # Apple's checksum of the listed version
 
     @property
     def first_relpath(self) -> str:
@@ -196,23 +190,33 @@ def naming_input(state: MediaState) -> NamingInput:
 
 
 def renditions_to_fetch(
-    state: MediaState, fresh: RemoteAsset | None, sizes: tuple[str, ...]
+    state: MediaState,
+    fresh: RemoteAsset | None,
+    sizes: tuple[str, ...],
+    resources: tuple[str, ...] = res.ARCHIVE_KEYS,
 ) -> list[RemoteVersion]:
-    """The original, the live-photo video (always) and the requested extras that exist."""
-    if fresh is not None:
-        offered = {v.key: v for v in fresh.versions}
-    else:  # planning from the ledger alone (dry run): no URLs
-        offered = {
-            v.key: RemoteVersion(
-                key=v.key, size_bytes=v.size_bytes, checksum=v.checksum, file_type=v.file_type
-            )
-            for v in state.versions
-        }
-    wanted = [ORIGINAL]
-    if state.kind == "live":
-        wanted.append(LIVE_VIDEO)
-    wanted += [key for key in EXTRA_KEYS if key in sizes]
+    """The listed resources not yet downloaded (of those configured), then requested extras.
+
+    A resource already downloaded as listed is never fetched again: a live video that failed
+    last run is fetched alone, beside the still that landed.
+    """
+    offered = _offered(state, fresh)
+    wanted = [key for key in state.missing_resources if key in resources or key == ORIGINAL]
+    wanted += [
+        key for key in EXTRA_KEYS if key in sizes and res.downloaded(state, key) is None
+    ]
     return [offered[key] for key in wanted if key in offered]
+
+
+def _offered(state: MediaState, fresh: RemoteAsset | None) -> dict[str, RemoteVersion]:
+    if fresh is not None:
+        return {v.key: v for v in fresh.versions}
+    return {  # planning from the ledger alone (dry run): no URLs
+        v.key: RemoteVersion(
+            key=v.key, size_bytes=v.size_bytes, checksum=v.checksum, file_type=v.file_type
+        )
+        for v in state.versions
+    }
 
 
 def plan_files(
@@ -222,29 +226,45 @@ def plan_files(
     asset_key: str,
     sizes: tuple[str, ...],
     policy: NamingPolicy,
+    resources: tuple[str, ...] = res.ARCHIVE_KEYS,
 ) -> list[FilePlan]:
     """Every file to fetch for one asset, with its candidate names in order."""
-    renditions = renditions_to_fetch(state, fresh, sizes)
-    names = version_names(naming_input(state), policy, {v.key: v.file_type for v in renditions})
+    renditions = renditions_to_fetch(state, fresh, sizes, resources)
+    types = {v.key: v.file_type for v in state.versions if v.key in (ORIGINAL, LIVE_VIDEO)}
+    types[ORIGINAL] = state.item_type  # named with the rest, so collisions are seen
+    types.update({v.key: v.file_type for v in renditions})
+    names = version_names(naming_input(state), policy, types)
     relfolder = folder_for(state.captured_at_utc, policy)
-    plans = []
-    for version in renditions:
-        declared = state.declared_size_bytes if version.key == ORIGINAL else version.size_bytes
-        candidates = candidate_names(
-            names[version.key], declared_size_bytes=declared, policy=policy, asset_key=asset_key
-        )
-        plans.append(
-            FilePlan(
-                key=version.key,
-                file_type=version.file_type,
-                declared_size_bytes=declared,
-                url=version.download_url,
-                relfolder=relfolder,
-                candidates=tuple(candidates),
-                part_name=part_name(names[version.key], asset_key, version.checksum),
-            )
-        )
-    return plans
+    return [
+        _file_plan(state, v, name=names[v.key], relfolder=relfolder, policy=policy,
+                   asset_key=asset_key)
+        for v in renditions
+    ]
+
+
+def _file_plan(
+    state: MediaState,
+    version: RemoteVersion,
+    *,
+    name: str,
+    relfolder: str,
+    policy: NamingPolicy,
+    asset_key: str,
+) -> FilePlan:
+    declared = state.declared_size_bytes if version.key == ORIGINAL else version.size_bytes
+    candidates = candidate_names(
+        name, declared_size_bytes=declared, policy=policy, asset_key=asset_key
+    )
+    return FilePlan(
+        key=version.key,
+        file_type=version.file_type,
+        declared_size_bytes=declared,
+        url=version.download_url,
+        relfolder=relfolder,
+        candidates=tuple(candidates),
+        part_name=part_name(name, asset_key, version.checksum),
+        checksum=version.checksum,
+    )
 
 
 def part_name(name: str, asset_key: str, checksum: str) -> str:
@@ -259,20 +279,14 @@ def capture_mtime_s(captured_at_utc: datetime | None) -> float | None:
     return captured_at_utc.timestamp() if captured_at_utc is not None else None
 
 
-def downloaded_facts(files: dict[str, tuple[str, int, str]]) -> dict[str, Any]:
-    """Downloaded's fields from key -> (relpath, size_bytes, sha256)."""
-    relpath, size_bytes, sha256 = files[ORIGINAL]
-    live = files.get(LIVE_VIDEO)
+def downloaded_facts(
+    key: str, relpath: str, size_bytes: int, sha256: str, checksum: str
+) -> dict[str, Any]:
+    """One resource's Downloaded fields (v3: one fact per resource)."""
     return {
+        "resource": key,
         "local_relpath": relpath,
         "size_bytes": size_bytes,
         "sha256": sha256,
-        "live_video_relpath": live[0] if live else None,
-        "live_video_size_bytes": live[1] if live else None,
-        "live_video_sha256": live[2] if live else None,
-        "extra_files": tuple(
-            ev.LocalFileFact(key=key, relpath=rel, size_bytes=size, sha256=digest)
-            for key, (rel, size, digest) in files.items()
-            if key not in {ORIGINAL, LIVE_VIDEO}
-        ),
+        "checksum": checksum,
     }

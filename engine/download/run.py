@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 from uuid import UUID
 
 from engine import events as ev
@@ -38,6 +37,7 @@ from engine.download.fetch import (
     remove_part,
     remove_placed,
 )
+from engine.download.filing import Breaker, FileOutcome, count_outcome, record_outcome
 from engine.download.names import held_relpaths
 from engine.download.options import (
     DownloadOptions,
@@ -52,11 +52,8 @@ from engine.download.plan import (
     FileVerdict,
     StreamResult,
     capture_mtime_s,
-    decide_asset_verdict,
-    decide_before_download,
+    decide_changed_keys,
     decide_remote_check,
-    decide_still_listed,
-    downloaded_facts,
     plan_files,
     remote_changed_facts,
 )
@@ -87,11 +84,21 @@ class AssetJob:
 @dataclass(frozen=True)
 class AssetResult:
     asset_id: UUID
-    verdict: FileVerdict
-    facts: dict[str, object] | None = None
-    size_bytes: int = 0
-    job: AssetJob | None = None  # set on success: what to re-check before filing
-    placed: tuple[Path, ...] = ()  # the files this run put in place for it
+    verdict: FileVerdict = OK  # decided without fetching (the record itself)
+    files: tuple[FileOutcome, ...] = ()  # what happened to each resource fetched
+    job: AssetJob | None = None  # set when files were fetched: re-checked before filing
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A records/lookup answer: the records iCloud returned, and those it says are gone."""
+
+    assets: dict[str, RemoteAsset]
+    gone: frozenset[str]
+
+    def is_gone(self, record_name: str) -> bool:
+        fresh = self.assets.get(record_name)
+        return record_name in self.gone or (fresh is not None and fresh.is_deleted)
 
 
 class Batcher:
@@ -127,17 +134,20 @@ class DownloadRun:
         self.port_lock = threading.Lock()
         self.registry = NameRegistry(held_relpaths(ctx.projection))
         self.batcher = Batcher(ctx.ledger, options.save_every)
+        self.breaker = Breaker(options.max_consecutive_failures)
         self.assets: dict[UUID, Asset] = {}
         self.unconfirmed: list[AssetResult] = []
 
     def execute(self) -> DownloadSummary:
         started = time.monotonic()
         ids = [UUID(i) for i in worklist(self.ctx.projection, "download", self.options.limit)]
-        if ids:  # nothing to fetch: no sign-in, no iCloud call at all
+        assets = {i: self.ctx.ledger.get_asset(i) for i in ids}
+        # Resources left out by download.resources stay missing: such assets wait for nothing.
+        self.assets = {i: a for i, a in assets.items() if self._has_wanted(a.state)}
+        if self.assets:  # nothing to fetch: no sign-in, no iCloud call at all
             self.port.login()
-        self.assets = {i: self.ctx.ledger.get_asset(i) for i in ids}
-        total = sum(a.state.declared_size_bytes for a in self.assets.values())
-        self.progress.started(len(ids), total)
+        total = sum(a.state.icloud_size_bytes for a in self.assets.values())
+        self.progress.started(len(self.assets), total)
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
                 self._feed(pool)
@@ -151,6 +161,10 @@ class DownloadRun:
             self.summary.elapsed_s = time.monotonic() - started
         return self.summary
 
+    def _has_wanted(self, state: MediaState) -> bool:
+        wanted = ("original", *self.options.resources)
+        return any(key in wanted for key in state.missing_resources)
+
     def _feed(self, pool: ThreadPoolExecutor) -> None:
         pending: set[Future[AssetResult]] = set()
         # Look up the next batch while a couple of files per worker are still queued: late
@@ -162,7 +176,7 @@ class DownloadRun:
                     pending = self._collect(pending)
                 fresh = self._lookup(zone, [a.state.record_name for a in batch])
                 for asset in batch:
-                    job = self._prepare(asset, fresh.get(asset.state.record_name))
+                    job = self._prepare(asset, fresh)
                     if job is not None:
                         pending.add(pool.submit(self._download, job))
             while pending:
@@ -193,13 +207,18 @@ class DownloadRun:
             self._record(future.result())
         return still
 
-    def _lookup(self, zone: str, record_names: list[str]) -> dict[str, RemoteAsset]:
+    def _lookup(self, zone: str, record_names: list[str]) -> Lookup:
         with self.port_lock:
             page = self.port.lookup_assets(zone, record_names)
-        return {a.record_name: a for a in page.assets}
+        gone = frozenset(p.record_name for p in page.problems if p.reason == "not_found")
+        return Lookup({a.record_name: a for a in page.assets}, gone)
 
-    def _prepare(self, asset: Asset, fresh: RemoteAsset | None) -> AssetJob | None:
+    def _prepare(self, asset: Asset, lookup: Lookup) -> AssetJob | None:
         """Main thread: compare with the fresh record, record RemoteChanged, plan the files."""
+        name = asset.state.record_name
+        if lookup.is_gone(name):
+            return self._finish(asset, FileVerdict("failed", "gone", "no longer in iCloud"))
+        fresh = lookup.assets.get(name)
         check = decide_remote_check(asset.state, fresh)
         if check.kind == "missing":
             return self._finish(asset, FileVerdict("failed", "not_found", check.detail))
@@ -211,29 +230,25 @@ class DownloadRun:
         if check.kind == "changed":
             asset.record(ev.RemoteChanged, self.ctx.run_id, **remote_changed_facts(fresh))
             self.summary.remote_changed += 1
-        refusal = decide_before_download(asset.state)
-        if refusal != OK:
-            return self._finish(asset, refusal)
         key = asset.id.hex
         plans = plan_files(
-            asset.state, fresh, asset_key=key, sizes=self.options.sizes, policy=self.ctx.naming
+            asset.state, fresh, asset_key=key, sizes=self.options.sizes,
+            policy=self.ctx.naming, resources=self.options.resources,
         )
-        if any(p.url is None for p in plans):
-            detail = "iCloud gave no download URL for " + ", ".join(
-                p.key for p in plans if p.url is None
-            )
-            return self._finish(asset, FileVerdict("failed", "no_url", detail))
+        if not plans:  # the change made every missing resource current (or none is wanted)
+            return None
         for p in plans:  # here, in work-list order: see NameRegistry
             self.registry.reserve_first_free(p.relfolder, p.candidates, key, self.ctx.library_root)
-        listed = {p.key: v.checksum for p in plans if (v := fresh.version(p.key)) is not None}
+        if asset.state.filename_status in ("missing", "undecodable"):
+            self.summary.fallback_named += 1
         return AssetJob(
             asset_id=asset.id,
             zone=asset.state.zone,
-            record_name=asset.state.record_name,
+            record_name=name,
             change_tag=asset.state.remote_change_tag,
             files=tuple(self._file_job(p, asset.state) for p in plans),
             label=plans[0].first_relpath,
-            listed_checksums=listed,
+            listed_checksums={p.key: p.checksum for p in plans},
         )
 
     def _file_job(self, plan: FilePlan, state: MediaState) -> FileJob:
@@ -254,10 +269,13 @@ class DownloadRun:
         return None
 
     def _download(self, job: AssetJob) -> AssetResult:
-        """Worker thread: fetch every file of the asset, then put them all in place."""
-        streamed: dict[str, StreamResult] = {}
-        verdicts: list[FileVerdict] = []
+        """Worker thread: fetch each resource and put each one that verified in place."""
+        outcomes: list[FileOutcome] = []
         for file_job in job.files:
+            if not file_job.url:
+                detail = "iCloud gave no download URL"
+                outcomes.append(FileOutcome(file_job.key, FileVerdict("failed", "no_url", detail)))
+                continue
             ensure_folder(file_job.folder)
             verdict, result = fetch_file(
                 self.port,
@@ -265,49 +283,43 @@ class DownloadRun:
                 refresh_url=self._refresher(job, file_job),
                 on_bytes=self._on_bytes,
             )
-            verdicts.append(verdict)
             if verdict != OK:
-                break
-            streamed[file_job.key] = result
-        overall = decide_asset_verdict(verdicts)
-        if overall.outcome == "quarantined":
-            for file_job in job.files:
-                remove_part(file_job)
-        if overall != OK:
-            return AssetResult(job.asset_id, overall)
-        return self._put_in_place(job, streamed)
+                if verdict.outcome == "quarantined":
+                    remove_part(file_job)
+                outcomes.append(FileOutcome(file_job.key, verdict))
+                continue
+            outcomes.append(self._put_in_place(job, file_job, result))
+        reach(self.ctx.crash, "download.after_rename_before_save")
+        return AssetResult(job.asset_id, files=tuple(outcomes), job=job)
 
     def _on_bytes(self, count: int) -> None:
         """Worker thread: a chunk of a body went to its part file."""
         self.progress.advance_bytes(count)
         reach(self.ctx.crash, "download.mid_write")
 
-    def _put_in_place(self, job: AssetJob, streamed: dict[str, StreamResult]) -> AssetResult:
+    def _put_in_place(
+        self, job: AssetJob, file_job: FileJob, result: StreamResult
+    ) -> FileOutcome:
         reach(self.ctx.crash, "download.before_rename")
-        owner = job.asset_id.hex
-        placed: dict[str, tuple[str, int, str]] = {}
-        paths: list[Path] = []
-        for file_job in job.files:
-            result = streamed[file_job.key]
-            relpath = finalize_file(
-                file_job,
-                owner=owner,
-                size_bytes=result.size_bytes,
-                sha256=result.sha256,
-                registry=self.registry,
-            )
-            if relpath is None:
-                detail = f"every candidate name for {file_job.candidates[0]} is taken"
-                return AssetResult(job.asset_id, FileVerdict("failed", "no_free_name", detail))
-            placed[file_job.key] = (relpath, result.size_bytes, result.sha256)
-            paths.append(self.ctx.library_root / relpath)
-        reach(self.ctx.crash, "download.after_rename_before_save")
-        size = sum(item[1] for item in placed.values())
-        return AssetResult(job.asset_id, OK, downloaded_facts(placed), size, job, tuple(paths))
+        relpath = finalize_file(
+            file_job,
+            owner=job.asset_id.hex,
+            size_bytes=result.size_bytes,
+            sha256=result.sha256,
+            registry=self.registry,
+        )
+        if relpath is None:
+            detail = f"every candidate name for {file_job.candidates[0]} is taken"
+            return FileOutcome(file_job.key, FileVerdict("failed", "no_free_name", detail))
+        return FileOutcome(
+            file_job.key, OK, relpath=relpath, size_bytes=result.size_bytes,
+            sha256=result.sha256, checksum=job.listed_checksums.get(file_job.key, ""),
+            path=self.ctx.library_root / relpath,
+        )
 
     def _refresher(self, job: AssetJob, file_job: FileJob) -> Callable[[], str | None]:
         def refresh() -> str | None:
-            fresh = self._lookup(job.zone, [job.record_name]).get(job.record_name)
+            fresh = self._lookup(job.zone, [job.record_name]).assets.get(job.record_name)
             if fresh is None or fresh.change_tag != job.change_tag:
                 return None  # gone or edited meanwhile: the next run decides
             version = fresh.version(file_job.key)
@@ -318,16 +330,12 @@ class DownloadRun:
         return refresh
 
     def _record(self, result: AssetResult) -> None:
-        """Main thread: file an outcome, or hold a success until it is confirmed."""
+        """Main thread: file an outcome, or hold fetched files until they are confirmed."""
         if result.job is None:
-            self._file(result)
-            self.progress.asset_done(
-                result.verdict.outcome, self.assets[result.asset_id].state.filename,
-                result.verdict.detail,
-            )
+            self._file(result.asset_id, [FileOutcome("original", result.verdict)], is_gone=(
+                result.verdict.reason == "gone"))
             return
         self.unconfirmed.append(result)
-        self.progress.asset_done("ok", str((result.facts or {}).get("local_relpath", "")), "")
         if len(self.unconfirmed) >= CONFIRM_BATCH:
             self._confirm()
 
@@ -339,47 +347,41 @@ class DownloadRun:
             assert result.job is not None
             by_zone.setdefault(result.job.zone, []).append(result)
         for zone, members in by_zone.items():
-            fresh = self._lookup(zone, [r.job.record_name for r in members if r.job])
+            lookup = self._lookup(zone, [r.job.record_name for r in members if r.job])
             for result in members:
-                assert result.job is not None
-                self._file_confirmed(result, fresh.get(result.job.record_name))
+                self._file_confirmed(result, lookup)
 
-    def _file_confirmed(self, result: AssetResult, fresh: RemoteAsset | None) -> None:
-        assert result.job is not None
-        difference = decide_still_listed(result.job.listed_checksums, fresh)
-        if not difference:
-            self._file(result)
-            return
-        assert fresh is not None
-        remove_placed(result.placed)
-        asset = self.assets[result.asset_id]
-        asset.record(ev.RemoteChanged, self.ctx.run_id, **remote_changed_facts(fresh))
-        self.summary.remote_changed += 1
-        detail = f"iCloud changed the file while it downloaded ({difference})"
-        self._file(AssetResult(result.asset_id, FileVerdict("failed", "changed_meanwhile", detail)))
+    def _file_confirmed(self, result: AssetResult, lookup: Lookup) -> None:
+        """Take back files whose version changed meanwhile; a gone record keeps its bytes."""
+        job = result.job
+        assert job is not None
+        fresh = lookup.assets.get(job.record_name)
+        outcomes = list(result.files)
+        changed = decide_changed_keys(
+            {f.key: f.checksum for f in outcomes if f.is_placed}, fresh
+        )
+        if changed:
+            assert fresh is not None
+            remove_placed(f.path for f in outcomes if f.key in changed and f.path is not None)
+            asset = self.assets[result.asset_id]
+            asset.record(ev.RemoteChanged, self.ctx.run_id, **remote_changed_facts(fresh))
+            self.summary.remote_changed += 1
+            detail = "iCloud changed the file while it downloaded"
+            verdict = FileVerdict("failed", "changed_meanwhile", detail)
+            outcomes = [FileOutcome(f.key, verdict) if f.key in changed else f for f in outcomes]
+        self._file(result.asset_id, outcomes, is_gone=lookup.is_gone(job.record_name))
 
-    def _file(self, result: AssetResult) -> None:
-        """Main thread: turn a result into the asset's fact."""
-        asset = self.assets[result.asset_id]
-        verdict = result.verdict
-        if verdict.outcome == "ok" and result.facts is not None:
-            asset.record(ev.Downloaded, self.ctx.run_id, **result.facts)
-            self.summary.downloaded += 1
-            self.summary.bytes_downloaded += result.size_bytes
-        elif verdict.outcome == "quarantined":
-            asset.record(
-                ev.Quarantined, self.ctx.run_id, reason=verdict.reason, detail=verdict.detail
-            )
-            self.summary.quarantined += 1
-        else:
-            asset.record(
-                ev.DownloadFailed,
-                self.ctx.run_id,
-                error=f"{verdict.reason}: {verdict.detail}",
-                is_retriable=verdict.is_retriable,
-            )
-            self.summary.failed += 1
+    def _file(self, asset_id: UUID, outcomes: list[FileOutcome], *, is_gone: bool) -> None:
+        """Main thread: turn the outcomes into the asset's facts; trips the breaker."""
+        asset = self.assets[asset_id]
+        outcome = record_outcome(asset, self.ctx.run_id, outcomes, is_gone=is_gone)
+        count_outcome(self.summary, outcome, outcomes)
         self.batcher.add(asset)
+        failed = [f for f in outcomes if not f.is_placed]
+        detail = "; ".join(f"{f.key}: {f.verdict.detail}" for f in failed)
+        label = next((f.relpath for f in outcomes if f.relpath), asset.state.filename)
+        self.progress.asset_done("ok" if outcome == "downloaded" else outcome, label, detail)
+        self.breaker.observe(label, outcome in ("failed", "partial", "quarantined"), detail)
 
 
 def _batches(assets: Iterable[Asset], size: int) -> Iterator[tuple[str, list[Asset]]]:

@@ -63,14 +63,20 @@ def test_an_edit_is_a_remote_change_with_the_new_facts() -> None:
     assert fact.facts["remote_change_tag"] == "t2" and fact.facts["is_favorite"] is True
 
 
-def test_an_undecodable_filename_is_discovered_then_quarantined_once() -> None:
+def test_an_undecodable_filename_is_discovered_under_its_fallback_name_not_quarantined() -> None:
     asset = remote(filename="AZ7rAbc_____.HEIC", filename_status="undecodable")
     first = decide_for_remote(None, asset, ())
-    assert [f.event_class for f in first] == [ev.Discovered, ev.Quarantined]
-    assert first[1].facts["reason"] == "undecodable_filename"
+    assert [f.event_class for f in first] == [ev.Discovered]
+    assert first[0].facts["filename"] == "AZ7rAbc_____.HEIC"
+    assert decide_for_remote(known_state(asset), asset, ()) == []
+
+
+def test_an_asset_an_older_version_quarantined_for_its_name_is_freed_by_a_remote_change() -> None:
+    asset = remote(filename="AZ7rAbc_____.HEIC", filename_status="undecodable")
     state = known_state(asset)
     state.quarantine_reason = "undecodable_filename"
-    assert decide_for_remote(state, asset, ()) == []
+    [fact] = decide_for_remote(state, asset, ())
+    assert fact.event_class is ev.RemoteChanged  # its fold clears the quarantine
 
 
 def test_an_unparsed_record_is_recorded_and_quarantined_with_its_reason() -> None:

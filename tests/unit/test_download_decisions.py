@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from engine import events as ev
+from engine import resources as res
 from engine.asset import MediaState
 from engine.download.plan import (
     OK,
     FileVerdict,
     StreamResult,
     decide_asset_verdict,
-    decide_before_download,
+    decide_changed_keys,
     decide_file_verdict,
     decide_remote_check,
-    decide_still_listed,
     downloaded_facts,
     part_name,
     plan_files,
@@ -59,7 +59,9 @@ def state(**overrides: object) -> MediaState:
         "remote_change_tag": "tag1",
     }
     values.update(overrides)
-    return MediaState(**values)  # type: ignore[arg-type]
+    built = MediaState(**values)  # type: ignore[arg-type]
+    built.missing_resources = res.decide_missing(built)  # as the fold keeps it
+    return built
 
 
 def fresh(
@@ -178,11 +180,42 @@ def test_remote_changed_facts_carry_the_new_remote_facts() -> None:
     assert set(facts) == set(ev.RemoteChanged.__annotations__) - {"class_version"}
 
 
-def test_undecodable_filename_is_quarantined_before_download() -> None:
-    assert decide_before_download(state()) == OK
-    verdict = decide_before_download(state(filename_status="undecodable"))
-    assert verdict.outcome == "quarantined"
-    assert verdict.reason == "undecodable_filename"
+def test_only_the_resources_still_missing_are_planned() -> None:
+    landed = res.DownloadedResource(
+        key="original", relpath="2024/05/17/IMG_0001.HEIC", size_bytes=1000, sha256="s",
+        checksum="chk-orig",
+    )
+    partial = state(resources_downloaded=(landed,))
+    plans = plan_files(partial, fresh(), asset_key=KEY, sizes=("original",), policy=POLICY)
+    assert [(p.key, p.first_relpath) for p in plans] == [
+        ("live_video", "2024/05/17/IMG_0001_HEVC.MOV")
+    ]
+
+
+def test_resources_left_out_by_the_config_are_not_planned() -> None:
+    plans = plan_files(
+        state(), fresh(), asset_key=KEY, sizes=("original",), policy=POLICY,
+        resources=("original",),
+    )
+    assert [p.key for p in plans] == ["original"]
+
+
+def test_an_edit_of_a_jpeg_is_suffixed_only_because_it_would_take_the_original_name() -> None:
+    jpeg = ev.VersionFact(key="original", size_bytes=1000, checksum="chk-orig",
+                          file_type="public.jpeg")
+    adjusted = ev.VersionFact(key="adjusted", size_bytes=300, checksum="chk-adj",
+                              file_type="public.jpeg")
+    raw = ev.VersionFact(key="alternative", size_bytes=9000, checksum="chk-raw",
+                         file_type="com.adobe.raw-image")
+    edited = state(kind="photo", item_type="public.jpeg", filename="IMG_0001.JPG",
+                   live_video_declared_size_bytes=None, live_video_checksum=None,
+                   versions=(jpeg, adjusted, raw))
+    plans = plan_files(edited, None, asset_key=KEY, sizes=("original",), policy=POLICY)
+    assert [(p.key, p.first_relpath) for p in plans] == [
+        ("original", "2024/05/17/IMG_0001.JPG"),
+        ("alternative", "2024/05/17/IMG_0001.DNG"),
+        ("adjusted", "2024/05/17/IMG_0001-adjusted.JPG"),
+    ]
 
 
 def test_plan_live_photo_with_medium() -> None:
@@ -198,7 +231,9 @@ def test_plan_live_photo_with_medium() -> None:
 
 def test_plan_skips_sizes_the_asset_does_not_have_and_photos_get_no_video() -> None:
     plans = plan_files(
-        state(kind="photo"), fresh(), asset_key=KEY, sizes=("original", "thumb"), policy=POLICY
+        state(kind="photo", live_video_declared_size_bytes=None, live_video_checksum=None,
+              versions=state().versions[::2]),
+        fresh(), asset_key=KEY, sizes=("original", "thumb"), policy=POLICY,
     )
     assert [p.key for p in plans] == ["original"]
 
@@ -217,35 +252,23 @@ def test_part_names_are_hidden_per_asset_and_content_and_fit() -> None:
     assert len(part_name("x" * 300, KEY, "chk").encode()) <= 255
 
 
-def test_downloaded_facts_map_every_file() -> None:
-    facts = downloaded_facts(
-        {
-            "original": ("a/IMG.HEIC", 1000, "s1"),
-            "live_video": ("a/IMG_HEVC.MOV", 500, "s2"),
-            "medium": ("a/IMG-medium.JPG", 100, "s3"),
-        }
-    )
-    assert facts["local_relpath"] == "a/IMG.HEIC"
-    assert facts["live_video_sha256"] == "s2"
-    assert facts["extra_files"] == (
-        ev.LocalFileFact(key="medium", relpath="a/IMG-medium.JPG", size_bytes=100, sha256="s3"),
-    )
-    photo = downloaded_facts({"original": ("b/IMG.JPG", 7, "s")})
-    assert photo["live_video_relpath"] is None
-    assert photo["extra_files"] == ()
+def test_downloaded_facts_are_one_resource_each() -> None:
+    facts = downloaded_facts("live_video", "a/IMG_HEVC.MOV", 500, "s2", "chk-live")
+    assert facts == {"resource": "live_video", "local_relpath": "a/IMG_HEVC.MOV",
+                     "size_bytes": 500, "sha256": "s2", "checksum": "chk-live"}
 
 
 def test_a_download_is_still_listed_when_every_checksum_it_came_with_is_current() -> None:
     listed = {"original": "chk-orig"}
-    assert decide_still_listed(listed, fresh()) == ""
-    assert decide_still_listed(listed, None) == ""  # gone since: keep the bytes we have
+    assert decide_changed_keys(listed, fresh()) == set()
+    assert decide_changed_keys(listed, None) == set()  # gone since: keep the bytes we have
 
 
 def test_a_checksum_that_moved_while_downloading_is_a_difference() -> None:
-    difference = decide_still_listed({"original": "chk-orig"}, fresh(original_checksum="chk-new"))
-    assert difference == "original: checksum chk-orig -> chk-new"
+    changed = decide_changed_keys({"original": "chk-orig"}, fresh(original_checksum="chk-new"))
+    assert changed == {"original"}
 
 
 def test_a_rendition_that_vanished_while_downloading_is_a_difference() -> None:
-    difference = decide_still_listed({"original": "chk-orig", "alternative": "chk-raw"}, fresh())
-    assert difference == "alternative: checksum chk-raw -> gone"
+    changed = decide_changed_keys({"original": "chk-orig", "alternative": "chk-raw"}, fresh())
+    assert changed == {"alternative"}
