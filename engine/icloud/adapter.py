@@ -8,6 +8,10 @@ Invariants:
   costs one CloudKit call (`changes/zone`) after login.
 - An asset whose master is not in its page is completed with one `records/lookup` per page; it
   becomes a "missing_master" problem only if Apple does not know the master either.
+- `lookup_assets` tells the three states of an asset apart: in the Library (is_deleted False),
+  in Recently Deleted (is_deleted True), gone for good (no asset; a "not_found" problem).
+- `recover_asset` reads the asset's tag with a lookup and writes isDeleted=0 with it, and only
+  when the lookup shows it in Recently Deleted: 1 call when there is nothing to do, 2 otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from engine.icloud.mutations import (
     add_to_album_body,
     create_album_body,
     record_errors,
+    recover_body,
     relation_name,
+    saved_change_tag,
     soft_delete_body,
 )
 from engine.icloud.port import (
@@ -37,6 +43,7 @@ from engine.icloud.port import (
     IcloudError,
     LibraryIndexingError,
     RecordRefusedError,
+    RecoverOutcome,
 )
 from engine.icloud.queries import (
     ALBUM_COUNT_INDEX,
@@ -52,6 +59,7 @@ from engine.icloud.queries import (
 )
 from engine.icloud.record_fields import envelope_str, flag_value, str_value
 from engine.icloud.records import (
+    ASSET_TYPE,
     SortedRecords,
     build_assets,
     missing_master_names,
@@ -237,6 +245,46 @@ class PyicloudPort:
                 f"(CONFLICT {reason})".rstrip()
             )
         raise RecordRefusedError(f"iCloud refused the delete of {record_name}: {code} {reason}")
+
+    def recover_asset(self, zone: str, record_name: str) -> RecoverOutcome:
+        """Bring one asset back from Recently Deleted; see RecoverKind for the outcomes."""
+        record = self._asset_record(zone, record_name)
+        if record is None or flag_value(record, "isExpunged"):
+            return RecoverOutcome(kind="gone", record_name=record_name)
+        tag = envelope_str(record, "recordChangeTag") or ""
+        if not flag_value(record, "isDeleted"):
+            return RecoverOutcome(kind="not-deleted", record_name=record_name, change_tag=tag)
+        answer = self._ck.post("records/modify", recover_body(zone, record_name, tag))
+        refused = record_errors(answer).get(record_name)
+        if refused is None:
+            new_tag = saved_change_tag(answer, record_name)
+            return RecoverOutcome(kind="recovered", record_name=record_name, change_tag=new_tag)
+        code, reason = refused
+        if code == "CONFLICT":
+            return RecoverOutcome(
+                kind="conflict", record_name=record_name, change_tag=tag, detail=reason
+            )
+        if code == "NOT_FOUND":  # purged between the lookup and the write
+            return RecoverOutcome(kind="gone", record_name=record_name, detail=reason)
+        raise RecordRefusedError(f"iCloud refused the recovery of {record_name}: {code} {reason}")
+
+    def _asset_record(self, zone: str, record_name: str) -> dict[str, Any] | None:
+        """The CPLAsset as iCloud holds it now, or None when iCloud no longer knows it."""
+        for record in self._lookup_records(zone, [record_name]):
+            if not isinstance(record, dict) or record.get("recordName") != record_name:
+                continue
+            code = record.get("serverErrorCode")
+            if code == "NOT_FOUND" or record.get("deleted") is True:
+                return None
+            if code is not None:
+                raise RecordRefusedError(
+                    f"iCloud refused the lookup of {record_name}: {code} {record.get('reason')}"
+                )
+            if record.get("recordType") != ASSET_TYPE:
+                raise RecordRefusedError(f"{record_name} is not a photo (CPLAsset) in iCloud")
+            return record
+        # Apple answers every name it is asked for; a silent answer is not proof of a purge.
+        raise IcloudError(f"iCloud's lookup did not answer for {record_name}")
 
     def _require_indexed(self, zone: str) -> None:
         data = self._ck.post("records/query", indexing_state_body(zone))

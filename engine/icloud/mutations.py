@@ -8,6 +8,9 @@ Invariants:
 - A delete is the soft delete pyicloud's `PhotoAsset.delete()` sends: an `update` of the CPLAsset
   setting isDeleted=1 with the record's current recordChangeTag. A stale tag is refused by
   Apple with CONFLICT, so a photo that changed after it was checked is never deleted.
+- A recover is the same update with isDeleted=0 (what "Recover" in Recently Deleted writes;
+  pyicloud has no helper for it), guarded by the tag just read, so it cannot undo a change made
+  since.
 - Nothing here expunges (isExpunged) or removes from Recently Deleted: the user keeps 30 days.
 """
 
@@ -71,13 +74,22 @@ def create_album_body(zone: str, name: str, position: int) -> tuple[str, dict[st
 
 def soft_delete_body(zone: str, record_name: str, change_tag: str) -> dict[str, Any]:
     """isDeleted=1 on the CPLAsset, guarded by its current change tag."""
+    return _is_deleted_body(zone, record_name, change_tag, 1)
+
+
+def recover_body(zone: str, record_name: str, change_tag: str) -> dict[str, Any]:
+    """isDeleted=0 on a CPLAsset in Recently Deleted, guarded by its current change tag."""
+    return _is_deleted_body(zone, record_name, change_tag, 0)
+
+
+def _is_deleted_body(zone: str, record_name: str, change_tag: str, value: int) -> dict[str, Any]:
     operation = {
         "operationType": "update",
         "record": {
             "recordName": record_name,
             "recordType": "CPLAsset",
             "recordChangeTag": change_tag,
-            "fields": {"isDeleted": {"type": "INT64", "value": 1}},
+            "fields": {"isDeleted": {"type": "INT64", "value": value}},
         },
     }
     return {
@@ -86,6 +98,16 @@ def soft_delete_body(zone: str, record_name: str, change_tag: str) -> dict[str, 
         "operations": [operation],
         "desiredKeys": ["isDeleted"],
     }
+
+
+def saved_change_tag(answer: dict[str, Any], record_name: str) -> str | None:
+    """The recordChangeTag Apple gave `record_name` in a records/modify answer, if it sent one."""
+    records = answer.get("records")
+    for record in records if isinstance(records, list) else []:
+        if isinstance(record, dict) and record.get("recordName") == record_name:
+            tag = record.get("recordChangeTag")
+            return tag if isinstance(tag, str) and tag else None
+    return None
 
 
 def record_errors(answer: dict[str, Any]) -> dict[str, tuple[str, str]]:

@@ -54,11 +54,15 @@ def _post(photos: Any, op: str, body: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _lookup(photos: Any, name: str) -> dict[str, Any]:
-    [record] = _post(photos, "records/lookup", {"records": [{"recordName": name}], "zoneID": ZONE})[
-        "records"
-    ]
+def _only_record(answer: dict[str, Any]) -> dict[str, Any]:
+    [record] = answer["records"]
+    assert isinstance(record, dict)
     return record
+
+
+def _lookup(photos: Any, name: str) -> dict[str, Any]:
+    body = {"records": [{"recordName": name}], "zoneID": ZONE}
+    return _only_record(_post(photos, "records/lookup", body))
 
 
 def _set_deleted(photos: Any, name: str, tag: str, value: int) -> dict[str, Any]:
@@ -72,8 +76,7 @@ def _set_deleted(photos: Any, name: str, tag: str, value: int) -> dict[str, Any]
         },
     }
     body = {"atomic": True, "zoneID": ZONE, "operations": [operation]}
-    [record] = _post(photos, "records/modify", body)["records"]
-    return record
+    return _only_record(_post(photos, "records/modify", body))
 
 
 def _stable_fields(record: dict[str, Any]) -> dict[str, Any]:
