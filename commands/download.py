@@ -42,7 +42,7 @@ from engine.download.options import (
 )
 from engine.download.plan import SIZE_CHOICES
 from engine.download.run import execute_download_run
-from engine.errors import ExitCode
+from engine.errors import AssetsFailedError
 from engine.icloud.port import IcloudPort
 from engine.naming import NamingPolicy
 
@@ -248,12 +248,16 @@ def download_command(
         progress_for(settings) as progress,
     ):
         summary = run_download(deps, port, opts, progress)
-    if as_json:
-        print_json(asdict(summary))
-    else:
-        _print_summary(summary)
-    if summary.has_failures:  # finished, but not everything: never a silent success
-        raise click.exceptions.Exit(ExitCode.ASSETS_FAILED)
+        if as_json:
+            print_json(asdict(summary))
+        else:
+            _print_summary(summary)
+        if summary.has_failures:  # finished, but not everything: never a silent success
+            raise AssetsFailedError(
+                f"{summary.partial + summary.failed} assets failed and {summary.quarantined} "
+                "were quarantined, each recorded with its reason (`photoledger report "
+                "failures`); the next run retries the failures"
+            )
 
 
 command = download_command
@@ -284,9 +288,4 @@ def _print_summary(summary: DownloadSummary) -> None:
             "iCloud (filenameEnc missing or undecodable) and were named from their record "
             "name, as icloudpd does", highlight=False, markup=False,
         )
-    if summary.has_failures:
-        err_console.print(
-            "photoledger: some assets were not fully downloaded; each is recorded with its "
-            "reason (`photoledger report failures`) and retried by the next run",
-            highlight=False, markup=False,
-        )
+

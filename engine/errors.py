@@ -131,6 +131,12 @@ class CheckFailedError(PhotoledgerError):
     exit_code = ExitCode.CHECK_FAILED
 
 
+class AssetsFailedError(PhotoledgerError):
+    """A stage finished its work list but some assets failed (each recorded with its reason)."""
+
+    exit_code = ExitCode.ASSETS_FAILED
+
+
 class DeleteRefusedError(PhotoledgerError):
     """The mass-delete guard refused (or stopped) a deletion run."""
 

@@ -22,8 +22,10 @@ def with_notify_script(library: Library, tmp_path: Path) -> Path:
     script.write_text(SCRIPT)
     script.chmod(0o755)
     text = library.config_path.read_text()
-    text = text.replace("  events: [2fa-needed, run-failed, quarantined, deletion-plan-waiting]",
+    text = text.replace("  events: [2fa-needed, run-failed, quarantined, deletion-plan-waiting, "
+                        "assets-failed,\n           backup-damaged]",
                         "  events: [2fa-needed, run-failed, quarantined, deletion-plan-waiting, "
+                        "assets-failed, backup-damaged, "
                         "run-completed]")
     library.config_path.write_text(text.replace("  script: null", f"  script: {script}"))
     return Path(f"{script}.log")

@@ -28,11 +28,11 @@ from uuid import UUID
 
 from commands.context import Settings, open_writer, utc_now
 from commands.discover import DiscoverOptions, DiscoverSummary, run_discover
-from commands.download import run_download
+from commands.download import download_options, run_download
 from engine.asset import MediaState
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
-from engine.download.options import DownloadOptions, DownloadSummary
+from engine.download.options import DownloadSummary
 from engine.icloud.adapter import PyicloudPort
 from engine.icloud.factory import build_port_for
 from engine.icloud.retry import RetryPolicy
@@ -98,7 +98,8 @@ class World:
         port = self.new_port()
         try:
             with open_writer(self.library.config, self.settings(), "download") as deps:
-                options = DownloadOptions(workers=workers, limit=limit)
+                config = load_config(self.library.config_path)  # a test may have edited it
+                options = download_options(config, workers=workers, limit=limit)
                 return run_download(deps, port, options, local_tz=UTC)
         finally:
             port.close()
