@@ -130,10 +130,11 @@ def test_a_rejected_token_falls_back_to_a_full_scan_reconciled_with_the_ledger(
     assert discover(icloud_library, server)["mode"] == "incremental"
 
 
-def test_a_record_that_breaks_pyicloud_pages_is_quarantined_alone(tmp_path: Path) -> None:
+def test_a_record_that_breaks_pyicloud_pages_is_named_by_fallback_and_kept(tmp_path: Path) -> None:
     """The generator's malformed filenameEnc makes pyicloud's typed parser reject its whole
-    page; discover records that one asset as quarantined and every other asset normally."""
-    quarantined: dict[bool, set[str]] = {}
+    page; discover records every asset, that one under icloudpd's fallback name (status
+    "undecodable", shown as a warning), none quarantined for its name."""
+    fallback: dict[bool, set[str]] = {}
     for include_malformed in (False, True):
         (tmp_path / str(include_malformed)).mkdir()
         library = make_library(tmp_path / str(include_malformed))
@@ -145,10 +146,11 @@ def test_a_record_that_breaks_pyicloud_pages_is_quarantined_alone(tmp_path: Path
         with start_simulator(database) as server:
             summary = discover(library, server)
         assert summary["counts"]["Discovered"] == len(visible_primary_assets(database))
-        names = media(library, "quarantine_reason = 'undecodable_filename'")
-        quarantined[include_malformed] = {r["record_name"] for r in names}
-    assert len(quarantined[True] - quarantined[False]) == 1
-    assert quarantined[False] <= quarantined[True]
+        assert media(library, "quarantine_reason = 'undecodable_filename'") == []
+        names = media(library, "filename_status = 'undecodable'")
+        fallback[include_malformed] = {r["record_name"] for r in names}
+    assert len(fallback[True] - fallback[False]) == 1
+    assert fallback[False] <= fallback[True]
 
 
 def visible_primary_assets(database: CloudKitPhotoDatabase) -> list[Any]:
