@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from engine.icloud.adapter import PyicloudPort
-from engine.icloud.model import ADJUSTED, ADJUSTED_VIDEO, ALTERNATIVE, LIVE_VIDEO, RemoteAsset
+from engine.icloud.model import (
+    ADJUSTED,
+    ADJUSTED_VIDEO,
+    ALTERNATIVE,
+    LIVE_VIDEO,
+    RemoteAsset,
+    RemoteVersion,
+)
 from engine.icloud.simulator.blobs import MAGIC_BY_TYPE
 from engine.icloud.simulator.contract import RequestContext
 from engine.icloud.simulator.generator import GeneratorSpec, generate_library
@@ -80,7 +87,8 @@ def test_edited_photo_live_photo_and_video_carry_every_render(tmp_path: Path) ->
             body = download(port, asset, ADJUSTED_VIDEO)
             assert len(body) == video.size_bytes and body.startswith(MAGIC_BY_TYPE[QUICKTIME])
             assert download(port, asset, ADJUSTED).startswith(MAGIC_BY_TYPE[JPEG])
-            assert video.checksum != asset.version(ADJUSTED).checksum  # type: ignore[union-attr]
+            still = asset.version(ADJUSTED)
+            assert still is not None and video.checksum != still.checksum
 
 
 def test_editing_a_live_photo_later_adds_an_edited_video(tmp_path: Path) -> None:
@@ -114,16 +122,21 @@ def test_two_records_serve_one_content_and_one_declares_another_size(tmp_path: P
         assert len(assets) == len(list_library(CLEAN, tmp_path / "clean")[0]) + 1
         by_checksum: dict[str, list[RemoteAsset]] = {}
         for asset in assets:
-            assert asset.original is not None
-            by_checksum.setdefault(asset.original.checksum, []).append(asset)
+            by_checksum.setdefault(original_of(asset).checksum, []).append(asset)
         [twins] = [
             group for group in by_checksum.values() if len(group) == 2 and _two_masters(group)
         ]
-        source, twin = sorted(twins, key=lambda a: a.original.size_bytes)  # type: ignore[union-attr]
-        assert twin.original.size_bytes - source.original.size_bytes == TWIN_DECLARED_DELTA_BYTES  # type: ignore[union-attr]
+        source, twin = sorted(twins, key=lambda a: original_of(a).size_bytes)
+        declared = original_of(twin).size_bytes
+        assert declared - original_of(source).size_bytes == TWIN_DECLARED_DELTA_BYTES
         bodies = [download(port, a, "original") for a in (source, twin)]
         assert bodies[0] == bodies[1]
-        assert len(bodies[1]) == twin.original.size_bytes - TWIN_DECLARED_DELTA_BYTES  # type: ignore[union-attr]
+        assert len(bodies[1]) == declared - TWIN_DECLARED_DELTA_BYTES
+
+
+def original_of(asset: RemoteAsset) -> RemoteVersion:
+    assert asset.original is not None
+    return asset.original
 
 
 def _two_masters(group: list[RemoteAsset]) -> bool:
@@ -195,8 +208,11 @@ def test_the_same_spec_serves_the_same_records() -> None:
     pages = []
     for _ in range(2):
         database = generate_library(spec)
-        body = {"records": [{"recordName": n} for n in sorted(database.state.primary().assets)]}
-        body["zoneID"] = {"zoneName": PRIMARY_ZONE}  # type: ignore[assignment]
+        names = sorted(database.state.primary().assets)
+        body: dict[str, Any] = {
+            "records": [{"recordName": n} for n in names],
+            "zoneID": {"zoneName": PRIMARY_ZONE},
+        }
         pages.append(
             json.dumps(database.handle("private", "records/lookup", body, ctx), sort_keys=True)
         )
