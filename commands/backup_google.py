@@ -59,6 +59,7 @@ def google_route(config: Config, environ: Mapping[str, str]) -> GoogleRoute:
         library_root=config.library_root,
         remove_after_days=google.remove_outbox_copy_after_days,
         nas_root=nas_root_or_none(config),
+        include_edits=google.include_edits,
     )
 
 
@@ -181,8 +182,10 @@ def backup_google_command(
     if dry_run:
         with open_reader(config, settings) as deps:
             if resend:
-                jobs = plan_google_resend(deps.ledger, resolve_assets(deps, resend),
-                                          config.library_root, nas_root_or_none(config))
+                jobs = plan_google_resend(
+                    deps.ledger, resolve_assets(deps, resend), config.library_root,
+                    nas_root_or_none(config), include_edits=config.settings.google.include_edits,
+                )
                 planned = describe_resend(jobs)
             else:
                 planned = plan_backup_google(deps.projection, limit)

@@ -82,6 +82,7 @@ class GoogleRoute:
     library_root: Path
     remove_after_days: int | None = None
     nas_root: Path | None = None  # where a resend finds the bytes a compressed library lost
+    include_edits: bool = False  # google.include_edits: stage the edited still too
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ class GoogleRun:
         self.progress.started("stage", len(assets))
         staged_relpaths: list[str] = []
         for asset in assets:
-            files = plan_outbox_files(asset.state)
+            files = plan_outbox_files(asset.state, include_edits=self.route.include_edits)
             if asset.state.google_status == "staged" and self._are_in_outbox(files):
                 self.progress.asset_done("already staged", files[0].relpath, "")
                 continue
@@ -287,7 +288,7 @@ class GoogleRun:
 
     def _check(self, asset: Asset, connected: bool) -> PixelCopy:
         verdicts = []
-        for file in plan_outbox_files(asset.state):
+        for file in plan_outbox_files(asset.state, include_edits=self.route.include_edits):
             stat = outbox_stat(self.route.outbox / file.relpath)
             if stat is None:
                 verdicts.append(PixelCopy.NOT_INDEXED)
@@ -337,7 +338,8 @@ def execute_google_resend(
     progress: GoogleProgress,
 ) -> GoogleSummary:
     """Re-send the named assets' files with a new time and confirm them on the Pixel again."""
-    jobs = plan_google_resend(ctx.ledger, asset_ids, route.library_root, route.nas_root)
+    jobs = plan_google_resend(ctx.ledger, asset_ids, route.library_root, route.nas_root,
+                              include_edits=route.include_edits)
     return GoogleRun(ctx, route, options, progress).resend(jobs)
 
 

@@ -2,7 +2,9 @@
 
 Invariants:
 - The outbox uses the asset's library relative path (DESIGN §1): the original at
-  `local_relpath`, its live-photo video at `live_video_relpath`. Nothing else is staged.
+  `local_relpath`, its live-photo video at `live_video_relpath`, and the edited still only
+  when `google.include_edits` is on (Google Photos would otherwise show a photo twice).
+  Nothing else is staged: the RAW twin and the edited video stay on the NAS.
 - Every staged file must carry the bytes the ledger recorded at download (sha256).
 - A resend (`--resend`) takes the library copy while it still hashes to the downloaded
   sha256, else the NAS copy at the same relative path, else refuses; the resent copy gets a
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from engine.asset import MediaState
+from engine.resources import ADJUSTED, downloaded
 from engine.targets.syncthing import FileView
 
 
@@ -30,7 +33,7 @@ from engine.targets.syncthing import FileView
 class OutboxFile:
     """One file to place in the outbox: the library copy at `relpath`, with these bytes."""
 
-    key: str  # "original" or "live_video"
+    key: str  # "original", "live_video" or "adjusted"
     relpath: str
     sha256: str
 
@@ -52,13 +55,16 @@ class PixelCopy(Enum):
     NOT_INDEXED = "not indexed"  # Syncthing's record is not our copy yet: scan, then wait
 
 
-def plan_outbox_files(state: MediaState) -> list[OutboxFile]:
+def plan_outbox_files(state: MediaState, *, include_edits: bool = False) -> list[OutboxFile]:
     """The files of one asset that go to the Pixel (original first)."""
     if state.local_relpath is None or state.sha256 is None:
         return []
     files = [OutboxFile("original", state.local_relpath, state.sha256)]
     if state.live_video_relpath is not None and state.live_video_sha256 is not None:
         files.append(OutboxFile("live_video", state.live_video_relpath, state.live_video_sha256))
+    edit = downloaded(state, ADJUSTED) if include_edits else None
+    if edit is not None:
+        files.append(OutboxFile(ADJUSTED, edit.relpath, edit.sha256))
     return files
 
 

@@ -49,7 +49,8 @@ def find_downloaded_bytes(
 
 
 def plan_google_resend(
-    ledger: Ledger, asset_ids: Sequence[UUID], library_root: Path, nas_root: Path | None
+    ledger: Ledger, asset_ids: Sequence[UUID], library_root: Path, nas_root: Path | None,
+    *, include_edits: bool = False,
 ) -> list[ResendJob]:
     """Where each named asset's files would be re-sent from; refuses if any asset cannot be.
 
@@ -65,7 +66,7 @@ def plan_google_resend(
             refusals.append(f"cannot resend {label}: {refusal}")
             continue
         chosen: list[tuple[OutboxFile, SourceSeen]] = []
-        for file in plan_outbox_files(asset.state):
+        for file in plan_outbox_files(asset.state, include_edits=include_edits):
             decision = find_downloaded_bytes(file, library_root, nas_root)
             if isinstance(decision, str):
                 refusals.append(f"cannot resend {label}: {decision}")

@@ -10,6 +10,7 @@ import pytest
 
 from engine.asset import MediaState
 from engine.errors import ConfigError
+from engine.resources import DownloadedResource
 from engine.targets.google_plan import (
     RESEND_MTIME_STEP_NS,
     OutboxFile,
@@ -98,6 +99,20 @@ def test_plan_stages_the_original_and_its_live_video_at_the_library_paths() -> N
         ("live_video", "2024/05/17/IMG_1_HEVC.MOV", "b" * 64),
     ]
     assert plan_outbox_files(MediaState()) == []
+
+
+def test_the_edit_goes_to_the_pixel_only_when_asked_and_the_raw_twin_never() -> None:
+    edit = DownloadedResource(key="adjusted", relpath="2024/IMG_1-adjusted.JPG", size_bytes=9,
+                              sha256="c" * 64, checksum="k")
+    raw = DownloadedResource(key="alternative", relpath="2024/IMG_1.DNG", size_bytes=9,
+                             sha256="d" * 64, checksum="k")
+    state = MediaState(local_relpath="2024/IMG_1.JPG", sha256="a" * 64,
+                       resources_downloaded=(edit, raw))
+    assert [f.key for f in plan_outbox_files(state)] == ["original"]
+    files = plan_outbox_files(state, include_edits=True)
+    assert [(f.key, f.relpath) for f in files] == [
+        ("original", "2024/IMG_1.JPG"), ("adjusted", "2024/IMG_1-adjusted.JPG"),
+    ]
 
 
 def test_outbox_copy_removal_waits_for_the_grace_period() -> None:
