@@ -57,7 +57,9 @@ def _print_report(report: StatusReport) -> None:
     t = report.totals
     console.print(
         f"{t['assets']} assets ({human_bytes(t['icloud_bytes'])} in iCloud); "
-        f"{t['downloaded']} downloaded ({human_bytes(t['downloaded_bytes'])}), "
+        f"{t['downloaded']} downloaded ({human_bytes(t['downloaded_bytes'])}"
+        + (f"; {t['partially_downloaded']} of them partly, see problems" if
+           t["partially_downloaded"] else "") + "), "
         f"{t['nas_verified']} NAS-verified, {t['google_verified']} Google-verified, "
         f"{t['compressed']} compressed (saved {human_bytes(t['compression_saved_bytes'])}), "
         f"{t['deleted_from_icloud']} deleted from iCloud "
@@ -77,7 +79,8 @@ def _print_report(report: StatusReport) -> None:
             problems.add_row(  # Text: file names and errors are data, never rich markup
                 f["asset_id"][:12],
                 Text(f["filename"]),
-                Text(f["last_error"] or f["quarantine_reason"]),
+                Text((f"missing {f['missing']}: " if f["missing"] else "")
+                     + (f["last_error"] or f["quarantine_reason"])),
                 f["last_error_at_utc"] or "-",
             )
         console.print(problems)

@@ -26,6 +26,9 @@ WITH first_stage AS (
         COALESCE(f.stage, 'download') AS stage,
         COALESCE(f.o, 0) AS stage_order,
         CASE WHEN m.quarantine_reason IS NOT NULL THEN 'quarantined: ' || m.quarantine_reason
+             WHEN m.sha256 IS NOT NULL AND m.missing <> ''
+                 THEN 'partly downloaded, missing ' || m.missing || ': '
+                      || split_part(m.last_error, ':', 1)
              ELSE 'failed: ' || split_part(m.last_error, ':', 1) END AS reason,
         m.asset_id,
         COALESCE(m.downloaded_size_bytes, m.declared_size_bytes) AS size_bytes

@@ -1,4 +1,5 @@
--- Every asset with a recorded failure or in quarantine, with its last error (newest first).
+-- Every asset with a recorded failure or in quarantine, with its last error (newest first);
+-- a partly downloaded asset also names the resources it still lacks (its error says why).
 -- "Has a problem" is the projection's own definition (projections/worklists.py).
 
 -- section: failures
@@ -8,6 +9,7 @@ SELECT
     m.filename,
     m.local_relpath,
     m.quarantine_reason,
+    NULLIF(m.missing, '') AS missing_resources,
     m.last_error,
     m.last_error_at_utc,
     m.download_failures,

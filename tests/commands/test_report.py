@@ -70,7 +70,8 @@ def test_json_schemas_are_stable(world: tuple[Library, Expected]) -> None:
                                "oldest_filename", "with_problems"},
                     "stuck": {"stage", "reason", "assets", "size_bytes"}},
         "failures": {"failures": {"asset_id", "record_name", "filename", "local_relpath",
-                                  "quarantine_reason", "last_error", "last_error_at_utc",
+                                  "quarantine_reason", "missing_resources", "last_error",
+                                  "last_error_at_utc",
                                   "download_failures", "waiting_for"}},
     }
     assert set(expected_columns) == set(REPORT_NAMES)
