@@ -3,7 +3,8 @@
 Invariants:
 - The NAS marker (`.photoledger-nas` at nas.root) is checked before the writer lock is taken:
   without it the command exits NAS_UNAVAILABLE (12) and the ledger is not touched at all.
-- `--dry-run` reads the ledger only: no lock, no run, no NAS access, nothing written.
+- `--dry-run` reads the ledger and the NAS marker only (which NAS is mounted decides what
+  it lacks): no lock, no run, no other NAS access, nothing written.
 - Facts are appended by the engine's run in batches; this module only wires dependencies,
   shows progress and prints the summary.
 """
@@ -32,7 +33,7 @@ from commands.context import Deps, Settings, open_reader, open_writer
 from commands.output import console, err_console, human_bytes, print_json, print_outcome
 from engine.config import Config, load_config
 from engine.errors import ConfigError
-from engine.targets.nas import require_nas_available
+from engine.targets.nas import read_nas_id, require_nas_available
 from engine.targets.nas_files import NasRoots
 from engine.targets.nas_run import (
     NasContext,
@@ -168,7 +169,8 @@ def backup_nas_command(
     config = load_config(settings.config_path)
     if dry_run:
         with open_reader(config, settings) as deps:
-            planned = plan_nas_run(deps.projection, "backup", limit)
+            mounted = read_nas_id(nas_root_of(config))
+            planned = plan_nas_run(deps.projection, "backup", limit, mounted)
         print_plan(planned, "copy or adopt", "copied or adopted", as_json)
         return
     require_nas_available(nas_root_of(config))  # before the lock: record nothing at all

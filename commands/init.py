@@ -6,6 +6,8 @@ Invariants:
 - With nas.root set, init writes the NAS marker `.photoledger-nas` into that folder (never
   creating the folder itself: a missing folder may be an unmounted share). Only a folder
   with the marker is ever read as the NAS; running init again after mounting writes it.
+- The marker holds the NAS's id (a new uuid4 hex): init gives one to a marker that has none
+  (written before ids) and never replaces an id already there, since NAS facts name it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from engine.crashpoints import CrashPoints
 from engine.errors import ConfigError, StorageError
 from engine.fsutil import atomic_write_bytes, probe_writable
 from engine.ledger import open_ledger
-from engine.targets.nas import NAS_MARKER_NAME, write_nas_marker
+from engine.targets.nas import NAS_MARKER_NAME, read_nas_id, short_id, write_nas_marker
 from projections.media import MediaProjection
 
 
@@ -37,8 +39,9 @@ class InitResult:
     library_root: Path
     ledger_location: str
     is_ledger_created: bool
-    nas_marker: str = "no nas.root"  # "written", "already there", "folder missing"
+    nas_marker: str = "no nas.root"  # "written", "id added", "already there", "folder missing"
     nas_root: Path | None = None
+    nas_id: str | None = None  # the id in the marker afterwards
 
 
 @dataclass(frozen=True)
@@ -107,14 +110,17 @@ def run_init(
         ledger.close()
     nas = config.resolve(config.settings.nas.root) if config.settings.nas.root else None
     marker = _mark_nas(nas, clock) if nas is not None else "no nas.root"
-    return InitResult(config.path, written, root, ledger.location, not existed, marker, nas)
+    nas_id = read_nas_id(nas) if nas is not None else None
+    return InitResult(
+        config.path, written, root, ledger.location, not existed, marker, nas, nas_id
+    )
 
 
 def _mark_nas(nas_root: Path, clock: Callable[[], datetime]) -> str:
     """Write the NAS marker if the folder exists; what happened, in words."""
     if not nas_root.is_dir():
         return "folder missing"
-    return "written" if write_nas_marker(nas_root, clock()) else "already there"
+    return write_nas_marker(nas_root, clock())
 
 
 def _write_config_if_asked(
@@ -191,5 +197,8 @@ def command(
             "folder) and run `photoledger init` again to mark it"
         )
     elif result.nas_root is not None:
-        console.print(f"NAS {result.nas_root}: marker {NAS_MARKER_NAME} {result.nas_marker}")
+        console.print(
+            f"NAS {result.nas_root}: marker {NAS_MARKER_NAME} {result.nas_marker} "
+            f"(NAS id {short_id(result.nas_id)})"
+        )
     console.print("next: `photoledger status`")

@@ -23,7 +23,7 @@ from rich.text import Text
 from commands.album_move import nas_root_or_none
 from commands.context import Deps, Settings, open_reader
 from commands.output import console, human_bytes, print_json
-from engine.cleanup.effects import is_nas_marker_present
+from engine.cleanup.effects import mounted_nas_id
 from engine.config import load_config
 from projections.reports import Report, Section, plain, run_report
 from projections.reports.store import REPORTS_FILE, BuildInputs, build_reports
@@ -34,7 +34,7 @@ def build_for(deps: Deps, *, with_gate_blocks: bool = True) -> Path:
     inputs = BuildInputs(
         settings=deps.config.settings,
         now=deps.clock(),
-        nas_marker_present=is_nas_marker_present(nas_root_or_none(deps.config)),
+        mounted_nas_id=mounted_nas_id(nas_root_or_none(deps.config)),
         with_gate_blocks=with_gate_blocks,
     )
     return build_reports(deps.projection, deps.config.state_dir / REPORTS_FILE, inputs)

@@ -102,7 +102,7 @@ def verify_nas_command(
     config = load_config(settings.config_path)
     if dry_run:
         with open_reader(config, settings) as deps:
-            planned = plan_nas_run(deps.projection, "verify", limit)
+            planned = plan_nas_run(deps.projection, "verify", limit, None)
         print_plan(planned, "re-read", "re-read", as_json)
         return
     require_nas_available(nas_root_of(config))  # before the lock: record nothing at all

@@ -11,6 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -261,9 +262,31 @@ def _validate_values(config: Config) -> None:
     for key, ok, why in checks:
         if not ok:
             raise ConfigError(f"{config.where(key)}: {why}")
+    _validate_nas_root(config)
     try:
         s.library.folder_structure.format(datetime(2000, 1, 2))
     except (ValueError, KeyError, IndexError, AttributeError) as exc:
         raise ConfigError(
             f"{config.where('library.folder_structure')}: not a valid date template ({exc})"
         ) from None
+
+
+def _validate_nas_root(config: Config) -> None:
+    """The NAS copy must be another tree than the library: nested, one would hold the other's
+    files (and a rename on one would be a rename on the "backup")."""
+    if not config.settings.nas.root:
+        return
+    # Lexically (normpath), not resolve(): a stat of a hung NAS mount would hang every command.
+    nas = Path(os.path.normpath(config.resolve(config.settings.nas.root)))
+    library = Path(os.path.normpath(config.library_root))
+    if nas == library:
+        why = f"{nas} is library.root itself"
+    elif nas.is_relative_to(library):
+        why = f"{nas} is inside library.root {library}"
+    elif library.is_relative_to(nas):
+        why = f"{nas} holds library.root {library}"
+    else:
+        return
+    raise ConfigError(
+        f"{config.where('nas.root')}: {why}; the NAS copy must be a separate folder (the share)"
+    )

@@ -37,6 +37,8 @@ COMPRESS_CANDIDATES_WHERE = (
 FAILURES_WHERE = "last_error IS NOT NULL OR quarantine_reason IS NOT NULL"
 # `verify nas` re-reads every NAS copy that counts (deleted-in-iCloud ones most of all: the NAS
 # may then hold the only original); mismatched copies are backup-nas's work.
+# NAS facts about another NAS than the mounted one (the `?`: the id in its marker).
+NAS_OTHER_WHERE = "sha256 IS NOT NULL AND nas_status IS NOT NULL AND nas_id IS NOT ?"
 NAS_REVERIFY_WHERE = (
     "sha256 IS NOT NULL AND nas_status IN ('verified', 'incomplete', 'copied')"
 )
@@ -61,6 +63,22 @@ def worklist(projection: MediaProjection, stage: str, limit: int | None = None) 
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return [row[0] for row in projection.con.execute(sql)]
+
+
+def nas_backup_worklist(
+    projection: MediaProjection, nas_id: str | None, limit: int | None = None
+) -> list[str]:
+    """The backup-nas work list for the NAS whose marker holds `nas_id`: also every asset
+    whose NAS facts name another NAS (they count for nothing there). None: the ledger's own
+    work list (the NAS is not mounted, e.g. a dry run)."""
+    where: str = STAGE_WORKLISTS["backup-nas"]
+    params: tuple[str, ...] = ()
+    if nas_id is not None:
+        where, params = f"({where}) OR ({NAS_OTHER_WHERE})", (nas_id,)
+    sql = f"SELECT asset_id FROM media WHERE {where} ORDER BY captured_at_utc, asset_id"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [row[0] for row in projection.con.execute(sql, params)]
 
 
 def nas_reverify_worklist(projection: MediaProjection, limit: int | None = None) -> list[str]:

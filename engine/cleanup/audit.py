@@ -77,7 +77,9 @@ def _story_of_request(
         "remote_change_tag": event.remote_change_tag,
     }
     story = DeletionStory(event.plan_id, event.timestamp.isoformat(), evidence)
-    verdict = decide_deletable(state, event.timestamp, settings, nas_marker_present=True)
+    # The ledger does not say which NAS was mounted when a deletion ran (execute judged that
+    # then): the audit takes the NAS the evidence names as the one mounted.
+    verdict = decide_deletable(state, event.timestamp, settings, state.nas_id or "")
     story.problems += [f"gate at the time: {block}" for block in verdict.blocks]
     if verdict.evidence is not None:
         e = verdict.evidence

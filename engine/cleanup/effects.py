@@ -24,7 +24,7 @@ from engine.crashpoints import CrashPoints
 from engine.icloud.model import RemoteAlbum
 from engine.icloud.port import IcloudPort
 from engine.ledger import Ledger
-from engine.targets.nas import NAS_MARKER_NAME
+from engine.targets.nas import read_nas_id
 from projections.media import MediaProjection
 
 
@@ -106,11 +106,7 @@ class CleanupContext:
         return self.settings.icloud.library
 
 
-def is_nas_marker_present(nas_root: Path | None) -> bool:
-    """The NAS marker is a regular file at the NAS root (a hung mount counts as absent)."""
-    if nas_root is None:
-        return False
-    try:
-        return (nas_root / NAS_MARKER_NAME).is_file()
-    except OSError:
-        return False
+def mounted_nas_id(nas_root: Path | None) -> str | None:
+    """The id in the NAS marker ("" for a marker without one); None when no NAS is configured
+    or its marker is not there (a hung mount counts as absent)."""
+    return None if nas_root is None else read_nas_id(nas_root)

@@ -12,11 +12,13 @@ Invariants:
   downloaded sha256; a block names the resource (`alternative-not-on-nas`). A record whose
   resource fields could not be read blocks: unknown is never good.
 - Evidence is about exact bytes: the NAS verification must be of the downloaded sha256, and
-  counts only while younger than `nas.max_verify_age_days`, with the NAS marker present.
+  counts only while younger than `nas.max_verify_age_days`, and only for the NAS mounted
+  now: `mounted_nas_id` is the id in its marker (None: no marker, not mounted; "": a marker
+  from before ids), and facts naming another id (`nas-other`) count for nothing.
 - "Unchanged in iCloud" compares every resource's checksum and size with what was
   downloaded; a favourite toggle changes the change tag, not the content, and is checked
   against the live record at execution (see engine.cleanup.run).
-- No clock, file system or network here: `now` and `nas_marker_present` are passed in.
+- No clock, file system or network here: `now` and `mounted_nas_id` are passed in.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from engine import resources as res
 from engine.asset import MediaState
 from engine.compress.tiers import CompressionPolicy, decide_compression
 from engine.config import ConfigFile
+from engine.targets.nas import short_id
 
 DELETE_PENDING_ALBUM = "DeletePending"
 RECOVERABLE_FOR = timedelta(days=30)  # iCloud keeps deleted photos in Recently Deleted
@@ -76,12 +79,13 @@ def icloud_size_bytes(state: MediaState) -> int:
 
 
 def decide_deletable(
-    state: MediaState, now: datetime, settings: ConfigFile, nas_marker_present: bool
+    state: MediaState, now: datetime, settings: ConfigFile, mounted_nas_id: str | None
 ) -> GateVerdict:
-    """Whether the asset may be deleted from iCloud at `now`, and the evidence if so."""
+    """Whether the asset may be deleted from iCloud at `now`, and the evidence if so, with
+    the NAS whose marker holds `mounted_nas_id` mounted (None: no NAS mounted)."""
     blocks = [*decide_album_move(state, now, settings), *_album_blocks(state)]
     if "nas" in settings.cleanup.require:
-        blocks += _nas_freshness_blocks(state, now, settings, nas_marker_present)
+        blocks += _nas_freshness_blocks(state, now, settings, mounted_nas_id)
     if state.deletion_state in ("requested", "deleted"):
         blocks.append(Block("already-" + state.deletion_state, "a deletion was already asked for"))
     evidence = _evidence(state) if not blocks else None
@@ -172,6 +176,10 @@ def _label(key: str) -> str:
     return res.RESOURCE_LABELS.get(key, key)
 
 
+def _has_nas_facts(state: MediaState) -> bool:
+    return state.nas_status in ("verified", "incomplete")
+
+
 def _has_nas_copy(state: MediaState) -> bool:
     return state.nas_status == "verified" and state.nas_verified_sha256 == state.sha256
 
@@ -198,11 +206,19 @@ def _nas_status_detail(state: MediaState) -> str:
 
 
 def _nas_freshness_blocks(
-    state: MediaState, now: datetime, settings: ConfigFile, nas_marker_present: bool
+    state: MediaState, now: datetime, settings: ConfigFile, mounted_nas_id: str | None
 ) -> list[Block]:
     blocks = []
-    if not nas_marker_present:
+    if mounted_nas_id is None:
         blocks.append(Block("nas-unavailable", "the NAS marker is missing (not mounted?)"))
+    elif _has_nas_facts(state) and (state.nas_id or "") != mounted_nas_id:
+        blocks.append(
+            Block(
+                "nas-other",
+                f"verified on NAS {short_id(state.nas_id)}, the mounted NAS is "
+                f"{short_id(mounted_nas_id)} (run `photoledger backup-nas`)",
+            )
+        )
     max_age = timedelta(days=settings.nas.max_verify_age_days)
     verified_at = state.nas_verified_at_utc
     if _has_nas_copy(state) and (verified_at is None or now - verified_at > max_age):

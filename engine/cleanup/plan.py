@@ -68,13 +68,14 @@ def plan_deletion(
     candidates: Iterable[tuple[str, MediaState]],
     now: datetime,
     settings: ConfigFile,
-    nas_marker_present: bool,
+    mounted_nas_id: str | None,
 ) -> DeletionPlan:
-    """Evaluate the gate for each candidate (asset id hex, state) and build the plan."""
+    """Evaluate the gate for each candidate (asset id hex, state) and build the plan, with
+    the NAS whose marker holds `mounted_nas_id` mounted (None: none)."""
     entries: list[PlanEntry] = []
     blocked: list[BlockedAsset] = []
     for asset_id, state in candidates:
-        verdict = decide_deletable(state, now, settings, nas_marker_present)
+        verdict = decide_deletable(state, now, settings, mounted_nas_id)
         if verdict.evidence is None or not verdict.is_deletable:
             blocked.append(BlockedAsset(asset_id, label_of(state), verdict.blocks))
             continue

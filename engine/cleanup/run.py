@@ -26,7 +26,7 @@ from uuid import UUID
 from engine import events as ev
 from engine.asset import Asset, MediaState, SyncRun
 from engine.cleanup.album import observed_members
-from engine.cleanup.effects import CleanupContext, is_nas_marker_present
+from engine.cleanup.effects import CleanupContext, mounted_nas_id
 from engine.cleanup.gate import DELETE_PENDING_ALBUM, RECOVERABLE_FOR, Evidence, decide_deletable
 from engine.cleanup.plan import (
     DeletionPlan,
@@ -84,8 +84,8 @@ def plan_deletions(ctx: CleanupContext, plan_id: str) -> DeletionPlan:
     )
     ids = [row["asset_id"] for row in rows]
     states = ctx.projection.states_of(set(ids))
-    marker = is_nas_marker_present(ctx.nas_root)
-    return plan_deletion(plan_id, ((i, states[i]) for i in ids), ctx.clock(), ctx.settings, marker)
+    nas_id = mounted_nas_id(ctx.nas_root)
+    return plan_deletion(plan_id, ((i, states[i]) for i in ids), ctx.clock(), ctx.settings, nas_id)
 
 
 def delete_pending_members(ctx: CleanupContext) -> set[str]:
@@ -201,7 +201,8 @@ def _delete_one(
     if state.deletion_state == "deleted":
         summary.skipped.append(f"{label}: already deleted")
         return "skipped"
-    reason = _recheck(ctx, asset, entry, members)
+    nas_id = mounted_nas_id(ctx.nas_root)  # read now: the NAS mounted at this deletion
+    reason = _recheck(ctx, asset, entry, members, nas_id)
     live = None if reason else _lookup(ctx, state.record_name)
     reason = reason or _remote_difference(ctx, asset, live)
     if reason or live is None:
@@ -209,7 +210,7 @@ def _delete_one(
         summary.skipped.append(f"{label}: {reason}")
         return "skipped"
     ctx.crash.reach("delete.before_request_saved")
-    _record_request(ctx, asset, entry.asset_id, summary.plan_id)
+    _record_request(ctx, asset, entry.asset_id, summary.plan_id, nas_id)
     ctx.crash.reach("delete.after_request_saved")
     outcome, detail = _call_icloud(ctx, asset, live, summary.plan_id)
     ctx.crash.reach("delete.after_icloud_call")
@@ -226,13 +227,13 @@ def _delete_one(
 
 
 def _recheck(
-    ctx: CleanupContext, asset: Asset, entry: ev.PlanEntry, members: set[str]
+    ctx: CleanupContext, asset: Asset, entry: ev.PlanEntry, members: set[str],
+    nas_id: str | None,
 ) -> str | None:
-    """The gate again, now; the same bytes as planned; still in DeletePending."""
+    """The gate again, now (with the NAS `nas_id` mounted); the same bytes as planned;
+    still in DeletePending."""
     state = asset.state
-    verdict = decide_deletable(
-        state, ctx.clock(), ctx.settings, is_nas_marker_present(ctx.nas_root)
-    )
+    verdict = decide_deletable(state, ctx.clock(), ctx.settings, nas_id)
     if not verdict.is_deletable:
         return "; ".join(str(block) for block in verdict.blocks)
     if state.sha256 != entry.sha256:
@@ -273,8 +274,10 @@ def describe_remote_change(state: MediaState, live: RemoteAsset) -> str:
     return "; ".join(differences)
 
 
-def _record_request(ctx: CleanupContext, asset: Asset, asset_id: str, plan_id: str) -> None:
-    verdict = decide_deletable(asset.state, ctx.clock(), ctx.settings, True)
+def _record_request(
+    ctx: CleanupContext, asset: Asset, asset_id: str, plan_id: str, nas_id: str | None
+) -> None:
+    verdict = decide_deletable(asset.state, ctx.clock(), ctx.settings, nas_id)
     evidence: Evidence | None = verdict.evidence
     if evidence is None:  # _recheck passed a moment ago; this cannot change in between
         raise AssertionError(f"asset {asset_id} lost its evidence between checks")

@@ -4,6 +4,13 @@ Invariants:
 - The NAS is usable only while the marker file `.photoledger-nas` is a regular file at its
   root (written by `photoledger init`). Without it the folder is *unavailable*, never "every
   copy is missing": an unmounted share shows an empty mount point (Syncthing's .stfolder rule).
+- The marker names the NAS: a line `nas_id: <uuid4 hex>`, written once by `init` and never
+  replaced (init adds one to a marker written before ids existed; such a marker still counts
+  as mounted, with the id "" meaning unknown). Another id is another NAS.
+- A run writes only to the NAS it started on: `NasGuard.check` runs immediately before each
+  folder is created and before each rename, and stops the run unless the marker still holds
+  the same id and the mount's device (st_dev of the root) is the one seen at the start. An
+  unmounted share (marker gone, an empty mount point left) gets no folder and no file.
 - A copy appears at its final path complete or not at all: temp file in the target folder,
   every byte copied and counted against the source's size, fsync, rename, fsync the folder
   (restic/borg order). A failed copy removes its temp file; a killed one leaves a temp file
@@ -20,14 +27,19 @@ import errno
 import hashlib
 import os
 import tempfile
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from engine.errors import ExitCode, PhotoledgerError
 from engine.fsutil import atomic_write_bytes, fsync_dir, remove_temps_beside
 
 NAS_MARKER_NAME = ".photoledger-nas"
+NAS_ID_FIELD = "nas_id:"
+_MARKER_MAX_BYTES = 64 << 10  # a marker is a few lines; anything longer is not read whole
 TEMP_SUFFIX = ".photoledger-tmp"
 REREAD_METHOD = "reread-fadvise-dontneed"
 ADOPTED_METHOD = "adopted-existing"
@@ -51,43 +63,130 @@ class SourceFileError(Exception):
     """The local file to copy is missing or unreadable (a problem of one asset)."""
 
 
-def marker_text(now: datetime) -> bytes:
-    """The marker's content: what it is for, for a person who finds it on the NAS."""
+MarkerOutcome = Literal["written", "id added", "already there"]
+
+
+def marker_text(now: datetime, nas_id: str) -> bytes:
+    """The marker's content: what it is for, for a person who finds it on the NAS, and its id."""
     return (
         "This folder is a photoledger NAS archive root.\n"
         "photoledger backs up and verifies copies here only while this file exists: without\n"
-        "it the folder is treated as not mounted. Do not delete it.\n"
+        "it the folder is treated as not mounted. Do not delete it, and do not copy it to\n"
+        "another NAS: the id below names this one.\n"
         f"created_at_utc: {now.isoformat()}\n"
+        f"{NAS_ID_FIELD} {nas_id}\n"
     ).encode()
 
 
-def write_nas_marker(root: Path, now: datetime) -> bool:
-    """Write the marker at an existing NAS root; False when it is already there."""
+def parse_nas_id(text: str) -> str:
+    """The id a marker's text names; "" for a marker written before ids existed."""
+    for line in text.splitlines():
+        if line.startswith(NAS_ID_FIELD):
+            return line[len(NAS_ID_FIELD):].strip()
+    return ""
+
+
+def write_nas_marker(root: Path, now: datetime) -> MarkerOutcome:
+    """Write the marker (with a new id) at an existing NAS root, or give an old marker an id.
+
+    An id already there is never replaced: the ledger's NAS facts name it.
+    """
     marker = root / NAS_MARKER_NAME
-    if marker.is_file():
-        return False
     if not root.is_dir():
         raise NasUnavailableError(f"NAS folder {root} does not exist (is the share mounted?)")
     try:
-        atomic_write_bytes(marker, marker_text(now))
+        kept = marker.read_bytes() if marker.is_file() else None
+    except OSError as exc:  # never replace a marker we cannot read: its id may be recorded
+        raise NasUnavailableError(f"cannot read {marker}: {exc.strerror}") from None
+    if kept is not None and parse_nas_id(kept.decode("utf-8", errors="replace")):
+        return "already there"
+    nas_id = uuid.uuid4().hex
+    try:
+        if kept is None:
+            atomic_write_bytes(marker, marker_text(now, nas_id))
+            return "written"
+        # A marker from before ids (or with a person's notes in it): keep its text, add the id.
+        separator = b"" if not kept or kept.endswith(b"\n") else b"\n"
+        atomic_write_bytes(marker, kept + separator + f"{NAS_ID_FIELD} {nas_id}\n".encode())
     except OSError as exc:
         raise NasUnavailableError(f"cannot write {marker}: {exc.strerror}") from None
-    return True
+    return "id added"
 
 
-def require_nas_available(root: Path) -> None:
-    """Raise NasUnavailableError unless `root` is a folder holding the marker file."""
+def read_nas_id(root: Path) -> str | None:
+    """The id in the NAS marker ("" when it has none); None when the marker is not there
+    (or cannot be read: a hung or dead mount can fail with EIO)."""
     marker = root / NAS_MARKER_NAME
     try:
-        is_marked = marker.is_file()
-    except OSError:  # a hung or dead mount can fail a stat with EIO
-        is_marked = False
-    if not is_marked:
+        if not marker.is_file():
+            return None
+        with marker.open("rb") as handle:
+            data = handle.read(_MARKER_MAX_BYTES)
+    except OSError:
+        return None
+    return parse_nas_id(data.decode("utf-8", errors="replace"))
+
+
+def require_nas_available(root: Path) -> str:
+    """The mounted NAS's id ("" unknown); NasUnavailableError unless `root` holds the marker."""
+    nas_id = read_nas_id(root)
+    if nas_id is None:
         raise NasUnavailableError(
-            f"NAS marker {marker} is missing: the NAS is not mounted, or this folder was never "
-            "set up (`photoledger init` writes the marker when nas.root is set); nothing "
-            "was recorded"
+            f"NAS marker {root / NAS_MARKER_NAME} is missing: the NAS is not mounted, or this "
+            "folder was never set up (`photoledger init` writes the marker when nas.root is "
+            "set); nothing was recorded"
         )
+    return nas_id
+
+
+def short_id(nas_id: str | None) -> str:
+    """How a NAS id is shown to a person: its first 8 characters, or that it has none."""
+    return nas_id[:8] if nas_id else "(no id)"
+
+
+@dataclass(frozen=True)
+class NasGuard:
+    """The NAS a run started on: its root, the id in its marker and the device it is on."""
+
+    root: Path
+    nas_id: str
+    device: int
+
+    @classmethod
+    def start(cls, root: Path) -> NasGuard:
+        """Take note of the mounted NAS; NasUnavailableError when it is not mounted."""
+        nas_id = require_nas_available(root)
+        return cls(root, nas_id, _device_of(root))
+
+    def check(self) -> None:
+        """NasUnavailableError unless the NAS the run started on is still mounted there."""
+        problem = self._problem()
+        if problem:
+            raise NasUnavailableError(
+                f"the NAS at {self.root} changed during the run ({problem}): nothing more was "
+                "written there, and nothing was recorded for the assets in flight"
+            )
+
+    def _problem(self) -> str:
+        try:
+            device = _device_of(self.root)
+        except NasUnavailableError:
+            return "the folder is gone"
+        if device != self.device:
+            return "another file system is mounted there now: unmounted?"
+        nas_id = read_nas_id(self.root)
+        if nas_id is None:
+            return f"its marker {NAS_MARKER_NAME} is missing: unmounted?"
+        if nas_id != self.nas_id:
+            return f"the marker names NAS {short_id(nas_id)}, not {short_id(self.nas_id)}"
+        return ""
+
+
+def _device_of(root: Path) -> int:
+    try:
+        return root.stat().st_dev
+    except OSError as exc:
+        raise NasUnavailableError(f"NAS folder {root} cannot be read: {exc.strerror}") from None
 
 
 def nas_path(root: Path, relpath: str) -> Path:
@@ -108,14 +207,21 @@ def remove_stale_temps(target: Path) -> int:
     return remove_temps_beside(target, _temp_prefix(target), TEMP_SUFFIX)
 
 
-def copy_to_nas(source: Path, target: Path, before_rename: Callable[[], None]) -> int:
-    """Copy `source` to `target` durably (see module invariants); returns bytes copied."""
+def copy_to_nas(
+    source: Path, target: Path, before_rename: Callable[[], None], check_nas: Callable[[], None]
+) -> int:
+    """Copy `source` to `target` durably (see module invariants); returns bytes copied.
+
+    `check_nas` (NasGuard.check) runs before the folder is created and again just before the
+    rename: it raises to stop the copy when the NAS went away.
+    """
     try:
         source_fd = os.open(source, os.O_RDONLY)
     except OSError as exc:
         raise SourceFileError(f"cannot read {source}: {exc.strerror}") from None
     try:
         size_bytes = os.fstat(source_fd).st_size
+        check_nas()
         _ensure_folder(target.parent)
         fd, temp_name = _make_temp(target)
         temp = Path(temp_name)
@@ -130,6 +236,7 @@ def copy_to_nas(source: Path, target: Path, before_rename: Callable[[], None]) -
             finally:
                 os.close(fd)
             before_rename()
+            check_nas()
             temp.replace(target)
         except BaseException:
             temp.unlink(missing_ok=True)

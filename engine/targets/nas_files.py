@@ -6,8 +6,9 @@ Invariants:
   downloaded sha256: a compressed or damaged local copy never overwrites the NAS copy.
 - Every verdict about a NAS file comes from a re-read with the page cache dropped
   (engine.targets.nas.reread_sha256), never from size or modification time.
-- Workers return results and never touch the ledger; a full or read-only NAS raises
-  NasUnavailableError, which stops the stage.
+- Workers return results and never touch the ledger; a full or read-only NAS, or one that
+  is no longer the NAS the run started on (engine.targets.nas.NasGuard, checked before each
+  folder and each rename), raises NasUnavailableError, which stops the stage.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from engine.crashpoints import CrashPoints
 from engine.targets.nas import (
+    NasGuard,
     SourceFileError,
     copy_to_nas,
     local_sha256,
@@ -39,12 +41,15 @@ class NasRoots:
 
 
 def execute_backup_job(
-    roots: NasRoots, job: NasJob, crash: CrashPoints, on_bytes: BytesFn
+    roots: NasRoots, job: NasJob, guard: NasGuard, crash: CrashPoints, on_bytes: BytesFn
 ) -> list[FileResult]:
     """Adopt or copy every file of one asset, then re-read each copy."""
     results: list[FileResult] = []
     for nas_file in job.files:
-        result = _backup_file(roots, nas_file, job.is_local_altered, crash, on_bytes)
+        result = _backup_file(
+            roots, nas_file, is_local_altered=job.is_local_altered, guard=guard, crash=crash,
+            on_bytes=on_bytes,
+        )
         results.append(result)
         if result.action == "failed":
             break
@@ -52,8 +57,8 @@ def execute_backup_job(
 
 
 def _backup_file(
-    roots: NasRoots, nas_file: NasFile, is_local_altered: bool, crash: CrashPoints,
-    on_bytes: BytesFn,
+    roots: NasRoots, nas_file: NasFile, *, is_local_altered: bool, guard: NasGuard,
+    crash: CrashPoints, on_bytes: BytesFn,
 ) -> FileResult:
     target = nas_path(roots.nas_root, nas_file.relpath)
     source = roots.library_root / nas_file.relpath
@@ -70,7 +75,7 @@ def _backup_file(
         is_source_checked = True
     try:
         size_bytes = copy_to_nas(
-            source, target, lambda: crash.reach("backup_nas.before_rename")
+            source, target, lambda: crash.reach("backup_nas.before_rename"), guard.check
         )
     except SourceFileError as exc:
         return _result(nas_file, "failed", None, detail=str(exc))

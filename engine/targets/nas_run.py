@@ -3,9 +3,14 @@
 Invariants:
 - The work lists come from projections.worklists (`backup-nas`, and NAS_REVERIFY_WHERE least
   recently verified first); nothing else decides what to copy or re-read.
-- Nothing is read or recorded unless the NAS marker is present; it is checked again before
-  every batch is saved and before any "missing" is recorded, so a share that goes away
-  mid-run stops the run instead of being recorded as missing copies.
+- Nothing is read or recorded unless the NAS marker is present. The NAS the run starts on
+  (its marker's id and its device, engine.targets.nas.NasGuard) is checked again before
+  every file written, every batch saved and any "missing" recorded, so a share that goes
+  away (or is swapped) mid-run stops the run (exit 12) instead of being written to or
+  recorded as missing copies; the facts of a stopped batch are not saved.
+- Every NAS fact names the NAS it is about (`nas_id`, the id in the marker at the start).
+- The backup work list also takes every asset whose NAS facts name another NAS than the
+  mounted one: evidence about another NAS counts for nothing, so that NAS gets every file.
 - Events are appended only from the calling thread, in batches; workers only return results.
   A stop (error, Ctrl-C) saves the facts already decided (never a half-decided asset).
 - Event timestamps come from the injected clock: they are the verification times the
@@ -28,7 +33,7 @@ from engine import events as ev
 from engine.asset import Asset
 from engine.crashpoints import CrashPoints
 from engine.ledger import Ledger
-from engine.targets.nas import ADOPTED_METHOD, REREAD_METHOD, require_nas_available
+from engine.targets.nas import ADOPTED_METHOD, REREAD_METHOD, NasGuard
 from engine.targets.nas_files import NasRoots, execute_backup_job, execute_reverify_job
 from engine.targets.nas_plan import (
     AssetVerdict,
@@ -39,7 +44,11 @@ from engine.targets.nas_plan import (
     plan_nas_job,
 )
 from projections.media import MediaProjection
-from projections.worklists import NAS_REVERIFY_WHERE, nas_reverify_worklist, worklist
+from projections.worklists import (
+    NAS_REVERIFY_WHERE,
+    nas_backup_worklist,
+    nas_reverify_worklist,
+)
 
 Phase = Literal["backup", "verify"]
 
@@ -109,10 +118,10 @@ class NasRun:
         self.ctx, self.options, self.progress, self.phase = ctx, options, progress, phase
         self.summary = NasSummary()
         self.pending: dict[UUID, Asset] = {}
+        self.guard = NasGuard.start(ctx.roots.nas_root)
 
     def execute(self, asset_ids: list[str]) -> NasSummary:
         started = time.monotonic()
-        require_nas_available(self.ctx.roots.nas_root)
         jobs = list(_jobs(self.ctx.projection, asset_ids))
         total = sum(size for _job, size in jobs)
         self.progress.started(self.phase, len(jobs), total)
@@ -148,7 +157,7 @@ class NasRun:
         """Worker thread: the file effects of one asset."""
         if self.phase == "backup":
             return execute_backup_job(
-                self.ctx.roots, job, self.ctx.crash, self.progress.advance_bytes
+                self.ctx.roots, job, self.guard, self.ctx.crash, self.progress.advance_bytes
             )
         return execute_reverify_job(self.ctx.roots, job, self.progress.advance_bytes)
 
@@ -167,13 +176,14 @@ class NasRun:
             self.progress.asset_done("failed", job.label, verdict.detail)
             return
         if any(r.action == "missing" for r in results):
-            require_nas_available(self.ctx.roots.nas_root)  # unmounted is not missing
+            self.guard.check()  # unmounted is not missing
         asset = self.ctx.ledger.get_asset(UUID(job.asset_id))
         now = self.ctx.clock()
         if verdict.is_copied:
             asset.record(
                 ev.NasCopied, self.ctx.run_id, timestamp=now,
                 nas_relpath=job.files[0].relpath, size_bytes=verdict.copied_bytes,
+                nas_id=self.guard.nas_id,
             )
         outcome = self._record_verdict(asset, verdict, now)
         if outcome == "mismatched":
@@ -189,13 +199,14 @@ class NasRun:
             asset.record(
                 ev.NasMismatched, self.ctx.run_id, timestamp=now,
                 expected_sha256=verdict.expected_sha256, actual_sha256=verdict.actual_sha256,
-                detail=verdict.detail,
+                detail=verdict.detail, nas_id=self.guard.nas_id,
             )
             self.summary.mismatched += 1
             return "mismatched"
         asset.record(
             ev.NasVerified, self.ctx.run_id, timestamp=now,
             sha256=verdict.expected_sha256, method=verdict.method, files=verdict.files,
+            nas_id=self.guard.nas_id,
         )
         if self.phase == "verify":
             self.summary.reverified += 1
@@ -212,7 +223,7 @@ class NasRun:
         if not self.pending:
             return
         # A share that vanished since these were decided makes every "missing" suspect.
-        require_nas_available(self.ctx.roots.nas_root)
+        self.guard.check()
         self.ctx.ledger.save_deciding_again(
             list(self.pending.values()), decide_facts_still_holding
         )
@@ -235,9 +246,10 @@ def _jobs(projection: MediaProjection, asset_ids: list[str]) -> Iterator[tuple[N
 def execute_backup_nas(
     ctx: NasContext, options: NasOptions, progress: NasProgress
 ) -> NasSummary:
-    """Copy and verify the `backup-nas` work list."""
-    ids = worklist(ctx.projection, "backup-nas", options.limit)
-    return NasRun(ctx, options, progress, "backup").execute(ids)
+    """Copy and verify the `backup-nas` work list (for the NAS mounted now)."""
+    run = NasRun(ctx, options, progress, "backup")
+    ids = nas_backup_worklist(ctx.projection, run.guard.nas_id, options.limit)
+    return run.execute(ids)
 
 
 def execute_verify_nas(ctx: NasContext, options: NasOptions, progress: NasProgress) -> NasSummary:
@@ -257,10 +269,13 @@ def count_outdated_nas_copies(
     return sum(1 for (at,) in rows if at is None or datetime.fromisoformat(at) < cutoff)
 
 
-def plan_nas_run(projection: MediaProjection, phase: Phase, limit: int | None) -> list[str]:
-    """The relative paths a run would copy or re-read, in order (ledger only)."""
+def plan_nas_run(
+    projection: MediaProjection, phase: Phase, limit: int | None, nas_id: str | None
+) -> list[str]:
+    """The relative paths a run would copy or re-read, in order (ledger only; `nas_id` is
+    the mounted NAS's, None when it is not mounted: only the ledger's own work list)."""
     if phase == "backup":
-        ids = worklist(projection, "backup-nas", limit)
+        ids = nas_backup_worklist(projection, nas_id, limit)
     else:
         ids = nas_reverify_worklist(projection, limit)
     return [f.relpath for job, _size in _jobs(projection, ids) for f in job.files]

@@ -51,7 +51,7 @@ from projections.media import MEDIA_FIELDS, MediaProjection, states_where
 from projections.worklists import FAILURES_WHERE, STAGE_WORKLISTS
 
 REPORTS_FILE = "reports.duckdb"
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 _HINTS = typing.get_type_hints(MediaState)
 _REPORTS_PACKAGE = "projections.reports"
 
@@ -172,11 +172,11 @@ def _worklists(source: str | None) -> Iterator[str]:
 
 @dataclass(frozen=True)
 class BuildInputs:
-    """What a build needs besides the projection: the policy, the time, the NAS marker."""
+    """What a build needs besides the projection: the policy, the time, the mounted NAS."""
 
     settings: ConfigFile
     now: datetime
-    nas_marker_present: bool
+    mounted_nas_id: str | None  # the id in the NAS marker; None: no NAS mounted
     # The gate is evaluated per asset in Python (about 20 us each with decoding its state);
     # only the backlog needs it.
     with_gate_blocks: bool = True
@@ -205,7 +205,7 @@ def _judge(projection_path: Path, inputs: BuildInputs) -> list[GateRow]:
 def _blocks_of(stage: str, state: MediaState, inputs: BuildInputs) -> Iterable[Block]:
     if stage == "album-move":
         return decide_album_move(state, inputs.now, inputs.settings)
-    verdict = decide_deletable(state, inputs.now, inputs.settings, inputs.nas_marker_present)
+    verdict = decide_deletable(state, inputs.now, inputs.settings, inputs.mounted_nas_id)
     return verdict.blocks
 
 
@@ -300,10 +300,10 @@ def _fill(con: duckdb.DuckDBPyConnection, projection: MediaProjection, inputs: B
     _copy_run_tables(con, projection)
     con.execute("CREATE TABLE report_meta (projection_position BIGINT, built_at_utc TIMESTAMP, "
                 "nas_marker_present BOOLEAN, has_gate_blocks BOOLEAN, layout_version INTEGER, "
-                "media_columns VARCHAR, gate_blocks_at_utc TIMESTAMP)")
-    con.execute("INSERT INTO report_meta VALUES (?, ?, ?, false, ?, ?, NULL)", (
-        position, inputs.now.replace(tzinfo=None), inputs.nas_marker_present, LAYOUT_VERSION,
-        ",".join(report_columns())))
+                "media_columns VARCHAR, gate_blocks_at_utc TIMESTAMP, mounted_nas_id VARCHAR)")
+    con.execute("INSERT INTO report_meta VALUES (?, ?, ?, false, ?, ?, NULL, ?)", (
+        position, inputs.now.replace(tzinfo=None), inputs.mounted_nas_id is not None,
+        LAYOUT_VERSION, ",".join(report_columns()), inputs.mounted_nas_id))
     if judged is not None:
         _refresh_gate_blocks(con, judged.result(), inputs)
 
@@ -314,8 +314,9 @@ def _refresh_gate_blocks(con: duckdb.DuckDBPyConnection, blocks: list[GateRow],
     con.execute("DELETE FROM gate_blocks")
     _append(con, "gate_blocks", blocks)
     con.execute("UPDATE report_meta SET has_gate_blocks = true, nas_marker_present = ?, "
-                "gate_blocks_at_utc = ?",
-                (inputs.nas_marker_present, inputs.now.replace(tzinfo=None)))
+                "gate_blocks_at_utc = ?, mounted_nas_id = ?",
+                (inputs.mounted_nas_id is not None, inputs.now.replace(tzinfo=None),
+                 inputs.mounted_nas_id))
 
 
 def _copy_run_tables(con: duckdb.DuckDBPyConnection, projection: MediaProjection) -> None:

@@ -97,7 +97,7 @@ def test_backlog_gate_blocks_agree_with_the_gate(tmp_path: Path) -> None:
         report = run_named_report(deps, "backlog")
     con = duckdb.connect(str(library.config.state_dir / "reports.duckdb"), read_only=True)
     try:
-        meta = con.execute("SELECT gate_blocks_at_utc, nas_marker_present FROM report_meta")
+        meta = con.execute("SELECT gate_blocks_at_utc, mounted_nas_id FROM report_meta")
         meta_row = meta.fetchone()
         held = set(con.execute("SELECT asset_id, stage, code, detail FROM gate_blocks").fetchall())
     finally:

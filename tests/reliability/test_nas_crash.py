@@ -1,9 +1,13 @@
-"""kill -9 inside backup-nas, and a NAS that fills up: rerun, each asset verified once.
+"""kill -9 inside backup-nas, a NAS that fills up or goes away mid-run: rerun, each asset
+verified once.
 
 `photoledger backup-nas` runs as a real subprocess with PHOTOLEDGER_CRASH_AT armed; after the
 kill a plain rerun must leave every asset with exactly one NasVerified, the NAS holding the
 downloaded bytes, no temp file on the NAS, and the projection equal to a replay.
 The disk-full test puts the NAS on a 2 MiB tmpfs (needs root, as on CI and dev machines).
+The unmount tests take the share away from inside the run, at the moment a copy is about to be
+renamed into place (a hook on that crash point in the subprocess): moved away with an empty
+mount point left, or a real tmpfs lazily unmounted (root only).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +24,9 @@ import pytest
 
 from engine.crashpoints import CRASH_ENV
 from engine.errors import ExitCode
-from engine.targets.nas import TEMP_SUFFIX
+from engine.targets.nas import NAS_MARKER_NAME, TEMP_SUFFIX
 from tests.commands.test_backup_nas import (
+    _ENTRY,
     NasLibrary,
     assert_nas_holds_the_originals,
     events,
@@ -28,6 +34,7 @@ from tests.commands.test_backup_nas import (
     media,
     nas_cli,
 )
+from tests.factories import REPO_ROOT
 from tests.reliability.invariants import (
     assert_invariants,
     assert_no_stray_files,
@@ -95,7 +102,8 @@ def small_nas(tmp_path: Path) -> Iterator[Path]:
     try:
         yield mount_point
     finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
+        if os.path.ismount(mount_point):  # a test may have unmounted it itself
+            subprocess.run(["umount", str(mount_point)], check=True)
 
 
 def test_full_nas_leaves_no_counted_partial_and_a_rerun_completes(
@@ -124,3 +132,71 @@ def test_full_nas_leaves_no_counted_partial_and_a_rerun_completes(
 
     assert rerun.returncode == 0, rerun.stderr
     assert_each_asset_verified_once(nl, tmp_path / "scratch")
+
+
+# The real CLI, with the share taken away when the Nth copy is about to be renamed into place.
+_UNMOUNT_HOOK = """
+import os, subprocess
+from pathlib import Path
+from engine.crashpoints import CrashPoints
+nas, how, at = Path(os.environ["T_NAS"]), os.environ["T_HOW"], int(os.environ["T_AT"])
+real, seen = CrashPoints.reach, []
+def reach(self, name):
+    if name == "backup_nas.before_rename":
+        seen.append(name)
+        if len(seen) == at and how == "moved":  # the share is gone, its mount point stays
+            os.rename(nas, nas.with_name("nas-away"))
+            nas.mkdir()
+        elif len(seen) == at:
+            subprocess.run(["umount", "-l", str(nas)], check=True)
+    real(self, name)
+CrashPoints.reach = reach
+"""
+
+
+def unmounting_cli(nl: NasLibrary, how: str, at: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "T_NAS": str(nl.nas_root), "T_HOW": how,
+           "T_AT": str(at)}
+    return subprocess.run(
+        [sys.executable, "-c", _UNMOUNT_HOOK + _ENTRY.replace("; ", "\n"), "--config",
+         str(nl.library.config_path), "--no-progress", "backup-nas", "--workers", "1"],
+        capture_output=True, text=True, env=env, timeout=120, cwd=REPO_ROOT,
+    )
+
+
+def assert_stopped_with_nothing_written_or_recorded(
+    nl: NasLibrary, run: subprocess.CompletedProcess[str]
+) -> None:
+    assert run.returncode == ExitCode.NAS_UNAVAILABLE, run.stdout + run.stderr
+    last = run.stderr.splitlines()[-1]  # the lines before are progress
+    assert last.startswith("photoledger: error: ") and "changed during the run" in last, last
+    assert list(nl.nas_root.iterdir()) == []  # no folder, no file below the mount point
+    assert not {"NasCopied", "NasVerified", "NasMismatched"} & set(events(nl))
+
+
+def test_share_moved_away_mid_run_gets_nothing_written_and_a_remount_completes(
+    tmp_path: Path,
+) -> None:
+    nl = make_nas_library(tmp_path, 6, live_every=2)
+
+    stopped = unmounting_cli(nl, "moved", at=3)  # the first asset's two files were placed
+
+    assert_stopped_with_nothing_written_or_recorded(nl, stopped)
+    nl.nas_root.rmdir()
+    os.rename(tmp_path / "nas-away", nl.nas_root)  # mounted again
+    assert (nl.nas_root / NAS_MARKER_NAME).is_file()
+
+    rerun = nas_cli(["backup-nas"], nl.library.config_path)
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert_each_asset_verified_once(nl, tmp_path / "scratch")
+
+
+def test_tmpfs_unmounted_mid_run_gets_nothing_written_below_the_mount_point(
+    tmp_path: Path, small_nas: Path
+) -> None:
+    nl = make_nas_library(tmp_path, 4, size_bytes=50_000, nas_root=small_nas)
+
+    stopped = unmounting_cli(nl, "umount", at=2)
+
+    assert_stopped_with_nothing_written_or_recorded(nl, stopped)

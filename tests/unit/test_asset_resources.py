@@ -75,7 +75,7 @@ SETTINGS = ConfigFile(
 
 
 def block_codes(asset: Asset) -> list[str]:
-    verdict = decide_deletable(asset.state, NOW, SETTINGS, True)
+    verdict = decide_deletable(asset.state, NOW, SETTINGS, "nas-1")
     return [b.code for b in verdict.blocks]
 
 
@@ -120,7 +120,7 @@ def test_gate_blocks_until_every_resource_is_downloaded_and_on_the_nas() -> None
                                        "adjusted_video-not-on-nas"}
     verify_on_nas(asset, run, ALL)
     assert block_codes(asset) == []
-    verdict = decide_deletable(asset.state, NOW, SETTINGS, True)
+    verdict = decide_deletable(asset.state, NOW, SETTINGS, "nas-1")
     assert verdict.evidence is not None
     assert {f.key for f in verdict.evidence.files} == set(ALL)
     assert verdict.evidence.icloud_size_bytes == sum(SIZES.values())
@@ -134,7 +134,7 @@ def test_a_nas_copy_of_other_bytes_does_not_count_for_that_resource() -> None:
     files = (ev.ResourceHash(key="original", sha256=sha("original")),
              ev.ResourceHash(key="alternative", sha256="f" * 64))
     asset.record(ev.NasVerified, run.id.hex, sha256=sha("original"), method="reread",
-                 files=files, nas_id="n", timestamp=NOW - timedelta(hours=1))
+                 files=files, nas_id="nas-1", timestamp=NOW - timedelta(hours=1))
     moved(asset, run)
     assert block_codes(asset) == ["alternative-not-on-nas"]
 
@@ -167,10 +167,10 @@ def test_gate_never_passes_an_asset_with_a_resource_not_verified_on_the_nas(
         ev.ResourceHash(key=k, sha256="e" * 64 if k in bad_nas else sha(k)) for k in on_nas
     )
     asset.record(ev.NasVerified, run.id.hex, sha256=sha("original"), method="reread",
-                 files=files, nas_id="n", timestamp=NOW - timedelta(hours=1))
+                 files=files, nas_id="nas-1", timestamp=NOW - timedelta(hours=1))
     moved(asset, run)
     good_on_nas = on_nas - bad_nas
-    verdict = decide_deletable(asset.state, NOW, SETTINGS, True)
+    verdict = decide_deletable(asset.state, NOW, SETTINGS, "nas-1")
     assert verdict.is_deletable == (set(keys) <= downloaded and set(keys) <= good_on_nas)
 
 

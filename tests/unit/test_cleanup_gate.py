@@ -19,6 +19,7 @@ from engine.resources import archived_hashes
 from tests.factories import T0, discover, download, new_run, remote_change
 
 NOW = T0 + timedelta(days=3)
+NAS_ID = "1a2b3c4d" + "0" * 24  # the id in the mounted NAS's marker
 
 
 def settings(**cleanup: Any) -> ConfigFile:
@@ -36,21 +37,20 @@ def ready_asset(index: int = 100) -> Asset:
     download(asset, run)
     day = NOW - timedelta(days=1)
     asset.record(ev.NasVerified, run.id.hex, sha256=asset.state.sha256, method="reread",
-                 files=archived_hashes(asset.state),
-                 timestamp=day)
+                 files=archived_hashes(asset.state), nas_id=NAS_ID, timestamp=day)
     asset.record(ev.GoogleVerified, run.id.hex, device_id="PIXEL", size_bytes=1, timestamp=day)
     asset.record(ev.AlbumMoved, run.id.hex, album_name="DeletePending", timestamp=day)
     return asset
 
 
-def codes(asset: Asset, *, marker: bool = True, **cleanup: Any) -> list[str]:
-    verdict = decide_deletable(asset.state, NOW, settings(**cleanup), marker)
+def codes(asset: Asset, *, nas_id: str | None = NAS_ID, **cleanup: Any) -> list[str]:
+    verdict = decide_deletable(asset.state, NOW, settings(**cleanup), nas_id)
     return [block.code for block in verdict.blocks]
 
 
 def test_gate_passes_a_fully_backed_up_old_album_moved_asset_with_its_evidence() -> None:
     asset = ready_asset()
-    verdict = decide_deletable(asset.state, NOW, settings(), True)
+    verdict = decide_deletable(asset.state, NOW, settings(), NAS_ID)
     assert verdict.is_deletable and verdict.blocks == ()
     assert verdict.evidence is not None
     assert verdict.evidence.sha256 == asset.state.sha256
@@ -64,7 +64,7 @@ def test_gate_blocks_an_asset_whose_download_failed() -> None:
     asset.record(ev.DownloadFailed, run.id.hex, error="truncated", is_retriable=True)
     asset.record(ev.AlbumMoved, run.id.hex, album_name="DeletePending")
     assert codes(asset) == ["not-downloaded"]
-    assert decide_deletable(asset.state, NOW, settings(), True).evidence is None
+    assert decide_deletable(asset.state, NOW, settings(), NAS_ID).evidence is None
 
 
 def test_gate_blocks_a_mismatched_nas_copy() -> None:
@@ -76,12 +76,33 @@ def test_gate_blocks_a_mismatched_nas_copy() -> None:
 
 def test_gate_blocks_a_nas_verification_older_than_max_verify_age() -> None:
     asset = ready_asset()
-    later = decide_deletable(asset.state, NOW + timedelta(days=31), settings(), True)
+    later = decide_deletable(asset.state, NOW + timedelta(days=31), settings(), NAS_ID)
     assert [b.code for b in later.blocks] == ["nas-stale"]
 
 
 def test_gate_blocks_when_the_nas_marker_is_missing() -> None:
-    assert codes(ready_asset(), marker=False) == ["nas-unavailable"]
+    assert codes(ready_asset(), nas_id=None) == ["nas-unavailable"]
+
+
+def test_gate_counts_nas_evidence_only_for_the_nas_mounted_now() -> None:
+    asset = ready_asset()
+    other = "9f8e7d6c" + "1" * 24
+    verdict = decide_deletable(asset.state, NOW, settings(), other)
+    assert [str(b) for b in verdict.blocks] == [
+        "nas-other: verified on NAS 1a2b3c4d, the mounted NAS is 9f8e7d6c "
+        "(run `photoledger backup-nas`)"
+    ]
+    assert verdict.evidence is None
+    assert codes(asset, nas_id="") == ["nas-other"]  # a marker without an id is not that NAS
+
+
+def test_gate_counts_evidence_without_a_nas_id_only_on_a_marker_without_one() -> None:
+    run = new_run()
+    asset = ready_asset()
+    asset.record(ev.NasVerified, run.id.hex, sha256=asset.state.sha256, method="reread",
+                 files=archived_hashes(asset.state), nas_id="", timestamp=NOW)
+    assert codes(asset, nas_id="") == []  # before ids: the marker is all there is
+    assert codes(asset) == ["nas-other"]  # once init gave the NAS an id, re-read it there
 
 
 def test_gate_requires_google_only_when_configured() -> None:
@@ -119,7 +140,7 @@ def test_gate_blocks_a_remote_change_since_download() -> None:
 def test_gate_ignores_a_favourite_toggle_for_content_but_keeps_the_new_tag_as_evidence() -> None:
     asset = ready_asset()
     remote_change(asset, new_run(), is_favorite=True, remote_change_tag="fav")
-    verdict = decide_deletable(asset.state, NOW, settings(), True)
+    verdict = decide_deletable(asset.state, NOW, settings(), NAS_ID)
     assert verdict.evidence is not None and verdict.evidence.remote_change_tag == "fav"
 
 
@@ -156,7 +177,7 @@ def test_plan_holds_only_deletable_assets_and_its_hash_ignores_order() -> None:
     good, bad = ready_asset(101), ready_asset(102)
     bad.record(ev.NasMismatched, "r", expected_sha256="x", actual_sha256=None, detail="gone")
     plan = plan_deletion(
-        "p1", [("a" * 32, good.state), ("b" * 32, bad.state)], NOW, settings(), True
+        "p1", [("a" * 32, good.state), ("b" * 32, bad.state)], NOW, settings(), NAS_ID
     )
     assert [e.asset_id for e in plan.entries] == ["a" * 32]
     assert [b.asset_id for b in plan.blocked] == ["b" * 32]
@@ -177,8 +198,8 @@ def test_mass_delete_guard(count: int, library: int, io_error: bool, refused: bo
 
 
 def _executed(asset: Asset, plan_id: str) -> tuple[list[Any], dict[str, StoredPlan]]:
-    plan = plan_deletion(plan_id, [("a" * 32, asset.state)], NOW, settings(), True)
-    evidence = decide_deletable(asset.state, NOW, settings(), True).evidence
+    plan = plan_deletion(plan_id, [("a" * 32, asset.state)], NOW, settings(), NAS_ID)
+    evidence = decide_deletable(asset.state, NOW, settings(), NAS_ID).evidence
     assert evidence is not None
     asset.record(ev.DeletionRequested, "r", plan_id=plan_id, sha256=evidence.sha256,
                  nas_verified_at_utc=evidence.nas_verified_at_utc,

@@ -14,9 +14,11 @@ from engine.targets import nas
 from engine.targets.nas import (
     NAS_MARKER_NAME,
     TEMP_SUFFIX,
+    NasGuard,
     NasUnavailableError,
     copy_to_nas,
     nas_path,
+    read_nas_id,
     remove_stale_temps,
     require_nas_available,
     reread_sha256,
@@ -51,6 +53,10 @@ def roots(tmp_path: Path) -> NasRoots:
     return NasRoots(library_root=tmp_path / "lib", nas_root=tmp_path / "nas")
 
 
+def guard(roots: NasRoots) -> NasGuard:
+    return NasGuard.start(roots.nas_root)
+
+
 def put_local(roots: NasRoots, relpath: str, data: bytes) -> NasFile:
     path = roots.library_root / relpath
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,11 +71,74 @@ def test_nas_marker_missing_is_unavailable(tmp_path: Path) -> None:
         require_nas_available(tmp_path / "absent")
 
 
-def test_nas_marker_written_once_and_then_available(tmp_path: Path) -> None:
-    assert write_nas_marker(tmp_path, NOW) is True
-    assert write_nas_marker(tmp_path, NOW) is False
-    assert "Do not delete it" in (tmp_path / NAS_MARKER_NAME).read_text()
-    require_nas_available(tmp_path)
+def test_nas_marker_written_once_with_an_id_and_then_available(tmp_path: Path) -> None:
+    assert write_nas_marker(tmp_path, NOW) == "written"
+    text = (tmp_path / NAS_MARKER_NAME).read_text()
+    assert "Do not delete it" in text
+    nas_id = require_nas_available(tmp_path)
+    assert len(nas_id) == 32 and int(nas_id, 16) >= 0 and f"nas_id: {nas_id}\n" in text
+    assert write_nas_marker(tmp_path, NOW) == "already there"
+    assert (tmp_path / NAS_MARKER_NAME).read_text() == text  # an id is never replaced
+    other = tmp_path / "other"
+    other.mkdir()
+    write_nas_marker(other, NOW)
+    assert read_nas_id(other) not in (None, "", nas_id)  # each NAS its own id
+
+
+@pytest.mark.parametrize("old", ["", "marker", "photoledger NAS\ncreated_at_utc: 2025-01-01"])
+def test_nas_marker_without_an_id_counts_as_mounted_and_init_adds_one(
+    tmp_path: Path, old: str
+) -> None:
+    (tmp_path / NAS_MARKER_NAME).write_text(old)
+    assert require_nas_available(tmp_path) == ""  # mounted, which NAS unknown
+
+    assert write_nas_marker(tmp_path, NOW) == "id added"
+
+    text = (tmp_path / NAS_MARKER_NAME).read_text()
+    assert text.startswith(old) and text.count("nas_id:") == 1
+    assert len(require_nas_available(tmp_path)) == 32
+    assert write_nas_marker(tmp_path, NOW) == "already there"
+
+
+def test_nas_guard_stops_a_run_when_the_nas_goes_away_or_is_swapped(tmp_path: Path) -> None:
+    write_nas_marker(tmp_path, NOW)
+    guard = NasGuard.start(tmp_path)
+    guard.check()
+    with pytest.raises(NasUnavailableError, match="another file system"):
+        NasGuard(tmp_path, guard.nas_id, guard.device + 1).check()  # remounted elsewhere
+    marker = tmp_path / NAS_MARKER_NAME
+    marker.write_text(marker.read_text().replace(guard.nas_id, "f" * 32))
+    with pytest.raises(NasUnavailableError, match="names NAS ffffffff"):
+        guard.check()
+    marker.unlink()
+    with pytest.raises(NasUnavailableError, match="missing: unmounted"):
+        guard.check()
+    with pytest.raises(NasUnavailableError):
+        NasGuard.start(tmp_path)
+
+
+def test_nas_copy_refused_by_the_guard_creates_no_folder_and_no_file(tmp_path: Path) -> None:
+    (tmp_path / "src").write_bytes(b"z" * 100)
+    nas = tmp_path / "nas"
+    nas.mkdir()
+
+    def unmounted() -> None:
+        raise NasUnavailableError("gone")
+
+    with pytest.raises(NasUnavailableError):
+        copy_to_nas(tmp_path / "src", nas / "2024" / "f.jpg", lambda: None, unmounted)
+    assert list(nas.iterdir()) == []
+    calls: list[str] = []
+
+    def gone_before_rename() -> None:
+        calls.append("check")
+        if len(calls) == 2:  # the share went away while the temp file was written
+            raise NasUnavailableError("gone")
+
+    with pytest.raises(NasUnavailableError):
+        copy_to_nas(tmp_path / "src", nas / "2024" / "f.jpg", lambda: None, gone_before_rename)
+    assert calls == ["check", "check"]
+    assert list((nas / "2024").iterdir()) == []  # the temp file was removed, nothing renamed
 
 
 def test_nas_marker_not_written_into_a_missing_folder(tmp_path: Path) -> None:
@@ -88,7 +157,7 @@ def test_nas_copy_is_exact_and_leaves_no_temp(tmp_path: Path) -> None:
     data = os.urandom(3_000_001)
     (tmp_path / "src.bin").write_bytes(data)
     target = tmp_path / "nas" / "2024" / "01" / "IMG.HEIC"
-    copied = copy_to_nas(tmp_path / "src.bin", target, lambda: None)
+    copied = copy_to_nas(tmp_path / "src.bin", target, lambda: None, lambda: None)
     assert copied == len(data) and target.read_bytes() == data
     assert [p.name for p in target.parent.iterdir()] == ["IMG.HEIC"]
 
@@ -102,7 +171,8 @@ def test_nas_copy_syscall_order_is_write_fsync_rename_fsync_dir(
     monkeypatch.setattr(nas, "fsync_dir", lambda p: calls.append(f"fsync dir {p.name}"))
     (tmp_path / "src").write_bytes(b"x" * 100)
     target = tmp_path / "t"
-    copy_to_nas(tmp_path / "src", target, lambda: calls.append(f"rename (exists={target.exists()})"))
+    copy_to_nas(tmp_path / "src", target,
+                lambda: calls.append(f"rename (exists={target.exists()})"), lambda: None)
     assert calls == ["fsync file", "rename (exists=False)", f"fsync dir {tmp_path.name}"]
     assert target.read_bytes() == b"x" * 100
 
@@ -115,7 +185,7 @@ def test_nas_copy_interrupted_before_rename_removes_its_temp(tmp_path: Path) -> 
         raise OSError(5, "Input/output error")
 
     with pytest.raises(OSError):
-        copy_to_nas(tmp_path / "src", target, boom)
+        copy_to_nas(tmp_path / "src", target, boom, lambda: None)
     assert list(target.parent.iterdir()) == []
 
 
@@ -146,7 +216,7 @@ def test_nas_existing_right_copy_is_adopted_without_copying(roots: NasRoots) -> 
     (roots.nas_root / "a/IMG.JPG").write_bytes(b"photo bytes" * 100)
     inode = (roots.nas_root / "a/IMG.JPG").stat().st_ino
     job = NasJob("00" * 16, (nas_file,), is_local_altered=False, label="a/IMG.JPG")
-    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
     assert result.action == "adopted" and result.size_bytes == 0
     assert (roots.nas_root / "a/IMG.JPG").stat().st_ino == inode
 
@@ -156,7 +226,7 @@ def test_nas_damaged_copy_is_replaced_from_a_good_local_file(roots: NasRoots) ->
     nas_file = put_local(roots, "IMG.JPG", data)
     (roots.nas_root / "IMG.JPG").write_bytes(data[:-1] + b"!")
     job = NasJob("00" * 16, (nas_file,), is_local_altered=False, label="IMG.JPG")
-    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
     assert result.action == "copied" and result.actual_sha256 == nas_file.sha256
     assert (roots.nas_root / "IMG.JPG").read_bytes() == data
 
@@ -168,7 +238,7 @@ def test_nas_copy_never_replaced_by_a_compressed_local_file(roots: NasRoots) -> 
     damaged = original[:100] + b"\x00" + original[101:]
     (roots.nas_root / "IMG.HEIC").write_bytes(damaged)
     job = NasJob("00" * 16, (nas_file,), is_local_altered=True, label="IMG.HEIC")
-    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
     assert result.action == "failed" and "not the downloaded original" in result.detail
     assert (roots.nas_root / "IMG.HEIC").read_bytes() == damaged  # left for a human
 
@@ -177,14 +247,14 @@ def test_nas_compressed_local_file_is_not_copied_to_an_empty_nas(roots: NasRoots
     nas_file = NasFile("original", "IMG.HEIC", sha(b"the original"))
     put_local(roots, "IMG.HEIC", b"re-encoded")
     job = NasJob("00" * 16, (nas_file,), is_local_altered=True, label="IMG.HEIC")
-    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
     assert result.action == "failed"
     assert not (roots.nas_root / "IMG.HEIC").exists()
 
 
 def test_nas_missing_local_file_fails_the_asset_only(roots: NasRoots) -> None:
     job = NasJob("00" * 16, (NasFile("original", "gone.jpg", "0" * 64),), False, "gone.jpg")
-    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
     assert result.action == "failed" and "cannot read" in result.detail
 
 
@@ -194,7 +264,7 @@ def test_nas_fresh_copy_of_a_damaged_local_file_says_the_local_side_is_wrong(
     nas_file = NasFile("original", "IMG.JPG", sha(b"what was downloaded"))
     put_local(roots, "IMG.JPG", b"what bit rot left")
     job = NasJob("00" * 16, (nas_file,), is_local_altered=False, label="IMG.JPG")
-    [result] = execute_backup_job(roots, job, CrashPoints(), lambda _n: None)
+    [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
     assert result.action == "mismatched"
     assert "local file itself differs" in result.detail
 

@@ -1,0 +1,192 @@
+"""Which NAS: the id in its marker, facts that name it, a swapped share, a nested config.
+
+The CLI runs in subprocesses (tests.factories.run_cli) on real files; the swapped-share test
+of the deletion gate runs every stage for real against the iCloud simulator
+(tests/cleanup_world.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from commands.init import run_init
+from engine.crashpoints import CrashPoints
+from engine.errors import ExitCode
+from engine.targets.nas import NAS_MARKER_NAME, read_nas_id
+from tests.cleanup_world import open_cleanup_world, prepare
+from tests.commands.test_backup_nas import (
+    NasLibrary,
+    all_states,
+    assert_nas_holds_the_originals,
+    make_nas_library,
+    nas_facts,
+)
+from tests.factories import make_library, run_cli
+from tests.reliability.invariants import ledger_digests
+
+
+def tree_digest(root: Path) -> str:
+    """Every file's path and bytes under `root`."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def swap_nas(nas_root: Path, config_path: Path, old_place: Path) -> str:
+    """The old share goes; a new empty one is mounted at the same place and `init` marks it."""
+    os.rename(nas_root, old_place)
+    nas_root.mkdir()
+    marked = run_cli(["init"], config_path)
+    assert marked.returncode == 0, marked.stderr
+    new_id = read_nas_id(nas_root)
+    assert new_id and f"marker {NAS_MARKER_NAME} written (NAS id {new_id[:8]})" in marked.stdout
+    return new_id
+
+
+def nas_ids_of_last_facts(nl: NasLibrary) -> set[str]:
+    return {nas_facts(nl, aid)[-1].nas_id for aid in nl.asset_ids}  # type: ignore[attr-defined]
+
+
+def test_every_nas_fact_names_the_nas_in_the_marker(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 3, live_every=2)
+    nas_id = read_nas_id(nl.nas_root)
+    assert nas_id and len(nas_id) == 32
+
+    assert run_cli(["backup-nas"], nl.library.config_path).returncode == 0
+    (nl.nas_root / "2024/05/01/IMG_0000.HEIC").unlink()
+    assert run_cli(["verify", "nas"], nl.library.config_path).returncode == 0
+
+    facts = [f for aid in nl.asset_ids for f in nas_facts(nl, aid)]
+    kinds = {type(f).__name__ for f in facts}
+    assert kinds == {"NasCopied", "NasVerified", "NasMismatched"}
+    assert {f.nas_id for f in facts} == {nas_id}  # type: ignore[attr-defined]
+    assert {s.nas_id for s in all_states(nl).values()} == {nas_id}
+
+
+def test_swapped_nas_gets_every_file_and_the_old_nas_is_left_alone(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 4, live_every=2, resources=(("alternative",), ()))
+    assert run_cli(["backup-nas"], nl.library.config_path).returncode == 0
+    old_id = read_nas_id(nl.nas_root)
+    new_id = swap_nas(nl.nas_root, nl.library.config_path, tmp_path / "old-nas")
+    old_tree = tree_digest(tmp_path / "old-nas")
+
+    dry = run_cli(["backup-nas", "--dry-run"], nl.library.config_path)
+    assert "8 files would be copied or adopted" in dry.stdout, dry.stdout + dry.stderr
+    checked = run_cli(["verify", "nas"], nl.library.config_path)  # facts for the mounted NAS
+
+    assert checked.returncode == 0, checked.stderr
+    assert "re-verified 0, mismatched 4" in checked.stdout
+    assert nas_ids_of_last_facts(nl) == {new_id}
+    assert "missing on the NAS" in nas_facts(nl, nl.asset_ids[0])[-1].detail  # type: ignore[attr-defined]
+
+    copied = run_cli(["backup-nas"], nl.library.config_path)
+
+    assert copied.returncode == 0, copied.stderr
+    assert "copied 4 " in copied.stdout
+    assert_nas_holds_the_originals(nl)
+    assert nas_ids_of_last_facts(nl) == {new_id} and old_id != new_id
+    assert tree_digest(tmp_path / "old-nas") == old_tree
+
+
+def test_backup_nas_fills_a_swapped_nas_nobody_verified_yet(tmp_path: Path) -> None:
+    nl = make_nas_library(tmp_path, 3, resources=(("adjusted", "adjusted_video"),))
+    assert run_cli(["backup-nas"], nl.library.config_path).returncode == 0
+    new_id = swap_nas(nl.nas_root, nl.library.config_path, tmp_path / "old-nas")
+    assert {s.nas_status for s in all_states(nl).values()} == {"verified"}  # of the old NAS
+
+    copied = run_cli(["backup-nas"], nl.library.config_path)
+
+    assert copied.returncode == 0, copied.stderr
+    assert "copied 3 " in copied.stdout
+    assert_nas_holds_the_originals(nl)
+    assert nas_ids_of_last_facts(nl) == {new_id}
+
+
+def test_init_gives_an_old_marker_an_id_and_backup_nas_adopts_the_copies_there(
+    tmp_path: Path,
+) -> None:
+    nl = make_nas_library(tmp_path, 3)
+    marker = nl.nas_root / NAS_MARKER_NAME
+    marker.write_text("This folder is a photoledger NAS archive root.\n")  # from before ids
+    assert run_cli(["backup-nas"], nl.library.config_path).returncode == 0  # still mounted
+    assert nas_ids_of_last_facts(nl) == {""}
+
+    marked = run_cli(["init"], nl.library.config_path)
+
+    assert marked.returncode == 0, marked.stderr
+    nas_id = read_nas_id(nl.nas_root)
+    assert nas_id and f"id added (NAS id {nas_id[:8]})" in marked.stdout
+    assert marker.read_text().startswith("This folder is a photoledger NAS archive root.\n")
+    again = run_cli(["init"], nl.library.config_path)
+    assert "already there" in again.stdout and read_nas_id(nl.nas_root) == nas_id
+    before = tree_digest(nl.nas_root)
+
+    adopted = run_cli(["backup-nas"], nl.library.config_path)
+
+    assert adopted.returncode == 0, adopted.stderr
+    assert "copied 0 (0 B), adopted 3" in adopted.stdout, adopted.stdout
+    assert nas_ids_of_last_facts(nl) == {nas_id}
+    assert tree_digest(nl.nas_root) == before  # re-read, nothing rewritten
+
+
+@pytest.mark.parametrize("where", ["inside", "same", "around"])
+def test_nas_root_nested_with_the_library_is_a_config_error(tmp_path: Path, where: str) -> None:
+    library = make_library(tmp_path)
+    root = library.config.library_root
+    nas = {"inside": root / "nas", "same": root / "sub" / "..", "around": tmp_path}[where]
+    text = library.config_path.read_text()
+    library.config_path.write_text(text.replace("  root: null", f"  root: {json.dumps(str(nas))}"))
+    line = next(i for i, row in enumerate(library.config_path.read_text().splitlines(), 1)
+                if row.startswith("  root: ") and json.dumps(str(nas)) in row)
+    before = ledger_digests(library)
+
+    result = run_cli(["backup-nas"], library.config_path)
+
+    assert result.returncode == ExitCode.CONFIG, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1
+    assert f"photoledger.yaml line {line}: nas.root:" in result.stderr
+    assert {"inside": "is inside library.root", "same": "is library.root itself",
+            "around": "holds library.root"}[where] in result.stderr
+    assert ledger_digests(library) == before
+
+
+def test_swapped_nas_blocks_deletion_until_backup_nas_fills_it(tmp_path: Path) -> None:
+    with open_cleanup_world(tmp_path, assets=10) as cw:
+        prepare(cw)
+        planned = cw.plan()
+        assert planned.entries, "some assets should pass the gate on the first NAS"
+        old_id = read_nas_id(cw.nas_root)
+        os.rename(cw.nas_root, tmp_path / "old-nas")
+        cw.nas_root.mkdir()
+        assert run_init(cw.config_path, CrashPoints()).nas_marker == "written"
+        new_id = read_nas_id(cw.nas_root)
+        assert old_id and new_id and old_id != new_id
+
+        blocked = cw.plan()
+
+        assert blocked.entries == ()
+        was_deletable = {e.asset_id for e in planned.entries}
+        reasons = {b.asset_id: [str(r) for r in b.blocks] for b in blocked.blocked}
+        for asset_id in was_deletable:
+            assert reasons[asset_id] == [
+                f"nas-other: verified on NAS {old_id[:8]}, the mounted NAS is {new_id[:8]} "
+                "(run `photoledger backup-nas`)"
+            ]
+        cw.backup_nas()
+
+        replanned = cw.plan()
+
+        assert {e.asset_id for e in replanned.entries} == was_deletable
+        for asset_id in was_deletable:
+            state = cw.state(next(e.record_name for e in planned.entries
+                                  if e.asset_id == asset_id))
+            assert state.nas_id == new_id
+            for resource in state.resources_downloaded:
+                data = (cw.nas_root / resource.relpath).read_bytes()
+                assert hashlib.sha256(data).hexdigest() == resource.sha256
