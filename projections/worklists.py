@@ -121,6 +121,7 @@ def library_totals(projection: MediaProjection) -> dict[str, Any]:
         " COALESCE(SUM(CASE WHEN deletion_state IS NULL AND NOT is_remote_deleted"
         "   THEN icloud_size_bytes END), 0) AS icloud_bytes,"
         " COUNT(sha256) AS downloaded,"
+        " SUM(sha256 IS NOT NULL AND missing_resources <> '[]') AS partially_downloaded,"
         " COALESCE(SUM(downloaded_size_bytes), 0) AS downloaded_bytes,"
         " SUM(nas_status = 'verified' AND nas_verified_sha256 = sha256) AS nas_verified,"
         " SUM(google_status = 'verified') AS google_verified,"
@@ -141,7 +142,8 @@ def library_totals(projection: MediaProjection) -> dict[str, Any]:
 def failures(projection: MediaProjection, limit: int = 20) -> list[dict[str, Any]]:
     """Assets with a recorded problem, most recent first."""
     rows = projection.query(
-        "SELECT asset_id, record_name, filename, quarantine_reason, last_error, last_error_at_utc "
+        "SELECT asset_id, record_name, filename, quarantine_reason, last_error, last_error_at_utc,"
+        " (SELECT group_concat(value, ', ') FROM json_each(missing_resources)) AS missing "
         f"FROM media WHERE {FAILURES_WHERE} ORDER BY last_error_at_utc DESC LIMIT ?",
         (limit,),
     )

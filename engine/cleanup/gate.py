@@ -157,7 +157,10 @@ def _resource_blocks(state: MediaState) -> list[Block]:
         Block(f"{key}-unreadable", f"iCloud's record of the {_label(key)} could not be read")
         for key in state.unreadable_resources
     ]
-    for key, version in res.listed_resources(state).items():
+    listed = res.listed_resources(state)
+    if state.kind == "live" and res.LIVE_VIDEO not in listed:  # a live photo lists its video
+        blocks.append(Block("live_video-not-downloaded", "the live photo's video is not known"))
+    for key, version in listed.items():
         got = res.downloaded(state, key)
         if got is None:
             blocks.append(Block(f"{key}-not-downloaded", f"the {_label(key)} was not downloaded"))

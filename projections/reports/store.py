@@ -51,7 +51,7 @@ from projections.media import MEDIA_FIELDS, MediaProjection, states_where
 from projections.worklists import FAILURES_WHERE, STAGE_WORKLISTS
 
 REPORTS_FILE = "reports.duckdb"
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 _HINTS = typing.get_type_hints(MediaState)
 _REPORTS_PACKAGE = "projections.reports"
 
@@ -105,7 +105,14 @@ def _source_columns() -> list[tuple[str, str, str]]:
     flags = [f"COALESCE(({where}), 0)" for where in STAGE_WORKLISTS.values()]
     flags.append(f"COALESCE(({FAILURES_WHERE}), 0)")
     cols += [(name, expr, "BIGINT") for name, expr in zip(_FLAGS, flags, strict=True)]
+    cols.append(("missing", _MISSING_SQL, "VARCHAR"))
     return cols
+
+
+# The resources a partly downloaded asset still lacks, as text ("live_video, adjusted").
+_MISSING_SQL = (
+    "(SELECT COALESCE(group_concat(value, ', '), '') FROM json_each(media.missing_resources))"
+)
 
 
 def _json_lines_select() -> str:
@@ -142,7 +149,7 @@ def _read_json_lines(path: Path) -> str:
 
 def _media_schema() -> str:
     cols = ["asset_id VARCHAR", *(f"{name} {t}" for name, t in _TYPES.items()),
-            "has_problem BOOLEAN"]
+            "has_problem BOOLEAN", "missing VARCHAR"]
     return f"CREATE TABLE media ({', '.join(cols)})"
 
 
@@ -156,7 +163,7 @@ def _typed(name: str, duck_type: str) -> str:
 
 def _insert_media(source: str) -> str:
     cols = ["asset_id", *(_typed(n, t) for n, t in _TYPES.items()),
-            "CAST(has_problem AS BOOLEAN)"]
+            "CAST(has_problem AS BOOLEAN)", "missing"]
     return f"INSERT INTO media SELECT {', '.join(cols)} FROM {source}"
 
 

@@ -37,6 +37,15 @@ def _backed_up(asset: Asset, rid: str) -> None:
     asset.record(ev.GoogleVerified, rid, device_id="PIXEL", size_bytes=s.declared_size_bytes)
 
 
+def _live_versions(index: int) -> tuple[ev.VersionFact, ...]:
+    return (
+        ev.VersionFact(key="original", size_bytes=1_000_000 + index,
+                       checksum=f"AZ{index:08d}checksum", file_type="public.heic"),
+        ev.VersionFact(key="live_video", size_bytes=500, checksum="LV",
+                       file_type="com.apple.quicktime-movie"),
+    )
+
+
 def _varied_assets(library: Library) -> None:
     """Assets on the album-move and delete work lists for as many gate reasons as possible."""
     run = new_run("varied")
@@ -44,8 +53,10 @@ def _varied_assets(library: Library) -> None:
     assets = []
     for twist in range(12):
         undated = {"captured_at_utc": None, "added_at_utc": None} if twist == 3 else {}
-        kind = "live" if twist in (0, 9) else "photo"  # a live photo without its video
-        asset = discover(run, 100 + twist, kind=kind, **undated)
+        live = twist in (0, 9)  # a live photo whose listed video was never downloaded
+        video = {"kind": "live", "live_video_declared_size_bytes": 500,
+                 "live_video_checksum": "LV", "versions": _live_versions(100 + twist)}
+        asset = discover(run, 100 + twist, **(video if live else {}), **undated)
         download(asset, run)
         _backed_up(asset, rid)
         if twist == 1:
@@ -107,7 +118,7 @@ def test_backlog_gate_blocks_agree_with_the_gate(tmp_path: Path) -> None:
     assert held == expected
     codes = {code for _a, _s, code, _d in expected}
     assert {"too-recent", "remote-changed", "quarantined", "local-removed", "no-date",
-            "not-downloaded", "nas-unavailable"} <= codes
+            "live_video-not-downloaded", "nas-unavailable"} <= codes
     assets_per_reason = Counter((stage, f"gate: {code}") for _a, stage, code, _d in
                                 {(a, s, c, "") for a, s, c, _d in expected})
     stuck = {(r["stage"], r["reason"]): r["assets"] for r in report.as_json()["sections"]["stuck"]
