@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
     ASSETS_FAILED = 16
     NAS_MISMATCHED = 17
     LAST_COPY_DAMAGED = 18
+    GONE_FROM_ICLOUD = 19
     DELETE_REFUSED = 20
     AUDIT_FAILED = 21
     PLAN_INVALID = 22
@@ -73,6 +74,9 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.LAST_COPY_DAMAGED: "ALARM: the NAS copy of an asset already deleted from iCloud, "
     "the only full-quality copy left, is missing or damaged; the message names the `photoledger "
     "recover` command and the last day iCloud's Recently Deleted can give it back",
+    ExitCode.GONE_FROM_ICLOUD: "`recover`: iCloud no longer has the asset (purged from "
+    "Recently Deleted after its 30 days, or never there): it cannot come back from iCloud; "
+    "its NAS copy (or another backup of it) is all there is",
     ExitCode.DELETE_REFUSED: "`delete execute` refused or stopped: the plan is over the "
     "mass-delete limits (cleanup.max_delete, cleanup.max_delete_fraction) or an I/O error "
     "happened earlier in the run; nothing more was deleted (`--force` overrides)",
@@ -153,3 +157,21 @@ class PlanInvalidError(PhotoledgerError):
     """A deletion plan is unknown or does not match its hash."""
 
     exit_code = ExitCode.PLAN_INVALID
+
+
+class NasMismatchedError(PhotoledgerError):
+    """A NAS copy is damaged or missing and not repaired yet; iCloud still has the asset."""
+
+    exit_code = ExitCode.NAS_MISMATCHED
+
+
+class LastCopyDamagedError(PhotoledgerError):
+    """The alarm: the damaged NAS copy is the only full-quality copy of a deleted asset."""
+
+    exit_code = ExitCode.LAST_COPY_DAMAGED
+
+
+class GoneFromIcloudError(PhotoledgerError):
+    """`recover` asked iCloud for an asset it no longer holds (purged after 30 days)."""
+
+    exit_code = ExitCode.GONE_FROM_ICLOUD
