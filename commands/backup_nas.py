@@ -34,7 +34,7 @@ from commands.output import console, err_console, human_bytes, print_json, print
 from engine.config import Config, load_config
 from engine.errors import ConfigError
 from engine.targets.nas import read_nas_id, require_nas_available
-from engine.targets.nas_files import NasRoots
+from engine.targets.nas_files import NasRoots, RepairSource
 from engine.targets.nas_run import (
     NasContext,
     NasOptions,
@@ -61,8 +61,18 @@ def nas_context(deps: Deps, nas_root: Path) -> NasContext:
         crash=deps.crash,
         run_id=deps.run_id,
         clock=deps.clock,
-        roots=NasRoots(library_root=deps.config.library_root, nas_root=nas_root),
+        roots=NasRoots(
+            library_root=deps.config.library_root, nas_root=nas_root,
+            repair_sources=repair_sources(deps.config),
+        ),
     )
+
+
+def repair_sources(config: Config) -> tuple[RepairSource, ...]:
+    """Where a missing or damaged NAS copy may also be found, after the library: the Pixel
+    outbox (same relative path) when the Google route is configured."""
+    outbox = config.settings.google.outbox
+    return (RepairSource("Pixel outbox", config.resolve(outbox)),) if outbox else ()
 
 
 def run_backup_nas(
@@ -163,7 +173,9 @@ def backup_nas_command(
     goes to nas.root at its library path: temp file beside it, fsync, rename,
     fsync the folder; then the copy is re-read with the page cache dropped and hashed.
     Equal to the downloaded sha256: NasVerified; different: NasMismatched, and the next
-    run replaces it. A copy already there with the right bytes is adopted. Exits 12 and
+    run repairs it from the library copy, else the Pixel outbox copy, whichever still
+    hashes to the download (assets deleted from iCloud too: their NAS copy may be the
+    last). A copy already there with the right bytes is adopted. Exits 12 and
     records nothing when the NAS marker .photoledger-nas is missing (share not mounted).
     """
     config = load_config(settings.config_path)
@@ -194,5 +206,11 @@ def _print_summary(summary: NasSummary) -> None:
     )
     for problem in summary.problems[:20]:
         console.print(Text(f"  {problem}"))
-    if summary.mismatched:
+    if summary.unrepairable:
+        console.print(
+            f"{summary.unrepairable} of them have no good local source (the library and the "
+            "Pixel outbox copies are gone or not the downloaded bytes): they need a "
+            "re-download from iCloud"
+        )
+    if summary.mismatched > summary.unrepairable:
         console.print("mismatched copies are replaced by the next backup-nas run")

@@ -2,7 +2,9 @@
 
 Invariant: a stage's work list is exactly the rows matching its WHERE clause here; stages
 never keep their own to-do state, so a rerun after any crash picks up precisely what is left.
-Deleted-in-iCloud and deletion-requested assets leave every work list except their own.
+Deleted-in-iCloud and deletion-requested assets leave every work list except their own and
+backup-nas's: once iCloud lost an asset its NAS copy may be the only one left, so a missing
+or damaged copy is still repaired from a local one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ _HAS_ORIGINAL = "sha256 IS NOT NULL AND local_removed_at_utc IS NULL"
 STAGE_WORKLISTS: dict[str, str] = {
     # engine.resources.decide_missing keeps `missing_resources` (listed, not downloaded)
     "download": f"{_ALIVE} AND quarantine_reason IS NULL AND missing_resources <> '[]'",
-    "backup-nas": f"{_ALIVE} AND {_HAS_ORIGINAL} AND "
+    # 'incomplete' (a resource downloaded since the last verification) is not 'verified'
+    "backup-nas": "sha256 IS NOT NULL AND "
     "(nas_status IS NOT 'verified' OR nas_verified_sha256 IS NOT sha256)",
     "backup-google": f"{_ALIVE} AND {_HAS_ORIGINAL} AND google_status IS NOT 'verified'",
     "compress": f"{_ALIVE} AND {_HAS_ORIGINAL} AND nas_status = 'verified' "

@@ -2,8 +2,15 @@
 
 Invariants:
 - A NAS file whose re-read hash equals the downloaded sha256 is adopted, never copied again.
-- An existing NAS file that differs is replaced only by a local file that itself hashes to the
-  downloaded sha256: a compressed or damaged local copy never overwrites the NAS copy.
+- A NAS file that is missing or differs is repaired from the first good source: the library
+  copy, then the other `RepairSource`s (the Pixel outbox) at the same relative path. A source
+  is good only while it hashes to the downloaded sha256, checked before it is copied (a
+  compressed or damaged copy never overwrites the NAS copy), and every copy is re-read after.
+  One exception saves a read: the first copy of an untouched library file (nothing on the
+  NAS yet) is judged by the re-read alone, and by its source only when that re-read differs.
+- With no good source the NAS copy is left as it is and the file is "unrepairable": its
+  NasMismatched says NO_GOOD_SOURCE, which is how the asset asks for a re-download from
+  iCloud (not done here: that would be the last source).
 - Every verdict about a NAS file comes from a re-read with the page cache dropped
   (engine.targets.nas.reread_sha256), never from size or modification time.
 - Workers return results and never touch the ledger; a full or read-only NAS, or one that
@@ -27,17 +34,41 @@ from engine.targets.nas import (
     remove_stale_temps,
     reread_sha256,
 )
-from engine.targets.nas_plan import FileAction, FileResult, NasFile, NasJob
+from engine.targets.nas_plan import NO_GOOD_SOURCE, FileAction, FileResult, NasFile, NasJob
 
 BytesFn = Callable[[int], None]
 
 
 @dataclass(frozen=True)
+class RepairSource:
+    """A folder holding copies at the library's relative paths (maybe the downloaded bytes)."""
+
+    name: str  # how the user knows it: "library", "Pixel outbox"
+    root: Path
+
+
+@dataclass(frozen=True)
 class NasRoots:
-    """Where the library's files are and where their NAS copies go."""
+    """Where the library's files are, where their NAS copies go, and what else may hold them."""
 
     library_root: Path
     nas_root: Path
+    repair_sources: tuple[RepairSource, ...] = ()  # tried after the library, in this order
+
+    @property
+    def sources(self) -> tuple[RepairSource, ...]:
+        return (RepairSource("library", self.library_root), *self.repair_sources)
+
+
+@dataclass(frozen=True)
+class _Placing:
+    """One NAS file being backed up: what each attempt needs."""
+
+    nas_file: NasFile
+    target: Path
+    guard: NasGuard
+    crash: CrashPoints
+    on_bytes: BytesFn
 
 
 def execute_backup_job(
@@ -46,10 +77,9 @@ def execute_backup_job(
     """Adopt or copy every file of one asset, then re-read each copy."""
     results: list[FileResult] = []
     for nas_file in job.files:
-        result = _backup_file(
-            roots, nas_file, is_local_altered=job.is_local_altered, guard=guard, crash=crash,
-            on_bytes=on_bytes,
-        )
+        target = nas_path(roots.nas_root, nas_file.relpath)
+        placing = _Placing(nas_file, target, guard, crash, on_bytes)
+        result = _backup_file(roots.sources, placing, is_local_altered=job.is_local_altered)
         results.append(result)
         if result.action == "failed":
             break
@@ -57,36 +87,63 @@ def execute_backup_job(
 
 
 def _backup_file(
-    roots: NasRoots, nas_file: NasFile, *, is_local_altered: bool, guard: NasGuard,
-    crash: CrashPoints, on_bytes: BytesFn,
+    sources: tuple[RepairSource, ...], placing: _Placing, *, is_local_altered: bool
 ) -> FileResult:
-    target = nas_path(roots.nas_root, nas_file.relpath)
-    source = roots.library_root / nas_file.relpath
+    nas_file, target = placing.nas_file, placing.target
     remove_stale_temps(target)
     existing = _reread(target)
     if existing is not None and existing[0] == nas_file.sha256:
-        on_bytes(existing[1])
+        placing.on_bytes(existing[1])
         return _result(nas_file, "adopted", existing[0])
-    is_source_checked = False
-    if existing is not None or is_local_altered:
-        refusal = _refuse_bad_source(nas_file, source, is_replacing=existing is not None)
-        if refusal is not None:
-            return refusal
-        is_source_checked = True
+    is_first_copy = existing is None and not is_local_altered
+    tried: list[str] = []
+    for index, source in enumerate(sources):
+        attempt = _copy_from(placing, source, is_checked_first=not (is_first_copy and index == 0))
+        if isinstance(attempt, FileResult):
+            return attempt
+        tried.append(f"{source.name}: {attempt}")
+    reread = _reread(target)  # left as it was, or what an unchecked first copy wrote
+    return _result(nas_file, "unrepairable", reread[0] if reread else None,
+                   detail=f"{NO_GOOD_SOURCE} ({'; '.join(tried)})")
+
+
+def _copy_from(placing: _Placing, source: RepairSource, *, is_checked_first: bool) -> (
+    FileResult | str
+):
+    """Copy the file from `source` and re-read it: the result, or why the source is no good."""
+    nas_file = placing.nas_file
+    path = source.root / nas_file.relpath
+    if is_checked_first and (problem := _source_problem(path, nas_file.sha256)):
+        return problem
     try:
         size_bytes = copy_to_nas(
-            source, target, lambda: crash.reach("backup_nas.before_rename"), guard.check
+            path, placing.target, lambda: placing.crash.reach("backup_nas.before_rename"),
+            placing.guard.check,
         )
     except SourceFileError as exc:
-        return _result(nas_file, "failed", None, detail=str(exc))
-    crash.reach("backup_nas.after_rename_before_verify")
-    reread = _reread(target)
-    on_bytes(size_bytes)
+        return str(exc)
+    placing.crash.reach("backup_nas.after_rename_before_verify")
+    reread = _reread(placing.target)
+    placing.on_bytes(size_bytes)
     actual = reread[0] if reread is not None else None
     if actual == nas_file.sha256:
         return _result(nas_file, "copied", actual, size_bytes)
-    detail = "" if is_source_checked else _explain_fresh_mismatch(nas_file, source)
-    return _result(nas_file, "mismatched", actual, size_bytes, detail)
+    if not is_checked_first and (problem := _source_problem(path, nas_file.sha256)):
+        return problem  # the source was wrong, not the NAS: the next source may be right
+    return _result(nas_file, "mismatched", actual, size_bytes,
+                   f"the {source.name} copy is right: the NAS returned different bytes than "
+                   "were written")
+
+
+def _source_problem(path: Path, sha256: str) -> str:
+    """Why the file at `path` is not the downloaded bytes ("" when it is)."""
+    try:
+        actual = local_sha256(path)
+    except SourceFileError as exc:
+        return str(exc)
+    if actual != sha256:
+        return f"not the downloaded file (sha256 {actual[:12]}: compressed or damaged)"
+    return ""
 
 
 def _reread(target: Path) -> tuple[str, int] | None:
@@ -95,33 +152,6 @@ def _reread(target: Path) -> tuple[str, int] | None:
     if digest is None:
         return None
     return digest, target.stat().st_size
-
-
-def _refuse_bad_source(nas_file: NasFile, source: Path, *, is_replacing: bool) -> FileResult | None:
-    """A failed result when the local file is not the downloaded original, else None."""
-    try:
-        local = local_sha256(source)
-    except SourceFileError as exc:
-        return _result(nas_file, "failed", None, detail=str(exc))
-    if local == nas_file.sha256:
-        return None
-    kept = "; the NAS copy was left as it is" if is_replacing else ""
-    return _result(
-        nas_file, "failed", None,
-        detail=f"the local file is not the downloaded original (sha256 {local[:12]}, "
-        f"compressed or damaged){kept}",
-    )
-
-
-def _explain_fresh_mismatch(nas_file: NasFile, source: Path) -> str:
-    """Say which side is wrong when a copy just written does not re-read right."""
-    try:
-        local = local_sha256(source)
-    except SourceFileError as exc:
-        return str(exc)
-    if local != nas_file.sha256:
-        return f"the local file itself differs from the download (sha256 {local[:12]})"
-    return "the local file is right: the NAS returned different bytes than were written"
 
 
 def execute_reverify_job(roots: NasRoots, job: NasJob, on_bytes: BytesFn) -> list[FileResult]:

@@ -23,7 +23,12 @@ from engine import events as ev
 from engine import resources as res
 from engine.asset import MediaState
 
-FileAction = Literal["adopted", "copied", "verified", "mismatched", "missing", "failed"]
+FileAction = Literal[
+    "adopted", "copied", "verified", "mismatched", "missing", "unrepairable", "failed"
+]
+# The NasMismatched detail of a file no local source could repair: the asset needs a
+# re-download from iCloud (engine.targets.nas_files: that would be the last RepairSource).
+NO_GOOD_SOURCE = "no good local source"
 AssetOutcome = Literal["verified", "mismatched", "failed"]
 
 
@@ -103,7 +108,7 @@ def decide_asset_verdict(
     if failed:
         detail = "; ".join(f"{r.key} {r.relpath}: {r.detail}" for r in failed)
         return AssetVerdict("failed", is_copied, copied_bytes, "", original.sha256, None, detail)
-    bad = [r for r in results if r.action in ("mismatched", "missing")]
+    bad = [r for r in results if r.action in ("mismatched", "missing", "unrepairable")]
     if bad:
         first = bad[0]
         detail = "; ".join(describe_bad_file(r) for r in bad)
@@ -127,9 +132,23 @@ def describe_bad_file(result: FileResult) -> str:
     where = f"{result.key} {result.relpath}"
     if result.action == "missing":
         return f"{where}: missing on the NAS" + (f" ({result.detail})" if result.detail else "")
-    actual = (result.actual_sha256 or "unreadable")[:12]
     extra = f"; {result.detail}" if result.detail else ""
+    if result.action == "unrepairable" and result.actual_sha256 is None:
+        return f"{where}: missing on the NAS{extra}"
+    actual = (result.actual_sha256 or "unreadable")[:12]
     return f"{where}: expected sha256 {result.expected_sha256[:12]}, read {actual}{extra}"
+
+
+def is_new_mismatch(state: MediaState, detail: str, nas_id: str) -> bool:
+    """False when the asset's last NAS fact already says exactly this about this NAS: a copy
+    nothing can repair stays on backup-nas's work list, and is recorded once, not per run.
+    (engine.asset folds a NasMismatched into last_error as "NAS copy mismatch: <detail>".)"""
+    return not (
+        state.nas_status == "mismatched"
+        and state.nas_id == nas_id
+        and state.last_error == f"NAS copy mismatch: {detail}"
+    )
+
 
 
 def is_nas_copy_current(state: MediaState, now: datetime, max_verify_age: timedelta) -> bool:
@@ -161,13 +180,21 @@ def parse_duration_s(text: str) -> float:
 def decide_facts_still_holding(state: MediaState, facts: list[Any]) -> list[Any]:
     """Of one asset's NAS facts decided on a stale copy, those that hold for `state`.
 
-    Every NAS fact of a batch is about the downloaded bytes the copy was checked against
-    (NasVerified.sha256, NasMismatched.expected_sha256); they all still hold while the asset's
-    downloaded sha256 is those bytes, and none does once a new download replaced them.
+    The NAS facts of a batch are about the downloaded bytes the files were checked against
+    (NasVerified: the original's sha256 and each resource's; NasMismatched: the wrong file's
+    expected_sha256). They all still hold while the asset's downloads are those bytes, and
+    none does once a new download replaced any of them.
     """
-    about = {
-        getattr(fact, "sha256", None) or getattr(fact, "expected_sha256", None)
-        for fact in facts
-        if isinstance(fact, (ev.NasVerified, ev.NasMismatched))
-    }
-    return list(facts) if about == {state.sha256} else []
+    current = {r.key: r.sha256 for r in state.resources_downloaded}
+
+    def holds(fact: Any) -> bool:
+        if isinstance(fact, ev.NasVerified):
+            return fact.sha256 == state.sha256 and all(
+                current.get(h.key) == h.sha256 for h in fact.files
+            )
+        if isinstance(fact, ev.NasMismatched):
+            return fact.expected_sha256 in current.values()
+        return True  # NasCopied: holds with the verdict that follows it
+
+    nas_facts = [f for f in facts if isinstance(f, (ev.NasVerified, ev.NasMismatched))]
+    return list(facts) if nas_facts and all(holds(f) for f in nas_facts) else []

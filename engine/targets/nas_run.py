@@ -11,6 +11,8 @@ Invariants:
 - Every NAS fact names the NAS it is about (`nas_id`, the id in the marker at the start).
 - The backup work list also takes every asset whose NAS facts name another NAS than the
   mounted one: evidence about another NAS counts for nothing, so that NAS gets every file.
+- A mismatch nothing could repair is recorded once: a later run that finds the same on the
+  same NAS appends nothing (nas_plan.is_new_mismatch), though it still reports it.
 - Events are appended only from the calling thread, in batches; workers only return results.
   A stop (error, Ctrl-C) saves the facts already decided (never a half-decided asset).
 - Event timestamps come from the injected clock: they are the verification times the
@@ -36,11 +38,13 @@ from engine.ledger import Ledger
 from engine.targets.nas import ADOPTED_METHOD, REREAD_METHOD, NasGuard
 from engine.targets.nas_files import NasRoots, execute_backup_job, execute_reverify_job
 from engine.targets.nas_plan import (
+    NO_GOOD_SOURCE,
     AssetVerdict,
     FileResult,
     NasJob,
     decide_asset_verdict,
     decide_facts_still_holding,
+    is_new_mismatch,
     plan_nas_job,
 )
 from projections.media import MediaProjection
@@ -79,6 +83,7 @@ class NasSummary:
     adopted: int = 0
     reverified: int = 0
     mismatched: int = 0
+    unrepairable: int = 0  # of the mismatched: no good local source (needs a re-download)
     failed: int = 0
     bytes_copied: int = 0
     not_reached: int = 0
@@ -92,6 +97,7 @@ class NasSummary:
             "adopted": self.adopted,
             "reverified": self.reverified,
             "mismatched": self.mismatched,
+            "unrepairable": self.unrepairable,
             "failed": self.failed,
             "not_reached": self.not_reached,
         }
@@ -196,12 +202,15 @@ class NasRun:
     def _record_verdict(self, asset: Asset, verdict: AssetVerdict, now: datetime) -> str:
         """Append NasVerified or NasMismatched; returns the outcome shown to the user."""
         if verdict.outcome == "mismatched":
-            asset.record(
-                ev.NasMismatched, self.ctx.run_id, timestamp=now,
-                expected_sha256=verdict.expected_sha256, actual_sha256=verdict.actual_sha256,
-                detail=verdict.detail, nas_id=self.guard.nas_id,
-            )
+            if is_new_mismatch(asset.state, verdict.detail, self.guard.nas_id):
+                asset.record(
+                    ev.NasMismatched, self.ctx.run_id, timestamp=now,
+                    expected_sha256=verdict.expected_sha256,
+                    actual_sha256=verdict.actual_sha256, detail=verdict.detail,
+                    nas_id=self.guard.nas_id,
+                )
             self.summary.mismatched += 1
+            self.summary.unrepairable += int(NO_GOOD_SOURCE in verdict.detail)
             return "mismatched"
         asset.record(
             ev.NasVerified, self.ctx.run_id, timestamp=now,

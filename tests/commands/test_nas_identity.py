@@ -1,4 +1,8 @@
-"""Which NAS: the id in its marker, facts that name it, a swapped share, a nested config.
+"""Which NAS: the id in its marker, facts that name it, a swapped share, a nested config;
+and repairs of NAS copies from any good local source.
+
+Commands that leave a damaged NAS copy behind are checked by what they print and record, not
+by their exit code (17 or 18: the NAS damage check's, tested with it).
 
 The CLI runs in subprocesses (tests.factories.run_cli) on real files; the swapped-share test
 of the deletion gate runs every stage for real against the iCloud simulator
@@ -15,19 +19,23 @@ from pathlib import Path
 import pytest
 
 from commands.init import run_init
+from engine import events as ev
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
 from engine.targets.nas import NAS_MARKER_NAME, read_nas_id
 from tests.cleanup_world import open_cleanup_world, prepare
 from tests.commands.test_backup_nas import (
     NasLibrary,
+    add_fact,
     all_states,
     assert_nas_holds_the_originals,
     make_nas_library,
+    media,
     nas_facts,
 )
 from tests.factories import make_library, run_cli
 from tests.reliability.invariants import ledger_digests
+from tests.unit.test_nas_files import flip_byte_keep_stat
 
 
 def tree_digest(root: Path) -> str:
@@ -60,7 +68,8 @@ def test_every_nas_fact_names_the_nas_in_the_marker(tmp_path: Path) -> None:
 
     assert run_cli(["backup-nas"], nl.library.config_path).returncode == 0
     (nl.nas_root / "2024/05/01/IMG_0000.HEIC").unlink()
-    assert run_cli(["verify", "nas"], nl.library.config_path).returncode == 0
+    checked = run_cli(["verify", "nas"], nl.library.config_path)
+    assert "re-verified 2, mismatched 1" in checked.stdout, checked.stdout + checked.stderr
 
     facts = [f for aid in nl.asset_ids for f in nas_facts(nl, aid)]
     kinds = {type(f).__name__ for f in facts}
@@ -80,8 +89,7 @@ def test_swapped_nas_gets_every_file_and_the_old_nas_is_left_alone(tmp_path: Pat
     assert "8 files would be copied or adopted" in dry.stdout, dry.stdout + dry.stderr
     checked = run_cli(["verify", "nas"], nl.library.config_path)  # facts for the mounted NAS
 
-    assert checked.returncode == 0, checked.stderr
-    assert "re-verified 0, mismatched 4" in checked.stdout
+    assert "re-verified 0, mismatched 4" in checked.stdout, checked.stdout + checked.stderr
     assert nas_ids_of_last_facts(nl) == {new_id}
     assert "missing on the NAS" in nas_facts(nl, nl.asset_ids[0])[-1].detail  # type: ignore[attr-defined]
 
@@ -190,3 +198,101 @@ def test_swapped_nas_blocks_deletion_until_backup_nas_fills_it(tmp_path: Path) -
             for resource in state.resources_downloaded:
                 data = (cw.nas_root / resource.relpath).read_bytes()
                 assert hashlib.sha256(data).hexdigest() == resource.sha256
+
+
+# ------------------------------------------------------------------ repair from any good source
+
+def with_outbox(nl: NasLibrary, outbox: Path) -> None:
+    """Configure the Pixel outbox (google.outbox) of the library."""
+    outbox.mkdir()
+    text = nl.library.config_path.read_text()
+    assert text.count("  outbox: null") == 1
+    nl.library.config_path.write_text(
+        text.replace("  outbox: null", f"  outbox: {json.dumps(str(outbox))}"))
+
+
+def compress_locally(nl: NasLibrary, asset_id: str) -> None:
+    """What the compress stage leaves: the library original re-encoded, Compressed recorded."""
+    state = all_states(nl)[asset_id]
+    assert state.local_relpath is not None
+    (nl.library_root / state.local_relpath).write_bytes(b"re-encoded, smaller")
+    add_fact(nl, asset_id, ev.Compressed, tier="t1", codec="jpeg", params_hash="p",
+             size_bytes_before=state.downloaded_size_bytes or 0, size_bytes_after=19,
+             sha256_after=hashlib.sha256(b"re-encoded, smaller").hexdigest(), source="local",
+             local_relpath_after=None, live_video_sha256_after=None)
+
+
+def nas_mismatches(nl: NasLibrary, asset_id: str) -> list[str]:
+    return [f.detail for f in nas_facts(nl, asset_id)  # type: ignore[attr-defined]
+            if type(f).__name__ == "NasMismatched"]
+
+
+def test_deleted_in_icloud_asset_gets_its_damaged_nas_copy_repaired_from_the_library(
+    tmp_path: Path,
+) -> None:
+    nl = make_nas_library(tmp_path, 2, resources=(("alternative",),))
+    assert run_cli(["backup-nas"], nl.library.config_path).returncode == 0
+    add_fact(nl, nl.asset_ids[0], ev.RemoteDeleted, observed_via="full scan")
+    flip_byte_keep_stat(nl.nas_root / "2024/05/01/IMG_0000.DNG", offset=77)
+    checked = run_cli(["verify", "nas"], nl.library.config_path)
+    assert "re-verified 1, mismatched 1" in checked.stdout, checked.stdout + checked.stderr
+
+    repaired = run_cli(["backup-nas"], nl.library.config_path)
+
+    assert repaired.returncode == 0, repaired.stderr
+    assert "copied 1 " in repaired.stdout, repaired.stdout
+    assert_nas_holds_the_originals(nl)
+    state = all_states(nl)[nl.asset_ids[0]]
+    assert state.is_remote_deleted and state.nas_status == "verified"
+
+
+def test_damaged_nas_copy_of_a_compressed_asset_is_repaired_from_the_pixel_outbox(
+    tmp_path: Path,
+) -> None:
+    nl = make_nas_library(tmp_path, 2, live_every=1)
+    with_outbox(nl, tmp_path / "outbox")
+    assert run_cli(["backup-nas"], nl.library.config_path).returncode == 0
+    for resource in all_states(nl)[nl.asset_ids[1]].resources_downloaded:  # staged for Google
+        target = tmp_path / "outbox" / resource.relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((nl.library_root / resource.relpath).read_bytes())
+    compress_locally(nl, nl.asset_ids[1])
+    (nl.nas_root / "2024/05/02/IMG_0001.HEIC").unlink()
+    checked = run_cli(["verify", "nas"], nl.library.config_path)
+    assert "mismatched 1" in checked.stdout, checked.stdout + checked.stderr
+
+    repaired = run_cli(["backup-nas"], nl.library.config_path)
+
+    assert repaired.returncode == 0, repaired.stderr
+    assert "copied 1 " in repaired.stdout, repaired.stdout
+    assert_nas_holds_the_originals(nl)  # the downloaded bytes, not the compressed ones
+
+
+def test_nas_copy_no_local_source_can_repair_is_recorded_once_as_needing_a_redownload(
+    tmp_path: Path,
+) -> None:
+    nl = make_nas_library(tmp_path, 1, resources=(("alternative",),))
+    with_outbox(nl, tmp_path / "outbox")  # never staged: nothing in it
+    assert run_cli(["backup-nas"], nl.library.config_path).returncode == 0
+    compress_locally(nl, nl.asset_ids[0])
+    damaged = nl.nas_root / "2024/05/01/IMG_0000.HEIC"
+    flip_byte_keep_stat(damaged)
+    left = damaged.read_bytes()
+    checked = run_cli(["verify", "nas"], nl.library.config_path)
+    assert "mismatched 1" in checked.stdout, checked.stdout + checked.stderr
+
+    first = run_cli(["backup-nas"], nl.library.config_path)
+    again = run_cli(["backup-nas"], nl.library.config_path)
+
+    # Damage left after a run is exit 17 once the NAS damage check ends the command.
+    assert first.returncode in (0, ExitCode.NAS_MISMATCHED), first.stderr
+    assert "mismatched 1" in first.stdout and "1 of them have no good local source" in (
+        first.stdout)
+    details = nas_mismatches(nl, nl.asset_ids[0])
+    assert len(details) == 2  # verify's, then backup-nas's once: the rerun added nothing
+    assert details[1].startswith("original 2024/05/01/IMG_0000.HEIC: expected sha256")
+    assert "no good local source (library: not the downloaded file" in details[1]
+    assert "Pixel outbox: cannot read" in details[1]
+    assert "mismatched 1" in again.stdout
+    assert damaged.read_bytes() == left  # never overwritten by a wrong copy
+    assert media(nl)[nl.asset_ids[0]]["nas_status"] == "mismatched"

@@ -24,8 +24,13 @@ from engine.targets.nas import (
     reread_sha256,
     write_nas_marker,
 )
-from engine.targets.nas_files import NasRoots, execute_backup_job, execute_reverify_job
-from engine.targets.nas_plan import NasFile, NasJob
+from engine.targets.nas_files import (
+    NasRoots,
+    RepairSource,
+    execute_backup_job,
+    execute_reverify_job,
+)
+from engine.targets.nas_plan import NasFile, NasJob, describe_bad_file
 
 NOW = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
 
@@ -239,7 +244,8 @@ def test_nas_copy_never_replaced_by_a_compressed_local_file(roots: NasRoots) -> 
     (roots.nas_root / "IMG.HEIC").write_bytes(damaged)
     job = NasJob("00" * 16, (nas_file,), is_local_altered=True, label="IMG.HEIC")
     [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
-    assert result.action == "failed" and "not the downloaded original" in result.detail
+    assert result.action == "unrepairable" and result.actual_sha256 == sha(damaged)
+    assert result.detail.startswith("no good local source (library: not the downloaded file")
     assert (roots.nas_root / "IMG.HEIC").read_bytes() == damaged  # left for a human
 
 
@@ -248,14 +254,16 @@ def test_nas_compressed_local_file_is_not_copied_to_an_empty_nas(roots: NasRoots
     put_local(roots, "IMG.HEIC", b"re-encoded")
     job = NasJob("00" * 16, (nas_file,), is_local_altered=True, label="IMG.HEIC")
     [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
-    assert result.action == "failed"
+    assert result.action == "unrepairable" and result.actual_sha256 is None
     assert not (roots.nas_root / "IMG.HEIC").exists()
 
 
-def test_nas_missing_local_file_fails_the_asset_only(roots: NasRoots) -> None:
+def test_nas_missing_local_file_is_unrepairable_and_names_why(roots: NasRoots) -> None:
     job = NasJob("00" * 16, (NasFile("original", "gone.jpg", "0" * 64),), False, "gone.jpg")
     [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
-    assert result.action == "failed" and "cannot read" in result.detail
+    assert result.action == "unrepairable" and "library: cannot read" in result.detail
+    assert describe_bad_file(result).startswith(
+        "original gone.jpg: missing on the NAS; no good local source (library: cannot read")
 
 
 def test_nas_fresh_copy_of_a_damaged_local_file_says_the_local_side_is_wrong(
@@ -265,8 +273,59 @@ def test_nas_fresh_copy_of_a_damaged_local_file_says_the_local_side_is_wrong(
     put_local(roots, "IMG.JPG", b"what bit rot left")
     job = NasJob("00" * 16, (nas_file,), is_local_altered=False, label="IMG.JPG")
     [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
-    assert result.action == "mismatched"
-    assert "local file itself differs" in result.detail
+    assert result.action == "unrepairable"
+    assert result.detail == (
+        f"no good local source (library: not the downloaded file (sha256 "
+        f"{sha(b'what bit rot left')[:12]}: compressed or damaged))"
+    )
+
+
+def with_outbox(roots: NasRoots, tmp_path: Path) -> NasRoots:
+    (tmp_path / "outbox").mkdir()
+    return NasRoots(roots.library_root, roots.nas_root,
+                    (RepairSource("Pixel outbox", tmp_path / "outbox"),))
+
+
+@pytest.mark.parametrize("nas_holds", ["damaged", "nothing"])
+@pytest.mark.parametrize("library_holds", ["compressed", "bit rot", "nothing"])
+def test_nas_copy_repaired_from_the_outbox_when_the_library_copy_is_no_good(
+    roots: NasRoots, tmp_path: Path, nas_holds: str, library_holds: str
+) -> None:
+    original = os.urandom(5000)
+    nas_file = NasFile("alternative", "2024/IMG.DNG", sha(original))
+    if library_holds != "nothing":
+        put_local(roots, "2024/IMG.DNG", b"smaller" if library_holds == "compressed" else
+                  original[:-1] + b"?")
+    if nas_holds == "damaged":
+        (roots.nas_root / "2024").mkdir()
+        (roots.nas_root / "2024/IMG.DNG").write_bytes(original[:-1] + b"!")
+    both = with_outbox(roots, tmp_path)
+    (tmp_path / "outbox/2024").mkdir()
+    (tmp_path / "outbox/2024/IMG.DNG").write_bytes(original)
+    job = NasJob("00" * 16, (nas_file,), library_holds == "compressed", "2024/IMG.DNG")
+
+    [result] = execute_backup_job(both, job, guard(roots), CrashPoints(), lambda _n: None)
+
+    assert (result.action, result.actual_sha256) == ("copied", sha(original))
+    assert (roots.nas_root / "2024/IMG.DNG").read_bytes() == original
+
+
+def test_nas_copy_not_repaired_from_an_outbox_copy_of_other_bytes(
+    roots: NasRoots, tmp_path: Path
+) -> None:
+    original = os.urandom(3000)
+    nas_file = NasFile("original", "IMG.HEIC", sha(original))
+    (roots.nas_root / "IMG.HEIC").write_bytes(b"damaged")
+    both = with_outbox(roots, tmp_path)
+    (tmp_path / "outbox/IMG.HEIC").write_bytes(b"also not it")
+    job = NasJob("00" * 16, (nas_file,), False, "IMG.HEIC")
+
+    [result] = execute_backup_job(both, job, guard(roots), CrashPoints(), lambda _n: None)
+
+    assert result.action == "unrepairable"
+    assert "library: cannot read" in result.detail and "Pixel outbox: not the downloaded" in (
+        result.detail)
+    assert (roots.nas_root / "IMG.HEIC").read_bytes() == b"damaged"
 
 
 def test_nas_reverify_reports_each_file(roots: NasRoots) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
+import msgspec
 import pytest
 
 from engine.asset import MediaState
-from engine.events import ResourceHash
+from engine.events import NasMismatched, NasVerified, ResourceHash
 from engine.resources import DownloadedResource
 from engine.targets.nas import ADOPTED_METHOD, REREAD_METHOD
 from engine.targets.nas_plan import (
@@ -15,7 +17,9 @@ from engine.targets.nas_plan import (
     NasFile,
     NasJob,
     decide_asset_verdict,
+    decide_facts_still_holding,
     is_nas_copy_current,
+    is_new_mismatch,
     parse_duration_s,
     plan_nas_job,
 )
@@ -153,3 +157,30 @@ def test_nas_duration_parses(text: str, seconds: float) -> None:
 def test_nas_duration_refuses_nonsense(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration_s(text)
+
+
+def test_nas_facts_decided_on_a_stale_copy_hold_while_every_resource_is_the_same() -> None:
+    state = MediaState(sha256=A, resources_downloaded=(
+        downloaded("original", "x.HEIC", A), downloaded("alternative", "x.DNG", D)))
+    files = (ResourceHash(key="original", sha256=A), ResourceHash(key="alternative", sha256=D))
+    verified = NasVerified(originator_id=uuid4(), originator_version=2, timestamp=T, run_id="r",
+                           sha256=A, method=REREAD_METHOD, files=files, nas_id="n")
+    assert decide_facts_still_holding(state, [verified]) == [verified]
+    twin_replaced = msgspec.structs.replace(state, resources_downloaded=(
+        downloaded("original", "x.HEIC", A), downloaded("alternative", "x.DNG", C)))
+    assert decide_facts_still_holding(twin_replaced, [verified]) == []
+    mismatched = NasMismatched(originator_id=uuid4(), originator_version=2, timestamp=T,
+                               run_id="r", expected_sha256=D, actual_sha256=C, detail="d",
+                               nas_id="n")
+    assert decide_facts_still_holding(state, [mismatched]) == [mismatched]
+    assert decide_facts_still_holding(twin_replaced, [mismatched]) == []
+
+
+def test_nas_mismatch_nothing_could_repair_is_new_once() -> None:
+    state = MediaState(sha256=A)
+    assert is_new_mismatch(state, "alternative x.DNG: missing; no good local source", "n")
+    state.nas_status, state.nas_id = "mismatched", "n"
+    state.last_error = "NAS copy mismatch: alternative x.DNG: missing; no good local source"
+    assert not is_new_mismatch(state, "alternative x.DNG: missing; no good local source", "n")
+    assert is_new_mismatch(state, "alternative x.DNG: missing; no good local source", "m")
+    assert is_new_mismatch(state, "original x.HEIC: missing", "n")
