@@ -3,10 +3,11 @@
 `assert_invariants` checks all of these on a library (and its NAS, when it has one):
 - no final file without its event: every file under the library root (outside the state
   folder) is named by some event of some asset, and every file on the NAS is the NAS copy of
-  a downloaded file;
+  a downloaded archival resource (original, live video, RAW/JPEG twin, edits);
 - no event without its file: every file the ledger says the library holds now (downloaded,
   then compressed, minus what LocalCopyRemoved removed) exists and hashes to the recorded
-  sha256, and every NAS-verified asset's NAS copy hashes to the downloaded original's sha256;
+  sha256, and every resource the last NAS verification re-read hashes on the NAS to its
+  downloaded sha256;
 - no temp or partial file left: no photoledger temp name under the library, the NAS or any
   other root given, and nothing but the ledger, the projection and the locks in the state
   folder;
@@ -15,7 +16,9 @@
   the run tables equal those of a projection rebuilt from scratch;
 - no deletion the gate would refuse: every Deleted rests on a DeletionRequested at which the
   deletion gate passed on the facts known then, with a stored, intact plan listing the asset
-  (engine.cleanup.audit, the same check `photoledger audit` makes).
+  (engine.cleanup.audit, the same check `photoledger audit` makes);
+- no asset deleted while any resource its record listed lacked a download, or a NAS re-read
+  to the downloaded sha256, at its deletion request.
 
 `assert_library_consistent` adds, for the ledger-only writer tests: every intended asset is in
 the ledger exactly once (one Discovered, one Downloaded), and nothing else is.
@@ -31,10 +34,12 @@ from pathlib import Path
 from uuid import UUID
 
 from engine import events as ev
+from engine.asset import MediaState, fold_fact
 from engine.cleanup.audit import StoredPlan, decide_deletion_stories
 from engine.config import ConfigFile
 from engine.crashpoints import CrashPoints
 from engine.ledger import Ledger
+from engine.resources import ARCHIVE_KEYS, downloaded, listed_resources
 from engine.targets.nas import NAS_MARKER_NAME
 from engine.tempfiles import STATE_FOLDER, find_temp_files
 from projections.media import MediaProjection, replay_rows
@@ -160,16 +165,11 @@ def collect_file_facts(ledger: Ledger) -> FileFacts:
     facts = FileFacts()
     for aggregate in asset_ids(ledger):
         files: dict[str, str] = {}
-        main = live = None
+        main: str | None = None
+        live: str | None = None
         for event in ledger.events_of(aggregate):
             if isinstance(event, ev.Downloaded):
-                main, live = event.local_relpath, event.live_video_relpath
-                files = {main: event.sha256}
-                if live is not None and event.live_video_sha256 is not None:
-                    files[live] = event.live_video_sha256
-                files |= {f.relpath: f.sha256 for f in event.extra_files}
-                facts.local_named |= set(files)
-                facts.downloaded_named |= {main} | ({live} if live else set())
+                main, live = _take_download(event, files, main, live, facts)
             elif isinstance(event, ev.Compressed) and main is not None:
                 files.pop(main, None)
                 main = event.local_relpath_after or main
@@ -182,12 +182,54 @@ def collect_file_facts(ledger: Ledger) -> FileFacts:
                     files.pop(relpath or "", None)
         facts.local_now |= files
         state = ledger.get_asset(aggregate).state
-        if state.nas_status == "verified" and state.local_relpath and state.sha256:
+        if state.nas_status in ("verified", "incomplete") and state.sha256:
             assert state.nas_verified_sha256 == state.sha256, f"{aggregate}: NAS verified other bytes"
-            facts.nas_now[state.local_relpath] = state.sha256
-            if state.live_video_relpath and state.live_video_sha256:
-                facts.nas_now[state.live_video_relpath] = state.live_video_sha256
+            by_key = {r.key: r for r in state.resources_downloaded}
+            for held in state.nas_files:
+                got = by_key.get(held.key)
+                assert got is not None and got.sha256 == held.sha256, f"{aggregate}: {held.key}"
+                facts.nas_now[got.relpath] = got.sha256
     return facts
+
+
+def _take_download(
+    event: ev.Downloaded, files: dict[str, str], main: str | None, live: str | None,
+    facts: FileFacts,
+) -> tuple[str | None, str | None]:
+    """One Downloaded: a v3 fact names one resource; a v2 one the original with its siblings."""
+    if event.resource == "original":
+        main = event.local_relpath
+        if event.live_video_relpath is not None and event.live_video_sha256 is not None:
+            live = event.live_video_relpath
+            files[live] = event.live_video_sha256
+        files |= {f.relpath: f.sha256 for f in event.extra_files}
+    elif event.resource == "live_video":
+        live = event.local_relpath
+    files[event.local_relpath] = event.sha256
+    facts.local_named |= set(files)
+    if event.resource in ARCHIVE_KEYS:  # the NAS holds every archival resource, nothing else
+        facts.downloaded_named.add(event.local_relpath)
+        facts.downloaded_named |= {live} if live else set()
+    return main, live
+
+
+def assert_deleted_assets_were_whole_on_the_nas(ledger: Ledger) -> None:
+    """No asset was deleted while a resource its record listed lacked a download, or a NAS
+    re-read to the downloaded sha256 (replayed to the moment of its deletion request)."""
+    deleted = {raw.originator_id for raw in ledger.iter_all() if raw.topic == "Deleted"}
+    for aggregate in sorted(deleted):
+        state = MediaState()
+        for event in ledger.events_of(UUID(aggregate)):
+            if isinstance(event, ev.DeletionRequested):
+                break
+            fold_fact(state, type(event), event, event.originator_version)
+        listed = listed_resources(state)
+        for key in listed:
+            got = downloaded(state, key)
+            assert got is not None, f"{aggregate}: deleted without its {key}"
+            assert any(h.key == key and h.sha256 == got.sha256 for h in state.nas_files), (
+                f"{aggregate}: deleted while its {key} had no verified NAS copy"
+            )
 
 
 def files_under(root: Path, *, skip: frozenset[str] = frozenset()) -> dict[str, Path]:
@@ -253,6 +295,7 @@ def assert_invariants(library: Library, scratch: Path, *, nas_root: Path | None 
         assert_projection_matches_replay(library, ledger, scratch)
         facts = collect_file_facts(ledger)
         assert_no_refused_deletion(ledger, library.config.settings)
+        assert_deleted_assets_were_whole_on_the_nas(ledger)
     finally:
         ledger.close()
     assert_no_stray_files(library)

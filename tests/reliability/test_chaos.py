@@ -3,21 +3,27 @@
 (part B, test 2.) The default run kills two small libraries 5 times each (seeded): one with
 the NAS as the only backup, one with every stage (real media, the Google route through a real
 Syncthing pair, compression by the default tiers). `pytest -m chaos` kills larger ones 50
-times. Afterwards every iCloud asset is in the ledger exactly once at each stage, deleted from
-iCloud exactly once (or quarantined and kept), the NAS and the Pixel hold every original, no
-tier was applied twice, the invariants hold, and `status` totals equal the simulator's truth.
+times. The libraries hold RAW+JPEG pairs and edited photos, live photos and videos. Afterwards
+every iCloud asset is in the ledger exactly once at each stage (each of its resources
+downloaded exactly once), deleted from iCloud exactly once (or quarantined and kept), never
+while a resource lacked a NAS copy with its downloaded sha256, the NAS and the Pixel hold every
+original, no tier was applied twice, the invariants hold, and `status` totals equal the
+simulator's truth.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from engine import events as ev
+from engine.cleanup.nas_evidence import REREAD_METHOD
 from engine.icloud.simulator.rows import ORIGINAL
+from engine.resources import listed_resources
 from tests.reliability.chaos import ChaosWorld, chaos_world, run_chaos
 from tests.reliability.invariants import assert_invariants, events_by_type, file_digest
 
@@ -45,8 +51,9 @@ def assert_each_asset_once_everywhere(world: ChaosWorld, live: set[str], scratch
     done = set(names.values()) - quarantined
     for topic in ("Discovered",):
         assert counts[topic] == Counter(dict.fromkeys(names.values(), 1)), topic
-    for topic in ("Downloaded", "NasVerified", "AlbumMoved", "Deleted"):
+    for topic in ("AlbumMoved", "Deleted"):
         assert counts[topic] == Counter(dict.fromkeys(done, 1)), f"{topic} not once per asset"
+    states = assert_each_resource_downloaded_once(world, done)
     deleted_in_icloud = {n for n, a in truth.items() if a.is_deleted}
     assert deleted_in_icloud == set(truth) - kept  # each deleted, quarantined ones kept
     totals = world.status_totals()
@@ -55,9 +62,34 @@ def assert_each_asset_once_everywhere(world: ChaosWorld, live: set[str], scratch
     assert totals["assets"] == len(truth)
     assert totals["downloaded"] == totals["nas_verified"] == len(done)
     assert totals["album_moved"] == totals["deleted_from_icloud"] == len(done)
-    assert totals["icloud_bytes"] == sum(sizes.values())
+    assert sum(s.declared_size_bytes for s in states.values()) == sum(
+        sizes[n] for n in truth if names[n] in done)
+    assert totals["icloud_freed_bytes"] == sum(s.icloud_size_bytes for s in states.values())
     if world.pair is not None:
         assert_google_and_compression_once(world, counts, done, totals)
+
+
+def assert_each_resource_downloaded_once(world: ChaosWorld, done: set[str]) -> dict[str, Any]:
+    """Every resource each record lists was downloaded exactly once and backed up once;
+    returns the states."""
+    ledger = world.library.open_ledger()
+    try:
+        states = {}
+        for asset_id in done:
+            events = ledger.events_of(UUID(asset_id))
+            got = Counter(e.resource for e in events if isinstance(e, ev.Downloaded))
+            # backup-nas verified once; delete execute's re-read at deletion adds its own
+            backups = [e for e in events if isinstance(e, ev.NasVerified)
+                       and e.method != REREAD_METHOD]
+            assert len(backups) == 1, f"{asset_id}: NasVerified by backup-nas {len(backups)}x"
+            state = ledger.get_asset(UUID(asset_id)).state
+            assert got == Counter(dict.fromkeys(listed_resources(state), 1)), asset_id
+            states[asset_id] = state
+    finally:
+        ledger.close()
+    kinds = Counter(k for s in states.values() for k in listed_resources(s))
+    assert kinds["alternative"] and kinds["adjusted"], f"no RAW twin or edit in the mix: {kinds}"
+    return states
 
 
 def assert_google_and_compression_once(world: ChaosWorld, counts: dict[str, Counter[str]],
