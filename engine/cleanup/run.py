@@ -8,6 +8,8 @@ Invariants:
 - Before anything else, a request left without an outcome (a crash) is reconciled by asking
   iCloud: in Recently Deleted (or gone) means Deleted, listed means DeletionFailed. It is
   never deleted again by reconciliation; a later plan may include it again through the gate.
+- With the NAS required (cleanup.require), nothing is deleted while no NAS is mounted (its
+  marker missing): the run stops with NasUnavailableError (exit 12), not a list of skips.
 - Only assets of the stored plan are considered, and only if the plan's entries still hash to
   its stored sha256. The mass-delete guard runs before the first delete, and an I/O error
   stops the run before the next one; both are overridden only by `force`.
@@ -40,7 +42,7 @@ from engine.errors import DeleteRefusedError, PlanInvalidError
 from engine.icloud.model import RemoteAsset
 from engine.icloud.port import ChangeTagConflictError, IcloudError, RecordRefusedError
 from engine.ledger_check import refuse_damaged_ledger as refuse_if_damaged
-from engine.targets.nas import nas_path
+from engine.targets.nas import NAS_MARKER_NAME, NasUnavailableError, nas_path
 from projections.media import MediaProjection
 
 _CANDIDATES_WHERE = (
@@ -183,6 +185,8 @@ def execute_deletions(
         raise DeleteRefusedError(
             f"refusing to delete {len(entries)} assets: {'; '.join(guard)} (`--force` overrides)"
         )
+    if entries and "nas" in ctx.settings.cleanup.require:
+        _refuse_without_nas(ctx)
     members = delete_pending_members(ctx)
     for entry in entries:
         outcome = _delete_one(ctx, entry, members, summary)
@@ -190,6 +194,17 @@ def execute_deletions(
             summary.stopped_by = "an I/O error talking to iCloud: the rest was not tried"
             break
     return summary
+
+
+def _refuse_without_nas(ctx: CleanupContext) -> None:
+    """NasUnavailableError (nothing deleted) unless a NAS is mounted: every asset would be
+    skipped for it, and a skipped run must not look like a clean one (exit 0)."""
+    if mounted_nas_id(ctx.nas_root) is None:
+        where = ctx.nas_root or "nas.root (not set)"
+        raise NasUnavailableError(
+            f"the NAS at {where} is not mounted (its marker {NAS_MARKER_NAME} is missing) and "
+            "cleanup.require lists nas: nothing was deleted"
+        )
 
 
 def _delete_one(

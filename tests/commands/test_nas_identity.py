@@ -35,6 +35,7 @@ from tests.commands.test_backup_nas import (
 )
 from tests.factories import make_library, run_cli
 from tests.reliability.invariants import ledger_digests
+from tests.sim import PASSWORD
 from tests.unit.test_nas_files import flip_byte_keep_stat
 
 
@@ -296,3 +297,33 @@ def test_nas_copy_no_local_source_can_repair_is_recorded_once_as_needing_a_redow
     assert "mismatched 1" in again.stdout
     assert damaged.read_bytes() == left  # never overwritten by a wrong copy
     assert media(nl)[nl.asset_ids[0]]["nas_status"] == "mismatched"
+
+
+# ------------------------------------------------------------------ delete with the NAS away
+
+def test_delete_execute_with_the_nas_unmounted_exits_12_and_deletes_nothing(
+    tmp_path: Path,
+) -> None:
+    with open_cleanup_world(tmp_path, assets=8) as cw:
+        prepare(cw)
+        plan = cw.plan()
+        assert plan.entries
+        os.rename(cw.nas_root, tmp_path / "nas-away")  # unmounted: an empty mount point
+        cw.nas_root.mkdir()
+        deleted_before = cw.icloud_deleted()  # the generated library has some already
+        env = {"PHOTOLEDGER_ICLOUD_ENDPOINT": cw.world.server.base_url,
+               "PHOTOLEDGER_ICLOUD_PASSWORD": PASSWORD}
+
+        result = run_cli(["--no-progress", "delete", "execute", plan.plan_id], cw.config_path,
+                         env=env)
+
+        assert result.returncode == ExitCode.NAS_UNAVAILABLE, result.stdout + result.stderr
+        assert NAS_MARKER_NAME in result.stderr.splitlines()[-1]
+        assert cw.icloud_deleted() == deleted_before
+        assert all("DeletionRequested" not in cw.topics_of(e.record_name) for e in plan.entries)
+        cw.nas_root.rmdir()
+        os.rename(tmp_path / "nas-away", cw.nas_root)  # mounted again: the plan goes through
+        done = run_cli(["--no-progress", "delete", "execute", plan.plan_id], cw.config_path,
+                       env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert {e.record_name for e in plan.entries} <= cw.icloud_deleted()
