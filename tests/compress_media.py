@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, ImageDraw
 
@@ -34,9 +35,19 @@ XMP = (
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
+def gaussian_noise(size: tuple[int, int], sigma: float, noise: np.random.Generator) -> Image.Image:
+    """What `Image.effect_noise(size, sigma)` draws (L, 128 + sigma * N(0, 1), clipped), but
+    from `noise`: effect_noise draws from the C library's rand(), one sequence per process
+    that every earlier call in it advances, so the same seed gave a different image
+    depending on which tests ran before in that pytest worker."""
+    values = 128 + sigma * noise.standard_normal((size[1], size[0]))
+    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8))
+
+
 def detailed_image(width: int, height: int, seed: int) -> Image.Image:
-    """A photo-like RGB image: noise summed over octaves, plus sharp shapes."""
-    rng = random.Random(seed)
+    """A photo-like RGB image: noise summed over octaves, plus sharp shapes; the same for
+    the same arguments in any process."""
+    rng, noise = random.Random(seed), np.random.default_rng(seed)
     result = Image.new("RGB", (width, height), (118, 124, 110))
     size, weight = 8, 0.55
     while size <= max(width, height) // 4:
@@ -45,7 +56,7 @@ def detailed_image(width: int, height: int, seed: int) -> Image.Image:
         channels = []
         for _ in range(3):
             shift = rng.randint(-30, 30)  # a colour cast per octave
-            channels.append(Image.effect_noise(small, 70).point(lambda v, s=shift: v + s))
+            channels.append(gaussian_noise(small, 70, noise).point(lambda v, s=shift: v + s))
         octave = Image.merge("RGB", channels).resize((width, height), Image.Resampling.BICUBIC)
         result = Image.blend(result, octave, weight)
         size, weight = size * 2, weight * 0.62
@@ -55,7 +66,7 @@ def detailed_image(width: int, height: int, seed: int) -> Image.Image:
         w, h = rng.randrange(width // 20, width // 5), rng.randrange(height // 20, height // 5)
         colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
         draw.ellipse((x, y, x + w, y + h), outline=colour, width=max(2, width // 500))
-    grain = Image.effect_noise((width, height), 24)  # sensor-like grain, the same in R, G, B
+    grain = gaussian_noise((width, height), 24, noise)  # sensor-like grain, same in R, G, B
     return Image.blend(result, Image.merge("RGB", (grain, grain, grain)), 0.1)
 
 

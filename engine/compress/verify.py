@@ -1,12 +1,20 @@
 """Decode-back checks: an encoder's output replaces a local copy only if it passes these.
 
 Invariants:
-- A still is opened, `verify()`-ed, reopened and decoded (a truncated or corrupt file fails
-  the decode), and must be the expected format with the source's displayed dimensions.
-  A JPEG is decoded at 1/8 scale: libjpeg still reads every scan and every Huffman code of
-  every block (that is where a cut or damaged stream fails, exactly as in a full decode) and
-  only skips the inverse DCT of the AC coefficients, upsampling and colour conversion,
-  arithmetic that cannot fail. That halves the check's cost for a progressive JPEG.
+- A still is opened, `verify()`-ed, reopened and decoded (a truncated file, or one libjpeg
+  rejects, fails the decode), and must be the expected format with the source's displayed
+  dimensions. A JPEG is decoded at 1/8 scale: libjpeg still reads every scan and every
+  Huffman code of every block, as in a full decode, and only skips the inverse DCT of the AC
+  coefficients, upsampling and colour conversion, arithmetic that cannot fail. That halves
+  the check's cost for a progressive JPEG.
+- libjpeg treats most damage inside scan data as a warning ("Corrupt JPEG data: premature end
+  of data segment", "N extraneous bytes before marker"): it fills in zeros, skips ahead and
+  finishes, and Pillow drops warnings. So a JPEG's layout is also walked, byte for byte as
+  Pillow's libjpeg writes it: SOI, whole marker segments, scan data in which a 0xFF is only
+  ever a stuffed 0xFF 0x00 or the restart marker due next, and EOI as the last two bytes.
+  A stray marker or a run of 0xFF (fill bytes, which that encoder never writes) in the scan
+  data fails whatever byte follows it. Not caught: damage without a 0xFF in it (zeroed or
+  altered scan bytes); only a decoder that reports libjpeg's warnings would see it.
 - The metadata that must survive is compared with the source's, not just looked for: EXIF
   date, camera make/model and the GPS block, the ICC profile byte for byte, XMP present.
 - A video is probed with packets counted (ffprobe reads every packet, so a cut file shows
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +45,12 @@ _EXIF_TAGS = {0x9003: "DateTimeOriginal", 0x9011: "OffsetTimeOriginal"}
 _ROTATED_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _DURATION_TOLERANCE_S = 0.25
 _JPEG_CHECK_SCALE = 8  # libjpeg's smallest DCT scale; see the module invariants
+_SOI, _EOI, _SOS, _DRI, _RST0, _RST7 = 0xD8, 0xD9, 0xDA, 0xDD, 0xD0, 0xD7
+# Markers that have no length field, so cannot start a segment after SOI (TEM, SOI, RSTn) or
+# are not markers at all (0x00 stuffing, 0xFF fill).
+_NOT_A_SEGMENT = frozenset({0x00, 0x01, _SOI, 0xFF, *range(_RST0, _RST7 + 1)})
+# In scan data a 0xFF followed by anything but 0x00 starts a marker (or is a fill byte).
+_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00]")
 
 
 class VerifyError(Exception):
@@ -74,21 +89,10 @@ def photo_facts(im: Image.Image, size: tuple[int, int] | None = None) -> PhotoFa
 def verify_photo(output: Path | bytes, target_format: str, source: PhotoFacts) -> None:
     """Decode `output` (a file, or the exact bytes to be written) back and compare it with the
     source (see module invariants)."""
-    def opened() -> Image.Image:
-        return Image.open(io.BytesIO(output) if isinstance(output, bytes) else output)
-
-    try:
-        with opened() as im:
-            found = im.format
-            im.verify()
-        with opened() as im:
-            full_size = im.size
-            if found == "JPEG":
-                im.draft(im.mode, _check_size(full_size))
-            im.load()
-            out = photo_facts(im, full_size)
-    except Exception as exc:  # any decoder complaint means the file is not usable
-        raise VerifyError(f"output does not decode: {type(exc).__name__}: {exc}") from None
+    data = output if isinstance(output, bytes) else output.read_bytes()
+    found, out = _decoded_facts(data)
+    if found == "JPEG":
+        check_jpeg_layout(data)
     if found != FORMAT_NAMES[target_format]:
         raise VerifyError(f"output is {found}, expected {FORMAT_NAMES[target_format]}")
     if out.displayed_size != source.displayed_size:
@@ -100,6 +104,84 @@ def verify_photo(output: Path | bytes, target_format: str, source: PhotoFacts) -
         raise VerifyError("ICC profile not kept")
     if source.has_xmp and not out.has_xmp:
         raise VerifyError("XMP not kept")
+
+
+def _decoded_facts(data: bytes) -> tuple[str | None, PhotoFacts]:
+    """The format Pillow finds and the facts of the decoded still (a JPEG at 1/8 scale)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            found = im.format
+            im.verify()
+        with Image.open(io.BytesIO(data)) as im:
+            full_size = im.size
+            if found == "JPEG":
+                im.draft(im.mode, _check_size(full_size))
+            im.load()
+            return found, photo_facts(im, full_size)
+    except Exception as exc:  # any decoder complaint means the file is not usable
+        raise VerifyError(f"output does not decode: {type(exc).__name__}: {exc}") from None
+
+
+def check_jpeg_layout(data: bytes) -> None:
+    """Walk a JPEG's marker segments and scan data (see module invariants); VerifyError at
+    the first byte out of place. Costs a few regex searches per scan, not a decode."""
+    if not data.startswith(b"\xff\xd8"):
+        raise _corrupt("no SOI marker at the start")
+    pos, scans, restart_interval = 2, 0, 0
+    while (code := _marker_at(data, pos)) != _EOI:
+        end = _segment_end(data, pos)
+        if code == _DRI:
+            restart_interval = int.from_bytes(data[pos + 4 : pos + 6], "big")
+        if code == _SOS:
+            scans += 1
+            end = _scan_end(data, end, restart_interval)
+        pos = end
+    if not scans:
+        raise _corrupt("EOI before any scan")
+    if pos + 2 != len(data):
+        raise _corrupt(f"{len(data) - pos - 2} bytes after the EOI marker at byte {pos}")
+
+
+def _corrupt(what: str) -> VerifyError:
+    # Worded as libjpeg words these faults, which it only warns about (see module invariants).
+    return VerifyError(f"output does not decode: corrupt JPEG data: {what}")
+
+
+def _marker_at(data: bytes, pos: int) -> int:
+    """The code of the marker that must start at `pos` (one that may follow a segment)."""
+    if pos + 2 > len(data):
+        raise _corrupt("the file ends without an EOI marker")
+    if data[pos] != 0xFF:
+        raise _corrupt(f"byte {pos} is 0x{data[pos]:02X} where a marker must start")
+    code = data[pos + 1]
+    if code == 0xFF:
+        raise _corrupt(f"a run of 0xFF (fill bytes) at byte {pos}")
+    if code in _NOT_A_SEGMENT:
+        raise _corrupt(f"marker 0xFF{code:02X} out of place at byte {pos}")
+    return code
+
+
+def _segment_end(data: bytes, pos: int) -> int:
+    """Where the marker segment at `pos` ends (EOI has no segment and is never passed in)."""
+    length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+    if length < 2 or pos + 2 + length > len(data):
+        raise _corrupt(f"marker 0xFF{data[pos + 1]:02X} at byte {pos} has length {length}")
+    return pos + 2 + length
+
+
+def _scan_end(data: bytes, pos: int, restart_interval: int) -> int:
+    """Where the scan data starting at `pos` ends: at the first marker that is not the restart
+    marker due next (RST0..RST7 in turn, and only with a restart interval)."""
+    due = _RST0
+    while found := _MARKER_IN_SCAN.search(data, pos):
+        code = data[found.start() + 1]
+        if not _RST0 <= code <= _RST7:
+            return found.start()
+        if not restart_interval or code != due:
+            raise _corrupt(f"restart marker 0xFF{code:02X} out of place at byte {found.start()}")
+        due = _RST0 + (code - _RST0 + 1) % 8
+        pos = found.end()
+    raise _corrupt("scan data runs to the end of the file")
 
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:
