@@ -41,11 +41,15 @@ def test_demo_backs_up_every_download_to_the_nas_and_the_pixel_and_reruns_idle(
     first = run_demo(folder)
     assert first.returncode == 0, first.stderr[-3000:] + first.stdout[-3000:]
 
-    originals = downloaded_originals(folder / "library" / ".photoledger" / "ledger.db")
+    resources = downloaded_resources(folder / "library" / ".photoledger" / "ledger.db")
+    originals = [sha for key, sha in resources if key == "original"]
     assert originals, "the demo downloaded nothing"
     nas = digests(folder / "nas")
-    assert nas == digests(folder / "syncthing" / "pixel-dcim")  # both hold the originals
-    assert set(nas.values()) >= set(originals)  # every download, byte for byte
+    assert set(nas.values()) == {sha for _key, sha in resources}  # every resource, exactly
+    pixel = digests(folder / "syncthing" / "pixel-dcim")
+    to_google = {sha for key, sha in resources if key in ("original", "live_video")}
+    assert set(pixel.values()) == to_google  # originals and live videos; RAW twins, edits not
+    assert pixel.items() <= nas.items()  # at the same paths
     library = digests(folder / "library")
     assert set(library) == set(nas)  # compressed in place, under the same names
     assert sum(library[p] != nas[p] for p in nas) > 0  # compress changed some local copies
@@ -60,15 +64,15 @@ def test_demo_backs_up_every_download_to_the_nas_and_the_pixel_and_reruns_idle(
 
     second = run_demo(folder)
     assert second.returncode == 0, second.stderr[-3000:]
-    for idle in ("downloaded 0,", "copied 0 (0 B)", "staged 0 ", "compressed 0 ",
+    for idle in ("downloaded 0 assets", "copied 0 (0 B)", "staged 0 ", "compressed 0 ",
                  "0 assets would be deleted"):
         assert idle in second.stdout, idle
     assert "$ photoledger delete execute" not in second.stdout  # nothing left to delete
     assert digests(folder / "library") == library
 
 
-def downloaded_originals(ledger_db: Path) -> list[str]:
-    """sha256 of the original each Downloaded fact names, read from the ledger file."""
+def downloaded_resources(ledger_db: Path) -> list[tuple[str, str]]:
+    """(resource, sha256) of every Downloaded fact, read from the ledger file."""
     from engine.mapper import decode_row
 
     con = sqlite3.connect(ledger_db)
@@ -77,4 +81,4 @@ def downloaded_originals(ledger_db: Path) -> list[str]:
     finally:
         con.close()
     facts = [decode_row(topic, bytes(state)) for topic, state in rows]
-    return [f["sha256"] for f in facts if f["event"] == "Downloaded"]
+    return [(f["resource"], f["sha256"]) for f in facts if f["event"] == "Downloaded"]
