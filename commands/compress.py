@@ -32,6 +32,7 @@ from rich.text import Text
 
 from commands.context import Deps, Settings, open_reader, open_writer
 from commands.output import console, err_console, human_bytes, print_json
+from engine.cleanup.effects import mounted_nas_id
 from engine.compress.run import (
     CompressContext,
     CompressOptions,
@@ -45,6 +46,11 @@ from engine.compress.work import WorkerSettings
 from engine.config import Config, load_config
 from engine.targets.nas import NasUnavailableError, require_nas_available
 from projections.compression import measured_ratios, savings_by_tier
+
+
+def _nas_root(config: Config) -> Path | None:
+    root = config.settings.nas.root
+    return config.resolve(root) if root else None
 
 
 def nas_source_root(config: Config) -> Path | None:
@@ -74,6 +80,7 @@ def compress_context(deps: Deps, nas_root: Path | None) -> CompressContext:
         ledger=deps.ledger, projection=deps.projection, crash=deps.crash, run_id=deps.run_id,
         clock=deps.clock, settings=s.compression,
         max_nas_verify_age=timedelta(days=s.nas.max_verify_age_days),
+        mounted_nas_id=mounted_nas_id(nas_root),
         worker=WorkerSettings(
             library_root=deps.config.library_root, nas_root=nas_root,
             ffmpeg=s.compression.ffmpeg, ffprobe=s.compression.ffprobe,
@@ -99,7 +106,8 @@ def run_compress(
 def policy_of(deps: Deps) -> CompressionPolicy:
     s = deps.config.settings
     return CompressionPolicy(
-        s.compression, timedelta(days=s.nas.max_verify_age_days), deps.clock()
+        s.compression, timedelta(days=s.nas.max_verify_age_days), deps.clock(),
+        mounted_nas_id(_nas_root(deps.config)),
     )
 
 

@@ -115,8 +115,11 @@ def decide_album_move(state: MediaState, now: datetime, settings: ConfigFile) ->
 
 def _compression_blocks(state: MediaState, now: datetime, settings: ConfigFile) -> list[Block]:
     """A block while the compress stage still has work for this asset (a tier is due)."""
+    # Only "is a tier still due?" matters here (waiting for backups blocks as much), so the
+    # NAS is taken as the one the evidence names.
     policy = CompressionPolicy(
-        settings.compression, timedelta(days=settings.nas.max_verify_age_days), now
+        settings.compression, timedelta(days=settings.nas.max_verify_age_days), now,
+        state.nas_id or "",
     )
     decision = decide_compression("", state, policy)
     if decision.action in ("compress", "waiting-backups"):

@@ -102,6 +102,7 @@ class CompressContext:
     settings: CompressionSettings
     max_nas_verify_age: timedelta
     worker: WorkerSettings
+    mounted_nas_id: str | None  # a verification of another NAS does not let a copy shrink
     find_tool: Callable[[str], str | None] = shutil.which
 
 
@@ -243,7 +244,9 @@ def execute_compress(
     ctx: CompressContext, options: CompressOptions, progress: CompressProgress
 ) -> CompressSummary:
     """Compress every asset due for a heavier tier whose backups are verified."""
-    policy = CompressionPolicy(ctx.settings, ctx.max_nas_verify_age, ctx.clock())
+    policy = CompressionPolicy(
+        ctx.settings, ctx.max_nas_verify_age, ctx.clock(), ctx.mounted_nas_id
+    )
     decisions = plan_compression(ctx.projection, policy, options.limit)
     jobs = [d.job for _aid, d in decisions if d.job is not None]
     require_tools(tools_needed(jobs, ctx.settings), ctx.find_tool)

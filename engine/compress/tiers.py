@@ -59,6 +59,7 @@ class CompressionPolicy:
     settings: CompressionSettings
     max_nas_verify_age: timedelta
     now: datetime
+    mounted_nas_id: str | None  # the id in the NAS marker now; None: no NAS mounted
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ def has_required_backups(state: MediaState, policy: CompressionPolicy) -> list[s
     """The required backups that are NOT verified for this asset's bytes (empty: all are)."""
     missing = []
     for need in policy.settings.require:
-        if need == "nas" and not is_nas_copy_current(state, policy.now, policy.max_nas_verify_age):
+        if need == "nas" and not is_nas_copy_current(
+            state, policy.now, policy.max_nas_verify_age, policy.mounted_nas_id
+        ):
             missing.append("NAS copy not verified recently")
         if need == "google" and state.google_status != "verified":
             missing.append("Google (Pixel) copy not verified")

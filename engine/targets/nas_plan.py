@@ -151,10 +151,15 @@ def is_new_mismatch(state: MediaState, detail: str, nas_id: str) -> bool:
 
 
 
-def is_nas_copy_current(state: MediaState, now: datetime, max_verify_age: timedelta) -> bool:
-    """The NAS holds the downloaded bytes, re-read no longer than `max_verify_age` ago."""
+def is_nas_copy_current(
+    state: MediaState, now: datetime, max_verify_age: timedelta, mounted_nas_id: str | None
+) -> bool:
+    """The mounted NAS holds the downloaded bytes, re-read no longer than `max_verify_age`
+    ago. Evidence about another NAS (a swapped share) counts for nothing; None: no NAS."""
     return (
         state.sha256 is not None
+        and mounted_nas_id is not None
+        and (state.nas_id or "") == mounted_nas_id
         and state.nas_status == "verified"
         and state.nas_verified_sha256 == state.sha256
         and state.nas_verified_at_utc is not None

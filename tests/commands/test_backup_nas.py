@@ -27,7 +27,7 @@ from engine.asset import MediaState
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
-from engine.targets.nas import NAS_MARKER_NAME, TEMP_SUFFIX
+from engine.targets.nas import NAS_MARKER_NAME, TEMP_SUFFIX, read_nas_id
 from engine.targets.nas_plan import is_nas_copy_current
 from engine.targets.nas_run import NasOptions, NasSummary
 from tests.factories import REPO_ROOT, Library, discover, make_library, new_run
@@ -443,11 +443,12 @@ def test_nas_copy_older_than_max_verify_age_stops_counting_until_reread(tmp_path
     backup(nl, clock=lambda: t0)
     max_age = timedelta(days=nl.library.config.settings.nas.max_verify_age_days)
     later = t0 + max_age + timedelta(hours=1)
-    assert all(is_nas_copy_current(s, t0, max_age) for s in states(nl).values())
-    assert not any(is_nas_copy_current(s, later, max_age) for s in states(nl).values())
+    nas = read_nas_id(nl.nas_root)
+    assert all(is_nas_copy_current(s, t0, max_age, nas) for s in states(nl).values())
+    assert not any(is_nas_copy_current(s, later, max_age, nas) for s in states(nl).values())
     partial = verify(nl, clock=lambda: later, limit=1)
     assert partial.outdated_after_run == 2
-    assert sum(is_nas_copy_current(s, later, max_age) for s in states(nl).values()) == 1
+    assert sum(is_nas_copy_current(s, later, max_age, nas) for s in states(nl).values()) == 1
     assert verify(nl, clock=lambda: later).outdated_after_run == 0
 
 

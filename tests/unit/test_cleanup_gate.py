@@ -122,13 +122,23 @@ def test_gate_requires_a_due_compression_only_when_configured() -> None:
     assert "not-compressed" in codes(asset, require=("nas", "google", "compress"))
     run = new_run()
     tier = decide_compression(
-        "", asset.state, CompressionPolicy(settings().compression, timedelta(days=30), NOW)
+        "", asset.state, CompressionPolicy(settings().compression, timedelta(days=30), NOW, "")
     ).tier
     assert tier is not None
     asset.record(ev.Compressed, run.id.hex, tier=tier, codec="jpeg", params_hash="p",
                  size_bytes_before=2, size_bytes_after=1, sha256_after="cd" * 32, source="nas",
                  local_relpath_after=None, live_video_sha256_after=None)
     assert "not-compressed" not in codes(asset, require=("nas", "google", "compress"))
+
+
+def test_compression_waits_when_the_mounted_nas_is_not_the_one_verified() -> None:
+    asset = ready_asset()
+    verified_on = asset.state.nas_id
+    policy = CompressionPolicy(settings().compression, timedelta(days=30), NOW, verified_on)
+    assert decide_compression("", asset.state, policy).action == "compress"
+    for mounted in ("a-new-share", None):  # swapped for another NAS, or not mounted
+        swapped = CompressionPolicy(settings().compression, timedelta(days=30), NOW, mounted)
+        assert decide_compression("", asset.state, swapped).action == "waiting-backups"
 
 
 def test_gate_blocks_a_remote_change_since_download() -> None:

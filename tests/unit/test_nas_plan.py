@@ -143,8 +143,17 @@ def test_nas_copy_counts_only_while_recently_verified(
     verified_at: datetime | None, verified_sha: str | None, status: str, expected: bool
 ) -> None:
     state = MediaState(sha256=A, nas_status=status, nas_verified_sha256=verified_sha,
-                       nas_verified_at_utc=verified_at)
-    assert is_nas_copy_current(state, T, timedelta(days=30)) is expected
+                       nas_verified_at_utc=verified_at, nas_id="nas1")
+    assert is_nas_copy_current(state, T, timedelta(days=30), "nas1") is expected
+
+
+@pytest.mark.parametrize(("mounted", "expected"), [("nas1", True), ("nas2", False), (None, False)])
+def test_a_verification_counts_only_on_the_nas_it_was_made_on(
+    mounted: str | None, expected: bool
+) -> None:
+    state = MediaState(sha256=A, nas_status="verified", nas_verified_sha256=A,
+                       nas_verified_at_utc=T, nas_id="nas1")
+    assert is_nas_copy_current(state, T, timedelta(days=30), mounted) is expected
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("30m", 1800),
