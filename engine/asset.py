@@ -9,6 +9,10 @@ Invariants:
   functions, not here.
 - A new original (a Downloaded with a different sha256) invalidates every verification made
   for the old one: backups are evidence about exact bytes.
+- A Recovered asset has no deletion in effect and must be album-moved again; it keeps its old
+  downloads (their sha256 is what the new ones must hash to) and lists each of them in
+  `refetch_resources` until downloaded again; when the still and its live video are back,
+  the local copy is the downloaded bytes again (not compressed, not removed).
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class MediaState(msgspec.Struct, kw_only=True):
     extra_files: tuple[ev.LocalFileFact, ...] = ()  # resources other than original/live video
     resources_downloaded: tuple[res.DownloadedResource, ...] = ()  # every resource, by key
     missing_resources: tuple[str, ...] = ()  # listed archival resources not downloaded
+    refetch_resources: tuple[str, ...] = ()  # recovered: to download again (engine.resources)
     download_failures: int = 0
     quarantine_reason: str | None = None
     nas_status: str | None = None  # "copied", "verified", "mismatched"
@@ -72,6 +77,8 @@ class MediaState(msgspec.Struct, kw_only=True):
     nas_verified_at_utc: datetime | None = None
     nas_files: tuple[ev.ResourceHash, ...] = ()  # what the last NAS verification re-read
     nas_id: str | None = None  # the NAS (marker id) the last NAS fact was about; "" unknown
+    nas_mismatched_at_utc: datetime | None = None  # first NasMismatched since the last verify
+    nas_damage_alarm: str | None = None  # told about the damage: "damaged" or "last-copy"
     google_status: str | None = None  # "staged", "verified"
     google_device_id: str | None = None
     google_staged_at_utc: datetime | None = None
@@ -91,6 +98,7 @@ class MediaState(msgspec.Struct, kw_only=True):
     deletion_requested_at_utc: datetime | None = None
     deleted_at_utc: datetime | None = None
     recoverable_until_utc: datetime | None = None
+    recovered_at_utc: datetime | None = None  # last brought back from Recently Deleted
     local_removed_at_utc: datetime | None = None
     last_error: str | None = None
     last_error_at_utc: datetime | None = None
@@ -129,11 +137,20 @@ def _take_remote_facts(s: MediaState, e: ev.Discovered | ev.RemoteChanged) -> No
     s.icloud_size_bytes = res.icloud_bytes(s)
 
 
-def _on_remote_deleted(s: MediaState, _e: ev.RemoteDeleted) -> None:
+def _on_remote_deleted(s: MediaState, e: ev.RemoteDeleted) -> None:
+    if s.deletion_state == "deleted":
+        # photoledger deleted it, and iCloud no longer holds it: Recently Deleted is over
+        # (purged), whatever the 30 days said; it is not a deletion by someone else.
+        if s.recoverable_until_utc is None or s.recoverable_until_utc > e.timestamp:
+            s.recoverable_until_utc = e.timestamp
+        return
     s.is_remote_deleted = True
 
 
 def _on_downloaded(s: MediaState, e: ev.Downloaded) -> None:
+    is_refetch = e.resource in s.refetch_resources
+    if is_refetch:
+        s.refetch_resources = tuple(k for k in s.refetch_resources if k != e.resource)
     if e.resource == res.ORIGINAL:
         _take_original(s, e)
         if e.live_video_relpath is not None and e.live_video_sha256 is not None:  # a v2 fact
@@ -148,6 +165,8 @@ def _on_downloaded(s: MediaState, e: ev.Downloaded) -> None:
             key=e.resource, relpath=e.local_relpath, size_bytes=e.size_bytes, sha256=e.sha256
         )
         _take_extra(s, extra, e.checksum)
+    if is_refetch and not {res.ORIGINAL, res.LIVE_VIDEO} & set(s.refetch_resources):
+        _forget_local_alterations(s)
     s.missing_resources = res.decide_missing(s)
     if not s.missing_resources:
         s.quarantine_reason = None
@@ -203,6 +222,17 @@ def _forget_verifications(s: MediaState) -> None:
     s.compression_source = s.compression_skipped_tier = None
 
 
+def _forget_local_alterations(s: MediaState) -> None:
+    """The still and its live video were downloaded again after a recover: the local copy
+    holds the downloaded bytes again, neither compressed nor removed (compression may come
+    back later, by the tiers, from these bytes)."""
+    s.compression_tier = s.compressed_at_utc = None
+    s.size_bytes_before_compression = s.size_bytes_after_compression = None
+    s.compressed_relpath = s.compressed_sha256 = None
+    s.compression_source = s.compression_skipped_tier = None
+    s.local_removed_at_utc = None
+
+
 def _on_download_failed(s: MediaState, e: ev.DownloadFailed) -> None:
     s.download_failures += 1
     s.last_error, s.last_error_at_utc = e.error, e.timestamp
@@ -223,6 +253,7 @@ def _on_nas_verified(s: MediaState, e: ev.NasVerified) -> None:
     s.nas_files = tuple(_resolve_placeholder(s, h) for h in e.files if h.sha256 or (
         h.key == res.LIVE_VIDEO and s.live_video_sha256 is not None))
     s.nas_status = "verified" if res.decide_nas_complete(s) else "incomplete"
+    s.nas_mismatched_at_utc = s.nas_damage_alarm = None  # repaired: a new damage is news
 
 
 def _resolve_placeholder(s: MediaState, h: ev.ResourceHash) -> ev.ResourceHash:
@@ -233,6 +264,8 @@ def _resolve_placeholder(s: MediaState, h: ev.ResourceHash) -> ev.ResourceHash:
 
 
 def _on_nas_mismatched(s: MediaState, e: ev.NasMismatched) -> None:
+    if s.nas_status != "mismatched":  # the same damage seen again keeps its first sighting
+        s.nas_mismatched_at_utc = e.timestamp
     s.nas_status, s.nas_relpath = "mismatched", s.nas_relpath or s.local_relpath
     s.nas_verified_sha256 = s.nas_verified_at_utc = None
     s.nas_files, s.nas_id = (), e.nas_id
@@ -299,6 +332,26 @@ def _on_local_copy_removed(s: MediaState, e: ev.LocalCopyRemoved) -> None:
     s.local_removed_at_utc = e.timestamp
 
 
+def _on_recovered(s: MediaState, e: ev.Recovered) -> None:
+    # iCloud holds the asset again: no deletion is in effect. It is still in DeletePending in
+    # iCloud (a soft delete keeps album memberships), but a new deletion must pass the whole
+    # gate again, album-move included (which finds it there and only records AlbumMoved).
+    s.deletion_state = s.deletion_plan_id = None
+    s.deletion_requested_at_utc = s.deleted_at_utc = s.recoverable_until_utc = None
+    s.is_remote_deleted, s.album_moved_at_utc = False, None
+    s.remote_change_tag, s.recovered_at_utc = e.remote_change_tag, e.timestamp
+    # Every resource downloaded before is fetched again (the local copy may be compressed or
+    # removed); the old downloads stay as the sha256 the new bytes must have.
+    s.refetch_resources = tuple(
+        r.key for r in s.resources_downloaded if r.key in res.ARCHIVE_KEYS
+    )
+    s.missing_resources = res.decide_missing(s)
+
+
+def _on_damage_alarm_raised(s: MediaState, e: ev.DamageAlarmRaised) -> None:
+    s.nas_damage_alarm = "last-copy" if e.is_last_copy else "damaged"
+
+
 _FOLDS: dict[type[ev.AssetEvent], Callable[[MediaState, Any], None]] = {
     ev.Discovered: _on_discovered,
     ev.RemoteChanged: _on_remote_changed,
@@ -319,6 +372,8 @@ _FOLDS: dict[type[ev.AssetEvent], Callable[[MediaState, Any], None]] = {
     ev.Deleted: _on_deleted,
     ev.DeletionFailed: _on_deletion_failed,
     ev.LocalCopyRemoved: _on_local_copy_removed,
+    ev.Recovered: _on_recovered,
+    ev.DamageAlarmRaised: _on_damage_alarm_raised,
 }
 
 

@@ -433,6 +433,34 @@ class LocalCopyRemoved(AssetEvent):
     local_relpath: str
 
 
+class Recovered(AssetEvent):
+    """The asset came back from iCloud's Recently Deleted into the Library (`photoledger
+    recover`): iCloud holds it again under `remote_change_tag`.
+
+    `is_reconciled` is True when the asset was found already back in the Library (a recover
+    killed after iCloud's answer and before this fact, or a recover made on a phone): the
+    fact then records what was observed, never a second recover. Every resource downloaded
+    before is fetched again and must hash to the sha256 recorded then (engine.asset).
+    """
+
+    remote_change_tag: str
+    is_reconciled: bool
+
+
+class DamageAlarmRaised(AssetEvent):
+    """A `backup-damaged` notification went out for this asset's damaged NAS copy.
+
+    `is_last_copy`: the NAS copy was the only full-quality copy left (deleted from iCloud,
+    local copy compressed or removed): the alarm. One fact per damage: the next one is only
+    raised after a NasVerified (the repair), or when a damage already told about becomes a
+    last-copy one.
+    """
+
+    nas_relpath: str
+    detected_at_utc: datetime
+    is_last_copy: bool
+
+
 ASSET_EVENT_CLASSES: tuple[type[AssetEvent], ...] = (
     Discovered,
     RemoteChanged,
@@ -453,6 +481,8 @@ ASSET_EVENT_CLASSES: tuple[type[AssetEvent], ...] = (
     Deleted,
     DeletionFailed,
     LocalCopyRemoved,
+    Recovered,
+    DamageAlarmRaised,
 )
 
 

@@ -12,6 +12,8 @@ Invariants:
   Apple checksum). A resource listed and not so downloaded is missing.
 - A resource whose record fields were malformed (`unreadable_resources`) is unknown, and
   unknown is never good: the gate blocks such an asset.
+- An asset recovered from Recently Deleted must have every resource downloaded again
+  (`refetch_resources`), and each new download must hash to the sha256 of the old one.
 - Pure functions of an asset's state; no clock, file system or network.
 """
 
@@ -78,11 +80,12 @@ def is_current(version: ev.VersionFact, resource: DownloadedResource | None) -> 
 
 
 def decide_missing(state: MediaState) -> tuple[str, ...]:
-    """Listed archival resources without a current download, in ARCHIVE_KEYS order."""
+    """Listed archival resources without a current download, in ARCHIVE_KEYS order; after a
+    recover also every resource to fetch again (`refetch_resources`)."""
     return tuple(
         key
         for key, version in listed_resources(state).items()
-        if not is_current(version, downloaded(state, key))
+        if key in state.refetch_resources or not is_current(version, downloaded(state, key))
     )
 
 
