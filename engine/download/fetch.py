@@ -8,7 +8,9 @@ Invariants:
 - A final file appears only through `finalize_file`: fsync the part, set its times, then, under
   one lock for the whole run, take the first candidate name that is free (or that already
   holds identical bytes), rename, fsync the folder. An existing different file is never
-  replaced: the next candidate name is taken instead.
+  replaced: the next candidate name is taken instead. The one exception is a re-download
+  after a recover, whose bytes were checked against the sha256 recorded before: it replaces
+  the same asset's own file at its own path (its compressed copy).
 - Local file-system failures raise StorageError (the run stops); network trouble is a result.
 """
 
@@ -62,6 +64,7 @@ class FileJob:
     part_name: str
     declared_size_bytes: int
     mtime_s: float | None
+    replaces_own_file: bool = False  # a re-download after a recover (engine.download.plan)
 
     @property
     def folder(self) -> Path:
@@ -84,6 +87,9 @@ class NameRegistry:
     def is_held_by_other(self, relpath: str, owner: str) -> bool:
         holder = self._held.get(relpath.casefold())
         return holder is not None and holder != owner
+
+    def is_held_by(self, relpath: str, owner: str) -> bool:
+        return self._held.get(relpath.casefold()) == owner
 
     def claim(self, relpath: str, owner: str) -> None:
         self._held[relpath.casefold()] = owner
@@ -293,7 +299,13 @@ def _take_free_name(
             and info.st_size == size_bytes
             and sha256_file(target) == sha256  # the same bytes: adopt (a crash before save)
         )
-        if info is None or is_same_bytes:
+        # A recovered asset's own file (its compressed copy) gives way to the downloaded bytes,
+        # already checked against the sha256 recorded before the deletion.
+        is_own_replaced = (
+            job.replaces_own_file and info is not None and stat.S_ISREG(info.st_mode)
+            and registry.is_held_by(relpath, owner)
+        )
+        if info is None or is_same_bytes or is_own_replaced:
             part.replace(target)
             registry.claim(relpath, owner)
             return relpath

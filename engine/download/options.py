@@ -35,6 +35,7 @@ class DownloadOptions:
     save_every: int = 50
     resources: tuple[str, ...] = ARCHIVE_KEYS  # config download.resources
     max_consecutive_failures: int = 50  # config download.max_consecutive_failures
+    asset_ids: frozenset[str] | None = None  # only these (hex ids) of the work list: recover
 
 
 @dataclass

@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -172,6 +173,8 @@ class FilePlan:
     candidates: tuple[str, ...]
     part_name: str
     checksum: str = ""  # Apple's checksum of the listed version
+    expected_sha256: str = ""  # a re-download after a recover: the bytes must be these
+    replaces_own_file: bool = False  # ... and may replace the asset's own (compressed) file
 
     @property
     def first_relpath(self) -> str:
@@ -235,11 +238,37 @@ def plan_files(
     types.update({v.key: v.file_type for v in renditions})
     names = version_names(naming_input(state), policy, types)
     relfolder = folder_for(state.captured_at_utc, policy)
-    return [
+    plans = [
         _file_plan(state, v, name=names[v.key], relfolder=relfolder, policy=policy,
                    asset_key=asset_key)
         for v in renditions
     ]
+    return [_refetch_plan(state, p) for p in plans]
+
+
+def _refetch_plan(state: MediaState, plan: FilePlan) -> FilePlan:
+    """A resource fetched again after a recover goes back to its own path (where the NAS copy
+    lives too) and must be the bytes downloaded before the deletion."""
+    old = res.downloaded(state, plan.key)
+    if plan.key not in state.refetch_resources or old is None:
+        return plan
+    relfolder, _sep, name = old.relpath.rpartition("/")
+    return dataclasses.replace(
+        plan, relfolder=relfolder, candidates=(name,), expected_sha256=old.sha256,
+        replaces_own_file=True,
+    )
+
+
+def decide_refetched_bytes(expected_sha256: str, result: StreamResult) -> FileVerdict:
+    """A re-download after a recover must hash to the sha256 recorded before the deletion:
+    other bytes are never filed in their place (the local copy is left as it is)."""
+    if not expected_sha256 or result.sha256 == expected_sha256:
+        return OK
+    return FileVerdict(
+        "quarantined", "recovered_bytes_differ",
+        f"iCloud gave back other bytes than were downloaded before the deletion (sha256 "
+        f"{result.sha256[:12]}, recorded {expected_sha256[:12]}); nothing was replaced",
+    )
 
 
 def _file_plan(

@@ -53,6 +53,7 @@ from engine.download.plan import (
     StreamResult,
     capture_mtime_s,
     decide_changed_keys,
+    decide_refetched_bytes,
     decide_remote_check,
     plan_files,
     remote_changed_facts,
@@ -79,6 +80,7 @@ class AssetJob:
     files: tuple[FileJob, ...]
     label: str
     listed_checksums: dict[str, str]  # version key -> fileChecksum the URL was handed out with
+    expected_sha256: dict[str, str]  # version key -> sha256 a re-download after recover must have
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,9 @@ class DownloadRun:
 
     def execute(self) -> DownloadSummary:
         started = time.monotonic()
-        ids = [UUID(i) for i in worklist(self.ctx.projection, "download", self.options.limit)]
+        only = self.options.asset_ids
+        listed = worklist(self.ctx.projection, "download", None if only else self.options.limit)
+        ids = [UUID(i) for i in listed if only is None or i in only]
         assets = {i: self.ctx.ledger.get_asset(i) for i in ids}
         # Resources left out by download.resources stay missing: such assets wait for nothing.
         self.assets = {i: a for i, a in assets.items() if self._has_wanted(a.state)}
@@ -249,6 +253,7 @@ class DownloadRun:
             files=tuple(self._file_job(p, asset.state) for p in plans),
             label=plans[0].first_relpath,
             listed_checksums={p.key: p.checksum for p in plans},
+            expected_sha256={p.key: p.expected_sha256 for p in plans if p.expected_sha256},
         )
 
     def _file_job(self, plan: FilePlan, state: MediaState) -> FileJob:
@@ -261,6 +266,7 @@ class DownloadRun:
             part_name=plan.part_name,
             declared_size_bytes=plan.declared_size_bytes,
             mtime_s=capture_mtime_s(state.captured_at_utc),
+            replaces_own_file=plan.replaces_own_file,
         )
 
     def _finish(self, asset: Asset, verdict: FileVerdict) -> AssetJob | None:
@@ -283,6 +289,8 @@ class DownloadRun:
                 refresh_url=self._refresher(job, file_job),
                 on_bytes=self._on_bytes,
             )
+            if verdict == OK:
+                verdict = decide_refetched_bytes(job.expected_sha256.get(file_job.key, ""), result)
             if verdict != OK:
                 if verdict.outcome == "quarantined":
                     remove_part(file_job)
