@@ -7,6 +7,8 @@ Invariants:
   it lacks): no lock, no run, no other NAS access, nothing written.
 - Facts are appended by the engine's run in batches; this module only wires dependencies,
   shows progress and prints the summary.
+- A NAS copy still damaged after the run is exit 17, a damaged last copy the alarm, exit 18
+  (commands.nas_damage, as for `verify nas`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rich.progress import (
 from rich.text import Text
 
 from commands.context import Deps, Settings, open_reader, open_writer
+from commands.nas_damage import finish_with_damage_check
 from commands.output import console, err_console, human_bytes, print_json, print_outcome
 from engine.config import Config, load_config
 from engine.errors import ConfigError
@@ -187,12 +190,15 @@ def backup_nas_command(
         return
     require_nas_available(nas_root_of(config))  # before the lock: record nothing at all
     options = NasOptions(workers=workers, limit=limit)
-    with open_writer(config, settings, "backup-nas") as deps, progress_for(settings) as bars:
-        summary = run_backup_nas(deps, options, bars)
-    if as_json:
-        print_json(asdict(summary))
-    else:
-        _print_summary(summary)
+    with open_writer(config, settings, "backup-nas") as deps:
+        with progress_for(settings) as bars:
+            summary = run_backup_nas(deps, options, bars)
+        if as_json:
+            print_json(asdict(summary))
+        else:
+            _print_summary(summary)
+        # Inside the writer: the alarm's facts and the exit code (17/18) are this run's.
+        finish_with_damage_check(deps, settings.warn, quiet=as_json)
 
 
 command = backup_nas_command

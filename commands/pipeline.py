@@ -8,9 +8,12 @@ Invariants:
   ledger or its folder stops everything.
 - Deletions are executed only when asked (`--execute-deletes`), only when no stage failed in
   this run, and only when the plan passes the mass-delete guard without --force.
-- The outcome is one summary and one exit code: the first failed stage's code, else
-  ASSETS_FAILED when a stage finished with some assets failed (recorded; retried next run),
-  else NEEDS_ATTENTION when something waits for the user, else OK.
+- The outcome is one summary and one exit code: LAST_COPY_DAMAGED when the ledger holds a
+  damaged last copy (the alarm outranks everything), else the first failed stage's code,
+  else NAS_MISMATCHED for any NAS copy still damaged, else ASSETS_FAILED when a stage
+  finished with some assets failed (recorded; retried next run), else NEEDS_ATTENTION when
+  something waits for the user, else OK. The damage is checked after the stages, inside the
+  run (`check_damage`), which also sends its `backup-damaged` notification once per damage.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.context import Deps
+from commands.nas_damage import check_nas_damage
+from engine.cleanup.last_copy import decide_damage_error, describe_damage
 from engine.config import Config
 from engine.errors import DeleteRefusedError, ExitCode, PhotoledgerError
 from engine.icloud.port import IcloudPort, TwoFactorRequiredError
@@ -69,12 +74,18 @@ class RunSummary:
     plan_id: str | None = None
     plan_assets: int = 0
     partial_stages: set[str] = field(default_factory=set)  # finished, some assets failed
+    damage: list[str] = field(default_factory=list)  # damaged NAS copies, last copies first
+    damage_code: ExitCode | None = None  # LAST_COPY_DAMAGED or NAS_MISMATCHED
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.damage_code == ExitCode.LAST_COPY_DAMAGED:  # the alarm outranks everything
+            return self.damage_code
         failed = [s for s in self.stages if s.status == "failed"]
         if failed:
             return ExitCode(failed[0].exit_code)
+        if self.damage_code is not None:
+            return self.damage_code
         if any(s.status == "partial" for s in self.stages):
             return ExitCode.ASSETS_FAILED
         attention = [n for n in self.notifications if n.event != "run-completed"]
@@ -141,6 +152,15 @@ def run_pipeline(
         summary.stages.append(StageResult(stage, "ok", detail))
     summary.notifications += _attention(deps, summary, problems_before)
     return summary
+
+
+def check_damage(deps: Deps, summary: RunSummary, warn: Callable[[str], None]) -> None:
+    """The NAS damage the ledger holds after the stages: alarm, notification, exit code."""
+    report = check_nas_damage(deps, warn, quiet=True)
+    now = deps.clock()
+    summary.damage = [describe_damage(d, now) for d in report.damages]
+    error = decide_damage_error(report.damages, now)
+    summary.damage_code = error.exit_code if error is not None else None
 
 
 def _failure_notification(stage: str, exc: PhotoledgerError) -> Notification:
@@ -274,4 +294,5 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "notifications": [{"event": n.event, "summary": n.summary, "details": dict(n.details)}
                           for n in summary.notifications],
         "plan_id": summary.plan_id,
+        "nas_damage": summary.damage,
     }

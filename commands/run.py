@@ -3,7 +3,8 @@
 Invariants:
 - The stages are commands.pipeline's; this module holds the lock, prints and notifies.
 - Notifications are sent after the run is recorded and the lock released; a failing
-  notification is a warning, never a different exit code.
+  notification is a warning, never a different exit code. The one exception is
+  `backup-damaged`, sent inside the run (commands.nas_damage): its delivery is recorded.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from rich.text import Text
 
 from commands.context import Settings, open_icloud, open_writer
 from commands.output import console, print_json
-from commands.pipeline import PipelineOptions, RunSummary, run_pipeline, summary_json
+from commands.pipeline import (
+    PipelineOptions,
+    RunSummary,
+    check_damage,
+    run_pipeline,
+    summary_json,
+)
 from engine.config import Config, load_config
 from engine.errors import ExitCode, PhotoledgerError
 from engine.notify import Notifier
@@ -39,6 +46,7 @@ def run_once(config: Config, settings: Settings, options: PipelineOptions,
         writer = open_writer(config, settings, command, verify_ledger=True)
         with open_icloud(config) as port, writer as deps:
             summary = run_pipeline(deps, port, options)
+            check_damage(deps, summary, settings.warn)
             if summary.exit_code != ExitCode.OK:
                 raise RunAttentionError("needs attention", summary.exit_code)
     except RunAttentionError:
@@ -79,14 +87,20 @@ def command(settings: Settings, execute_deletes: bool, as_json: bool) -> None:
 
 
 def _headline(summary: RunSummary) -> str:
+    if summary.damage_code == ExitCode.LAST_COPY_DAMAGED:
+        return summary.damage[0]
     failed = [s for s in summary.stages if s.status == "failed"]
     if failed:
         return f"{failed[0].stage} failed: {failed[0].detail}"
+    if summary.damage:
+        return summary.damage[0]
     return "; ".join(n.summary for n in summary.notifications if n.event != "run-completed")
 
 
 def print_summary(summary: RunSummary) -> None:
-    """One table: each stage with its outcome."""
+    """The alarm first, then one table: each stage with its outcome."""
+    for line in summary.damage[:20]:
+        console.print(Text(line))
     table = Table("stage", "outcome", "detail", title="run")
     for s in summary.stages:
         table.add_row(s.stage, s.status, Text(s.detail))

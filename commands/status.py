@@ -1,4 +1,12 @@
-"""`photoledger status`: counts and bytes per stage, backlog and failures, from the projection."""
+"""`photoledger status`: counts and bytes per stage, backlog and failures, from the projection.
+
+Invariants:
+- Read-only: the projection is caught up, nothing is recorded or sent.
+- A damaged last copy (engine.cleanup.last_copy) is shown before anything else, with the
+  command that fixes it; other damaged NAS copies follow it.
+- Bytes deleted from iCloud are told apart by the clock: still in Recently Deleted (and until
+  when) or freed for good.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,9 @@ from rich.text import Text
 
 from commands.context import Deps, Settings, open_reader
 from commands.output import console, human_bytes, print_json
+from engine.cleanup.last_copy import decide_damage, describe_damage
 from engine.config import load_config
+from projections.last_copy import DeletedBytes, damaged_nas_copies, deleted_bytes
 from projections.worklists import StageSummary, failures, library_totals, stage_summaries
 
 
@@ -22,12 +32,22 @@ class StatusReport:
     failures: list[dict[str, Any]]
     last_run: dict[str, Any] | None
     ledger_position: int
+    nas_damage: list[dict[str, Any]]  # last copies first
+    icloud_deleted: DeletedBytes
 
 
 def run_status(deps: Deps) -> StatusReport:
     """Gather the status report from the (caught-up) projection."""
     runs = deps.projection.query("SELECT * FROM runs ORDER BY started_at_utc DESC LIMIT 1")
+    now = deps.clock()
     return StatusReport(
+        nas_damage=[
+            {"asset_id": d.asset_id, "nas_relpath": d.nas_relpath,
+             "is_last_copy": d.is_last_copy, "message": describe_damage(d, now)}
+            for asset_id, state in damaged_nas_copies(deps.projection)
+            if (d := decide_damage(asset_id, state)) is not None
+        ],
+        icloud_deleted=deleted_bytes(deps.projection, now),
         totals=library_totals(deps.projection),
         stages=stage_summaries(deps.projection),
         failures=failures(deps.projection),
@@ -54,6 +74,8 @@ def command(settings: Settings, as_json: bool) -> None:
 
 
 def _print_report(report: StatusReport) -> None:
+    for damage in report.nas_damage[:20]:  # the alarm before anything else
+        console.print(Text(damage["message"], style="bold red" if damage["is_last_copy"] else ""))
     t = report.totals
     console.print(
         f"{t['assets']} assets ({human_bytes(t['icloud_bytes'])} in iCloud); "
@@ -65,6 +87,7 @@ def _print_report(report: StatusReport) -> None:
         f"{t['deleted_from_icloud']} deleted from iCloud "
         f"({human_bytes(t['icloud_freed_bytes'])} freed)"
     )
+    _print_deleted(report.icloud_deleted)
     table = Table("stage", "waiting", "size", "oldest capture", title="backlog")
     for s in report.stages:
         table.add_row(
@@ -91,3 +114,23 @@ def _print_report(report: StatusReport) -> None:
             f"outcome {r['outcome'] or 'unfinished'}"
         )
     console.print(f"ledger position {report.ledger_position}")
+
+
+def _print_deleted(d: DeletedBytes) -> None:
+    """Deleted from iCloud: what Recently Deleted still holds (until when), and what is freed
+    for good; both lines once anything was deleted."""
+    if not (d.recoverable_assets or d.freed_for_good_assets):
+        return
+    first, last = d.recoverable_until_first_utc, d.recoverable_until_last_utc
+    until = ""
+    if first is not None and last is not None:
+        until = (f" until {last:%Y-%m-%d}" if first.date() == last.date()
+                 else f" until {first:%Y-%m-%d} .. {last:%Y-%m-%d}")
+    console.print(
+        f"in iCloud's Recently Deleted{until}: {d.recoverable_assets} assets, "
+        f"{human_bytes(d.recoverable_bytes)} (`photoledger recover ASSET` brings one back)"
+    )
+    console.print(
+        f"freed in iCloud for good: {d.freed_for_good_assets} assets, "
+        f"{human_bytes(d.freed_for_good_bytes)} (past Recently Deleted's 30 days)"
+    )

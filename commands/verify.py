@@ -9,6 +9,9 @@ Invariants:
   nightly run covers the whole NAS over several nights. A copy last verified longer ago than
   nas.max_verify_age_days no longer counts for the deletion gate; the summary says how many.
 - `--dry-run` reads the ledger only.
+- A damaged NAS copy the ledger holds after the run (found now or before, not repaired) is
+  exit 17; a damaged last copy (deleted from iCloud, local copy compressed or removed) is the
+  alarm, exit 18, with one `backup-damaged` notification per damage (commands.nas_damage).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from commands.backup_nas import (
     progress_for,
 )
 from commands.context import Deps, Settings, open_reader, open_writer
+from commands.nas_damage import finish_with_damage_check
 from commands.output import console, print_json
 from engine.config import load_config
 from engine.targets.nas import require_nas_available
@@ -107,12 +111,15 @@ def verify_nas_command(
         return
     require_nas_available(nas_root_of(config))  # before the lock: record nothing at all
     options = NasOptions(workers=workers, limit=limit, max_duration_s=max_duration)
-    with open_writer(config, settings, "verify nas") as deps, progress_for(settings) as bars:
-        summary = run_verify_nas(deps, options, bars)
-    if as_json:
-        print_json(asdict(summary))
-    else:
-        _print_summary(summary, config.settings.nas.max_verify_age_days)
+    with open_writer(config, settings, "verify nas") as deps:
+        with progress_for(settings) as bars:
+            summary = run_verify_nas(deps, options, bars)
+        if as_json:
+            print_json(asdict(summary))
+        else:
+            _print_summary(summary, config.settings.nas.max_verify_age_days)
+        # Inside the writer: the alarm's facts and the exit code (17/18) are this run's.
+        finish_with_damage_check(deps, settings.warn, quiet=as_json)
 
 
 command = verify_group

@@ -98,6 +98,8 @@ def watch_loop(config: Config, settings: Settings, options: PipelineOptions,
         done += 1
         notify(config, summary, settings.warn)
         status = ", ".join(f"{s.stage} {s.status}" for s in summary.stages)
+        for line in summary.damage[:20]:  # the alarm first
+            console.print(line, markup=False, highlight=False)
         console.print(f"cycle {done}: exit {int(summary.exit_code)}; {status}", markup=False)
         sd_notify(f"STATUS=cycle {done}: exit {int(summary.exit_code)}", os.environ)
         if cycles == 0 or done < cycles:

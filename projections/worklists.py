@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from projections.last_copy import SOLE_COPY_SQL
 from projections.media import MediaProjection
 
 _ALIVE = "NOT is_remote_deleted AND deletion_state IS NULL"
@@ -85,10 +86,12 @@ def nas_backup_worklist(
 
 
 def nas_reverify_worklist(projection: MediaProjection, limit: int | None = None) -> list[str]:
-    """Asset ids with a NAS copy, least recently verified first (never verified first)."""
+    """Asset ids with a NAS copy: sole copies first (deleted from iCloud, local copy degraded:
+    their damage is the alarm), then least recently verified first (never verified first)."""
     sql = (
         f"SELECT asset_id FROM media WHERE {NAS_REVERIFY_WHERE} "
-        "ORDER BY nas_verified_at_utc IS NOT NULL, nas_verified_at_utc, asset_id"
+        f"ORDER BY NOT {SOLE_COPY_SQL}, "
+        "nas_verified_at_utc IS NOT NULL, nas_verified_at_utc, asset_id"
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"

@@ -288,7 +288,7 @@ def test_verify_nas_names_a_damaged_alternative_and_backup_nas_repairs_it(
 
     checked = nas_cli(["verify", "nas"], nl.library.config_path)
 
-    assert checked.returncode == 0, checked.stderr
+    assert checked.returncode == ExitCode.NAS_MISMATCHED, checked.stderr  # until repaired
     assert "re-verified 1, mismatched 1" in checked.stdout
     assert "alternative 2024/05/02/IMG_0001.DNG" in checked.stdout
     fact = nas_facts(nl, nl.asset_ids[1])[-1]
@@ -328,7 +328,8 @@ def test_verify_nas_catches_a_flipped_byte_and_backup_replaces_the_copy(tmp_path
 
     result = nas_cli(["verify", "nas"], nl.library.config_path)
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == ExitCode.NAS_MISMATCHED, result.stderr
+    assert "`photoledger backup-nas` repairs it" in result.stderr
     assert "re-verified 2, mismatched 1" in result.stdout
     assert str(row["local_relpath"]) in result.stdout
     after = media(nl)[nl.asset_ids[1]]
