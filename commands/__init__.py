@@ -28,6 +28,7 @@ COMMAND_MODULES: dict[str, str] = {
     "init": "init", "login": "login", "discover": "discover", "download": "download",
     "backup-nas": "backup_nas", "backup-google": "backup_google", "verify": "verify",
     "doctor": "doctor", "compress": "compress", "album-move": "album_move", "delete": "delete",
+    "recover": "recover",
     "run": "run", "watch": "watch", "audit": "audit", "status": "status", "report": "report",
     "history": "history", "rebuild": "rebuild", "check": "check", "simulator": "simulator",
     "demo": "demo",

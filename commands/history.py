@@ -1,14 +1,18 @@
 """`photoledger history ASSET`: the full audit trail of one asset.
 
-ASSET may be the asset id (uuid), the iCloud record name, or a local path (absolute, or
-relative to the library root). A name that matches several assets is refused with the list.
+ASSET may be the asset id (uuid), the iCloud record name, or a local path (absolute, relative
+to the library root, or relative to the current folder and inside the library). A name that
+matches several assets is refused with the list.
 Each deletion request is shown again with its evidence, its plan and its outcome, as
-`photoledger audit` judges it.
+`photoledger audit` judges it. Where the asset stands in iCloud is said in words, by the
+clock: its bytes still in Recently Deleted (until when, and the `recover` command), freed
+for good, or back in the Library after a recover.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -18,8 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from commands.context import Deps, Settings, open_reader
-from commands.output import console, print_json
+from commands.output import console, human_bytes, print_json
 from engine import events as ev
+from engine.asset import MediaState
 from engine.cleanup.audit import DeletionStory, decide_deletion_stories
 from engine.config import load_config
 from engine.errors import NotFoundError
@@ -59,6 +64,8 @@ def resolve_asset(deps: Deps, asset: str) -> UUID:
 def _relpath(deps: Deps, asset: str) -> str:
     path = Path(asset)
     root = deps.config.library_root
+    if not path.is_absolute() and (Path.cwd() / path).is_relative_to(root):
+        path = Path.cwd() / path  # e.g. `library/2024/...` typed from the library's parent
     if path.is_absolute() and path.is_relative_to(root):
         return path.relative_to(root).as_posix()
     return path.as_posix()
@@ -105,6 +112,22 @@ def run_deletion_stories(deps: Deps, asset_id: UUID) -> list[DeletionStory]:
     return stories
 
 
+def describe_icloud_state(asset_id: UUID, state: MediaState, now: datetime) -> str | None:
+    """Where the asset stands in iCloud after deletions and recovers (None: nothing to say)."""
+    size = human_bytes(state.icloud_size_bytes)
+    until = state.recoverable_until_utc
+    if state.deletion_state == "deleted" and until is not None:
+        if until > now:
+            return (f"iCloud: deleted; {size} in Recently Deleted until {until:%Y-%m-%d %H:%M} "
+                    f"UTC (`photoledger recover {asset_id.hex}` brings it back until then)")
+        return (f"iCloud: deleted; {size} freed for good (Recently Deleted let it go on "
+                f"{until:%Y-%m-%d})")
+    if state.recovered_at_utc is not None and state.deletion_state is None:
+        return (f"iCloud: recovered from Recently Deleted on {state.recovered_at_utc:%Y-%m-%d}; "
+                "back in the Library (a new deletion passes the whole gate again)")
+    return None
+
+
 @click.command("history")
 @click.argument("asset")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -118,11 +141,14 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
     with open_reader(load_config(settings.config_path), settings) as deps:
         asset_id, entries = run_history(deps, asset)
         stories = run_deletion_stories(deps, asset_id)
+        state = deps.ledger.get_asset(asset_id).state
+        icloud = describe_icloud_state(asset_id, state, deps.clock())
     if as_json:
         print_json({
             "asset_id": asset_id.hex,
             "events": [e.__dict__ for e in entries],
             "deletions": [asdict(story) for story in stories],
+            "icloud": icloud,
         })
         return
     table = Table("#", "recorded (UTC)", "event", "facts", "run", title=f"asset {asset_id.hex}")
@@ -134,6 +160,8 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
     console.print(table)
     for story in stories:
         _print_story(story)
+    if icloud is not None:
+        console.print(Text(icloud))
 
 
 def _print_story(story: DeletionStory) -> None:

@@ -83,6 +83,8 @@ def _emit(settings: Settings, name: str, as_json: bool, as_csv: bool,
         write_csv(report, sys.stdout)
     else:
         print_tables(report)
+        if name == "savings":
+            print_icloud_freed(report)
         if plot_path is not None:
             console.print(Text(f"chart written to {plot_path}"))
 
@@ -124,6 +126,23 @@ def failures_command(settings: Settings, as_json: bool, as_csv: bool,
     The chart counts the problems by the stage each asset waits for.
     """
     _emit(settings, "failures", as_json, as_csv, plot_path)
+
+
+def print_icloud_freed(report: Report) -> None:
+    """Say it in words: iCloud bytes still in Recently Deleted (until when) and freed for good."""
+    totals = report.sections["totals"].records()
+    if not totals or not totals[0]["deleted_from_icloud"]:
+        return
+    t = totals[0]
+    until = t["recoverable_until_utc"]
+    console.print(Text(
+        f"iCloud space freed by deletion: {human_bytes(t['icloud_freed_bytes'])}; of it "
+        f"{human_bytes(t['recoverable_bytes'])} ({t['recoverable_assets']} assets) is in "
+        "Recently Deleted"
+        + (f" until {str(until)[:10]} at the latest (`photoledger recover ASSET` brings one "
+           "back)" if until else "")
+        + f", and {human_bytes(t['freed_for_good_bytes'])} is freed for good"
+    ))
 
 
 def write_csv(report: Report, out: Any) -> None:

@@ -38,6 +38,8 @@ CRASH_POINTS: frozenset[str] = frozenset(
         "delete.before_request_saved",  # the gate re-checked, DeletionRequested not yet saved
         "delete.after_request_saved",  # DeletionRequested durable, iCloud not yet asked
         "delete.after_icloud_call",  # iCloud deleted the asset, Deleted not yet saved
+        "recover.after_icloud_call",  # iCloud recovered the asset, Recovered not yet saved
+        "recover.after_redownload",  # Recovered and the re-download saved, NAS not repaired
     }
 )
 

@@ -1,6 +1,8 @@
 -- What compression and iCloud deletion have saved, and where the bytes are now.
 -- Compression sizes cover every file of an asset (still and live-photo video): "before" is
 -- the size before the first re-encode, "after" the size after the latest one.
+-- iCloud bytes freed by deletion are still recoverable from Recently Deleted until
+-- recoverable_until_utc (after $now), or freed for good; a recovered asset counts in neither.
 
 -- section: totals
 SELECT
@@ -16,7 +18,14 @@ SELECT
         AS recoverable_assets,
     COALESCE(SUM(icloud_size_bytes)
         FILTER (WHERE deletion_state = 'deleted' AND recoverable_until_utc > $now), 0)
-        AS recoverable_bytes
+        AS recoverable_bytes,
+    -- when the last of them leaves Recently Deleted (NULL: none left there)
+    MAX(recoverable_until_utc)
+        FILTER (WHERE deletion_state = 'deleted' AND recoverable_until_utc > $now)
+        AS recoverable_until_utc,
+    COALESCE(SUM(icloud_size_bytes)
+        FILTER (WHERE deletion_state = 'deleted' AND recoverable_until_utc <= $now), 0)
+        AS freed_for_good_bytes
 FROM media
 
 -- section: storage

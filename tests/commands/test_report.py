@@ -42,6 +42,8 @@ def test_savings_equal_sums_of_the_events(world: tuple[Library, Expected]) -> No
     assert (totals["bytes_before"], totals["bytes_after"]) == (exp.bytes_before, exp.bytes_after)
     assert totals["icloud_freed_bytes"] == exp.freed and exp.freed > 0
     assert totals["recoverable_bytes"] == exp.recoverable and 0 < exp.recoverable < exp.freed
+    assert totals["freed_for_good_bytes"] == exp.freed - exp.recoverable
+    assert totals["recoverable_until_utc"] is not None
     assert {r["tier"]: r["saved_bytes"] for r in sections["by_tier"]} == exp.saved_by_tier
     assert {r["year"]: r["saved_bytes"] for r in sections["by_year"]} == exp.saved_by_year
     assert {r["kind"]: r["saved_bytes"] for r in sections["by_kind"]} == exp.saved_by_kind
@@ -58,7 +60,8 @@ def test_json_schemas_are_stable(world: tuple[Library, Expected]) -> None:
     expected_columns = {
         "savings": {"totals": {"compressed_assets", "bytes_before", "bytes_after",
                                "compression_saved_bytes", "deleted_from_icloud",
-                               "icloud_freed_bytes", "recoverable_assets", "recoverable_bytes"},
+                               "icloud_freed_bytes", "recoverable_assets", "recoverable_bytes",
+                               "recoverable_until_utc", "freed_for_good_bytes"},
                     "storage": {"local_bytes", "nas_bytes", "outbox_staged_bytes",
                                 "icloud_bytes"},
                     "by_tier": {"tier", "assets", "bytes_before", "bytes_after", "saved_bytes"},
