@@ -2,7 +2,11 @@
 
 Invariants:
 - Deciding and deleting happen in `engine.cleanup.run`; this module wires dependencies, prints,
-  and maps a run stopped by the mass-delete guard or an I/O error to DELETE_REFUSED (20).
+  and maps the outcome to the exit code: a run stopped by the mass-delete guard or an I/O
+  error is DELETE_REFUSED (20); a run that skipped assets because a NAS copy re-read wrong
+  or was missing at deletion is NAS_MISMATCHED (17), after every other asset was processed;
+  a NAS not mounted (marker missing, at the start or mid-run) is NAS_UNAVAILABLE (12), raised
+  by the engine. The code is raised inside the writer, so the run's RunFinished records it.
 - `--dry-run` runs the same engine code with no-op effects under a read-only open (no lock, no
   run recorded): the ledger, the library and iCloud are left exactly as they were.
 """
@@ -30,7 +34,7 @@ from engine.cleanup.run import (
     refuse_damaged_ledger,
 )
 from engine.config import load_config
-from engine.errors import DeleteRefusedError
+from engine.errors import DeleteRefusedError, NasMismatchedError
 from engine.icloud.port import IcloudPort
 
 
@@ -63,9 +67,10 @@ def run_delete_execute(
 def command() -> None:
     """Delete from iCloud behind the deletion gate: make a plan, read it, execute it.
 
-    Nothing is deleted unless, when `execute` runs, the original was downloaded with the
-    declared size and hashed, every required backup is verified for that sha256 (the NAS one
-    re-read within nas.max_verify_age_days, marker present), iCloud holds the same version,
+    Nothing is deleted unless, when `execute` runs, every resource was downloaded with the
+    declared size and hashed, every required backup is verified for those bytes (each NAS
+    copy re-read and re-hashed at the moment of deletion, on the NAS the evidence names),
+    iCloud holds the same version,
     the asset is still in DeletePending, and the plan is under the mass-delete limits.
     iCloud keeps deleted photos 30 days in Recently Deleted.
     """
@@ -128,21 +133,35 @@ def execute_command(
 ) -> None:
     """Re-check the gate for each asset of PLAN_ID and delete it from iCloud.
 
-    Per asset: DeletionRequested (with the evidence) is recorded first, then iCloud is
-    asked, then Deleted or DeletionFailed. A request left without an outcome by a crash is
-    settled on the next start by asking iCloud, never by deleting again.
+    Per asset: the NAS copies are re-read (when cleanup.require lists nas), then
+    DeletionRequested (with the evidence) is recorded, then iCloud is asked, then Deleted or
+    DeletionFailed. A request left without an outcome by a crash is settled on the next
+    start by asking iCloud, never by deleting again. Exit 17 when a NAS copy re-read wrong
+    (that asset stays in DeletePending), 12 when the NAS is not mounted.
     """
     config = load_config(settings.config_path)
     opener = (open_reader(config, settings) if dry_run
               else open_writer(config, settings, "delete", verify_ledger=True))
     with open_icloud(config) as port, opener as deps:
         summary = run_delete_execute(deps, port, plan_id, force=force, dry_run=dry_run)
-    if as_json:
-        print_json({**asdict(summary), "dry_run": dry_run})
-    else:
-        _print_summary(summary, dry_run)
+        if as_json:
+            print_json({**asdict(summary), "dry_run": dry_run})
+        else:
+            _print_summary(summary, dry_run)
+        raise_for_outcome(summary, dry_run)
+
+
+def raise_for_outcome(summary: DeleteSummary, dry_run: bool) -> None:
+    """The run's exit code when it is not 0 (see the module invariants)."""
     if summary.stopped_by:
         raise DeleteRefusedError(f"stopped: {summary.stopped_by}")
+    if summary.nas_mismatched:
+        recorded = "not recorded: dry run" if dry_run else "recorded as NasMismatched"
+        raise NasMismatchedError(
+            f"{len(summary.nas_mismatched)} assets not deleted: a NAS copy is missing or "
+            f"holds other bytes ({recorded}; `photoledger backup-nas` repairs it from a good "
+            f"copy); first: {summary.nas_mismatched[0]}"
+        )
 
 
 def _print_summary(summary: DeleteSummary, dry_run: bool) -> None:
@@ -159,3 +178,8 @@ def _print_summary(summary: DeleteSummary, dry_run: bool) -> None:
         f"{verb} {len(summary.deleted)} ({human_bytes(summary.freed_bytes)} freed in iCloud, "
         f"recoverable for 30 days), skipped {len(summary.skipped)}, failed {len(summary.failed)}"
     )
+    if summary.nas_reread_bytes or summary.nas_mismatched:
+        console.print(
+            f"NAS copies re-read at deletion: {human_bytes(summary.nas_reread_bytes)} in "
+            f"{summary.nas_reread_s:.1f} s; {len(summary.nas_mismatched)} did not match"
+        )

@@ -28,7 +28,7 @@ from commands.context import Deps
 from commands.nas_damage import check_nas_damage
 from engine.cleanup.last_copy import decide_damage_error, describe_damage
 from engine.config import Config
-from engine.errors import DeleteRefusedError, ExitCode, PhotoledgerError
+from engine.errors import ExitCode, PhotoledgerError
 from engine.icloud.port import IcloudPort, TwoFactorRequiredError
 from engine.notify import Notification
 
@@ -253,7 +253,7 @@ def _album_move(deps: Deps, port: IcloudPort, _o: PipelineOptions, _s: RunSummar
 
 
 def _delete(deps: Deps, port: IcloudPort, o: PipelineOptions, summary: RunSummary) -> str:
-    from commands.delete import run_delete_execute, run_delete_plan
+    from commands.delete import raise_for_outcome, run_delete_execute, run_delete_plan
     from engine.cleanup.plan import decide_mass_delete_guard
     from engine.cleanup.run import library_asset_count
     from projections.worklists import worklist
@@ -273,8 +273,7 @@ def _delete(deps: Deps, port: IcloudPort, o: PipelineOptions, summary: RunSummar
         return f"plan {plan.plan_id} not executed: {'; '.join(guard)}"
     result = run_delete_execute(deps, port, plan.plan_id)
     summary.plan_id, summary.plan_assets = None, 0
-    if result.stopped_by:
-        raise DeleteRefusedError(f"stopped: {result.stopped_by}")
+    raise_for_outcome(result, dry_run=False)  # the exit code `delete execute` would give
     return f"deleted {len(result.deleted)}, skipped {len(result.skipped)}, " \
            f"failed {len(result.failed)}"
 

@@ -35,7 +35,8 @@ CRASH_POINTS: frozenset[str] = frozenset(
         "compress.after_replace_before_save",  # local copy replaced, Compressed not yet saved
         "album_move.before_icloud_call",  # a batch chosen, iCloud not yet asked to add it
         "album_move.after_icloud_call_before_save",  # iCloud added the batch, AlbumMoved not saved
-        "delete.before_request_saved",  # the gate re-checked, DeletionRequested not yet saved
+        "delete.before_nas_reread",  # the gate and iCloud re-checked, NAS copies not re-read
+        "delete.before_request_saved",  # NAS re-read (if required), DeletionRequested not saved
         "delete.after_request_saved",  # DeletionRequested durable, iCloud not yet asked
         "delete.after_icloud_call",  # iCloud deleted the asset, Deleted not yet saved
         "recover.after_icloud_call",  # iCloud recovered the asset, Recovered not yet saved

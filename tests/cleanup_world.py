@@ -32,7 +32,7 @@ from engine.config import load_config
 from engine.targets.nas_run import NasOptions
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import Library
-from tests.scenarios.fault_world import World, asset_id, open_world
+from tests.scenarios.fault_world import TINY_SCALE, World, asset_id, open_world
 
 PIXEL = "PIXEL-TEST-DEVICE"
 
@@ -166,11 +166,13 @@ def configure_cleanup(library: Library, **cleanup: Any) -> Library:
 
 @contextmanager
 def open_cleanup_world(
-    tmp_path: Path, *, assets: int = 10, seed: int = 5, **cleanup: Any
+    tmp_path: Path, *, assets: int = 10, seed: int = 5, size_scale: float = TINY_SCALE,
+    **cleanup: Any,
 ) -> Iterator[CleanupWorld]:
-    """A world with the NAS configured and its marker written; nothing discovered yet."""
+    """A world with the NAS configured and its marker written; nothing discovered yet
+    (`size_scale` 1.0: photo-sized files, for benchmarks)."""
     settings = {"keep_recent_days": 0, "max_delete": 1000, "max_delete_fraction": 1.0, **cleanup}
-    with open_world(tmp_path, assets=assets, seed=seed) as world:
+    with open_world(tmp_path, assets=assets, seed=seed, size_scale=size_scale) as world:
         nas_root = tmp_path / "nas"
         nas_root.mkdir()
         library = configure_cleanup(with_nas(world.library, nas_root), **settings)

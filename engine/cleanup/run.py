@@ -2,14 +2,20 @@
 
 Invariants:
 - Order per asset (DESIGN.md §5): the gate passes again at that moment, the live iCloud record
-  is unchanged, DeletionRequested with its evidence is saved (durable), then iCloud is asked
-  (isDeleted with the record's current change tag), then Deleted (with recoverable_until) or
-  DeletionFailed is saved. Nothing else in photoledger calls `soft_delete`.
+  is unchanged, the NAS copies are re-read (when the NAS is required, see
+  engine.cleanup.nas_evidence), DeletionRequested with its evidence is saved (durable, in one
+  save with the re-read's NasVerified, whose time is the evidence's NAS time), then iCloud is
+  asked (isDeleted with the record's current change tag), then Deleted (with
+  recoverable_until) or DeletionFailed is saved. Nothing else in photoledger calls
+  `soft_delete`.
+- With the NAS required, no asset is deleted unless the NAS the run started on (NasGuard:
+  marker id and device) is still mounted: a marker missing at the start or during the run
+  stops it with NasUnavailableError (exit 12) and nothing more is deleted. A copy that re-reads
+  wrong or is missing is recorded (NasMismatched) and its asset skipped; the others go on
+  (`DeleteSummary.nas_mismatched`, exit 17 from the command).
 - Before anything else, a request left without an outcome (a crash) is reconciled by asking
   iCloud: in Recently Deleted (or gone) means Deleted, listed means DeletionFailed. It is
   never deleted again by reconciliation; a later plan may include it again through the gate.
-- With the NAS required (cleanup.require), nothing is deleted while no NAS is mounted (its
-  marker missing): the run stops with NasUnavailableError (exit 12), not a list of skips.
 - Only assets of the stored plan are considered, and only if the plan's entries still hash to
   its stored sha256. The mass-delete guard runs before the first delete, and an I/O error
   stops the run before the next one; both are overridden only by `force`.
@@ -30,6 +36,12 @@ from engine.asset import Asset, MediaState, SyncRun
 from engine.cleanup.album import observed_members
 from engine.cleanup.effects import CleanupContext, mounted_nas_id
 from engine.cleanup.gate import DELETE_PENDING_ALBUM, RECOVERABLE_FOR, Evidence, decide_deletable
+from engine.cleanup.nas_evidence import (
+    decide_nas_evidence,
+    record_nas_reread,
+    reread_nas_copies,
+    start_nas_guard,
+)
 from engine.cleanup.plan import (
     DeletionPlan,
     decide_mass_delete_guard,
@@ -42,7 +54,8 @@ from engine.errors import DeleteRefusedError, PlanInvalidError
 from engine.icloud.model import RemoteAsset
 from engine.icloud.port import ChangeTagConflictError, IcloudError, RecordRefusedError
 from engine.ledger_check import refuse_damaged_ledger as refuse_if_damaged
-from engine.targets.nas import NAS_MARKER_NAME, NasUnavailableError, nas_path
+from engine.targets.nas import NasGuard, NasUnavailableError, nas_path
+from engine.targets.nas_files import NasRoots
 from projections.media import MediaProjection
 
 _CANDIDATES_WHERE = (
@@ -61,7 +74,10 @@ class DeleteSummary:
     skipped: list[str] = field(default_factory=list)
     reconciled: list[str] = field(default_factory=list)
     local_removed: list[str] = field(default_factory=list)
+    nas_mismatched: list[str] = field(default_factory=list)  # also in `skipped`
     freed_bytes: int = 0
+    nas_reread_bytes: int = 0  # NAS copies re-read at deletion (every asset that got there)
+    nas_reread_s: float = 0.0
     stopped_by: str | None = None  # why the run stopped before the end of the plan
 
 
@@ -185,30 +201,29 @@ def execute_deletions(
         raise DeleteRefusedError(
             f"refusing to delete {len(entries)} assets: {'; '.join(guard)} (`--force` overrides)"
         )
-    if entries and "nas" in ctx.settings.cleanup.require:
-        _refuse_without_nas(ctx)
+    nas_guard = start_nas_guard(ctx.nas_root) if entries and is_nas_required(ctx) else None
     members = delete_pending_members(ctx)
-    for entry in entries:
-        outcome = _delete_one(ctx, entry, members, summary)
-        if outcome == "io-error" and not force:
-            summary.stopped_by = "an I/O error talking to iCloud: the rest was not tried"
-            break
+    try:
+        for entry in entries:
+            outcome = _delete_one(ctx, entry, members, summary, nas_guard)
+            if outcome == "io-error" and not force:
+                summary.stopped_by = "an I/O error talking to iCloud: the rest was not tried"
+                break
+    except NasUnavailableError as exc:
+        raise NasUnavailableError(
+            f"{exc}; delete stopped after {len(summary.deleted)} deleted, nothing more was "
+            f"deleted (run `photoledger delete execute {plan_id}` again with the NAS mounted)"
+        ) from None
     return summary
 
 
-def _refuse_without_nas(ctx: CleanupContext) -> None:
-    """NasUnavailableError (nothing deleted) unless a NAS is mounted: every asset would be
-    skipped for it, and a skipped run must not look like a clean one (exit 0)."""
-    if mounted_nas_id(ctx.nas_root) is None:
-        where = ctx.nas_root or "nas.root (not set)"
-        raise NasUnavailableError(
-            f"the NAS at {where} is not mounted (its marker {NAS_MARKER_NAME} is missing) and "
-            "cleanup.require lists nas: nothing was deleted"
-        )
+def is_nas_required(ctx: CleanupContext) -> bool:
+    return "nas" in ctx.settings.cleanup.require
 
 
 def _delete_one(
-    ctx: CleanupContext, entry: ev.PlanEntry, members: set[str], summary: DeleteSummary
+    ctx: CleanupContext, entry: ev.PlanEntry, members: set[str], summary: DeleteSummary,
+    guard: NasGuard | None,
 ) -> str:
     """Re-check and delete one asset; returns "deleted", "skipped", "failed" or "io-error"."""
     asset = ctx.ledger.get_asset(UUID(entry.asset_id))
@@ -216,12 +231,15 @@ def _delete_one(
     if state.deletion_state == "deleted":
         summary.skipped.append(f"{label}: already deleted")
         return "skipped"
-    nas_id = mounted_nas_id(ctx.nas_root)  # read now: the NAS mounted at this deletion
+    nas_id = _gate_nas_id(ctx, state, guard)
     reason = _recheck(ctx, asset, entry, members, nas_id)
     live = None if reason else _lookup(ctx, state.record_name)
     reason = reason or _remote_difference(ctx, asset, live)
+    if not reason and guard is not None:
+        reason = _reread_nas_evidence(ctx, asset, entry.asset_id, guard, summary)
     if reason or live is None:
-        ctx.effects.save(asset)  # AlbumRemovalObserved / RemoteChanged / RemoteDeleted, if any
+        # AlbumRemovalObserved / RemoteChanged / RemoteDeleted / NasMismatched, if any
+        ctx.effects.save(asset)
         summary.skipped.append(f"{label}: {reason}")
         return "skipped"
     ctx.crash.reach("delete.before_request_saved")
@@ -233,12 +251,38 @@ def _delete_one(
         summary.deleted.append(label)
         summary.freed_bytes += entry.icloud_size_bytes
         _remove_local_copy(ctx, asset, summary)
-    elif asset.state.deletion_state == "failed":
-        summary.failed.append(f"{label}: {detail}")
     else:
-        summary.failed.append(f"{label}: outcome unknown ({detail}); the next run asks iCloud")
+        unknown = asset.state.deletion_state != "failed"
+        summary.failed.append(f"{label}: outcome unknown ({detail}); the next run asks iCloud"
+                              if unknown else f"{label}: {detail}")
     ctx.effects.save(asset)
     return outcome
+
+
+def _gate_nas_id(ctx: CleanupContext, state: MediaState, guard: NasGuard | None) -> str | None:
+    """The NAS id the gate is asked about. With the NAS required, the evidence's own: which
+    NAS is mounted is decided by the re-read just before the request, on the files, so a
+    swapped share is recorded as what it lacks (NasMismatched), never only blocked."""
+    if guard is None:
+        return mounted_nas_id(ctx.nas_root)
+    return state.nas_id or ""
+
+
+def _reread_nas_evidence(
+    ctx: CleanupContext, asset: Asset, asset_id: str, guard: NasGuard, summary: DeleteSummary
+) -> str | None:
+    """Re-read the asset's NAS copies now and record what they showed (not saved); why the
+    asset may not be deleted, or None."""
+    ctx.crash.reach("delete.before_nas_reread")
+    roots = NasRoots(ctx.library_root, guard.root)
+    reread = reread_nas_copies(guard, roots, asset_id, asset.state)
+    summary.nas_reread_bytes += reread.bytes_read
+    summary.nas_reread_s += reread.seconds
+    evidence = decide_nas_evidence(asset.state, reread)
+    record_nas_reread(asset, ctx.run_id, ctx.clock(), reread, evidence)
+    if evidence.outcome == "mismatched":
+        summary.nas_mismatched.append(f"{label_of(asset.state)}: {evidence.reason}")
+    return evidence.reason or None
 
 
 def _recheck(
