@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import socket
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from engine import events as ev
 from engine.asset import SyncRun
 from engine.config import Config
 from engine.crashpoints import CrashPoints
-from engine.errors import ExitCode, LedgerDamagedError, PhotoledgerError
+from engine.errors import ExitCode, LedgerDamagedError, PhotoledgerError, StorageError
 from engine.fsutil import probe_writable
 from engine.icloud.port import IcloudPort
 from engine.ledger import Ledger, open_ledger
@@ -212,7 +213,11 @@ def _finish_run(deps: Deps, exit_code: ExitCode) -> None:
     try:
         deps.ledger.save(deps.run)
         deps.projection.catch_up(deps.ledger)
-    except PhotoledgerError:
-        if exit_code == ExitCode.OK:
-            raise
-        # Already failing: the original error is the one worth reporting.
+    except (PhotoledgerError, sqlite3.OperationalError) as exc:
+        # Already failing (a full disk has usually filled the projection's too): the original
+        # error is the one worth reporting. The projection catches up on its next open.
+        if exit_code != ExitCode.OK:
+            return
+        if isinstance(exc, sqlite3.OperationalError):
+            raise StorageError(f"cannot update the media projection: {exc}") from exc
+        raise

@@ -213,6 +213,15 @@ def _take_download(
     return main, live
 
 
+def assert_each_resource_downloaded_once(ledger: Ledger, aggregates: set[str]) -> None:
+    """Each asset has one Downloaded per resource its record lists, and no other."""
+    for aggregate in sorted(aggregates):
+        events = ledger.events_of(UUID(aggregate))
+        got = Counter(e.resource for e in events if isinstance(e, ev.Downloaded))
+        listed = listed_resources(ledger.get_asset(UUID(aggregate)).state)
+        assert got == Counter(dict.fromkeys(listed, 1)), f"{aggregate}: {dict(got)}"
+
+
 def assert_deleted_assets_were_whole_on_the_nas(ledger: Ledger) -> None:
     """No asset was deleted while a resource its record listed lacked a download, or a NAS
     re-read to the downloaded sha256 (replayed to the moment of its deletion request)."""

@@ -22,6 +22,7 @@ from tests.reliability.invariants import (
     assert_invariants,
     assert_no_stray_files,
     assert_projection_matches_replay,
+    assert_each_resource_downloaded_once,
     assert_versions_contiguous,
     events_by_type,
 )
@@ -68,11 +69,10 @@ def assert_each_asset_once(library: Library, scratch: Path, *, downloaded: bool)
         counts = events_by_type(ledger)
         discovered = counts["Discovered"]
         assert len(discovered) >= ASSETS - 5 and set(discovered.values()) == {1}
-        if downloaded:
-            quarantined = set(counts["Quarantined"])
-            assert 0 < len(quarantined) < 5  # the generator's undecodable names, nothing else
-            assert set(counts["Downloaded"]) == set(discovered) - quarantined
-            assert set(counts["Downloaded"].values()) == {1}
+        if downloaded:  # undecodable names are kept under the fallback name: none quarantined
+            assert not counts["Quarantined"]
+            assert set(counts["Downloaded"]) == set(discovered)
+            assert_each_resource_downloaded_once(ledger, set(discovered))
         assert_versions_contiguous(ledger)
         scratch.mkdir(exist_ok=True)
         assert_projection_matches_replay(library, ledger, scratch)
