@@ -125,6 +125,8 @@ def stream_to_part(
             content_length, total = response.content_length, response.total_size_bytes
     except UrlExpiredError as exc:
         return StreamResult.failed("expired", part_size(part), str(exc))
+    except ThrottledError as exc:  # past the retry budget: the run stops (engine.download.run)
+        return StreamResult.failed("throttled", part_size(part), str(exc))
     except NETWORK_ERRORS as exc:
         return StreamResult.failed("http_error", part_size(part), _describe(exc))
     is_cut = error is not None or (content_length is not None and received < content_length)

@@ -34,7 +34,7 @@ from engine.naming import (
     version_names,
 )
 
-StreamStatus = Literal["complete", "cut", "expired", "http_error"]
+StreamStatus = Literal["complete", "cut", "expired", "http_error", "throttled"]
 EXTRA_KEYS = res.DERIVED_KEYS  # opt-in renditions Apple derives from the others
 # `adjusted` and `alternative` are archived by default now (download.resources); icloudpd's
 # `--size adjusted/alternative` spellings stay accepted.
@@ -69,6 +69,7 @@ class FileVerdict:
 
 
 OK = FileVerdict("ok")
+SYSTEMIC_REASON = "throttled"  # iCloud throttled past every retry: not this file's fault
 
 
 def decide_file_verdict(result: StreamResult, declared_size_bytes: int) -> FileVerdict:
@@ -77,6 +78,8 @@ def decide_file_verdict(result: StreamResult, declared_size_bytes: int) -> FileV
         return FileVerdict("failed", "url_expired", f"download URL expired: {result.detail}")
     if result.status == "http_error":
         return FileVerdict("failed", "http_error", result.detail)
+    if result.status == "throttled":
+        return FileVerdict("failed", SYSTEMIC_REASON, result.detail)
     if result.status == "cut":
         return FileVerdict(
             "failed", "cut_body", f"body cut after every resume attempt: {result.detail}"

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from uuid import UUID
 
 from engine import events as ev
 from engine.asset import Asset, MediaState
+from engine.download.batches import Batcher, Lookup, batches_by_zone
 from engine.download.fetch import (
     FileJob,
     NameRegistry,
@@ -37,7 +38,13 @@ from engine.download.fetch import (
     remove_part,
     remove_placed,
 )
-from engine.download.filing import Breaker, FileOutcome, count_outcome, record_outcome
+from engine.download.filing import (
+    Breaker,
+    DownloadStoppedError,
+    FileOutcome,
+    count_outcome,
+    record_outcome,
+)
 from engine.download.names import held_relpaths
 from engine.download.options import (
     DownloadOptions,
@@ -48,6 +55,7 @@ from engine.download.options import (
 )
 from engine.download.plan import (
     OK,
+    SYSTEMIC_REASON,
     FilePlan,
     FileVerdict,
     StreamResult,
@@ -59,9 +67,7 @@ from engine.download.plan import (
     remote_changed_facts,
 )
 from engine.errors import StorageError
-from engine.icloud.model import RemoteAsset
 from engine.icloud.port import IcloudPort
-from engine.ledger import Ledger
 from engine.tempfiles import remove_temp_files
 from projections.worklists import worklist
 
@@ -89,36 +95,6 @@ class AssetResult:
     verdict: FileVerdict = OK  # decided without fetching (the record itself)
     files: tuple[FileOutcome, ...] = ()  # what happened to each resource fetched
     job: AssetJob | None = None  # set when files were fetched: re-checked before filing
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """A records/lookup answer: the records iCloud returned, and those it says are gone."""
-
-    assets: dict[str, RemoteAsset]
-    gone: frozenset[str]
-
-    def is_gone(self, record_name: str) -> bool:
-        fresh = self.assets.get(record_name)
-        return record_name in self.gone or (fresh is not None and fresh.is_deleted)
-
-
-class Batcher:
-    """Collects aggregates with new events and saves them together."""
-
-    def __init__(self, ledger: Ledger, every: int) -> None:
-        self.ledger, self.every = ledger, every
-        self.pending: dict[UUID, Asset] = {}
-
-    def add(self, asset: Asset) -> None:
-        self.pending[asset.id] = asset
-        if len(self.pending) >= self.every:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.ledger.save(*self.pending.values())
-            self.pending.clear()
 
 
 class DownloadRun:
@@ -175,7 +151,7 @@ class DownloadRun:
         # enough for fresh URLs, early enough that no worker waits for the lookup.
         queue_low = 2 * max(1, self.options.workers)
         try:
-            for zone, batch in _batches(self.assets.values(), LOOKUP_BATCH):
+            for zone, batch in batches_by_zone(self.assets.values(), LOOKUP_BATCH):
                 while len(pending) >= queue_low:
                     pending = self._collect(pending)
                 fresh = self._lookup(zone, [a.state.record_name for a in batch])
@@ -389,17 +365,12 @@ class DownloadRun:
         detail = "; ".join(f"{f.key}: {f.verdict.detail}" for f in failed)
         label = next((f.relpath for f in outcomes if f.relpath), asset.state.filename)
         self.progress.asset_done("ok" if outcome == "downloaded" else outcome, label, detail)
+        if any(f.verdict.reason == SYSTEMIC_REASON for f in failed):
+            raise DownloadStoppedError(
+                f"stopped: iCloud kept throttling downloads past every retry ({label}: "
+                f"{detail}); what was downloaded is recorded, run again later"
+            )
         self.breaker.observe(label, outcome in ("failed", "partial", "quarantined"), detail)
-
-
-def _batches(assets: Iterable[Asset], size: int) -> Iterator[tuple[str, list[Asset]]]:
-    """Assets grouped by zone, in work-list order, at most `size` per batch."""
-    by_zone: dict[str, list[Asset]] = {}
-    for asset in assets:
-        by_zone.setdefault(asset.state.zone, []).append(asset)
-    for zone, members in by_zone.items():
-        for start in range(0, len(members), size):
-            yield zone, members[start : start + size]
 
 
 def execute_download_run(

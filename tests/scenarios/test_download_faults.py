@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from engine.download.fetch import CHUNK_BYTES, MAX_RESUMES, MAX_URL_REFRESHES
+from engine.download.filing import DownloadStoppedError
 from engine.icloud.port import ThrottledError
 from engine.icloud.simulator.faults import ContentFault, ThrottleRule
 from engine.icloud.simulator.server import DEFAULT_URL_TTL_S
@@ -116,18 +117,20 @@ def test_content_429_with_retry_after_is_transient(discovered: World) -> None:
     assert_converged(world)
 
 
-def test_content_503_forever_fails_retriably_and_leaves_nothing_on_disk(
+def test_content_503_forever_stops_the_run_and_leaves_nothing_on_disk(
     discovered: World,
 ) -> None:
     world = discovered
     waiting = waiting_for_download(world)
     world.server.faults.add_throttle(ThrottleRule(status=503, times=None, kind="content"))
-    summary = world.download()
-    assert (summary.downloaded, summary.failed) == (0, len(waiting))
-    for name in waiting:
-        (failed,) = stage_events(world, name)
-        assert type(failed).__name__ == "DownloadFailed"
-        assert failed.is_retriable and "throttl" in failed.error
+    with pytest.raises(DownloadStoppedError, match="throttling"):  # systemic: exit 11
+        world.download(workers=2)
+    failed = {n: stage_events(world, n) for n in waiting if stage_events(world, n)}
+    assert 1 <= len(failed) <= 2 * 2 + 2  # the first one, and at most the files in flight
+    for events in failed.values():
+        (failure,) = events
+        assert type(failure).__name__ == "DownloadFailed"
+        assert failure.is_retriable and failure.error.startswith("throttled")
     assert files_on_disk(world) == set()  # no final file, and no part: no body ever began
     assert waiting_for_download(world) == waiting  # still to do
     assert_converged(world)
