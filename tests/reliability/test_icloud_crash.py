@@ -19,10 +19,10 @@ from engine.icloud.simulator.generator import GeneratorSpec, generate_library
 from engine.icloud.simulator.server import SimulatorServer
 from tests.factories import Library, make_library, run_cli
 from tests.reliability.invariants import (
+    assert_each_resource_downloaded_once,
     assert_invariants,
     assert_no_stray_files,
     assert_projection_matches_replay,
-    assert_each_resource_downloaded_once,
     assert_versions_contiguous,
     events_by_type,
 )
