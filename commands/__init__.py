@@ -30,7 +30,8 @@ COMMAND_MODULES: dict[str, str] = {
     "doctor": "doctor", "compress": "compress", "album-move": "album_move", "delete": "delete",
     "recover": "recover",
     "run": "run", "watch": "watch", "audit": "audit", "status": "status", "report": "report",
-    "history": "history", "rebuild": "rebuild", "check": "check", "simulator": "simulator",
+    "history": "history", "albums": "albums", "rebuild": "rebuild", "check": "check",
+    "simulator": "simulator",
     "demo": "demo",
 }
 

@@ -5,7 +5,12 @@ Invariants:
   (incremental) so a kill at any point resumes exactly: nothing lost, nothing twice.
 - A full scan stores the token read BEFORE it started; changes made during the scan are read
   again next time and are no-ops when already recorded (decisions compare remote facts).
-- Only a complete full scan may conclude that a record is gone from iCloud.
+- Only a complete full scan may conclude that a record is gone from iCloud (or an album).
+- Albums: a full scan lists every album and folder and every album's members; deltas bring
+  CPLAlbum and CPLContainerRelation changes. Album facts (AlbumSeen, AlbumRemoved) go on this
+  run and are saved in the same transaction as the page that brought them. A membership
+  change for an asset not yet known is kept for the later pages of the walk; one still
+  unmatched at its end is counted (`unmatched_memberships`) and left to the next full scan.
 """
 
 from __future__ import annotations
@@ -21,6 +26,18 @@ import click
 from commands.context import Deps, Settings, open_icloud, open_writer
 from commands.output import console, print_json, progress_bar
 from engine import events as ev
+from engine.albums import (
+    AlbumFact,
+    KnownAlbum,
+    apply_known,
+    decide_albums_listed,
+    decide_albums_removed,
+    decide_membership,
+    decide_page_memberships,
+    membership_deltas,
+    merge_deltas,
+    normalized,
+)
 from engine.asset import Asset, MediaState
 from engine.config import load_config
 from engine.discover import (
@@ -30,9 +47,10 @@ from engine.discover import (
     decide_for_remote,
     plan_missing_after_full_scan,
 )
-from engine.icloud.model import ChangePage, RecordProblem, RemoteAsset, ScanPage
+from engine.icloud.model import ChangePage, RemoteAlbum, ScanPage
 from engine.icloud.port import IcloudPort, SyncTokenExpiredError
 from engine.ids import IcloudIdentity, asset_id_for
+from projections.albums import known_albums
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,8 @@ class _PageWriter:
 
     def __init__(self, deps: Deps, account: str, zone: str, summary: DiscoverSummary) -> None:
         self.deps, self.account, self.zone, self.summary = deps, account, zone, summary
+        self.albums: dict[str, KnownAlbum] = known_albums(deps.projection, zone)
+        self.album_facts: list[AlbumFact] = []  # decided, saved with the next page
 
     def asset_id(self, record_name: str) -> str:
         return asset_id_for(IcloudIdentity(self.account, self.zone, record_name)).hex
@@ -71,6 +91,23 @@ class _PageWriter:
         return {by_id[asset_id]: state for asset_id, state in states.items()}
 
     def save(self, plan: list[PlannedFact], sync_token: str | None = None) -> None:
+        aggregates = self._aggregates(plan)
+        run = self.deps.run
+        if run is not None:
+            for album_fact in self.album_facts:
+                self.summary.counts[album_fact.event_class.__name__] += 1
+                run.record(album_fact.event_class, **album_fact.facts)
+            self.album_facts = []
+            if sync_token is not None:
+                run.record(ev.SyncTokenAdvanced, zone=self.zone, sync_token=sync_token)
+        if run is not None and run.pending_events:
+            self.deps.ledger.save(run, *aggregates.values())
+        elif aggregates:
+            self.deps.ledger.save(*aggregates.values())
+        self.deps.crash.reach("discover.after_page_save")
+        self.deps.projection.catch_up(self.deps.ledger)
+
+    def _aggregates(self, plan: list[PlannedFact]) -> dict[str, Asset]:
         aggregates: dict[str, Asset] = {}
         for fact in plan:
             self.summary.counts[fact.event_class.__name__] += 1
@@ -84,27 +121,47 @@ class _PageWriter:
                     asset = self.deps.ledger.get_asset(asset_id_for(identity))
                 asset.record(fact.event_class, self.deps.run_id, **fact.facts)
             aggregates[fact.record_name] = asset
-        run = self.deps.run
-        if sync_token is not None and run is not None:
-            run.record(ev.SyncTokenAdvanced, zone=self.zone, sync_token=sync_token)
-            self.deps.ledger.save(run, *aggregates.values())
-        elif aggregates:
-            self.deps.ledger.save(*aggregates.values())
-        self.deps.crash.reach("discover.after_page_save")
-        self.deps.projection.catch_up(self.deps.ledger)
+        return aggregates
 
-    def apply_listing(
-        self, assets: Iterable[RemoteAsset], problems: Iterable[RecordProblem],
-        albums_of: dict[str, list[str]],
-    ) -> list[PlannedFact]:
-        assets, problems = list(assets), list(problems)
-        known = self.known([a.record_name for a in assets] + [p.record_name for p in problems])
+    def decide_albums(self, facts: list[AlbumFact]) -> None:
+        """Album facts to record with the next page; later decisions see them at once."""
+        apply_known(self.albums, facts)
+        self.album_facts += facts
+
+    def apply_scan_page(self, page: ScanPage, albums_of: dict[str, list[str]]) -> list[PlannedFact]:
+        """A full scan's page: `albums_of` is every album's complete member list."""
+        names = [a.record_name for a in page.assets] + [p.record_name for p in page.problems]
+        known = self.known(names)
         plan: list[PlannedFact] = []
-        for remote in assets:
-            album_ids = tuple(albums_of.get(remote.record_name, ()))
-            plan += decide_for_remote(known.get(remote.record_name), remote, album_ids)
-        for problem in problems:
+        for remote in page.assets:
+            album_ids = normalized(albums_of.get(remote.record_name, ()))
+            state = known.get(remote.record_name)
+            plan += decide_for_remote(state, remote, album_ids)
+            plan += [PlannedFact(remote.record_name, ev.AlbumsChanged, facts)
+                     for facts in decide_membership(state, album_ids)]
+        for problem in page.problems:
             plan += decide_for_problem(known.get(problem.record_name), problem)
+        return plan
+
+    def apply_change_page(
+        self, page: ChangePage, pending: dict[str, dict[str, bool]]
+    ) -> list[PlannedFact]:
+        """A changes/zone page; `pending` holds memberships of assets not known yet (updated)."""
+        deltas = merge_deltas(pending, membership_deltas(page.relations))
+        names = [a.record_name for a in page.changed] + [p.record_name for p in page.problems]
+        known = self.known(names + list(deltas))
+        new = {a.record_name for a in page.changed if a.record_name not in known}
+        split = decide_page_memberships(known, new, set(page.deleted_record_names), deltas)
+        pending.clear()
+        pending.update(split.pending)
+        plan: list[PlannedFact] = []
+        for remote in page.changed:
+            album_ids = split.discovered_album_ids.get(remote.record_name, ())
+            plan += decide_for_remote(known.get(remote.record_name), remote, album_ids)
+        for problem in page.problems:
+            plan += decide_for_problem(known.get(problem.record_name), problem)
+        plan += [PlannedFact(name, ev.AlbumsChanged, {"album_ids": album_ids})
+                 for name, album_ids in split.changed.items()]
         return plan
 
     def apply_deletions(self, record_names: Iterable[str], via: str) -> list[PlannedFact]:
@@ -147,14 +204,21 @@ def _incremental(
     port: IcloudPort, writer: _PageWriter, zone: str, token: str, advance: Callable[[int], None]
 ) -> None:
     page: ChangePage
+    pending: dict[str, dict[str, bool]] = {}
     for page in port.changes_since(zone, token):
-        plan = writer.apply_listing(page.changed, page.problems, {})
+        writer.decide_albums(decide_albums_listed(zone, writer.albums, page.albums,
+                                                  complete=False))
+        removed = (*page.removed_album_ids, *page.deleted_record_names)
+        writer.decide_albums(decide_albums_removed(zone, writer.albums, removed))
+        plan = writer.apply_change_page(page, pending)
         plan += writer.apply_deletions(page.deleted_record_names, "changes/zone")
         writer.save(plan, page.sync_token)
         writer.summary.sync_token = page.sync_token
         writer.summary.pages += 1
         writer.summary.listed += len(page.changed) + len(page.deleted_record_names)
         advance(len(page.changed) + len(page.deleted_record_names))
+    if pending:
+        writer.summary.counts["unmatched_memberships"] = len(pending)
 
 
 def _full_scan(
@@ -163,13 +227,15 @@ def _full_scan(
 ) -> None:
     zone = options.zone
     token_before = port.zone_sync_token(zone)
-    albums_of = album_membership(port, zone)
+    albums = port.list_albums(zone)
+    writer.decide_albums(decide_albums_listed(zone, writer.albums, albums, complete=True))
+    albums_of = album_membership(port, zone, albums)
     seen: set[str] = set()
     page: ScanPage
     for page in port.scan_pages(zone, workers=options.workers):
         seen.update(a.record_name for a in page.assets)
         seen.update(p.record_name for p in page.problems)
-        writer.save(writer.apply_listing(page.assets, page.problems, albums_of))
+        writer.save(writer.apply_scan_page(page, albums_of))
         writer.summary.pages += 1
         writer.summary.listed += len(page.assets) + len(page.problems)
         advance(len(page.assets) + len(page.problems))
@@ -183,10 +249,12 @@ def _full_scan(
     writer.summary.sync_token = token_before
 
 
-def album_membership(port: IcloudPort, zone: str) -> dict[str, list[str]]:
+def album_membership(
+    port: IcloudPort, zone: str, albums: list[RemoteAlbum]
+) -> dict[str, list[str]]:
     """Asset record name -> the user albums (record names) that hold it."""
     albums_of: dict[str, list[str]] = defaultdict(list)
-    for album in port.list_albums(zone):
+    for album in albums:
         if album.is_folder:
             continue
         for record_name in port.album_member_ids(zone, album):

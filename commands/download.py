@@ -45,6 +45,7 @@ from engine.download.run import execute_download_run
 from engine.errors import AssetsFailedError
 from engine.icloud.port import IcloudPort
 from engine.naming import NamingPolicy
+from engine.sidecar_run import SidecarContext, write_sidecars
 
 
 def local_timezone() -> tzinfo:
@@ -100,6 +101,12 @@ def run_download(
     """Download the work list and record one fact per asset; returns what happened."""
     ctx = _context(deps, local_tz or local_timezone(), deps.run_id)
     summary = execute_download_run(ctx, port, opts, progress or LogProgress(enabled=False))
+    sidecars = write_sidecars(SidecarContext(
+        ledger=deps.ledger, projection=deps.projection, crash=deps.crash, run_id=deps.run_id,
+        library_root=deps.config.library_root,
+    ))
+    summary.sidecars_written, summary.sidecars_rewritten = sidecars.written, sidecars.rewritten
+    summary.sidecars_failed, summary.sidecar_failures = sidecars.failed, sidecars.failures
     deps.record_stage_completed("download", summary.counts())
     return summary
 
@@ -253,14 +260,19 @@ def download_command(
         else:
             _print_summary(summary)
         if summary.has_failures:  # finished, but not everything: never a silent success
-            raise AssetsFailedError(
-                f"{summary.partial + summary.failed} assets failed and {summary.quarantined} "
-                "were quarantined, each recorded with its reason (`photoledger report "
-                "failures`); the next run retries the failures"
-            )
+            raise AssetsFailedError(failure_message(summary))
 
 
 command = download_command
+
+
+def failure_message(summary: DownloadSummary) -> str:
+    """The one line of a download that finished with failures (recorded, retried next run)."""
+    sidecars = (f", and {summary.sidecars_failed} sidecars could not be written"
+                if summary.sidecars_failed else "")
+    return (f"{summary.partial + summary.failed} assets failed and {summary.quarantined} were "
+            "quarantined, each recorded with its reason (`photoledger report failures`)"
+            f"{sidecars}; the next run retries the failures")
 
 
 def _print_plan(summary: DownloadSummary, only_filenames: bool, as_json: bool) -> None:
@@ -282,6 +294,13 @@ def _print_summary(summary: DownloadSummary) -> None:
         + (f", gone from iCloud {summary.remote_deleted}" if summary.remote_deleted else "")
         + f"; {human_bytes(summary.bytes_downloaded)} in {summary.elapsed_s:.1f} s"
     )
+    if summary.sidecars_written or summary.sidecars_rewritten or summary.sidecars_failed:
+        console.print(
+            f"sidecars: {summary.sidecars_written} written, {summary.sidecars_rewritten} "
+            f"rewritten, {summary.sidecars_failed} failed", markup=False, highlight=False,
+        )
+    for failure in summary.sidecar_failures:
+        err_console.print(f"sidecar failed: {failure}", markup=False, highlight=False)
     if summary.fallback_named:
         err_console.print(
             f"photoledger: warning: {summary.fallback_named} assets have no usable file name in "

@@ -24,10 +24,12 @@ from rich.text import Text
 from commands.context import Deps, Settings, open_reader
 from commands.output import console, human_bytes, print_json
 from engine import events as ev
+from engine.albums import album_path
 from engine.asset import MediaState
 from engine.cleanup.audit import DeletionStory, decide_deletion_stories
 from engine.config import load_config
 from engine.errors import NotFoundError
+from projections.albums import known_albums
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,29 @@ def describe_icloud_state(asset_id: UUID, state: MediaState, now: datetime) -> s
     return None
 
 
+def run_albums_of(deps: Deps, asset_id: UUID) -> list[dict[str, Any]]:
+    """The albums holding the asset, by name and folder path (a removed one: path None)."""
+    state = deps.projection.states_of({asset_id.hex}).get(asset_id.hex)
+    if state is None:
+        return []
+    albums = known_albums(deps.projection, state.zone)
+    found = []
+    for album_id in state.album_ids:
+        known = albums.get(album_id)
+        found.append({
+            "album_id": album_id,
+            "name": known.name if known else None,
+            "path": album_path(album_id, albums),
+            "is_removed": known.is_removed if known else None,
+        })
+    return sorted(found, key=lambda a: (a["path"] is None, a["path"] or "", a["album_id"]))
+
+
+def _albums_line(albums: list[dict[str, Any]]) -> str:
+    names = [a["path"] or f"{a['name'] or a['album_id']} (removed)" for a in albums]
+    return "albums: " + (", ".join(names) if names else "none")
+
+
 @click.command("history")
 @click.argument("asset")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -141,6 +166,7 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
     with open_reader(load_config(settings.config_path), settings) as deps:
         asset_id, entries = run_history(deps, asset)
         stories = run_deletion_stories(deps, asset_id)
+        albums = run_albums_of(deps, asset_id)
         state = deps.ledger.get_asset(asset_id).state
         icloud = describe_icloud_state(asset_id, state, deps.clock())
     if as_json:
@@ -148,6 +174,7 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
             "asset_id": asset_id.hex,
             "events": [e.__dict__ for e in entries],
             "deletions": [asdict(story) for story in stories],
+            "albums": albums,
             "icloud": icloud,
         })
         return
@@ -158,6 +185,7 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
             str(e.version), e.recorded_at_utc[:19], e.event, Text(facts), (e.run_id or "")[:8]
         )
     console.print(table)
+    console.print(Text(_albums_line(albums)))
     for story in stories:
         _print_story(story)
     if icloud is not None:

@@ -56,6 +56,19 @@ class MediaState(msgspec.Struct, kw_only=True):
     is_hidden: bool = False
     album_ids: tuple[str, ...] = ()
     unreadable_resources: tuple[str, ...] = ()  # listed with malformed fields: unknown
+    title: str | None = None  # iCloud's caption (MetadataChanged)
+    description: str | None = None
+    keywords: tuple[str, ...] = ()
+    latitude_microdeg: int | None = None
+    longitude_microdeg: int | None = None
+    altitude_mm: int | None = None
+    orientation: int | None = None
+    is_screenshot: bool = False
+    sidecar_relpath: str | None = None  # the XMP sidecar last written (SidecarWritten)
+    sidecar_sha256: str | None = None
+    sidecar_album_paths: tuple[str, ...] = ()  # the album paths that sidecar names
+    sidecar_written_at_utc: datetime | None = None
+    is_sidecar_stale: bool = False  # the asset's own metadata changed since it was written
     is_remote_deleted: bool = False
     local_relpath: str | None = None
     downloaded_size_bytes: int | None = None
@@ -120,6 +133,9 @@ def _on_remote_changed(s: MediaState, e: ev.RemoteChanged) -> None:
         s.remote_change_tag, s.remote_checksum = e.remote_change_tag, e.remote_checksum
         s.declared_size_bytes = e.declared_size_bytes
         return
+    if (s.is_favorite, s.is_hidden, s.captured_at_utc) != (
+            e.is_favorite, e.is_hidden, e.captured_at_utc):
+        s.is_sidecar_stale = True  # the sidecar states all three
     _take_remote_facts(s, e)
     s.quarantine_reason = None  # a new remote version deserves a new attempt
     s.is_remote_deleted = False  # listed again, e.g. restored from Recently Deleted
@@ -313,6 +329,26 @@ def _on_album_removal_observed(s: MediaState, _e: ev.AlbumRemovalObserved) -> No
     s.album_moved_at_utc, s.is_album_removal_observed = None, True
 
 
+def _on_metadata_changed(s: MediaState, e: ev.MetadataChanged) -> None:
+    s.title, s.description, s.keywords = e.title, e.description, tuple(e.keywords)
+    s.latitude_microdeg, s.longitude_microdeg = e.latitude_microdeg, e.longitude_microdeg
+    s.altitude_mm, s.orientation, s.is_screenshot = e.altitude_mm, e.orientation, e.is_screenshot
+    s.timezone_offset_s = e.timezone_offset_s
+    s.is_sidecar_stale = True
+
+
+def _on_albums_changed(s: MediaState, e: ev.AlbumsChanged) -> None:
+    # Not stale by itself: the sidecar run compares the album paths it would write with
+    # `sidecar_album_paths` (so DeletePending, never written, changes nothing).
+    s.album_ids = tuple(e.album_ids)
+
+
+def _on_sidecar_written(s: MediaState, e: ev.SidecarWritten) -> None:
+    s.sidecar_relpath, s.sidecar_sha256 = e.sidecar_relpath, e.sha256
+    s.sidecar_album_paths, s.sidecar_written_at_utc = tuple(e.album_paths), e.timestamp
+    s.is_sidecar_stale = False
+
+
 def _on_deletion_requested(s: MediaState, e: ev.DeletionRequested) -> None:
     s.deletion_state, s.deletion_plan_id = "requested", e.plan_id
     s.deletion_requested_at_utc = e.timestamp
@@ -356,6 +392,9 @@ _FOLDS: dict[type[ev.AssetEvent], Callable[[MediaState, Any], None]] = {
     ev.Discovered: _on_discovered,
     ev.RemoteChanged: _on_remote_changed,
     ev.RemoteDeleted: _on_remote_deleted,
+    ev.MetadataChanged: _on_metadata_changed,
+    ev.AlbumsChanged: _on_albums_changed,
+    ev.SidecarWritten: _on_sidecar_written,
     ev.Downloaded: _on_downloaded,
     ev.DownloadFailed: _on_download_failed,
     ev.Quarantined: _on_quarantined,

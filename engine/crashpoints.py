@@ -25,6 +25,8 @@ CRASH_POINTS: frozenset[str] = frozenset(
         "download.mid_write",  # a chunk of a body written to the part file, more to come
         "download.before_rename",  # every file of an asset verified and synced as a part
         "download.after_rename_before_save",  # files in place, Downloaded not yet saved
+        "sidecars.before_rename",  # an XMP sidecar written and synced as a temp file
+        "sidecars.after_write_before_save",  # sidecar in place, SidecarWritten not yet saved
         "discover.after_page_save",  # one page of discovery saved, later pages not read
         "backup_nas.before_rename",  # NAS copy written and synced as a temp file, not renamed
         "backup_nas.after_rename_before_verify",  # NAS copy in place, not yet re-read

@@ -5,6 +5,9 @@ Invariants:
 - A record seen for the first time becomes exactly one `Discovered`; a known record whose remote
   facts differ becomes `RemoteChanged`; a known record with the same facts produces nothing, so
   a rerun (or an overlapping page) appends nothing.
+- Descriptive metadata (caption, keywords, place, ...) is one `MetadataChanged`, after the
+  Discovered or RemoteChanged, whenever it differs from what the ledger knows; an asset with
+  none gets none (what Discovered already says, the time zone, is not repeated).
 - A record that could not be parsed, or whose filename cannot be decoded, is recorded and
   `Quarantined` with its reason; it never blocks the rest of its page.
 - Disappearance is a fact only when it is observed: a tombstone or isDeleted in `changes/zone`,
@@ -27,6 +30,8 @@ _COMPARED_FACTS = (
     "filename_status", "item_type", "captured_at_utc", "is_favorite", "is_hidden",
 )
 """The remote facts RemoteChanged carries; a difference in any of them is a change."""
+_MICRO = 1_000_000
+_MILLI = 1000
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,46 @@ def remote_facts(remote: RemoteAsset) -> dict[str, Any]:
         "is_hidden": remote.is_hidden,
         "unreadable_resources": tuple(remote.unreadable_resources),
     }
+
+
+def metadata_facts(remote: RemoteAsset) -> dict[str, Any]:
+    """What a MetadataChanged records for a parsed remote asset (positions as integers)."""
+    return {
+        "title": remote.caption,
+        "description": remote.description,
+        "keywords": tuple(remote.keywords),
+        "latitude_microdeg": _scaled(remote.latitude_deg, _MICRO),
+        "longitude_microdeg": _scaled(remote.longitude_deg, _MICRO),
+        "altitude_mm": _scaled(remote.altitude_m, _MILLI),
+        "orientation": remote.orientation,
+        "is_screenshot": remote.is_screenshot,
+        "timezone_offset_s": remote.timezone_offset_s,
+    }
+
+
+def _scaled(value: float | None, factor: int) -> int | None:
+    return None if value is None else round(value * factor)
+
+
+def known_metadata(state: MediaState) -> dict[str, Any]:
+    """The metadata the ledger holds for an asset, in metadata_facts' shape."""
+    return {key: getattr(state, key) for key in _METADATA_KEYS}
+
+
+_METADATA_KEYS = (
+    "title", "description", "keywords", "latitude_microdeg", "longitude_microdeg",
+    "altitude_mm", "orientation", "is_screenshot", "timezone_offset_s",
+)
+
+
+def decide_metadata(known: MediaState | None, remote: RemoteAsset) -> list[PlannedFact]:
+    """A MetadataChanged when the remote metadata differs from the ledger's (for a new asset:
+    from what its Discovered says, which is only the time zone)."""
+    before = known or MediaState(timezone_offset_s=remote.timezone_offset_s)
+    facts = metadata_facts(remote)
+    if facts == known_metadata(before):
+        return []
+    return [PlannedFact(remote.record_name, ev.MetadataChanged, facts)]
 
 
 def discovered_facts(remote: RemoteAsset, album_ids: tuple[str, ...]) -> dict[str, Any]:
@@ -118,7 +163,7 @@ def decide_for_remote(
         )
         if is_new_version:
             plan.append(PlannedFact(name, ev.RemoteChanged, facts))
-    return plan
+    return plan + decide_metadata(known, remote)
 
 
 _OLD_NAME_QUARANTINE = "undecodable_filename"

@@ -197,6 +197,48 @@ class RemoteDeleted(AssetEvent):
     observed_via: str  # "changes/zone tombstone", "full scan", "recently deleted"
 
 
+class MetadataChanged(AssetEvent):
+    """iCloud's descriptive metadata of the asset, whole, as first seen or after a change.
+
+    Recorded only when it differs from what the ledger knows (an asset without any is never
+    given one). Positions are integers so the fact decodes exactly: micro-degrees (1e-6 deg,
+    about 11 cm) and millimetres. `orientation` is the EXIF code of the user's rotation (or
+    the master's own when not 1); `timezone_offset_s` repeats Discovered's, so a changed
+    zone is seen.
+    """
+
+    title: str | None  # captionEnc
+    description: str | None  # extendedDescEnc
+    keywords: tuple[str, ...]  # keywordsEnc, in iCloud's order
+    latitude_microdeg: int | None
+    longitude_microdeg: int | None
+    altitude_mm: int | None
+    orientation: int | None
+    is_screenshot: bool  # assetSubtypeV2 == 3
+    timezone_offset_s: int | None
+
+
+class AlbumsChanged(AssetEvent):
+    """The user albums (CPLAlbum record names) holding the asset are now `album_ids`.
+
+    Names and folders are album facts (AlbumSeen); this fact only says which albums.
+    """
+
+    album_ids: tuple[str, ...]
+
+
+class SidecarWritten(AssetEvent):
+    """The XMP sidecar beside the library copy of the original was (re)written.
+
+    `sha256` is of the bytes written; `album_paths` are the folder paths it names, so a
+    rename of an album or folder is seen as a sidecar to rewrite without re-rendering it.
+    """
+
+    sidecar_relpath: str
+    sha256: str
+    album_paths: tuple[str, ...]
+
+
 class Downloaded(AssetEvent):
     """One resource of the asset is on local disk at `local_relpath`, size-checked and hashed.
 
@@ -465,6 +507,9 @@ ASSET_EVENT_CLASSES: tuple[type[AssetEvent], ...] = (
     Discovered,
     RemoteChanged,
     RemoteDeleted,
+    MetadataChanged,
+    AlbumsChanged,
+    SidecarWritten,
     Downloaded,
     DownloadFailed,
     Quarantined,
@@ -514,6 +559,28 @@ class SyncTokenAdvanced(RunEvent):
     sync_token: str
 
 
+class AlbumSeen(RunEvent):
+    """A user album or folder of a zone as iCloud lists it (new, renamed or moved).
+
+    Recorded on the discover run only when it differs from what the ledger knows, so the
+    facts of all albums stay small whatever the library's size. `parent_id` is the folder
+    holding it (None: top level).
+    """
+
+    zone: str
+    album_id: str  # the CPLAlbum record name
+    name: str
+    parent_id: str | None
+    is_folder: bool
+
+
+class AlbumRemoved(RunEvent):
+    """A user album or folder the ledger knew is gone from iCloud (deleted or tombstoned)."""
+
+    zone: str
+    album_id: str
+
+
 class DeletePlanned(RunEvent):
     """A deletion plan was made; `plan_sha256` covers its asset ids and evidence (`entries`)."""
 
@@ -542,6 +609,8 @@ RUN_EVENT_CLASSES: tuple[type[RunEvent], ...] = (
     RunStarted,
     StageCompleted,
     SyncTokenAdvanced,
+    AlbumSeen,
+    AlbumRemoved,
     DeletePlanned,
     RunFinished,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import StorageError
@@ -27,8 +28,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `target` atomically and durably."""
+def atomic_write_bytes(
+    target: Path, data: bytes, mode: int = 0o644,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """Write `data` to `target` atomically and durably; `before_replace` is called once the
+    temp file is synced, just before the rename (a crash point)."""
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     temp = Path(temp_name)
     try:
@@ -37,6 +42,8 @@ def atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         temp.chmod(mode)
+        if before_replace is not None:
+            before_replace()
         temp.replace(target)
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,9 +144,11 @@ def sidecar_name(media_relpath: str) -> str:
     return media_relpath + SIDECAR_SUFFIX
 
 
-def write_sidecar(path: Path, data: bytes) -> str:
+def write_sidecar(
+    path: Path, data: bytes, before_replace: Callable[[], None] | None = None
+) -> str:
     """Write a rendered sidecar atomically and durably; returns the sha256 hex of `data`."""
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, before_replace=before_replace)
     return hashlib.sha256(data).hexdigest()
 
 

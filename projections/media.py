@@ -34,7 +34,7 @@ from engine.ledger import Ledger, RawEvent
 from engine.mapper import current_decoder, decode_stored_state
 from projections.runs import RunsFold
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BATCH_EVENTS = 5000
 MEDIA_FIELDS: tuple[str, ...] = tuple(MediaState.__struct_fields__)
 _DATETIME_FIELDS = frozenset(

@@ -1,4 +1,5 @@
-"""Run-level tables of the projection: runs, CloudKit sync tokens and deletion plans.
+"""Run-level tables of the projection: runs, CloudKit sync tokens, deletion plans and albums
+(projections.albums).
 
 Invariant: written in the same transaction (and with the same tracking position) as the
 media rows, from RunEvent facts only.
@@ -11,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from engine import events as ev
+from projections import albums
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -20,7 +22,7 @@ def _iso(value: datetime | None) -> str | None:
 class RunsFold:
     """Accumulates run facts for one batch and writes them as upserts."""
 
-    TABLES = ("runs", "sync_tokens", "delete_plans")
+    TABLES = ("runs", "sync_tokens", "delete_plans", *albums.TABLES)
     SCHEMA = (
         "CREATE TABLE runs (run_id TEXT PRIMARY KEY, command TEXT, host TEXT, pid INTEGER, "
         "started_at_utc TEXT, finished_at_utc TEXT, exit_code INTEGER, outcome TEXT)",
@@ -28,6 +30,7 @@ class RunsFold:
         "advanced_at_utc TEXT)",
         "CREATE TABLE delete_plans (plan_id TEXT PRIMARY KEY, run_id TEXT, asset_count INTEGER, "
         "plan_sha256 TEXT, planned_at_utc TEXT)",
+        *albums.SCHEMA,
     )
 
     def __init__(self) -> None:
@@ -35,6 +38,7 @@ class RunsFold:
         self.finished: list[tuple[Any, ...]] = []
         self.tokens: dict[str, tuple[Any, ...]] = {}
         self.plans: list[tuple[Any, ...]] = []
+        self.albums = albums.AlbumsFold()
 
     def apply(self, run_id: str, event_class: type[Any], payload: Any) -> None:
         """Fold one run-level fact."""
@@ -45,6 +49,8 @@ class RunsFold:
             self.finished.append((when, payload.exit_code, payload.outcome, run_id))
         elif event_class is ev.SyncTokenAdvanced:
             self.tokens[payload.zone] = (payload.zone, payload.sync_token, run_id, when)
+        elif event_class in (ev.AlbumSeen, ev.AlbumRemoved):
+            self.albums.apply(run_id, event_class, payload)
         elif event_class is ev.DeletePlanned:
             self.plans.append(
                 (payload.plan_id, run_id, payload.asset_count, payload.plan_sha256, when)
@@ -63,3 +69,4 @@ class RunsFold:
         )
         con.executemany("INSERT OR REPLACE INTO sync_tokens VALUES (?,?,?,?)", self.tokens.values())
         con.executemany("INSERT OR REPLACE INTO delete_plans VALUES (?,?,?,?,?)", self.plans)
+        self.albums.write(con)

@@ -51,6 +51,10 @@ class DownloadSummary:
     fallback_named: int = 0  # assets named by icloudpd's fallback (filenameEnc unusable)
     files_downloaded: int = 0
     bytes_downloaded: int = 0
+    sidecars_written: int = 0  # the sidecars step after the files (engine.sidecar_run)
+    sidecars_rewritten: int = 0
+    sidecars_failed: int = 0
+    sidecar_failures: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     planned_relpaths: list[str] = field(default_factory=list)
 
@@ -63,12 +67,16 @@ class DownloadSummary:
             "remote_changed": self.remote_changed,
             "remote_deleted": self.remote_deleted,
             "files": self.files_downloaded,
+            "sidecars_written": self.sidecars_written,
+            "sidecars_rewritten": self.sidecars_rewritten,
+            "sidecars_failed": self.sidecars_failed,
         }
 
     @property
     def has_failures(self) -> bool:
-        """Some asset of the work list was not fully downloaded (recorded with its reason)."""
-        return bool(self.partial or self.failed or self.quarantined)
+        """Some asset of the work list was not fully downloaded (recorded with its reason), or
+        some sidecar could not be written (retried next run)."""
+        return bool(self.partial or self.failed or self.quarantined or self.sidecars_failed)
 
 
 @dataclass(frozen=True)

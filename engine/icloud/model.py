@@ -8,6 +8,8 @@ Invariants:
   one bad record never costs the rest of its page.
 - A resource other than the original whose fields are present but malformed never costs the
   asset: its key is listed in `unreadable_resources` and it has no RemoteVersion.
+- Descriptive metadata (caption, description, keywords, place, orientation, screenshot) that
+  cannot be read is absent (None or empty), never a reason to drop the asset.
 """
 
 from __future__ import annotations
@@ -73,7 +75,14 @@ class RemoteAsset(msgspec.Struct, frozen=True, kw_only=True):
     is_hidden: bool = False
     is_deleted: bool = False
     has_location: bool = False
-    caption: str | None = None
+    caption: str | None = None  # captionEnc: the title shown under the photo
+    description: str | None = None  # extendedDescEnc
+    keywords: tuple[str, ...] = ()  # keywordsEnc, in iCloud's order
+    latitude_deg: float | None = None  # locationEnc; WGS84, with longitude or not at all
+    longitude_deg: float | None = None
+    altitude_m: float | None = None
+    orientation: int | None = None  # EXIF code: the user's rotation, or the master's own if not 1
+    is_screenshot: bool = False  # assetSubtypeV2 == 3
     versions: tuple[RemoteVersion, ...] = ()
     # RESOURCE_KEYS whose fields were present but could not be read: the asset is kept, but
     # what it holds there is unknown, so nothing may treat it as safely copied.
@@ -118,6 +127,14 @@ class RemoteAlbum(msgspec.Struct, frozen=True, kw_only=True):
     position: int = 0  # order among its siblings (a new album goes after the last)
 
 
+class AlbumRelation(msgspec.Struct, frozen=True, kw_only=True):
+    """A CPLContainerRelation change: the asset entered (or left) the album."""
+
+    asset_record_name: str
+    album_id: str
+    is_member: bool
+
+
 class ScanPage(msgspec.Struct, frozen=True, kw_only=True):
     """One page of a listing: the assets it held and the records that could not be parsed."""
 
@@ -133,6 +150,9 @@ class ChangePage(msgspec.Struct, frozen=True, kw_only=True):
     problems: tuple[RecordProblem, ...]
     sync_token: str
     more_coming: bool
+    albums: tuple[RemoteAlbum, ...] = ()  # live albums and folders added or changed
+    removed_album_ids: tuple[str, ...] = ()  # albums flagged isDeleted (tombstones: above)
+    relations: tuple[AlbumRelation, ...] = ()  # memberships added or removed
 
 
 def is_video_type(uti: str) -> bool:

@@ -17,7 +17,10 @@ Invariants:
   "malformed_record" problem; any other resource of RESOURCE_KEYS is left out of `versions`
   and named in `unreadable_resources`; a malformed medium or thumb is only left out.
 - Malformed non-resource fields never cost the asset: flags read as 0, dates, time zone and
-  caption as None, and an undecodable filenameEnc as below.
+  caption as None, descriptive metadata as absent (record_metadata), and an undecodable
+  filenameEnc as below.
+- Albums (CPLAlbum) and memberships (CPLContainerRelation) found among the records are sorted
+  out for the change feed; they never become problems.
 - Filenames: decoded filenameEnc when readable ("ok"); icloudpd's fallback name when it is
   missing ("missing"); the fallback name plus status "undecodable" when it is present but
   cannot be decoded. The asset is returned in every case; the stage decides what to do.
@@ -53,10 +56,17 @@ from engine.icloud.record_fields import (
     str_value,
     timestamp_utc,
 )
+from engine.icloud.record_metadata import (
+    decode_keywords,
+    decode_location,
+    decode_orientation,
+    is_screenshot,
+)
 
 ASSET_TYPE = "CPLAsset"
 MASTER_TYPE = "CPLMaster"
 ALBUM_TYPE = "CPLAlbum"
+RELATION_TYPE = "CPLContainerRelation"
 FOLDER_ALBUM_TYPE = 3
 RESOURCE_SUFFIXES = ("Res", "FileType", "Fingerprint", "Width", "Height")
 
@@ -94,6 +104,8 @@ class SortedRecords:
     assets: list[dict[str, Any]] = field(default_factory=list)
     masters: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted_names: list[str] = field(default_factory=list)  # tombstones
+    albums: list[dict[str, Any]] = field(default_factory=list)
+    relations: list[dict[str, Any]] = field(default_factory=list)
     problems: list[RecordProblem] = field(default_factory=list)
 
 
@@ -118,6 +130,10 @@ def sort_records(zone: str, records: Any) -> SortedRecords:
             out.assets.append(record)
         elif kind == MASTER_TYPE:
             out.masters[name] = record
+        elif kind == ALBUM_TYPE:
+            out.albums.append(record)
+        elif kind == RELATION_TYPE:
+            out.relations.append(record)
     return out
 
 
@@ -160,7 +176,6 @@ def parse_asset(zone: str, asset: dict[str, Any], master: dict[str, Any]) -> Rem
     master_name = envelope_str(master, "recordName") or ""
     item_type = str_value(master, "itemType") or str_value(master, "resOriginalFileType") or ""
     filename, filename_status = decode_filename(master, item_type)
-    caption, _ = decode_text(asset, "captionEnc")
     versions, unreadable = parse_versions(asset, master, item_type)
     return RemoteAsset(
         zone=zone,
@@ -178,10 +193,28 @@ def parse_asset(zone: str, asset: dict[str, Any], master: dict[str, Any]) -> Rem
         is_hidden=flag_value(asset, "isHidden"),
         is_deleted=flag_value(asset, "isDeleted") or asset.get("deleted") is True,
         has_location=field_entry(asset, "locationEnc") is not None,
-        caption=caption,
         versions=versions,
         unreadable_resources=unreadable,
+        **descriptive_metadata(asset, master),
     )
+
+
+def descriptive_metadata(asset: dict[str, Any], master: dict[str, Any]) -> dict[str, Any]:
+    """The RemoteAsset fields an XMP sidecar records; unreadable ones are absent."""
+    caption, _ = decode_text(asset, "captionEnc")
+    description, _ = decode_text(asset, "extendedDescEnc")
+    position = decode_location(asset)
+    lat, lon, alt = position if position is not None else (None, None, None)
+    return {
+        "caption": caption or None,
+        "description": description or None,
+        "keywords": decode_keywords(asset),
+        "latitude_deg": lat,
+        "longitude_deg": lon,
+        "altitude_m": alt,
+        "orientation": decode_orientation(asset, master),
+        "is_screenshot": is_screenshot(asset),
+    }
 
 
 def decode_filename(master: dict[str, Any], item_type: str) -> tuple[str, str]:

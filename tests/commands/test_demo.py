@@ -51,7 +51,9 @@ def test_demo_backs_up_every_download_to_the_nas_and_the_pixel_and_reruns_idle(
     assert set(pixel.values()) == to_google  # originals and live videos; RAW twins, edits not
     assert pixel.items() <= nas.items()  # at the same paths
     library = digests(folder / "library")
-    assert set(library) == set(nas)  # compressed in place, under the same names
+    sidecars = {p for p in library if p.endswith(".xmp")}  # beside each original, local only
+    assert set(library) - sidecars == set(nas)  # compressed in place, under the same names
+    assert len(sidecars) == len(originals)
     assert sum(library[p] != nas[p] for p in nas) > 0  # compress changed some local copies
     totals = re.search(
         r"(\d+) downloaded .*?, (\d+) NAS-verified, (\d+) Google-verified, (\d+) compressed "

@@ -173,7 +173,7 @@ def test_every_asset_once_hostile_names_inside_root_and_rerun_does_nothing(
         held = all_states[a].resources_downloaded
         assert added[a].count("Downloaded") == len(held)
         assert len({r.key for r in held}) == len(held)
-        assert len(added[a]) - len(held) <= 1
+        assert len(added[a]) - len(held) - added[a].count("SidecarWritten") <= 1
     assert summary.downloaded + summary.quarantined + summary.failed + summary.partial == len(
         work
     )
@@ -183,6 +183,8 @@ def test_every_asset_once_hostile_names_inside_root_and_rerun_does_nothing(
     relpaths = []
     for state in downloaded.values():
         paths = [(r.relpath, r.sha256) for r in state.resources_downloaded]
+        assert state.sidecar_relpath == f"{state.local_relpath}.xmp"  # every one has its XMP
+        paths.append((state.sidecar_relpath, state.sidecar_sha256 or ""))
         for relpath, sha256 in paths:
             if relpath is None:
                 continue
@@ -243,8 +245,9 @@ def test_a_lying_size_is_quarantined_and_leaves_no_file(world: dict[str, Any]) -
     assert lied.local_relpath is None
     root = library.config.library_root
     assert not [p for p in files_under(root) if p.name.endswith(".part")]
-    assert len(files_under(root)) == sum(
-        len(s.resources_downloaded) for s in states(library).values()
+    assert len(files_under(root)) == sum(  # each downloaded resource, and one XMP sidecar
+        len(s.resources_downloaded) + (s.sidecar_relpath is not None)
+        for s in states(library).values()
     )
 
 
@@ -318,7 +321,10 @@ def test_dry_run_plans_the_same_paths_and_writes_nothing(world: dict[str, Any]) 
     assert set(outcomes(library)) <= {a for a, s in states(library).items() if s.quarantine_reason}
     download(library, port)
     written = {p.relative_to(root).as_posix() for p in files_under(root)}
-    assert written == set(planned.planned_relpaths)
+    sidecars = {p for p in written if p.endswith(".xmp")}  # written after the files, not planned
+    assert written - sidecars == set(planned.planned_relpaths)
+    assert sidecars == {f"{s.local_relpath}.xmp" for s in states(library).values()
+                        if s.local_relpath is not None}
 
 
 def test_the_plain_name_goes_to_the_first_twin_in_work_list_order_even_when_it_finishes_last(

@@ -180,6 +180,9 @@ def collect_file_facts(ledger: Ledger) -> FileFacts:
             elif isinstance(event, ev.LocalCopyRemoved):
                 for relpath in (main, live):
                     files.pop(relpath or "", None)
+            elif isinstance(event, ev.SidecarWritten):  # the XMP beside the original
+                files[event.sidecar_relpath] = event.sha256
+                facts.local_named.add(event.sidecar_relpath)
         facts.local_now |= files
         state = ledger.get_asset(aggregate).state
         if state.nas_status in ("verified", "incomplete") and state.sha256:

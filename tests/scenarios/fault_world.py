@@ -255,13 +255,16 @@ def parts_of(world: World, record_name: str) -> list[Path]:
 
 
 def recorded_files(state: MediaState) -> list[tuple[str, str]]:
-    """(relpath, sha256) of every file a Downloaded fact put in the library for this asset."""
+    """(relpath, sha256) of every file a Downloaded fact put in the library for this asset,
+    and of its XMP sidecar (SidecarWritten)."""
     if state.sha256 is None or state.local_relpath is None:
         return []
     found = [(state.local_relpath, state.sha256)]
     if state.live_video_relpath and state.live_video_sha256:
         found.append((state.live_video_relpath, state.live_video_sha256))
     found += [(extra.relpath, extra.sha256) for extra in state.extra_files]
+    if state.sidecar_relpath and state.sidecar_sha256:
+        found.append((state.sidecar_relpath, state.sidecar_sha256))
     return found
 
 

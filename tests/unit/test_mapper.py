@@ -181,6 +181,10 @@ STORED_FIELDS = {
     "live_video_declared_size_bytes live_video_checksum versions filename filename_status "
     "item_type captured_at_utc is_favorite is_hidden unreadable_resources",
     "RemoteDeleted": "timestamp run_id observed_via",
+    "MetadataChanged": "timestamp run_id title description keywords latitude_microdeg "
+    "longitude_microdeg altitude_mm orientation is_screenshot timezone_offset_s",
+    "AlbumsChanged": "timestamp run_id album_ids",
+    "SidecarWritten": "timestamp run_id sidecar_relpath sha256 album_paths",
     "Downloaded": "timestamp run_id local_relpath size_bytes sha256 live_video_relpath "
     "live_video_size_bytes live_video_sha256 extra_files resource checksum",
     "DownloadFailed": "timestamp run_id error is_retriable",
@@ -205,6 +209,8 @@ STORED_FIELDS = {
     "RunStarted": "timestamp originator_topic command host pid config_sha256 version",
     "StageCompleted": "timestamp stage counts_json",
     "SyncTokenAdvanced": "timestamp zone sync_token",
+    "AlbumSeen": "timestamp zone album_id name parent_id is_folder",
+    "AlbumRemoved": "timestamp zone album_id",
     "DeletePlanned": "timestamp plan_id asset_count plan_sha256 entries",
     "RunFinished": "timestamp exit_code outcome",
 }

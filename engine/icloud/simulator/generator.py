@@ -12,6 +12,10 @@ Invariants:
   different assets, hostile and unicode filenames, one asset without filenameEnc, one whose
   filenameEnc is not UTF-8, favorites, hidden and deleted assets, captions, GPS, time zones and
   a 1965 scan. From 16 assets on, every library holds one of each special (generator_specials).
+- Albums: "Family", a folder "Trips" holding "Paris", "Rome" and a folder "2021" holding
+  "Lisbon", and "Best of 2019"; the asset at DESCRIBED_INDEX (3) is in all five and has a
+  caption, a description, keywords, a place and the favourite flag. Some assets have
+  keywords, descriptions or a rotation by index, so the random stream is as before.
 - `include_malformed=True` adds one master whose filenameEnc is not base64 at all: pyicloud's
   typed parser then rejects the whole page that holds it (a real failure mode the product must
   survive). Specs for clean pyicloud listings set it to False.
@@ -31,10 +35,15 @@ import random
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.generator_rows import AssetPlan, plan_assets, plan_shared_assets
+from engine.icloud.simulator.generator_rows import (
+    DESCRIBED_INDEX,
+    AssetPlan,
+    plan_assets,
+    plan_shared_assets,
+)
 from engine.icloud.simulator.generator_specials import (
     add_generated_twin,
     apply_damage,
@@ -44,6 +53,7 @@ from engine.icloud.simulator.library import PhotoLibraryState, Zone
 from engine.icloud.simulator.rows import AlbumRow, RelationRow, relation_name
 
 GENERATED_AT_MS = 1_751_328_000_000  # 2025-07-01T00:00:00Z: "now" for generated dates
+ALBUM, FOLDER = 0, 3  # CPLAlbum albumType
 
 
 @dataclass(frozen=True)
@@ -104,67 +114,47 @@ def _add_albums(
     state: PhotoLibraryState, zone: Zone, rng: random.Random, plans: list[AssetPlan]
 ) -> None:
     stamp = GENERATED_AT_MS - 86_400_000
-    folder = AlbumRow(_uuid(rng), zone.name, "Trips", 3, 1000, state.next_tag(), stamp, stamp)
+
+    def album(name: str, kind: int, position: int, **extra: Any) -> AlbumRow:
+        # The uuid is drawn before the tag, as always: the same spec gives the same albums.
+        return AlbumRow(_uuid(rng), zone.name, name, kind, position, state.next_tag(), stamp,
+                        stamp, **extra)
+
+    folder = album("Trips", FOLDER, 1000)
     albums = [
-        (AlbumRow(_uuid(rng), zone.name, "Family", 0, 2000, state.next_tag(), stamp, stamp), 17),
-        (
-            AlbumRow(
-                _uuid(rng),
-                zone.name,
-                "Paris",
-                0,
-                3000,
-                state.next_tag(),
-                stamp,
-                stamp,
-                parent_id=folder.record_name,
-            ),
-            29,
-        ),
-        (
-            AlbumRow(
-                _uuid(rng),
-                zone.name,
-                "Rome",
-                0,
-                4000,
-                state.next_tag(),
-                stamp,
-                stamp,
-                parent_id=folder.record_name,
-            ),
-            31,
-        ),
-        (
-            AlbumRow(
-                _uuid(rng),
-                zone.name,
-                "Best of 2019",
-                0,
-                5000,
-                state.next_tag(),
-                stamp,
-                stamp,
-                sort_ascending=0,
-            ),
-            41,
-        ),
+        (album("Family", ALBUM, 2000), 17),
+        (album("Paris", ALBUM, 3000, parent_id=folder.record_name), 29),
+        (album("Rome", ALBUM, 4000, parent_id=folder.record_name), 31),
+        (album("Best of 2019", ALBUM, 5000, sort_ascending=0), 41),
     ]
     state.put_album(folder)
-    for album, every in albums:
-        state.put_album(album)
-        members = [p.asset for index, p in enumerate(plans) if index % every == 3]
-        for position, asset in enumerate(members):
-            name = relation_name(asset.record_name, album.record_name)
-            state.put_relation(
-                RelationRow(
-                    name,
-                    zone.name,
-                    asset.record_name,
-                    album.record_name,
-                    (position + 1) * 1024,
-                    state.next_tag(),
-                    stamp,
-                    stamp,
-                )
+    for row, every in albums:
+        _put_members(state, zone, row, every, plans, stamp)
+    # Drawn after every other album, so the albums above keep their names and tags.
+    nested = album("2021", FOLDER, 3500, parent_id=folder.record_name)
+    state.put_album(nested)
+    _put_members(state, zone, album("Lisbon", ALBUM, 3600, parent_id=nested.record_name), 37,
+                 plans, stamp)
+
+
+def _put_members(  # noqa: PLR0917
+    state: PhotoLibraryState, zone: Zone, album: AlbumRow, every: int, plans: list[AssetPlan],
+    stamp: int,
+) -> None:
+    """The album and its members: every `every`-th asset from index 3 (DESCRIBED_INDEX)."""
+    state.put_album(album)
+    members = [p.asset for index, p in enumerate(plans) if index % every == DESCRIBED_INDEX]
+    for position, asset in enumerate(members):
+        name = relation_name(asset.record_name, album.record_name)
+        state.put_relation(
+            RelationRow(
+                name,
+                zone.name,
+                asset.record_name,
+                album.record_name,
+                (position + 1) * 1024,
+                state.next_tag(),
+                stamp,
+                stamp,
             )
+        )

@@ -140,11 +140,15 @@ def _make_plan(
     return AssetPlan(asset, master, index)
 
 
+DESCRIBED_INDEX = 3  # every library's asset with all metadata, in five albums (generator.py)
+
+
 def _decorate(asset: AssetRow, kind: MediaKind, rng: random.Random, index: int) -> None:
     if rng.random() < 0.6:
         asset.location = (round(rng.uniform(-60, 70), 6), round(rng.uniform(-170, 170), 6))
     if rng.random() < 0.05:
         asset.caption = f"Caption {index} — été"
+    _describe(asset, kind, index)
     if kind is MediaKind.PNG_SCREENSHOT:
         asset.subtype = Subtype.SCREENSHOT
     elif kind is MediaKind.HEIC_LIVE:
@@ -163,6 +167,20 @@ def _decorate(asset: AssetRow, kind: MediaKind, rng: random.Random, index: int) 
         asset.adjusted_size_bytes = 1_000_000 + index % 1000
         if kind in MOVING_KINDS:
             asset.adjusted_video_size_bytes = 2_000_000 + index % 1000
+
+
+def _describe(asset: AssetRow, kind: MediaKind, index: int) -> None:
+    """Keywords, descriptions and rotations by index: the random stream stays as it was."""
+    if index % 11 == 3:
+        asset.keywords = ("family", f"set {index % 5}", "été")
+    if index % 23 == 3:
+        asset.description = f"Description {index}: <b>Tom & Jerry</b>\nsecond line"
+    if index % 41 == 9 and not MEDIA_KINDS[kind].is_movie:
+        asset.rotation = 6  # rotated 90 degrees clockwise in Photos
+    if index == DESCRIBED_INDEX:
+        asset.caption = "Sunset at the Tower — été"
+        asset.location = asset.location or (48.85837, 2.294481)
+        asset.is_favorite = True
 
 
 def _duplicate_of(previous: AssetPlan, rng: random.Random, state: PhotoLibraryState) -> AssetRow:

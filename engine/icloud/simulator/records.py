@@ -3,7 +3,10 @@
 Invariants:
 - Every field is `{"type": ..., "value": ...}` with a type pyicloud's typed parser knows
   (INT64, STRING, TIMESTAMP, ENCRYPTED_BYTES, REFERENCE, ASSETID); text meant to be encrypted
-  (filenameEnc, captionEnc, albumNameEnc, locationEnc) is ENCRYPTED_BYTES, i.e. base64.
+  (filenameEnc, captionEnc, extendedDescEnc, albumNameEnc, locationEnc, keywordsEnc,
+  adjustmentSimpleDataEnc) is ENCRYPTED_BYTES, i.e. base64: keywords and places as binary
+  property lists, a rotation as raw-deflated JSON (`{"metadata": {"orientation": n}}`), as
+  Apple stores them.
 - A master's downloadURLs are made per response and expire at ctx.now_s + ctx.url_ttl_s.
 - The original's fingerprint equals the master's recordName while the content is unchanged,
   as in real data where the master name is derived from the original's checksum.
@@ -18,7 +21,9 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import json
 import plistlib
+import zlib
 from typing import Any
 
 from engine.icloud.simulator.blobs import content_token, download_url, file_checksum, wrapping_key
@@ -160,6 +165,36 @@ def _location_value(latitude: float, longitude: float) -> str:
     return base64.b64encode(plistlib.dumps(plist, fmt=plistlib.FMT_BINARY)).decode("ascii")
 
 
+def _keywords_value(keywords: tuple[str, ...]) -> str:
+    data = plistlib.dumps(list(keywords), fmt=plistlib.FMT_BINARY)
+    return base64.b64encode(data).decode("ascii")
+
+
+def _rotation_value(orientation: int) -> str:
+    text = json.dumps({"metadata": {"orientation": orientation}, "formatVersion": 1})
+    deflater = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    data = deflater.compress(text.encode()) + deflater.flush()
+    return base64.b64encode(data).decode("ascii")
+
+
+def _described_fields(asset: AssetRow) -> dict[str, object]:
+    """Caption, description, keywords, place and rotation, for those the asset has."""
+    fields: dict[str, object] = {}
+    if asset.caption is not None:
+        fields["captionEnc"] = encrypted_text(asset.caption)
+    if asset.description is not None:
+        fields["extendedDescEnc"] = encrypted_text(asset.description)
+    if asset.keywords:
+        fields["keywordsEnc"] = typed("ENCRYPTED_BYTES", _keywords_value(asset.keywords))
+    if asset.location is not None:
+        fields["locationEnc"] = typed("ENCRYPTED_BYTES", _location_value(*asset.location))
+    if asset.rotation is not None:
+        fields["adjustmentSimpleDataEnc"] = typed(
+            "ENCRYPTED_BYTES", _rotation_value(asset.rotation)
+        )
+    return fields
+
+
 def render_asset(
     state: PhotoLibraryState, zone: Zone, asset: AssetRow, ctx: RequestContext
 ) -> Record:
@@ -190,10 +225,7 @@ def asset_fields(
         fields["assetSubtypeV2"] = typed("INT64", int(asset.subtype))
     if asset.duration_s:
         fields["duration"] = typed("INT64", asset.duration_s)
-    if asset.caption is not None:
-        fields["captionEnc"] = encrypted_text(asset.caption)
-    if asset.location is not None:
-        fields["locationEnc"] = typed("ENCRYPTED_BYTES", _location_value(*asset.location))
+    fields |= _described_fields(asset)
     if asset.edit_rev > 0:
         fields.update(_adjusted_fields(state, zone, asset, ctx))
     return fields

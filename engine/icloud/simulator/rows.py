@@ -155,6 +155,9 @@ class AssetRow:
     deleted_at_ms: int = 0
     caption: str | None = None
     location: tuple[float, float] | None = None  # (latitude, longitude)
+    description: str | None = None  # extendedDescEnc
+    keywords: tuple[str, ...] = ()  # keywordsEnc (a binary plist list)
+    rotation: int | None = None  # EXIF orientation of a rotate edit (adjustmentSimpleDataEnc)
     edit_rev: int = 0  # 0: never edited; otherwise the revision of resJPEGFull/resVidFull
     adjusted_size_bytes: int = 0  # resJPEGFull, rendered whenever edit_rev > 0
     adjusted_video_size_bytes: int = 0  # resVidFull when edit_rev > 0; 0: no edited video

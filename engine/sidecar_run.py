@@ -1,0 +1,212 @@
+"""The sidecars step of the download stage: an XMP file beside every downloaded original.
+
+`IMG_0001.JPG.xmp` (engine.sidecar) holds what iCloud knows about the asset beyond its bytes:
+caption, description, keywords, place, orientation, favourite, hidden, screenshot, capture
+time with its zone, and the album paths. It is written after the original's Downloaded and
+again whenever those facts change; each write is a SidecarWritten with the sha256 of the bytes,
+so a backup can copy and verify it like media.
+
+Invariants:
+- What a sidecar says is a pure function of the ledger (the asset's state and the albums
+  table): `sidecar_facts` and engine.albums.album_paths_for; rendering is deterministic.
+- A sidecar is due when none was written for the current local path, when the asset's own
+  facts changed since (`is_sidecar_stale`, kept by the fold), or when the album paths it would
+  name differ from those it names (`sidecar_album_paths`): an album renamed or moved rewrites
+  the sidecars of its assets without any per-asset fact of the rename. Nothing else is
+  rendered, so a run with nothing due reads the table and renders nothing.
+- Only alive assets whose local original is present get one (deleted in iCloud, by photoledger
+  or anyone: the sidecar already written is what the backups hold; it is frozen).
+- Write, then record: the file is written atomically (temp file, fsync, rename, fsync the
+  folder), then SidecarWritten is appended. A kill between the two leaves a complete file and
+  no fact, so the rerun writes the same bytes again and records it once; a kill before the
+  rename leaves a temp file, removed before the next write of that sidecar.
+- One sidecar that cannot be written (a name too long, a folder gone) is counted and retried
+  by the next run; a full or read-only disk stops the step (StorageError).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID
+
+from engine import events as ev
+from engine.albums import KnownAlbum, album_paths_for
+from engine.asset import Asset, MediaState
+from engine.cleanup.gate import DELETE_PENDING_ALBUM
+from engine.crashpoints import CrashPoints
+from engine.errors import StorageError
+from engine.fsutil import remove_temps_beside
+from engine.ledger import Ledger
+from engine.sidecar import MAX_OFFSET_S, SidecarFacts, render_xmp, sidecar_name, write_sidecar
+from projections.albums import known_albums
+from projections.media import MediaProjection
+
+SAVE_EVERY = 50
+LEAVE_OUT = frozenset({DELETE_PENDING_ALBUM})  # photoledger's working album, not the user's
+SYSTEMIC_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+CANDIDATES_WHERE = (
+    "sha256 IS NOT NULL AND local_relpath IS NOT NULL AND local_removed_at_utc IS NULL "
+    "AND NOT is_remote_deleted AND deletion_state IS NULL"
+)
+_MICRO = 1_000_000
+_MILLI = 1000
+
+
+@dataclass(frozen=True)
+class SidecarContext:
+    """The dependencies of one sidecars step (built by the command)."""
+
+    ledger: Ledger
+    projection: MediaProjection
+    crash: CrashPoints
+    run_id: str
+    library_root: Path
+
+
+@dataclass
+class SidecarSummary:
+    written: int = 0  # first sidecar of an asset
+    rewritten: int = 0  # metadata, albums or the local name changed
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)  # "relpath: reason", first few
+
+    def counts(self) -> dict[str, int]:
+        return {"sidecars_written": self.written, "sidecars_rewritten": self.rewritten,
+                "sidecars_failed": self.failed}
+
+
+@dataclass(frozen=True)
+class DueSidecar:
+    asset_id: str
+    album_paths: tuple[str, ...]
+
+
+def _scaled(value: int | None, factor: int) -> float | None:
+    return None if value is None else value / factor
+
+
+def sidecar_facts(asset_id: str, s: MediaState, album_paths: tuple[str, ...]) -> SidecarFacts:
+    """What the sidecar of this asset states; values a sidecar cannot carry are left out
+    (a stored fact is history: a damaged one must not stop the sidecar)."""
+    lat, lon = _scaled(s.latitude_microdeg, _MICRO), _scaled(s.longitude_microdeg, _MICRO)
+    has_position = lat is not None and lon is not None and abs(lat) <= 90 and abs(lon) <= 180
+    offset = s.timezone_offset_s
+    return SidecarFacts(
+        asset_id=asset_id,
+        record_name=s.record_name or asset_id,
+        captured_at_utc=s.captured_at_utc,
+        timezone_offset_s=offset if offset is not None and abs(offset) <= MAX_OFFSET_S else None,
+        title=s.title,
+        description=s.description,
+        keywords=tuple(s.keywords),
+        latitude_deg=lat if has_position else None,
+        longitude_deg=lon if has_position else None,
+        altitude_m=_scaled(s.altitude_mm, _MILLI) if has_position else None,
+        orientation=s.orientation if s.orientation in range(1, 9) else None,
+        is_favorite=s.is_favorite,
+        is_hidden=s.is_hidden,
+        is_screenshot=s.is_screenshot,
+        album_paths=album_paths,
+    )
+
+
+def decide_sidecar_due(
+    local_relpath: str, sidecar_relpath: str | None, is_stale: bool,
+    written_paths: tuple[str, ...], album_paths: tuple[str, ...],
+) -> bool:
+    """Whether the asset's sidecar must be (re)written now."""
+    return (
+        is_stale
+        or sidecar_relpath != sidecar_name(local_relpath)
+        or written_paths != album_paths
+    )
+
+
+def find_due(projection: MediaProjection) -> list[DueSidecar]:
+    """Every asset whose sidecar is due, oldest capture first, with the album paths it names."""
+    albums: dict[str, dict[str, KnownAlbum]] = {}
+    due: list[DueSidecar] = []
+    rows = projection.query(
+        "SELECT asset_id, zone, local_relpath, sidecar_relpath, is_sidecar_stale, album_ids, "
+        f"sidecar_album_paths FROM media WHERE {CANDIDATES_WHERE} "
+        "ORDER BY captured_at_utc, asset_id"
+    )
+    for row in rows:
+        zone_albums = albums.get(row["zone"])
+        if zone_albums is None:
+            zone_albums = albums[row["zone"]] = known_albums(projection, row["zone"])
+        paths = album_paths_for(json.loads(row["album_ids"]), zone_albums, leave_out=LEAVE_OUT)
+        written = tuple(json.loads(row["sidecar_album_paths"]))
+        if decide_sidecar_due(row["local_relpath"], row["sidecar_relpath"],
+                              bool(row["is_sidecar_stale"]), written, paths):
+            due.append(DueSidecar(row["asset_id"], paths))
+    return due
+
+
+class SidecarRun:
+    """One execution of the step; `execute` is the entry point."""
+
+    def __init__(self, ctx: SidecarContext) -> None:
+        self.ctx = ctx
+        self.summary = SidecarSummary()
+        self.pending: list[Asset] = []
+
+    def execute(self) -> SidecarSummary:
+        self.ctx.projection.catch_up(self.ctx.ledger)  # the files just filed are due too
+        try:
+            for item in find_due(self.ctx.projection):
+                self._write_one(item)
+        finally:
+            self._flush()
+            self.ctx.projection.catch_up(self.ctx.ledger)
+        return self.summary
+
+    def _write_one(self, item: DueSidecar) -> None:
+        asset = self.ctx.ledger.get_asset(UUID(item.asset_id))
+        state = asset.state
+        if state.local_relpath is None:  # the projection lagged behind the ledger
+            return
+        relpath = sidecar_name(state.local_relpath)
+        data = render_xmp(sidecar_facts(item.asset_id, state, item.album_paths))
+        target = self.ctx.library_root / relpath
+        try:
+            remove_temps_beside(target, f".{target.name}.", ".tmp")  # a killed write's
+            sha256 = write_sidecar(target, data, before_replace=self._before_rename)
+        except OSError as exc:
+            self._failed(relpath, exc)
+            return
+        self.ctx.crash.reach("sidecars.after_write_before_save")
+        is_first = state.sidecar_relpath is None
+        asset.record(ev.SidecarWritten, self.ctx.run_id, sidecar_relpath=relpath,
+                     sha256=sha256, album_paths=item.album_paths)
+        self.summary.written += is_first
+        self.summary.rewritten += not is_first
+        self.pending.append(asset)
+        if len(self.pending) >= SAVE_EVERY:
+            self._flush()
+
+    def _before_rename(self) -> None:
+        self.ctx.crash.reach("sidecars.before_rename")
+
+    def _failed(self, relpath: str, exc: OSError) -> None:
+        if exc.errno in SYSTEMIC_ERRNOS:
+            raise StorageError(
+                f"cannot write the sidecar {relpath} in {self.ctx.library_root}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        self.summary.failed += 1
+        if len(self.summary.failures) < 10:
+            self.summary.failures.append(f"{relpath}: {exc.strerror or exc}")
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.ctx.ledger.save(*self.pending)
+            self.pending = []
+
+
+def write_sidecars(ctx: SidecarContext) -> SidecarSummary:
+    """Write every due sidecar and record each one."""
+    return SidecarRun(ctx).execute()
