@@ -14,6 +14,9 @@ Invariants:
   unknown is never good: the gate blocks such an asset.
 - An asset recovered from Recently Deleted must have every resource downloaded again
   (`refetch_resources`), and each new download must hash to the sha256 of the old one.
+- The XMP sidecar (engine.sidecar_run) is not a resource iCloud destroys but what only iCloud
+  knows beside the bytes; the NAS keeps it too, listed in NasVerified.files under SIDECAR.
+  Only the current one counts (`is_sidecar_on_nas`); it never makes an asset incomplete.
 - Pure functions of an asset's state; no clock, file system or network.
 """
 
@@ -35,12 +38,14 @@ ADJUSTED = "adjusted"  # resJPEGFull, on the asset record
 ADJUSTED_VIDEO = "adjusted_video"  # resVidFull, on the asset record
 ARCHIVE_KEYS: tuple[str, ...] = (ORIGINAL, LIVE_VIDEO, ALTERNATIVE, ADJUSTED, ADJUSTED_VIDEO)
 DERIVED_KEYS: tuple[str, ...] = ("medium", "thumb")
+SIDECAR = "sidecar"  # the XMP sidecar's key in NasVerified.files (never in ARCHIVE_KEYS)
 RESOURCE_LABELS: dict[str, str] = {
     ORIGINAL: "original",
     LIVE_VIDEO: "live video",
     ALTERNATIVE: "alternative (RAW/JPEG twin)",
     ADJUSTED: "edited still",
     ADJUSTED_VIDEO: "edited video",
+    SIDECAR: "XMP sidecar",
 }
 
 
@@ -94,6 +99,18 @@ def is_on_nas(state: MediaState, resource: DownloadedResource) -> bool:
     return any(
         h.key == resource.key and h.sha256 == resource.sha256 for h in state.nas_files
     )
+
+
+def is_sidecar_on_nas(state: MediaState) -> bool:
+    """The last NAS verification re-read the asset's current XMP sidecar."""
+    return state.sidecar_sha256 is not None and any(
+        h.key == SIDECAR and h.sha256 == state.sidecar_sha256 for h in state.nas_files
+    )
+
+
+def nas_sidecar_sha256(state: MediaState) -> str | None:
+    """The sidecar the last NAS verification re-read (maybe an older one than the current)."""
+    return next((h.sha256 for h in state.nas_files if h.key == SIDECAR), None)
 
 
 def decide_nas_complete(state: MediaState) -> bool:

@@ -17,13 +17,20 @@ from projections.media import MediaProjection
 
 _ALIVE = "NOT is_remote_deleted AND deletion_state IS NULL"
 _HAS_ORIGINAL = "sha256 IS NOT NULL AND local_removed_at_utc IS NULL"
+# engine.resources.is_sidecar_on_nas: the last NAS verification re-read the current sidecar
+_SIDECAR_ON_NAS = (
+    "EXISTS (SELECT 1 FROM json_each(nas_files) AS f "
+    "WHERE json_extract(f.value, '$.key') = 'sidecar' "
+    "AND json_extract(f.value, '$.sha256') = sidecar_sha256)"
+)
 
 STAGE_WORKLISTS: dict[str, str] = {
     # engine.resources.decide_missing keeps `missing_resources` (listed, not downloaded)
     "download": f"{_ALIVE} AND quarantine_reason IS NULL AND missing_resources <> '[]'",
     # 'incomplete' (a resource downloaded since the last verification) is not 'verified'
     "backup-nas": "sha256 IS NOT NULL AND "
-    "(nas_status IS NOT 'verified' OR nas_verified_sha256 IS NOT sha256)",
+    "(nas_status IS NOT 'verified' OR nas_verified_sha256 IS NOT sha256 "
+    f"OR (sidecar_sha256 IS NOT NULL AND NOT {_SIDECAR_ON_NAS}))",
     "backup-google": f"{_ALIVE} AND {_HAS_ORIGINAL} AND google_status IS NOT 'verified'",
     "compress": f"{_ALIVE} AND {_HAS_ORIGINAL} AND nas_status = 'verified' "
     "AND nas_verified_sha256 = sha256 AND google_status = 'verified'",

@@ -10,6 +10,10 @@ Invariants:
   asset mismatched, and the detail names that resource.
 - A NAS verification counts for the deletion gate only while it is younger than
   `nas.max_verify_age_days` (evaluated against the `now` passed in).
+- The asset's XMP sidecar is one more NAS file (key engine.resources.SIDECAR, at its library
+  path): a backup copies the current one; a re-read (verify nas, the re-read at deletion)
+  re-reads the one the NAS was last verified to hold (a sidecar rewritten since is
+  backup-nas's work, not damage).
 - These functions take values and return values: no clock, file system or ledger.
 """
 
@@ -30,6 +34,7 @@ FileAction = Literal[
 # re-download from iCloud (engine.targets.nas_files: that would be the last RepairSource).
 NO_GOOD_SOURCE = "no good local source"
 AssetOutcome = Literal["verified", "mismatched", "failed"]
+SidecarVersion = Literal["current", "on-nas"]
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,13 @@ class AssetVerdict:
     files: tuple[ev.ResourceHash, ...] = ()  # verified: each resource and the hash re-read
 
 
-def plan_nas_job(asset_id: str, state: MediaState) -> NasJob | None:
+def plan_nas_job(
+    asset_id: str, state: MediaState, sidecar: SidecarVersion = "on-nas"
+) -> NasJob | None:
     """Every downloaded archival resource of an asset, in ARCHIVE_KEYS order (original
-    first); None while the original is not downloaded (NasVerified names its sha256)."""
+    first), then its XMP sidecar (`sidecar`: the one the NAS was verified to hold, for a
+    re-read; the current one, for a backup); None while the original is not downloaded
+    (NasVerified names its sha256)."""
     if state.local_relpath is None or state.sha256 is None:
         return None
     by_key = {r.key: r for r in state.resources_downloaded}
@@ -89,6 +98,11 @@ def plan_nas_job(asset_id: str, state: MediaState) -> NasJob | None:
         for key in res.ARCHIVE_KEYS
         if key in by_key
     ]
+    sidecar_sha256 = (
+        state.sidecar_sha256 if sidecar == "current" else res.nas_sidecar_sha256(state)
+    )
+    if state.sidecar_relpath is not None and sidecar_sha256 is not None:
+        files.append(NasFile(res.SIDECAR, state.sidecar_relpath, sidecar_sha256))
     return NasJob(
         asset_id=asset_id,
         files=tuple(files),
@@ -188,9 +202,12 @@ def decide_facts_still_holding(state: MediaState, facts: list[Any]) -> list[Any]
     The NAS facts of a batch are about the downloaded bytes the files were checked against
     (NasVerified: the original's sha256 and each resource's; NasMismatched: the wrong file's
     expected_sha256). They all still hold while the asset's downloads are those bytes, and
-    none does once a new download replaced any of them.
+    none does once a new download replaced any of them. A sidecar re-read is a fact about
+    the NAS whatever the sidecar is now.
     """
     current = {r.key: r.sha256 for r in state.resources_downloaded}
+    current |= {h.key: h.sha256 for f in facts if isinstance(f, ev.NasVerified)
+                for h in f.files if h.key == res.SIDECAR}
 
     def holds(fact: Any) -> bool:
         if isinstance(fact, ev.NasVerified):

@@ -128,7 +128,7 @@ class NasRun:
 
     def execute(self, asset_ids: list[str]) -> NasSummary:
         started = time.monotonic()
-        jobs = list(_jobs(self.ctx.projection, asset_ids))
+        jobs = list(_jobs(self.ctx.projection, asset_ids, self.phase))
         total = sum(size for _job, size in jobs)
         self.progress.started(self.phase, len(jobs), total)
         deadline = None
@@ -239,14 +239,16 @@ class NasRun:
         self.pending.clear()
 
 
-def _jobs(projection: MediaProjection, asset_ids: list[str]) -> Iterator[tuple[NasJob, int]]:
+def _jobs(
+    projection: MediaProjection, asset_ids: list[str], phase: Phase
+) -> Iterator[tuple[NasJob, int]]:
     """Jobs in work-list order, with the bytes each will move (for progress)."""
     states = projection.states_of(set(asset_ids))
     for asset_id in asset_ids:
         state = states.get(asset_id)
         if state is None:
             continue
-        job = plan_nas_job(asset_id, state)
+        job = plan_nas_job(asset_id, state, "current" if phase == "backup" else "on-nas")
         if job is not None:
             keys = {f.key for f in job.files}
             yield job, sum(r.size_bytes for r in state.resources_downloaded if r.key in keys)
@@ -287,4 +289,4 @@ def plan_nas_run(
         ids = nas_backup_worklist(projection, nas_id, limit)
     else:
         ids = nas_reverify_worklist(projection, limit)
-    return [f.relpath for job, _size in _jobs(projection, ids) for f in job.files]
+    return [f.relpath for job, _size in _jobs(projection, ids, phase) for f in job.files]

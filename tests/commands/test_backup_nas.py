@@ -187,9 +187,13 @@ def assert_nas_holds_the_originals(nl: NasLibrary) -> None:
         for resource in state.resources_downloaded:
             data = (nl.nas_root / resource.relpath).read_bytes()
             assert hashlib.sha256(data).hexdigest() == resource.sha256, resource.relpath
+        sidecar = {("sidecar", state.sidecar_sha256)} if state.sidecar_sha256 else set()
+        if state.sidecar_relpath and state.nas_status == "verified":  # the XMP goes along
+            data = (nl.nas_root / state.sidecar_relpath).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == state.sidecar_sha256
         if state.nas_status == "verified":
             assert {(h.key, h.sha256) for h in state.nas_files} == {
-                (r.key, r.sha256) for r in state.resources_downloaded}
+                (r.key, r.sha256) for r in state.resources_downloaded} | sidecar
     temps = [p for p in nl.nas_root.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
     assert temps == []
 

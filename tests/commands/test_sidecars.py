@@ -6,7 +6,8 @@ deep) and has a caption, a description, keywords, a place and the favourite flag
 come back from its `IMG_….xmp`. A change in iCloud (caption, keywords, place, favourite, an
 album renamed) reaches the sidecar after discover and download, rewriting exactly the sidecars
 it touches; hostile captions come back as the renderer promises; photoledger's own
-DeletePending album never rewrites a sidecar.
+DeletePending album never rewrites a sidecar. backup-nas keeps the current sidecar on the NAS;
+`verify nas` re-reads the one the NAS holds and finds a damaged one.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from click.testing import CliRunner
 
 from commands import cli
 from engine.config import load_config
+from engine.errors import ExitCode
 from engine.icloud.simulator import organize
 from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
 from engine.icloud.simulator.generator import GeneratorSpec, generate_library
 from engine.icloud.simulator.rows import AssetRow
 from engine.icloud.simulator.server import SimulatorServer
 from engine.sidecar import EXIFTOOL_CONFIG, clean_album_paths, xml_text, xmp_date
+from tests.commands.test_backup_nas import nas_cli, with_nas
 from tests.factories import Library, make_library
 from tests.reliability.invariants import events_by_type
 from tests.sim import PASSWORD, USERNAME, start_simulator
@@ -214,3 +217,51 @@ def test_photoledgers_own_album_never_rewrites_a_sidecar(
     assert delta["counts"] == {"AlbumSeen": 1, "AlbumsChanged": 1}
     after = run(library, server, "download")
     assert (after["sidecars_written"], after["sidecars_rewritten"]) == (0, 0)
+
+
+def test_the_nas_keeps_the_current_sidecar_and_a_reread_checks_the_one_it_holds(
+    library: Library, server: SimulatorServer, database: CloudKitPhotoDatabase, tmp_path: Path,
+) -> None:
+    """backup-nas copies each sidecar beside the NAS original and lists it in NasVerified;
+    a sidecar rewritten since is backup-nas's work, not damage for `verify nas`; a damaged
+    NAS sidecar is found by `verify nas` (exit 17, named) and repaired from the library."""
+    nas_root = tmp_path / "nas"
+    nas_root.mkdir()
+    library = with_nas(library, nas_root)
+    run(library, server, "discover")
+    run(library, server, "download")
+    assert nas_cli(["backup-nas"], library.config_path).returncode == 0
+    asset = described(database)
+    local = sidecar_of(library, asset.record_name)
+    on_nas = nas_root / local.relative_to(library.config.library_root)
+    assert on_nas.read_bytes() == local.read_bytes()
+    assert nas_sidecar(library, asset.record_name) == media_row(
+        library, asset.record_name)["sidecar_sha256"]
+
+    organize.describe_asset(database.state, asset.record_name, caption="Changed")
+    run(library, server, "discover")
+    run(library, server, "download")
+    assert on_nas.read_bytes() != sidecar_of(library, asset.record_name).read_bytes()
+    verify = nas_cli(["verify", "nas"], library.config_path)
+    assert verify.returncode == 0 and "mismatched 0" in verify.stdout, verify.stdout
+    assert nas_cli(["backup-nas"], library.config_path).returncode == 0
+    current = sidecar_of(library, asset.record_name)
+    assert on_nas.read_bytes() == current.read_bytes()
+    assert nas_sidecar(library, asset.record_name) == media_row(
+        library, asset.record_name)["sidecar_sha256"]
+
+    damaged = bytearray(on_nas.read_bytes())
+    damaged[-30] ^= 0x01
+    on_nas.write_bytes(bytes(damaged))
+    found = nas_cli(["verify", "nas"], library.config_path)
+    assert found.returncode == ExitCode.NAS_MISMATCHED, found.stdout + found.stderr
+    assert "sidecar" in found.stdout + found.stderr
+    nas_cli(["backup-nas"], library.config_path)
+    assert on_nas.read_bytes() == current.read_bytes()
+    assert media_row(library, asset.record_name)["nas_status"] == "verified"
+
+
+def nas_sidecar(library: Library, record_name: str) -> str | None:
+    """The sidecar sha256 the last NAS verification re-read."""
+    files = json.loads(media_row(library, record_name)["nas_files"])
+    return next((f["sha256"] for f in files if f["key"] == "sidecar"), None)

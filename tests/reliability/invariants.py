@@ -39,7 +39,7 @@ from engine.cleanup.audit import StoredPlan, decide_deletion_stories
 from engine.config import ConfigFile
 from engine.crashpoints import CrashPoints
 from engine.ledger import Ledger
-from engine.resources import ARCHIVE_KEYS, downloaded, listed_resources
+from engine.resources import ARCHIVE_KEYS, SIDECAR, downloaded, listed_resources
 from engine.targets.nas import NAS_MARKER_NAME
 from engine.tempfiles import STATE_FOLDER, find_temp_files
 from projections.media import MediaProjection, replay_rows
@@ -152,7 +152,7 @@ class FileFacts:
     local_now: dict[str, str] = field(default_factory=dict)  # relpath -> sha256, library
     local_named: set[str] = field(default_factory=set)  # every relpath any event named
     nas_now: dict[str, str] = field(default_factory=dict)  # relpath -> sha256, NAS-verified
-    downloaded_named: set[str] = field(default_factory=set)  # originals and live videos
+    downloaded_named: set[str] = field(default_factory=set)  # resources and sidecars: NAS
 
 
 def asset_ids(ledger: Ledger) -> list[UUID]:
@@ -189,6 +189,10 @@ def collect_file_facts(ledger: Ledger) -> FileFacts:
             assert state.nas_verified_sha256 == state.sha256, f"{aggregate}: NAS verified other bytes"
             by_key = {r.key: r for r in state.resources_downloaded}
             for held in state.nas_files:
+                if held.key == SIDECAR and state.sidecar_relpath:  # the XMP the NAS holds
+                    facts.nas_now[state.sidecar_relpath] = held.sha256
+                    facts.downloaded_named.add(state.sidecar_relpath)
+                    continue
                 got = by_key.get(held.key)
                 assert got is not None and got.sha256 == held.sha256, f"{aggregate}: {held.key}"
                 facts.nas_now[got.relpath] = got.sha256
