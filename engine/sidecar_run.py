@@ -49,8 +49,8 @@ LEAVE_OUT = frozenset({DELETE_PENDING_ALBUM})  # photoledger's working album, no
 SYSTEMIC_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 CANDIDATES_WHERE = (
     "sha256 IS NOT NULL AND local_relpath IS NOT NULL AND local_removed_at_utc IS NULL "
-    "AND NOT is_remote_deleted AND deletion_state IS NULL"
-)
+    "AND NOT is_remote_deleted AND (deletion_state IS NULL OR deletion_state = 'failed')"
+)  # a failed deletion left the asset in iCloud: its sidecar is kept current like any other
 _MICRO = 1_000_000
 _MILLI = 1000
 

@@ -196,11 +196,28 @@ def _nas_blocks(state: MediaState) -> list[Block]:
         state.nas_verified_sha256 != state.sha256
     ):
         return [Block("nas-not-verified", _nas_status_detail(state))]
-    return [
+    blocks = [
         Block(f"{r.key}-not-on-nas", f"the {_label(r.key)} has no verified NAS copy")
         for r in state.resources_downloaded
         if r.key in res.ARCHIVE_KEYS and not res.is_on_nas(state, r)
     ]
+    return blocks + _sidecar_blocks(state)
+
+
+def _sidecar_blocks(state: MediaState) -> list[Block]:
+    """The asset's current XMP sidecar (albums, caption, place) is on the NAS too.
+
+    Only once one was written: a ledger from before sidecars has none, and the download
+    stage writes it; a sidecar the asset's metadata has outdated is not current.
+    """
+    if state.sidecar_sha256 is None:
+        return []
+    if state.is_sidecar_stale:
+        return [Block("sidecar-stale", "iCloud changed the metadata since the sidecar was "
+                      "written (run download, then backup-nas)")]
+    if not any(h.key == "sidecar" and h.sha256 == state.sidecar_sha256 for h in state.nas_files):
+        return [Block("sidecar-not-on-nas", "the current XMP sidecar has no verified NAS copy")]
+    return []
 
 
 def _nas_status_detail(state: MediaState) -> str:

@@ -233,6 +233,12 @@ def test_delete_with_a_stale_change_tag_is_refused_and_recorded_then_a_new_plan_
         assert cw.topics_of(target)[-2:] == ["DeletionRequested", "DeletionFailed"]
 
         cw.world.discover()  # learns the favourite (a new change tag, same bytes)
+        planned = {e.record_name for e in plan.entries}
+        stale = {n for n in planned if cw.state(n).is_sidecar_stale}
+        assert stale  # their sidecars' rating is out of date: no deletion for them yet
+        assert not stale & {e.record_name for e in cw.plan().entries}
+        cw.world.download()  # rewrites the sidecars (nothing else to fetch: same bytes)
+        cw.backup_nas()  # and puts them on the NAS
         again = cw.plan()
         assert {e.record_name for e in again.entries} == {e.record_name for e in plan.entries}
         assert len(cw.execute(again.plan_id).deleted) == len(plan.entries)

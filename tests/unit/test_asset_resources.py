@@ -139,6 +139,24 @@ def test_a_nas_copy_of_other_bytes_does_not_count_for_that_resource() -> None:
     assert block_codes(asset) == ["alternative-not-on-nas"]
 
 
+def test_a_written_sidecar_must_be_current_and_on_the_nas() -> None:
+    run = new_run()
+    asset = asset_with(run, ["original"])
+    download_resource(asset, run, "original")
+    asset.record(ev.SidecarWritten, run.id.hex, sidecar_relpath="2024/IMG_3.JPG.xmp",
+                 sha256="5" * 64, album_paths=("Trips/Paris",))
+    verify_on_nas(asset, run, ["original"])
+    moved(asset, run)
+    assert block_codes(asset) == ["sidecar-not-on-nas"]
+    files = (ev.ResourceHash(key="original", sha256=sha("original")),
+             ev.ResourceHash(key="sidecar", sha256="5" * 64))
+    asset.record(ev.NasVerified, run.id.hex, sha256=sha("original"), method="reread",
+                 files=files, nas_id="nas-1", timestamp=NOW - timedelta(hours=1))
+    assert block_codes(asset) == []
+    asset.state.is_sidecar_stale = True  # as a MetadataChanged or an edit leaves it
+    assert block_codes(asset) == ["sidecar-stale"]
+
+
 def test_an_unreadable_resource_blocks_deletion() -> None:
     run = new_run()
     asset = asset_with(run, ["original"], unreadable_resources=("adjusted",))
