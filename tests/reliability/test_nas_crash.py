@@ -3,7 +3,9 @@ verified once.
 
 `photoledger backup-nas` runs as a real subprocess with PHOTOLEDGER_CRASH_AT armed; after the
 kill a plain rerun must leave every asset with exactly one NasVerified, the NAS holding the
-downloaded bytes, no temp file on the NAS, and the projection equal to a replay.
+downloaded bytes, no temp file on the NAS, and the projection equal to a replay. The same
+points are killed while a damaged NAS copy is being repaired from the library: the rerun repairs
+it once, and the damage stays recorded once.
 The disk-full test puts the NAS on a 2 MiB tmpfs (needs root, as on CI and dev machines).
 The unmount tests take the share away from inside the run, at the moment a copy is about to be
 renamed into place (a hook on that crash point in the subprocess): moved away with an empty
@@ -200,3 +202,32 @@ def test_tmpfs_unmounted_mid_run_gets_nothing_written_below_the_mount_point(
     stopped = unmounting_cli(nl, "umount", at=2)
 
     assert_stopped_with_nothing_written_or_recorded(nl, stopped)
+
+
+@pytest.mark.parametrize("point", sorted(NAS_CRASH_TESTS))
+def test_kill_during_a_nas_repair_then_rerun_repairs_it_once(tmp_path: Path, point: str) -> None:
+    nl = make_nas_library(tmp_path, 4, size_bytes=200_000)
+    assert nas_cli(["backup-nas"], nl.library.config_path).returncode == 0
+    target = next(iter(nl.asset_ids))
+    relpath = str(media(nl)[target]["local_relpath"])
+    damaged = nl.nas_root / relpath
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: same size
+    damaged.write_bytes(bytes(data))
+    found = nas_cli(["verify", "nas"], nl.library.config_path)
+    assert found.returncode == ExitCode.NAS_MISMATCHED, found.stderr
+    assert events(nl)["NasMismatched"] == {target: 1}
+
+    killed = nas_cli(["backup-nas"], nl.library.config_path, env={CRASH_ENV: point})
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    rerun = nas_cli(["backup-nas"], nl.library.config_path)
+    assert rerun.returncode == 0, rerun.stderr
+    counts = events(nl)
+    assert counts["NasMismatched"] == {target: 1}  # the damage was recorded once
+    # each: the first backup, then verify nas's re-read (the others) or the repair (the
+    # damaged one); none from the killed run, none twice
+    assert counts["NasVerified"] == dict.fromkeys(nl.asset_ids, 2)
+    assert_nas_holds_the_originals(nl)  # the repaired copy is the downloaded bytes
+    assert not [p for p in nl.nas_root.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
+    assert_invariants(nl.library, tmp_path / "scratch", nas_root=nl.nas_root)
