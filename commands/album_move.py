@@ -8,7 +8,6 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 
 import click
 from rich.text import Text
@@ -18,14 +17,8 @@ from commands.output import console, print_json
 from engine.cleanup.album import AlbumMoveSummary, execute_album_move, plan_album_move
 from engine.cleanup.effects import CleanupContext, CleanupEffects, DryRunEffects, LiveEffects
 from engine.cleanup.plan import label_of
-from engine.config import Config, load_config
+from engine.config import load_config
 from engine.icloud.port import IcloudPort
-
-
-def nas_root_or_none(config: Config) -> Path | None:
-    """The configured NAS root, or None when no NAS is configured."""
-    root = config.settings.nas.root
-    return config.resolve(root) if root else None
 
 
 def cleanup_context(deps: Deps, port: IcloudPort, *, dry_run: bool) -> CleanupContext:
@@ -41,7 +34,7 @@ def cleanup_context(deps: Deps, port: IcloudPort, *, dry_run: bool) -> CleanupCo
         clock=deps.clock,
         settings=deps.config.settings,
         library_root=deps.config.library_root,
-        nas_root=nas_root_or_none(deps.config),
+        nas_root=deps.config.nas_root(),
     )
 
 

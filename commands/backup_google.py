@@ -16,7 +16,6 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from pathlib import Path
 from uuid import UUID
 
 import click
@@ -58,15 +57,9 @@ def google_route(config: Config, environ: Mapping[str, str]) -> GoogleRoute:
         outbox=config.resolve(google.outbox),
         library_root=config.library_root,
         remove_after_days=google.remove_outbox_copy_after_days,
-        nas_root=nas_root_or_none(config),
+        nas_root=config.nas_root(),
         include_edits=google.include_edits,
     )
-
-
-def nas_root_or_none(config: Config) -> Path | None:
-    """The configured NAS root (a resend's second source), or None."""
-    root = config.settings.nas.root
-    return config.resolve(root) if root else None
 
 
 def resolve_assets(deps: Deps, names: Sequence[str]) -> list[UUID]:
@@ -184,7 +177,7 @@ def backup_google_command(
             if resend:
                 jobs = plan_google_resend(
                     deps.ledger, resolve_assets(deps, resend), config.library_root,
-                    nas_root_or_none(config), include_edits=config.settings.google.include_edits,
+                    config.nas_root(), include_edits=config.settings.google.include_edits,
                 )
                 planned = describe_resend(jobs)
             else:

@@ -48,11 +48,6 @@ from engine.targets.nas import NasUnavailableError, require_nas_available
 from projections.compression import measured_ratios, savings_by_tier
 
 
-def _nas_root(config: Config) -> Path | None:
-    root = config.settings.nas.root
-    return config.resolve(root) if root else None
-
-
 def nas_source_root(config: Config) -> Path | None:
     """The NAS root to read originals from; NasUnavailableError if required and not mounted."""
     root = config.settings.nas.root
@@ -107,7 +102,7 @@ def policy_of(deps: Deps) -> CompressionPolicy:
     s = deps.config.settings
     return CompressionPolicy(
         s.compression, timedelta(days=s.nas.max_verify_age_days), deps.clock(),
-        mounted_nas_id(_nas_root(deps.config)),
+        mounted_nas_id(deps.config.nas_root()),
     )
 
 

@@ -20,7 +20,6 @@ import duckdb
 from rich.table import Table
 from rich.text import Text
 
-from commands.album_move import nas_root_or_none
 from commands.context import Deps, Settings, open_reader
 from commands.output import console, human_bytes, print_json
 from engine.cleanup.effects import mounted_nas_id
@@ -34,7 +33,7 @@ def build_for(deps: Deps, *, with_gate_blocks: bool = True) -> Path:
     inputs = BuildInputs(
         settings=deps.config.settings,
         now=deps.clock(),
-        mounted_nas_id=mounted_nas_id(nas_root_or_none(deps.config)),
+        mounted_nas_id=mounted_nas_id(deps.config.nas_root()),
         with_gate_blocks=with_gate_blocks,
     )
     return build_reports(deps.projection, deps.config.state_dir / REPORTS_FILE, inputs)

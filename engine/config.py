@@ -116,6 +116,11 @@ class Config:
         """A path from the config: `~` expanded, relative to the config file's folder."""
         return (self.path.parent / Path(value).expanduser()).absolute()
 
+    def nas_root(self) -> Path | None:
+        """The configured NAS root, or None when no NAS is configured (mounted or not)."""
+        root = self.settings.nas.root
+        return self.resolve(root) if root else None
+
     def where(self, key: str) -> str:
         """`<file> line N: <key>` for messages about a key."""
         line = self.key_lines.get(key)
