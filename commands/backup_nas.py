@@ -36,8 +36,10 @@ from commands.nas_damage import finish_with_damage_check
 from commands.output import console, err_console, human_bytes, print_json, print_outcome
 from engine.config import Config, load_config
 from engine.errors import ConfigError
+from engine.icloud.port import IcloudPort
 from engine.targets.nas import read_nas_id, require_nas_available
 from engine.targets.nas_files import NasRoots, RepairSource
+from engine.targets.nas_repair import execute_nas_repair, execute_redownload
 from engine.targets.nas_run import (
     NasContext,
     NasOptions,
@@ -88,6 +90,18 @@ def run_backup_nas(
     )
     deps.record_stage_completed("backup-nas", summary.counts())
     return summary
+
+
+def repair_by_redownload(
+    deps: Deps, port: IcloudPort, asset_ids: frozenset[str]
+) -> NasSummary | None:
+    """Download again what backup-nas asked of iCloud for these assets, then repair their NAS
+    copies from those bytes (None: the NAS is not mounted any more)."""
+    from commands.download import redownload_route
+
+    execute_redownload(redownload_route(deps, port), asset_ids)
+    nas = nas_context(deps, nas_root_of(deps.config))
+    return execute_nas_repair(nas, LogProgress(enabled=False), asset_ids)
 
 
 class LogProgress:
@@ -178,8 +192,11 @@ def backup_nas_command(
     Equal to the downloaded sha256: NasVerified; different: NasMismatched, and the next
     run repairs it from the library copy, else the Pixel outbox copy, whichever still
     hashes to the download (assets deleted from iCloud too: their NAS copy may be the
-    last). A copy already there with the right bytes is adopted. Exits 12 and
-    records nothing when the NAS marker .photoledger-nas is missing (share not mounted).
+    last). With neither, an asset still in iCloud is asked of iCloud again: the next
+    `download` fetches it (the same bytes or nothing) and the next backup-nas repairs
+    the NAS copy from it; `run` does both at once. A copy already there with the right
+    bytes is adopted. Exits 12 and records nothing when the NAS marker .photoledger-nas
+    is missing (share not mounted).
     """
     config = load_config(settings.config_path)
     if dry_run:
@@ -217,6 +234,13 @@ def _print_summary(summary: NasSummary) -> None:
             f"{summary.unrepairable} of them have no good local source (the library and the "
             "Pixel outbox copies are gone or not the downloaded bytes): they need a "
             "re-download from iCloud"
+        )
+    if summary.refetch_requested:
+        count = len(summary.refetch_requested)
+        console.print(
+            f"{count} asset{'s' if count != 1 else ''} still in iCloud will be downloaded again "
+            "(checked against the recorded sha256): `photoledger download` then `photoledger "
+            "backup-nas`, or one `photoledger run`, repairs the NAS copies from them"
         )
     if summary.mismatched > summary.unrepairable:
         console.print("mismatched copies are replaced by the next backup-nas run")

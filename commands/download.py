@@ -46,6 +46,7 @@ from engine.errors import AssetsFailedError
 from engine.icloud.port import IcloudPort
 from engine.naming import NamingPolicy
 from engine.sidecar_run import SidecarContext, write_sidecars
+from engine.targets.nas_repair import RedownloadRoute
 
 
 def local_timezone() -> tzinfo:
@@ -89,6 +90,12 @@ def _context(deps: Deps, local_tz: tzinfo, run_id: str) -> RunContext:
         library_root=deps.config.library_root,
         naming=naming_policy(deps.config, local_tz),
     )
+
+
+def redownload_route(deps: Deps, port: IcloudPort) -> RedownloadRoute:
+    """The download stage as a repair re-downloads with it (quietly, this run's facts)."""
+    ctx = _context(deps, local_timezone(), deps.run_id)
+    return RedownloadRoute(ctx, port, download_options(deps.config), LogProgress(enabled=False))
 
 
 def run_download(

@@ -222,11 +222,16 @@ def _download(deps: Deps, port: IcloudPort, o: PipelineOptions, summary: RunSumm
     return json.dumps(result.counts(), sort_keys=True)
 
 
-def _backup_nas(deps: Deps, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
-    from commands.backup_nas import run_backup_nas
+def _backup_nas(deps: Deps, port: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
+    from commands.backup_nas import repair_by_redownload, run_backup_nas
     from engine.targets.nas_run import NasOptions
 
-    return json.dumps(run_backup_nas(deps, NasOptions()).counts(), sort_keys=True)
+    summary = run_backup_nas(deps, NasOptions())
+    counts = summary.counts()
+    if summary.refetch_requested:  # no local source: iCloud's copy is the repair's source
+        repaired = repair_by_redownload(deps, port, frozenset(summary.refetch_requested))
+        counts["repaired_from_icloud"] = repaired.copied if repaired is not None else 0
+    return json.dumps(counts, sort_keys=True)
 
 
 def _backup_google(deps: Deps, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:

@@ -13,6 +13,10 @@ Invariants:
   downloads (their sha256 is what the new ones must hash to) and lists each of them in
   `refetch_resources` until downloaded again; when the still and its live video are back,
   the local copy is the downloaded bytes again (not compressed, not removed).
+- A RefetchRequested (a NAS copy no local source can repair) adds resources to
+  `refetch_resources` the same way, only while iCloud holds the asset; the local copy counts
+  as unaltered again only once every refetched resource compression alters (the still, the
+  live video) is back, never after another resource's re-download.
 """
 
 from __future__ import annotations
@@ -181,7 +185,7 @@ def _on_downloaded(s: MediaState, e: ev.Downloaded) -> None:
             key=e.resource, relpath=e.local_relpath, size_bytes=e.size_bytes, sha256=e.sha256
         )
         _take_extra(s, extra, e.checksum)
-    if is_refetch and not {res.ORIGINAL, res.LIVE_VIDEO} & set(s.refetch_resources):
+    if is_refetch and e.resource in _ALTERABLE and not _ALTERABLE & set(s.refetch_resources):
         _forget_local_alterations(s)
     s.missing_resources = res.decide_missing(s)
     if not s.missing_resources:
@@ -311,6 +315,7 @@ def _on_compressed(s: MediaState, e: ev.Compressed) -> None:
 
 
 _COMPRESSION_ERROR = "compression "
+_ALTERABLE = frozenset({res.ORIGINAL, res.LIVE_VIDEO})  # what compression re-encodes
 
 
 def _on_compression_skipped(s: MediaState, e: ev.CompressionSkipped) -> None:
@@ -384,6 +389,24 @@ def _on_recovered(s: MediaState, e: ev.Recovered) -> None:
     s.missing_resources = res.decide_missing(s)
 
 
+def _on_refetch_requested(s: MediaState, e: ev.RefetchRequested) -> None:
+    # Only while iCloud holds the asset (a deleted one comes back by `recover` first); only
+    # resources downloaded before: their sha256 is what the new bytes must hash to.
+    if not is_in_icloud(s):
+        return
+    listed = res.listed_resources(s)
+    keys = set(s.refetch_resources) | {
+        k for k in e.resources if k in listed and res.downloaded(s, k) is not None
+    }
+    s.refetch_resources = tuple(k for k in res.ARCHIVE_KEYS if k in keys)
+    s.missing_resources = res.decide_missing(s)
+
+
+def is_in_icloud(s: MediaState) -> bool:
+    """iCloud's Library holds the asset (no deletion requested or done, not gone)."""
+    return s.deletion_state not in ("requested", "deleted") and not s.is_remote_deleted
+
+
 def _on_damage_alarm_raised(s: MediaState, e: ev.DamageAlarmRaised) -> None:
     s.nas_damage_alarm = "last-copy" if e.is_last_copy else "damaged"
 
@@ -412,6 +435,7 @@ _FOLDS: dict[type[ev.AssetEvent], Callable[[MediaState, Any], None]] = {
     ev.DeletionFailed: _on_deletion_failed,
     ev.LocalCopyRemoved: _on_local_copy_removed,
     ev.Recovered: _on_recovered,
+    ev.RefetchRequested: _on_refetch_requested,
     ev.DamageAlarmRaised: _on_damage_alarm_raised,
 }
 

@@ -69,8 +69,9 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     "quarantined (each recorded with its reason, shown by `report failures`; failures are "
     "retried by the next run); the others were done",
     ExitCode.NAS_MISMATCHED: "a NAS copy is missing or does not hold the downloaded bytes "
-    "(recorded as NasMismatched; `backup-nas` repairs it from a good copy); iCloud still has "
-    "the asset",
+    "(recorded as NasMismatched; `backup-nas` repairs it from a good copy, or asks iCloud "
+    "for the bytes again when no local copy holds them: `run` then repairs it); iCloud still "
+    "has the asset",
     ExitCode.LAST_COPY_DAMAGED: "ALARM: the NAS copy of an asset already deleted from iCloud, "
     "the only full-quality copy left, is missing or damaged; the message names the `photoledger "
     "recover` command and the last day iCloud's Recently Deleted can give it back",

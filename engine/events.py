@@ -489,6 +489,20 @@ class Recovered(AssetEvent):
     is_reconciled: bool
 
 
+class RefetchRequested(AssetEvent):
+    """These resources are to be downloaded again from iCloud, to their own paths, and must
+    hash to the sha256 recorded at their download (engine.asset: `refetch_resources`).
+
+    Recorded by backup-nas when a NAS copy is missing or damaged and no local source holds
+    the downloaded bytes any more (the library copy compressed, the Pixel outbox empty),
+    while iCloud still holds the asset: the re-download is the repair's last source.
+    `reason` says why in words, for history.
+    """
+
+    resources: tuple[str, ...]
+    reason: str
+
+
 class DamageAlarmRaised(AssetEvent):
     """A `backup-damaged` notification went out for this asset's damaged NAS copy.
 
@@ -527,6 +541,7 @@ ASSET_EVENT_CLASSES: tuple[type[AssetEvent], ...] = (
     DeletionFailed,
     LocalCopyRemoved,
     Recovered,
+    RefetchRequested,
     DamageAlarmRaised,
 )
 

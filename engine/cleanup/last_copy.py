@@ -59,6 +59,7 @@ class NasDamage:
     recoverable_until_utc: datetime | None
     detected_at_utc: datetime | None
     told: str | None  # the level already notified (DamageAlarmRaised), None: never
+    is_refetch_pending: bool = False  # backup-nas asked iCloud for it (RefetchRequested)
 
     @property
     def level(self) -> str:
@@ -86,14 +87,18 @@ def decide_damage(asset_id: str, state: MediaState) -> NasDamage | None:
         recoverable_until_utc=state.recoverable_until_utc,
         detected_at_utc=state.nas_mismatched_at_utc,
         told=state.nas_damage_alarm,
+        is_refetch_pending=bool(state.refetch_resources),
     )
 
 
 def describe_damage(d: NasDamage, now: datetime) -> str:
     """One line: what is wrong, why it matters, and the command (or step) that fixes it."""
     if not d.is_deleted:
+        fix = ("no local copy holds the downloaded bytes: `photoledger download` fetches them "
+               "again, then `photoledger backup-nas` repairs it (`photoledger run` does both)"
+               if d.is_refetch_pending else "`photoledger backup-nas` repairs it from a good copy")
         return (f"the NAS copy of {d.nas_relpath} is damaged or missing; iCloud still has the "
-                "asset: `photoledger backup-nas` repairs it from a good copy")
+                f"asset: {fix}")
     what = (f"the NAS copy of {d.nas_relpath} is damaged or missing"
             + (f" and it is the only full-quality copy left (deleted from iCloud, local copy "
                f"{d.local_copy})" if d.is_last_copy else

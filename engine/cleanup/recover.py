@@ -22,7 +22,6 @@ Invariants:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,13 +34,16 @@ from engine.asset import Asset, MediaState
 from engine.cleanup.plan import label_of
 from engine.crashpoints import CrashPoints
 from engine.download.options import DownloadOptions, DownloadProgress, RunContext
-from engine.download.run import execute_download_run
 from engine.icloud.port import IcloudPort, RecoverOutcome
 from engine.ledger import Ledger
-from engine.targets.nas import read_nas_id
-from engine.targets.nas_run import NasContext, NasOptions, NasProgress, NasRun
+from engine.targets.nas_repair import (
+    NAS_UNMOUNTED_NOTE,
+    RedownloadRoute,
+    execute_nas_repair,
+    execute_redownload,
+)
+from engine.targets.nas_run import NasContext, NasProgress
 from projections.media import MediaProjection
-from projections.worklists import nas_backup_worklist
 
 Action = Literal["ask-icloud", "finish", "nothing"]
 ItemOutcome = Literal[
@@ -184,10 +186,8 @@ def _ask_icloud(ctx: RecoverContext, state: MediaState) -> RecoverOutcome:
 
 def _redownload(ctx: RecoverContext, items: list[RecoverItem]) -> None:
     """The download stage's engine over just these assets (their refetch and missing lists)."""
-    only = frozenset(item.asset_id for item in items)
-    options = dataclasses.replace(ctx.download_options, asset_ids=only, limit=None)
-    execute_download_run(ctx.download, ctx.port, options, ctx.download_progress)
-    ctx.projection.catch_up(ctx.ledger)
+    route = RedownloadRoute(ctx.download, ctx.port, ctx.download_options, ctx.download_progress)
+    execute_redownload(route, frozenset(item.asset_id for item in items))
 
 
 def _repair_nas(ctx: RecoverContext, items: list[RecoverItem], summary: RecoverSummary) -> None:
@@ -195,16 +195,10 @@ def _repair_nas(ctx: RecoverContext, items: list[RecoverItem], summary: RecoverS
     if ctx.nas is None:
         summary.nas_note = "no NAS configured (nas.root): nothing to repair"
         return
-    if read_nas_id(ctx.nas.roots.nas_root) is None:
+    wanted = frozenset(item.asset_id for item in items)
+    if execute_nas_repair(ctx.nas, ctx.nas_progress, wanted) is None:
         summary.is_nas_unmounted = True
-        summary.nas_note = ("the NAS is not mounted (marker .photoledger-nas missing): run "
-                            "`photoledger backup-nas` once it is")
-        return
-    wanted = {item.asset_id for item in items}
-    run = NasRun(ctx.nas, NasOptions(), ctx.nas_progress, "backup")
-    ids = [i for i in nas_backup_worklist(ctx.projection, run.guard.nas_id) if i in wanted]
-    run.execute(ids)
-    ctx.projection.catch_up(ctx.ledger)
+        summary.nas_note = NAS_UNMOUNTED_NOTE
 
 
 def _judge(ctx: RecoverContext, items: list[RecoverItem]) -> None:

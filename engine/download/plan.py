@@ -250,11 +250,14 @@ def plan_files(
 
 
 def _refetch_plan(state: MediaState, plan: FilePlan) -> FilePlan:
-    """A resource fetched again after a recover goes back to its own path (where the NAS copy
-    lives too) and must be the bytes downloaded before the deletion."""
+    """A resource fetched again (after a recover, or for a NAS repair) goes back to its own
+    path (where the NAS copy lives too) and must be the bytes downloaded before."""
     old = res.downloaded(state, plan.key)
-    if plan.key not in state.refetch_resources or old is None:
+    listed = res.listed_resources(state).get(plan.key)
+    if plan.key not in state.refetch_resources or old is None or listed is None:
         return plan
+    if not res.is_current(listed, old):
+        return plan  # iCloud holds another version now: a plain download of it
     relfolder, _sep, name = old.relpath.rpartition("/")
     return dataclasses.replace(
         plan, relfolder=relfolder, candidates=(name,), expected_sha256=old.sha256,
@@ -263,13 +266,14 @@ def _refetch_plan(state: MediaState, plan: FilePlan) -> FilePlan:
 
 
 def decide_refetched_bytes(expected_sha256: str, result: StreamResult) -> FileVerdict:
-    """A re-download after a recover must hash to the sha256 recorded before the deletion:
-    other bytes are never filed in their place (the local copy is left as it is)."""
+    """A re-download (after a recover, or to repair a NAS copy) must hash to the sha256
+    recorded at the first download: other bytes are never filed in their place (the local
+    copy is left as it is)."""
     if not expected_sha256 or result.sha256 == expected_sha256:
         return OK
     return FileVerdict(
         "quarantined", "recovered_bytes_differ",
-        f"iCloud gave back other bytes than were downloaded before the deletion (sha256 "
+        f"iCloud gave back other bytes than were downloaded before (sha256 "
         f"{result.sha256[:12]}, recorded {expected_sha256[:12]}); nothing was replaced",
     )
 

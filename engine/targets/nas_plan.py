@@ -25,14 +25,15 @@ from typing import Any, Literal
 
 from engine import events as ev
 from engine import resources as res
-from engine.asset import MediaState
+from engine.asset import MediaState, is_in_icloud
 
 FileAction = Literal[
     "adopted", "copied", "verified", "mismatched", "missing", "unrepairable", "failed"
 ]
 # The NasMismatched detail of a file no local source could repair: the asset needs a
-# re-download from iCloud (engine.targets.nas_files: that would be the last RepairSource).
+# re-download from iCloud (decide_refetch_keys; the download stage fetches it).
 NO_GOOD_SOURCE = "no good local source"
+REFETCH_REASON = "NAS copy damaged or missing, and no local source holds the downloaded bytes"
 AssetOutcome = Literal["verified", "mismatched", "failed"]
 SidecarVersion = Literal["current", "on-nas"]
 
@@ -151,6 +152,23 @@ def describe_bad_file(result: FileResult) -> str:
         return f"{where}: missing on the NAS{extra}"
     actual = (result.actual_sha256 or "unreadable")[:12]
     return f"{where}: expected sha256 {result.expected_sha256[:12]}, read {actual}{extra}"
+
+
+def decide_refetch_keys(state: MediaState, results: list[FileResult]) -> tuple[str, ...]:
+    """The resources to download again from iCloud so the NAS copies nothing local could
+    repair can be: () when none, when iCloud no longer holds the asset (`recover` first),
+    or when they are already asked for. The still and its live video go together when the
+    local copy was altered: compression re-encodes both, and the local copy only counts as
+    the downloaded bytes again once both are (engine.asset)."""
+    keys = {r.key for r in results if r.action == "unrepairable" and r.key != res.SIDECAR}
+    if not keys or not is_in_icloud(state):
+        return ()
+    if keys & {res.ORIGINAL, res.LIVE_VIDEO} and state.compression_tier is not None:
+        keys |= {res.ORIGINAL, res.LIVE_VIDEO}
+    wanted = {k for k in keys if res.downloaded(state, k) is not None}
+    if wanted <= set(state.refetch_resources):
+        return ()
+    return tuple(k for k in res.ARCHIVE_KEYS if k in wanted)
 
 
 def is_new_mismatch(state: MediaState, detail: str, nas_id: str) -> bool:

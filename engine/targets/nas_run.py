@@ -12,7 +12,11 @@ Invariants:
 - The backup work list also takes every asset whose NAS facts name another NAS than the
   mounted one: evidence about another NAS counts for nothing, so that NAS gets every file.
 - A mismatch nothing could repair is recorded once: a later run that finds the same on the
-  same NAS appends nothing (nas_plan.is_new_mismatch), though it still reports it.
+  same NAS appends nothing (nas_plan.is_new_mismatch), though it still reports it. A backup
+  that finds it while iCloud still holds the asset also records RefetchRequested (once: not
+  while the re-download is pending): the download stage fetches those resources again, to
+  their own paths, checked against the recorded sha256, and the next backup repairs the NAS
+  copy from them (engine.targets.nas_repair does both at once for `run`).
 - Events are appended only from the calling thread, in batches; workers only return results.
   A stop (error, Ctrl-C) saves the facts already decided (never a half-decided asset).
 - Event timestamps come from the injected clock: they are the verification times the
@@ -39,11 +43,13 @@ from engine.targets.nas import ADOPTED_METHOD, REREAD_METHOD, NasGuard
 from engine.targets.nas_files import NasRoots, execute_backup_job, execute_reverify_job
 from engine.targets.nas_plan import (
     NO_GOOD_SOURCE,
+    REFETCH_REASON,
     AssetVerdict,
     FileResult,
     NasJob,
     decide_asset_verdict,
     decide_facts_still_holding,
+    decide_refetch_keys,
     is_new_mismatch,
     plan_nas_job,
 )
@@ -84,6 +90,7 @@ class NasSummary:
     reverified: int = 0
     mismatched: int = 0
     unrepairable: int = 0  # of the mismatched: no good local source (needs a re-download)
+    refetch_requested: list[str] = field(default_factory=list)  # asset ids asked of iCloud
     failed: int = 0
     bytes_copied: int = 0
     not_reached: int = 0
@@ -98,6 +105,7 @@ class NasSummary:
             "reverified": self.reverified,
             "mismatched": self.mismatched,
             "unrepairable": self.unrepairable,
+            "refetch_requested": len(self.refetch_requested),
             "failed": self.failed,
             "not_reached": self.not_reached,
         }
@@ -192,6 +200,10 @@ class NasRun:
                 nas_id=self.guard.nas_id,
             )
         outcome = self._record_verdict(asset, verdict, now)
+        if self.phase == "backup" and (keys := decide_refetch_keys(asset.state, results)):
+            asset.record(ev.RefetchRequested, self.ctx.run_id, timestamp=now,
+                         resources=keys, reason=REFETCH_REASON)
+            self.summary.refetch_requested.append(job.asset_id)
         if outcome == "mismatched":
             self.summary.problems.append(f"{job.label}: {verdict.detail}")
         self.progress.asset_done(outcome, job.label, verdict.detail)

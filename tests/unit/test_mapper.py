@@ -205,6 +205,7 @@ STORED_FIELDS = {
     "DeletionFailed": "timestamp run_id plan_id error",
     "LocalCopyRemoved": "timestamp run_id local_relpath",
     "Recovered": "timestamp run_id remote_change_tag is_reconciled",
+    "RefetchRequested": "timestamp run_id resources reason",
     "DamageAlarmRaised": "timestamp run_id nas_relpath detected_at_utc is_last_copy",
     "RunStarted": "timestamp originator_topic command host pid config_sha256 version",
     "StageCompleted": "timestamp stage counts_json",
