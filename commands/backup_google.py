@@ -28,8 +28,9 @@ from commands.history import resolve_asset
 from commands.output import console, err_console, print_json, print_outcome
 from engine.config import Config, load_config
 from engine.errors import ConfigError
-from engine.targets.doctor import examine_setup
-from engine.targets.google import (
+from engine.google.doctor import examine_setup
+from engine.google.resend import describe_resend, plan_google_resend
+from engine.google.run import (
     GoogleOptions,
     GoogleProgress,
     GoogleRoute,
@@ -40,7 +41,6 @@ from engine.targets.google import (
     execute_outbox_cleanup,
     plan_backup_google,
 )
-from engine.targets.google_resend import describe_resend, plan_google_resend
 
 
 def google_route(config: Config, environ: Mapping[str, str]) -> GoogleRoute:

@@ -37,10 +37,10 @@ from commands.output import console, err_console, human_bytes, print_json, print
 from engine.config import Config, load_config
 from engine.errors import ConfigError
 from engine.icloud.port import IcloudPort
-from engine.targets.nas import read_nas_id, require_nas_available
-from engine.targets.nas_files import NasRoots, RepairSource
-from engine.targets.nas_repair import execute_nas_repair, execute_redownload
-from engine.targets.nas_run import (
+from engine.nas.access import read_nas_id, require_nas_available
+from engine.nas.files import NasRoots, RepairSource
+from engine.nas.repair import execute_nas_repair, execute_redownload
+from engine.nas.run import (
     NasContext,
     NasOptions,
     NasProgress,

@@ -44,7 +44,7 @@ from engine.compress.run import (
 from engine.compress.tiers import CompressDecision, CompressionPolicy, estimate_ratio
 from engine.compress.work import WorkerSettings
 from engine.config import Config, load_config
-from engine.targets.nas import NasUnavailableError, require_nas_available
+from engine.nas.access import NasUnavailableError, require_nas_available
 from projections.compression import measured_ratios, savings_by_tier
 
 

@@ -28,7 +28,7 @@ from commands.context import Settings
 from commands.init import GoogleWiring, run_init
 from commands.output import console
 from commands.simulator import SimulatorOptions, build_server, generate_database
-from engine.targets.syncthing_pair import SyncthingPair, running_syncthing_pair
+from simulator.syncthing_pair import SyncthingPair, running_syncthing_pair
 
 STAGES: tuple[tuple[str, ...], ...] = (
     ("discover",),

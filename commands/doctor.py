@@ -20,8 +20,8 @@ from commands.context import Settings
 from commands.output import console, print_json
 from engine.config import Config, load_config
 from engine.errors import ConfigError, ExitCode
-from engine.targets.doctor import DoctorInputs, Finding, examine_setup, has_danger
-from engine.targets.syncthing import (
+from engine.google.doctor import DoctorInputs, Finding, examine_setup, has_danger
+from engine.google.syncthing import (
     SyncthingClient,
     SyncthingUnavailableError,
     SyncthingUnsafeError,

@@ -45,8 +45,8 @@ from engine.download.run import execute_download_run
 from engine.errors import AssetsFailedError
 from engine.icloud.port import IcloudPort
 from engine.naming import NamingPolicy
+from engine.nas.repair import RedownloadRoute
 from engine.sidecar_run import SidecarContext, write_sidecars
-from engine.targets.nas_repair import RedownloadRoute
 
 
 def local_timezone() -> tzinfo:

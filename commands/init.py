@@ -28,7 +28,7 @@ from engine.crashpoints import CrashPoints
 from engine.errors import ConfigError, StorageError
 from engine.fsutil import atomic_write_bytes, probe_writable
 from engine.ledger import open_ledger
-from engine.targets.nas import NAS_MARKER_NAME, read_nas_id, short_id, write_nas_marker
+from engine.nas.access import NAS_MARKER_NAME, read_nas_id, short_id, write_nas_marker
 from projections.media import MediaProjection
 
 

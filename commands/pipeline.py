@@ -224,7 +224,7 @@ def _download(deps: Deps, port: IcloudPort, o: PipelineOptions, summary: RunSumm
 
 def _backup_nas(deps: Deps, port: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
     from commands.backup_nas import repair_by_redownload, run_backup_nas
-    from engine.targets.nas_run import NasOptions
+    from engine.nas.run import NasOptions
 
     summary = run_backup_nas(deps, NasOptions())
     counts = summary.counts()
@@ -236,7 +236,7 @@ def _backup_nas(deps: Deps, port: IcloudPort, _o: PipelineOptions, _s: RunSummar
 
 def _backup_google(deps: Deps, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
     from commands.backup_google import google_route, run_backup_google
-    from engine.targets.google import GoogleOptions
+    from engine.google.run import GoogleOptions
 
     route = google_route(deps.config, os.environ)
     return json.dumps(run_backup_google(deps, route, GoogleOptions()).counts(), sort_keys=True)

@@ -42,7 +42,7 @@ from engine.config import load_config
 from engine.download.options import RunContext
 from engine.errors import AssetsFailedError, GoneFromIcloudError
 from engine.icloud.port import IcloudPort
-from engine.targets.nas import NasUnavailableError
+from engine.nas.access import NasUnavailableError
 from projections.last_copy import damaged_deleted_assets
 
 

@@ -19,10 +19,10 @@ from typing import Literal
 import click
 
 from commands.output import console
-from engine.icloud.simulator.accounts import SimAccount, TwoFactorMode
-from engine.icloud.simulator.contract import PhotoDatabase
-from engine.icloud.simulator.faults import Faults, FaultSettings
-from engine.icloud.simulator.server import DEFAULT_URL_TTL_S, SimulatorServer
+from simulator.icloud.accounts import SimAccount, TwoFactorMode
+from simulator.icloud.contract import PhotoDatabase
+from simulator.icloud.faults import Faults, FaultSettings
+from simulator.icloud.server import DEFAULT_URL_TTL_S, SimulatorServer
 
 DEFAULT_USERNAME = "demo@photoledger.test"
 DEFAULT_PASSWORD = "photoledger-simulator"
@@ -48,7 +48,7 @@ def default_cache_dir() -> Path:
 
 
 def generate_database(options: SimulatorOptions) -> PhotoDatabase:
-    from engine.icloud.simulator.generator import GeneratorSpec, generate_library
+    from simulator.icloud.generator import GeneratorSpec, generate_library
 
     cache_dir = (options.cache_dir or default_cache_dir()) if options.content == "real" else None
     spec = GeneratorSpec(

@@ -33,9 +33,9 @@ from commands.context import Deps, Settings, open_reader, open_writer
 from commands.nas_damage import finish_with_damage_check
 from commands.output import console, print_json
 from engine.config import load_config
-from engine.targets.nas import require_nas_available
-from engine.targets.nas_plan import parse_duration_s
-from engine.targets.nas_run import (
+from engine.nas.access import require_nas_available
+from engine.nas.plan import parse_duration_s
+from engine.nas.run import (
     NasOptions,
     NasProgress,
     NasSummary,

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engine.compress.encoders import TEMP_SUFFIX as COMPRESS_TEMP_SUFFIX
-from engine.targets.nas import TEMP_SUFFIX as NAS_TEMP_SUFFIX
+from engine.nas.access import TEMP_SUFFIX as NAS_TEMP_SUFFIX
 
 TEMP_SUFFIXES = (".part", COMPRESS_TEMP_SUFFIX, NAS_TEMP_SUFFIX, ".tmp")
 STATE_FOLDER = ".photoledger"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-.venv/bin/ruff check engine projections commands tests
+.venv/bin/ruff check engine projections commands simulator tests
 .venv/bin/mypy
 # Three workers: most tests wait on subprocesses, sockets and disks, so 2 cores keep 3 busy
 # (PYTEST_WORKERS=0 runs everything in one process, e.g. to debug).

@@ -29,7 +29,7 @@ from engine.cleanup.album import AlbumMoveSummary
 from engine.cleanup.plan import DeletionPlan
 from engine.cleanup.run import DeleteSummary
 from engine.config import load_config
-from engine.targets.nas_run import NasOptions
+from engine.nas.run import NasOptions
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import Library
 from tests.scenarios.fault_world import TINY_SCALE, World, asset_id, open_world

@@ -26,7 +26,7 @@ from engine import events as ev
 from engine.compress.run import CompressOptions, CompressSummary
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
-from engine.targets.nas_run import NasOptions
+from engine.nas.run import NasOptions
 from tests.commands.test_backup_nas import with_nas
 from tests.compress_media import (
     CONTENT_ID,

@@ -18,9 +18,9 @@ from pyicloud import PyiCloudService
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
 
-from engine.icloud.simulator.accounts import SimAccount
-from engine.icloud.simulator.contract import PhotoDatabase
-from engine.icloud.simulator.server import ORIGINAL_HOST_HEADER, SimulatorServer
+from simulator.icloud.accounts import SimAccount
+from simulator.icloud.contract import PhotoDatabase
+from simulator.icloud.server import ORIGINAL_HOST_HEADER, SimulatorServer
 
 if TYPE_CHECKING:
     from engine.icloud.adapter import PyicloudPort

@@ -1,7 +1,7 @@
 """Test helpers for the Google route: a real Syncthing pair, a library wired to it, and
 downloaded assets whose files really exist with the recorded sha256.
 
-The pair itself is engine.targets.syncthing_pair (the demo uses it too); these helpers only
+The pair itself is simulator.syncthing_pair (the demo uses it too); these helpers only
 connect a test library to it. Every helper writes real files and real ledger facts.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from engine import events as ev
 from engine.asset import Asset
 from engine.config import load_config
-from engine.targets.syncthing_pair import SyncthingPair, running_syncthing_pair
+from simulator.syncthing_pair import SyncthingPair, running_syncthing_pair
 from tests.factories import REPO_ROOT, Library, discover, new_run
 
 __all__ = ["SyncthingPair", "running_syncthing_pair"]

@@ -24,7 +24,7 @@ from engine.crashpoints import CrashPoints
 from engine.icloud.model import RemoteAlbum
 from engine.icloud.port import IcloudPort
 from engine.ledger import Ledger
-from engine.targets.nas import read_nas_id
+from engine.nas.access import read_nas_id
 from projections.media import MediaProjection
 
 

@@ -31,7 +31,7 @@ from engine import resources as res
 from engine.asset import MediaState
 from engine.compress.tiers import CompressionPolicy, decide_compression
 from engine.config import ConfigFile
-from engine.targets.nas import short_id
+from engine.nas.access import short_id
 
 DELETE_PENDING_ALBUM = "DeletePending"
 RECOVERABLE_FOR = timedelta(days=30)  # iCloud keeps deleted photos in Recently Deleted

@@ -4,7 +4,7 @@ Invariants:
 - When the NAS is required (`cleanup.require` lists "nas"), `delete execute` re-reads every
   archival resource of the asset (engine.resources ARCHIVE_KEYS, each downloaded resource at
   its library relpath under nas.root) with the page cache dropped, through the same re-read
-  `verify nas` uses (engine.targets.nas_files.execute_reverify_job), immediately before the
+  `verify nas` uses (engine.nas.files.execute_reverify_job), immediately before the
   asset's DeletionRequested. An earlier verification, however recent, is never enough alone:
   a byte flipped since then keeps size and mtime.
 - The asset may be deleted only when every resource re-read to its downloaded sha256 AND the
@@ -31,9 +31,9 @@ from typing import Literal
 
 from engine import events as ev
 from engine.asset import Asset, MediaState
-from engine.targets.nas import NasGuard, NasUnavailableError, short_id
-from engine.targets.nas_files import NasRoots, execute_reverify_job
-from engine.targets.nas_plan import AssetVerdict, decide_asset_verdict, plan_nas_job
+from engine.nas.access import NasGuard, NasUnavailableError, short_id
+from engine.nas.files import NasRoots, execute_reverify_job
+from engine.nas.plan import AssetVerdict, decide_asset_verdict, plan_nas_job
 
 NasEvidenceOutcome = Literal["verified", "mismatched", "other-nas", "nothing-to-read"]
 # The method of the NasVerified a deletion records: the same cache-dropping re-read as

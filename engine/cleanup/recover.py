@@ -36,13 +36,13 @@ from engine.crashpoints import CrashPoints
 from engine.download.options import DownloadOptions, DownloadProgress, RunContext
 from engine.icloud.port import IcloudPort, RecoverOutcome
 from engine.ledger import Ledger
-from engine.targets.nas_repair import (
+from engine.nas.repair import (
     NAS_UNMOUNTED_NOTE,
     RedownloadRoute,
     execute_nas_repair,
     execute_redownload,
 )
-from engine.targets.nas_run import NasContext, NasProgress
+from engine.nas.run import NasContext, NasProgress
 from projections.media import MediaProjection
 
 Action = Literal["ask-icloud", "finish", "nothing"]

@@ -54,8 +54,8 @@ from engine.errors import DeleteRefusedError, PlanInvalidError
 from engine.icloud.model import RemoteAsset
 from engine.icloud.port import ChangeTagConflictError, IcloudError, RecordRefusedError
 from engine.ledger_check import refuse_damaged_ledger as refuse_if_damaged
-from engine.targets.nas import NasGuard, NasUnavailableError, nas_path
-from engine.targets.nas_files import NasRoots
+from engine.nas.access import NasGuard, NasUnavailableError, nas_path
+from engine.nas.files import NasRoots
 from projections.media import MediaProjection
 
 _CANDIDATES_WHERE = (

@@ -34,7 +34,7 @@ import msgspec
 
 from engine.asset import MediaState
 from engine.compress.settings import CompressionSettings, RawFormat, TierSettings
-from engine.targets.nas_plan import is_nas_copy_current
+from engine.nas.plan import is_nas_copy_current
 
 MediaKind = Literal["jpeg", "heic", "avif", "png", "raw", "video", "other"]
 Action = Literal["compress", "waiting-backups", "not-due", "left-alone", "no-date"]

@@ -41,7 +41,7 @@ from engine.compress.verify import (
     verify_video,
 )
 from engine.fsutil import sha256_file
-from engine.targets.nas import nas_path
+from engine.nas.access import nas_path
 
 JobStatus = Literal["ready", "skipped", "failed"]
 _PROBE_TIMEOUT_S = 120.0

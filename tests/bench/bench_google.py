@@ -30,8 +30,8 @@ if str(REPO_ROOT) not in sys.path:
 from commands.backup_google import google_route, run_backup_google  # noqa: E402
 from commands.context import Settings, open_writer, utc_now  # noqa: E402
 from engine.crashpoints import CrashPoints  # noqa: E402
-from engine.targets.google import GoogleOptions  # noqa: E402
-from engine.targets.syncthing_pair import SyncthingPair, running_syncthing_pair  # noqa: E402
+from engine.google.run import GoogleOptions  # noqa: E402
+from simulator.syncthing_pair import SyncthingPair, running_syncthing_pair  # noqa: E402
 from tests.factories import make_library  # noqa: E402
 from tests.syncthing_pair import add_downloaded_assets, wire_library  # noqa: E402
 

@@ -22,14 +22,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from engine.icloud.simulator.accounts import SimAccount
-from engine.icloud.simulator.blobs import content_token
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.faults import Faults, FaultSettings
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.indexes import is_visible
-from engine.icloud.simulator.rows import LIVE_VIDEO, ORIGINAL, AssetRow, MasterRow, is_live_asset
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.accounts import SimAccount
+from simulator.icloud.blobs import content_token
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.faults import Faults, FaultSettings
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.indexes import is_visible
+from simulator.icloud.rows import LIVE_VIDEO, ORIGINAL, AssetRow, MasterRow, is_live_asset
+from simulator.icloud.server import SimulatorServer
 
 USERNAME = "bench@example.com"
 PASSWORD = "correct horse battery staple"

@@ -37,7 +37,7 @@ from commands.context import Settings, open_writer, utc_now  # noqa: E402
 from engine import events as ev  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.crashpoints import CrashPoints  # noqa: E402
-from engine.targets.nas_run import NasOptions  # noqa: E402
+from engine.nas.run import NasOptions  # noqa: E402
 from tests.factories import discover, make_library, new_run  # noqa: E402
 
 MIB = 1 << 20

@@ -20,11 +20,11 @@ from click.testing import CliRunner
 from commands import cli
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
-from engine.icloud.simulator import organize
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.server import SimulatorServer
 from projections.media import MediaProjection
+from simulator.icloud import organize
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.server import SimulatorServer
 from tests.factories import Library, make_library
 from tests.sim import PASSWORD, USERNAME, start_simulator
 

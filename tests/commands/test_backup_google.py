@@ -23,8 +23,8 @@ from commands.backup_google import google_route, run_backup_google
 from commands.context import Settings, open_writer, utc_now
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
-from engine.targets.google import GoogleOptions, GoogleSummary
-from engine.targets.syncthing import SyncthingUnavailableError, SyncthingUnsafeError
+from engine.google.run import GoogleOptions, GoogleSummary
+from engine.google.syncthing import SyncthingUnavailableError, SyncthingUnsafeError
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import Library, make_library
 from tests.reliability.invariants import events_by_type
@@ -443,7 +443,7 @@ def test_cli_help_names_the_options() -> None:
 def test_end_to_end_from_the_icloud_simulator_to_the_pixel(
     tmp_path: Path, pair: SyncthingPair
 ) -> None:
-    from engine.icloud.simulator.generator import GeneratorSpec, generate_library
+    from simulator.icloud.generator import GeneratorSpec, generate_library
     from tests.reliability.test_icloud_crash import icloud_library
     from tests.sim import PASSWORD, start_simulator
 

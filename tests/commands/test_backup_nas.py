@@ -27,9 +27,9 @@ from engine.asset import MediaState
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
-from engine.targets.nas import NAS_MARKER_NAME, TEMP_SUFFIX, read_nas_id
-from engine.targets.nas_plan import is_nas_copy_current
-from engine.targets.nas_run import NasOptions, NasSummary
+from engine.nas.access import NAS_MARKER_NAME, TEMP_SUFFIX, read_nas_id
+from engine.nas.plan import is_nas_copy_current
+from engine.nas.run import NasOptions, NasSummary
 from tests.factories import REPO_ROOT, Library, discover, make_library, new_run
 from tests.reliability.invariants import (
     assert_projection_matches_replay,
@@ -486,7 +486,7 @@ def test_init_writes_the_nas_marker_only_into_an_existing_folder(tmp_path: Path)
 
 
 def test_backup_nas_after_a_real_download_from_the_simulator(tmp_path: Path) -> None:
-    from engine.icloud.simulator.generator import GeneratorSpec, generate_library
+    from simulator.icloud.generator import GeneratorSpec, generate_library
     from tests.sim import PASSWORD, USERNAME, start_simulator
 
     nas_root = tmp_path / "nas"

@@ -23,7 +23,7 @@ from commands.history import run_deletion_stories
 from commands.verify import run_verify_nas
 from engine.errors import DeleteRefusedError, ExitCode, PlanInvalidError
 from engine.icloud.port import ChangeTagConflictError
-from engine.targets.nas_run import NasOptions
+from engine.nas.run import NasOptions
 from projections.worklists import worklist
 from tests.cleanup_world import CleanupWorld, open_cleanup_world, prepare
 from tests.factories import run_cli

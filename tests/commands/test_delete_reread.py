@@ -23,7 +23,7 @@ from commands.history import run_deletion_stories
 from engine import events as ev
 from engine.cleanup.nas_evidence import REREAD_METHOD
 from engine.errors import ExitCode
-from engine.targets.nas import NAS_MARKER_NAME, NasUnavailableError, read_nas_id
+from engine.nas.access import NAS_MARKER_NAME, NasUnavailableError, read_nas_id
 from tests.cleanup_world import CleanupWorld, open_cleanup_world, prepare
 from tests.factories import run_cli
 from tests.scenarios.fault_world import asset_id

@@ -11,7 +11,7 @@ import pytest
 
 from commands.doctor import doctor_exit_code, run_doctor
 from engine.errors import ExitCode
-from engine.targets.doctor import Finding
+from engine.google.doctor import Finding
 from tests.factories import Library, make_library
 from tests.syncthing_pair import (
     SyncthingPair,

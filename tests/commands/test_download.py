@@ -24,9 +24,9 @@ from engine.discover import decide_for_remote
 from engine.download.options import DownloadOptions, DownloadSummary
 from engine.icloud.factory import build_port_for
 from engine.icloud.retry import RetryPolicy
-from engine.icloud.simulator.faults import ContentFault
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
 from engine.ids import IcloudIdentity
+from simulator.icloud.faults import ContentFault
+from simulator.icloud.generator import GeneratorSpec, generate_library
 from tests.factories import Library, make_library, new_run
 from tests.sim import PASSWORD, USERNAME, start_simulator
 
@@ -75,7 +75,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def same_name_twice(database: Any) -> None:
     """Give two live JPEG assets the same name and capture time: one folder, one name."""
-    from engine.icloud.simulator.rows import MediaKind
+    from simulator.icloud.rows import MediaKind
 
     state = database.state
     pairs = [

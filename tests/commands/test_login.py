@@ -17,7 +17,7 @@ from commands.context import Settings, utc_now
 from commands.login import login_command
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, PhotoledgerError
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.server import SimulatorServer
 from tests.factories import Library
 from tests.sim import PASSWORD, USERNAME, TinyPhotoDatabase, start_simulator
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine import events as ev
 from engine.errors import ExitCode
-from engine.icloud.simulator.rows import ORIGINAL
+from simulator.icloud.rows import ORIGINAL
 from tests.cleanup_world import CleanupWorld, open_cleanup_world
 from tests.factories import run_cli
 from tests.scenarios.fault_world import asset_id

@@ -18,9 +18,9 @@ from typing import Any
 
 from engine import events as ev
 from engine.errors import ExitCode
-from engine.icloud.simulator.control import SimControlClient
-from engine.icloud.simulator.rows import ORIGINAL
 from engine.resources import ARCHIVE_KEYS
+from simulator.icloud.control import SimControlClient
+from simulator.icloud.rows import ORIGINAL
 from tests.cleanup_world import CleanupWorld, open_cleanup_world, prepare
 from tests.commands.test_run import notifications, with_notify_script
 from tests.factories import run_cli

@@ -25,12 +25,12 @@ from click.testing import CliRunner
 from commands import cli
 from engine.config import load_config
 from engine.errors import ExitCode
-from engine.icloud.simulator import organize
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.rows import AssetRow
-from engine.icloud.simulator.server import SimulatorServer
 from engine.sidecar import EXIFTOOL_CONFIG, clean_album_paths, xml_text, xmp_date
+from simulator.icloud import organize
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.rows import AssetRow
+from simulator.icloud.server import SimulatorServer
 from tests.commands.test_backup_nas import nas_cli, with_nas
 from tests.factories import Library, make_library
 from tests.reliability.invariants import events_by_type

@@ -27,10 +27,10 @@ from engine.icloud.port import (
     WebAccessDeniedError,
 )
 from engine.icloud.retry import RetryPolicy
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.faults import ContentFault, ThrottleRule
-from engine.icloud.simulator.library import PRIMARY_ZONE, PhotoLibraryState
-from engine.icloud.simulator.rows import (
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.faults import ContentFault, ThrottleRule
+from simulator.icloud.library import PRIMARY_ZONE, PhotoLibraryState
+from simulator.icloud.rows import (
     AlbumRow,
     AssetRow,
     MasterRow,
@@ -38,7 +38,7 @@ from engine.icloud.simulator.rows import (
     RelationRow,
     relation_name,
 )
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.server import SimulatorServer
 from tests.sim import PASSWORD, USERNAME, start_simulator
 
 ZONE = PRIMARY_ZONE

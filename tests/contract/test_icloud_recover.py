@@ -20,10 +20,10 @@ import pytest
 
 from engine.icloud.adapter import PyicloudPort
 from engine.icloud.model import RemoteAsset
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.library import PhotoLibraryState
-from engine.icloud.simulator.retention import DAY_MS
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.library import PhotoLibraryState
+from simulator.icloud.retention import DAY_MS
+from simulator.icloud.server import SimulatorServer
 from tests.contract.test_icloud_adapter import (
     ZONE,
     HookedDatabase,

@@ -12,8 +12,8 @@ from pyicloud.exceptions import (
     PyiCloudFailedLoginException,
 )
 
-from engine.icloud.simulator.accounts import make_salt
-from engine.icloud.simulator.contract import CONTAINER_PATH
+from simulator.icloud.accounts import make_salt
+from simulator.icloud.contract import CONTAINER_PATH
 from tests.sim import USERNAME, TinyPhotoDatabase, connect_pyicloud, start_simulator
 
 SRP_PATHS = ["/appleauth/auth/signin/init", "/appleauth/auth/signin/complete"]

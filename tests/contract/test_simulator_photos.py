@@ -18,10 +18,10 @@ import pytest
 from pyicloud.common.cloudkit.client import CloudKitApiError
 from pyicloud.exceptions import PyiCloudAPIResponseException, PyiCloudServiceUnavailable
 
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.contract import RequestContext
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.indexes import is_visible
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.contract import RequestContext
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.indexes import is_visible
 from tests.sim import connect_pyicloud, start_simulator
 
 CLEAN_SPEC = GeneratorSpec(assets=260, seed=7, include_malformed=False, size_scale=0.02)

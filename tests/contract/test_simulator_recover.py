@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import requests
 
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.control import SimControlClient
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.retention import DAY_MS
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.control import SimControlClient
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.retention import DAY_MS
+from simulator.icloud.server import SimulatorServer
 from tests.sim import USERNAME, connect_pyicloud, start_simulator
 
 SPEC = GeneratorSpec(assets=40, seed=5, include_malformed=False, size_scale=0.02)

@@ -15,11 +15,11 @@ import requests
 from engine.icloud.adapter import PyicloudPort
 from engine.icloud.model import ADJUSTED_VIDEO, ALTERNATIVE, LIVE_VIDEO, RemoteAsset
 from engine.icloud.port import ResourceUnavailableError
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.library import PRIMARY_ZONE
-from engine.icloud.simulator.realities import corrupt_field
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.library import PRIMARY_ZONE
+from simulator.icloud.realities import corrupt_field
+from simulator.icloud.server import SimulatorServer
 from tests.sim import product_port, read_content, start_simulator
 
 SPEC = GeneratorSpec(assets=30, seed=1, include_malformed=False, size_scale=0.002, shared_assets=0)

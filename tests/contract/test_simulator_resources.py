@@ -23,12 +23,12 @@ from engine.icloud.model import (
     RemoteAsset,
     RemoteVersion,
 )
-from engine.icloud.simulator.blobs import MAGIC_BY_TYPE
-from engine.icloud.simulator.contract import RequestContext
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.generator_specials import TWIN_DECLARED_DELTA_BYTES
-from engine.icloud.simulator.library import PRIMARY_ZONE
-from engine.icloud.simulator.rows import CANON_RAW, JPEG, QUICKTIME
+from simulator.icloud.blobs import MAGIC_BY_TYPE
+from simulator.icloud.contract import RequestContext
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.generator_specials import TWIN_DECLARED_DELTA_BYTES
+from simulator.icloud.library import PRIMARY_ZONE
+from simulator.icloud.rows import CANON_RAW, JPEG, QUICKTIME
 from tests.sim import product_port, read_content, start_simulator
 
 CLEAN = GeneratorSpec(assets=30, seed=1, include_malformed=False, size_scale=0.002, shared_assets=0)

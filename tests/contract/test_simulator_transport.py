@@ -12,9 +12,9 @@ import requests
 from pyicloud.exceptions import PyiCloudAPIResponseException, PyiCloudServiceUnavailable
 from urllib3.exceptions import ProtocolError
 
-from engine.icloud.simulator.contract import CKDATABASE_HOST, CONTAINER_PATH, CONTENT_HOST
-from engine.icloud.simulator.faults import ContentFault, ThrottleRule
-from engine.icloud.simulator.server import ORIGINAL_HOST_HEADER, SimulatorServer
+from simulator.icloud.contract import CKDATABASE_HOST, CONTAINER_PATH, CONTENT_HOST
+from simulator.icloud.faults import ContentFault, ThrottleRule
+from simulator.icloud.server import ORIGINAL_HOST_HEADER, SimulatorServer
 from tests.sim import BytesBlob, TinyPhotoDatabase, ZeroBlob, connect_pyicloud, start_simulator
 
 PHOTO = bytes(range(256)) * 400  # 102,400 bytes, every offset distinguishable
@@ -303,7 +303,7 @@ def test_simulator_command_serves_until_stopped(tmp_path: Path) -> None:
 
 
 def test_simulator_command_with_the_generated_library(tmp_path: Path) -> None:
-    pytest.importorskip("engine.icloud.simulator.generator")
+    pytest.importorskip("simulator.icloud.generator")
     from commands.simulator import SimulatorOptions, build_server, generate_database
 
     options = SimulatorOptions(assets=5)

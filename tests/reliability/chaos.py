@@ -27,10 +27,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.config import load_config
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.faults import ContentFault, ThrottleRule
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.faults import ContentFault, ThrottleRule
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.server import SimulatorServer
 from tests.cleanup_world import configure_cleanup
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import REPO_ROOT, Library, make_library

@@ -39,8 +39,8 @@ from engine.cleanup.audit import StoredPlan, decide_deletion_stories
 from engine.config import ConfigFile
 from engine.crashpoints import CrashPoints
 from engine.ledger import Ledger
+from engine.nas.access import NAS_MARKER_NAME
 from engine.resources import ARCHIVE_KEYS, SIDECAR, downloaded, listed_resources
-from engine.targets.nas import NAS_MARKER_NAME
 from engine.tempfiles import STATE_FOLDER, find_temp_files
 from projections.media import MediaProjection, replay_rows
 from tests.factories import Library

@@ -22,8 +22,8 @@ import pytest
 
 from engine import events as ev
 from engine.cleanup.nas_evidence import REREAD_METHOD
-from engine.icloud.simulator.rows import ORIGINAL
 from engine.resources import listed_resources
+from simulator.icloud.rows import ORIGINAL
 from tests.reliability.chaos import ChaosWorld, chaos_world, run_chaos
 from tests.reliability.invariants import assert_invariants, events_by_type, file_digest
 

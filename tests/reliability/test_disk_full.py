@@ -19,8 +19,8 @@ import pytest
 
 from engine.config import load_config
 from engine.errors import ExitCode
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.server import SimulatorServer
 from tests.factories import Library, make_library
 from tests.reliability.invariants import (
     assert_each_resource_downloaded_once,

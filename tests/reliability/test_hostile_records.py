@@ -20,7 +20,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.icloud.simulator.records import typed
+from simulator.icloud.records import typed
 from tests.reliability.invariants import assert_invariants
 from tests.scenarios.fault_world import World, media_states, open_world
 

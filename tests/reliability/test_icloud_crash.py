@@ -15,8 +15,8 @@ import pytest
 
 from engine.config import load_config
 from engine.crashpoints import CRASH_ENV
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.server import SimulatorServer
 from tests.factories import Library, make_library, run_cli
 from tests.reliability.invariants import (
     assert_each_resource_downloaded_once,

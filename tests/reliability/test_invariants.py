@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from engine import events as ev
+from engine.nas.access import NAS_MARKER_NAME
 from engine.resources import archived_hashes
-from engine.targets.nas import NAS_MARKER_NAME
 from tests.factories import Library, make_library, new_run
 from tests.reliability.invariants import assert_invariants, asset_ids
 from tests.syncthing_pair import add_downloaded_assets

@@ -26,7 +26,7 @@ import pytest
 
 from engine.crashpoints import CRASH_ENV
 from engine.errors import ExitCode
-from engine.targets.nas import NAS_MARKER_NAME, TEMP_SUFFIX
+from engine.nas.access import NAS_MARKER_NAME, TEMP_SUFFIX
 from tests.commands.test_backup_nas import (
     _ENTRY,
     NasLibrary,

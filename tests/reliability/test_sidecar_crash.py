@@ -18,9 +18,9 @@ import pytest
 
 from engine.config import load_config
 from engine.crashpoints import CRASH_ENV
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.server import SimulatorServer
 from engine.tempfiles import find_temp_files
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.server import SimulatorServer
 from tests.factories import Library, make_library, run_cli
 from tests.reliability.invariants import assert_invariants, events_by_type
 from tests.sim import PASSWORD, USERNAME, start_simulator

@@ -19,8 +19,8 @@ from engine import events as ev
 from engine.asset import MediaState
 from engine.errors import LedgerUnavailableError
 from engine.ledger import IntegrityError, Ledger
+from engine.nas.plan import decide_facts_still_holding
 from engine.resources import archived_hashes
-from engine.targets.nas_plan import decide_facts_still_holding
 from tests.factories import T0, Library, discover, download, make_library, new_run
 
 RUN = new_run("backup-nas")

@@ -36,14 +36,14 @@ from engine.download.options import DownloadSummary
 from engine.icloud.adapter import PyicloudPort
 from engine.icloud.factory import build_port_for
 from engine.icloud.retry import RetryPolicy
-from engine.icloud.simulator.blobs import content_token, fast_blob
-from engine.icloud.simulator.cloudkit import CloudKitPhotoDatabase
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.library import PhotoLibraryState
-from engine.icloud.simulator.rows import MEDIA_KINDS, ORIGINAL, MasterRow
-from engine.icloud.simulator.server import SimulatorServer
 from engine.ids import IcloudIdentity, asset_id_for
 from projections.worklists import STAGE_WORKLISTS
+from simulator.icloud.blobs import content_token, fast_blob
+from simulator.icloud.cloudkit import CloudKitPhotoDatabase
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.library import PhotoLibraryState
+from simulator.icloud.rows import MEDIA_KINDS, ORIGINAL, MasterRow
+from simulator.icloud.server import SimulatorServer
 from tests.factories import Library, make_library
 from tests.sim import PASSWORD, USERNAME, start_simulator
 

@@ -18,9 +18,9 @@ import sys
 import threading
 from types import FrameType
 
-from engine.icloud.simulator.accounts import SimAccount
-from engine.icloud.simulator.generator import GeneratorSpec, generate_library
-from engine.icloud.simulator.server import SimulatorServer
+from simulator.icloud.accounts import SimAccount
+from simulator.icloud.generator import GeneratorSpec, generate_library
+from simulator.icloud.server import SimulatorServer
 from tests.sim import PASSWORD, USERNAME
 
 

@@ -24,8 +24,8 @@ import pytest
 from engine.download.fetch import CHUNK_BYTES, MAX_RESUMES, MAX_URL_REFRESHES
 from engine.download.filing import DownloadStoppedError
 from engine.icloud.port import ThrottledError
-from engine.icloud.simulator.faults import ContentFault, ThrottleRule
-from engine.icloud.simulator.server import DEFAULT_URL_TTL_S
+from simulator.icloud.faults import ContentFault, ThrottleRule
+from simulator.icloud.server import DEFAULT_URL_TTL_S
 from tests.scenarios.fault_world import (
     TINY_SCALE,
     World,

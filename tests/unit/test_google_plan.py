@@ -10,8 +10,7 @@ import pytest
 
 from engine.asset import MediaState
 from engine.errors import ConfigError
-from engine.resources import DownloadedResource
-from engine.targets.google_plan import (
+from engine.google.plan import (
     RESEND_MTIME_STEP_NS,
     OutboxFile,
     OutboxStat,
@@ -25,12 +24,13 @@ from engine.targets.google_plan import (
     is_outbox_copy_due_for_removal,
     plan_outbox_files,
 )
-from engine.targets.syncthing import (
+from engine.google.syncthing import (
     API_KEY_ENV,
     FileView,
     parse_syncthing_time_ns,
     resolve_api_key,
 )
+from engine.resources import DownloadedResource
 
 PIXEL = "PIXEL01-AAAAAAA"
 MTIME_NS = 1_715_938_200_500_000_000

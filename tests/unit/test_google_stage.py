@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.targets.google_plan import OutboxFile
-from engine.targets.google_stage import (
+from engine.google.plan import OutboxFile
+from engine.google.stage import (
     StageRefusedError,
     observe_resend_sources,
     outbox_stat,
@@ -18,7 +18,7 @@ from engine.targets.google_stage import (
     resend_outbox_file,
     temp_path_for,
 )
-from engine.targets.nas import NAS_MARKER_NAME
+from engine.nas.access import NAS_MARKER_NAME
 
 
 def media(path: Path, data: bytes = b"original bytes" * 100) -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.crashpoints import CrashPoints
-from engine.targets import nas
-from engine.targets.nas import (
+from engine.nas import access as nas
+from engine.nas.access import (
     NAS_MARKER_NAME,
     TEMP_SUFFIX,
     NasGuard,
@@ -24,13 +24,13 @@ from engine.targets.nas import (
     reread_sha256,
     write_nas_marker,
 )
-from engine.targets.nas_files import (
+from engine.nas.files import (
     NasRoots,
     RepairSource,
     execute_backup_job,
     execute_reverify_job,
 )
-from engine.targets.nas_plan import NasFile, NasJob, describe_bad_file
+from engine.nas.plan import NasFile, NasJob, describe_bad_file
 
 NOW = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
 

@@ -10,9 +10,8 @@ import pytest
 
 from engine.asset import MediaState
 from engine.events import NasMismatched, NasVerified, ResourceHash
-from engine.resources import DownloadedResource
-from engine.targets.nas import ADOPTED_METHOD, REREAD_METHOD
-from engine.targets.nas_plan import (
+from engine.nas.access import ADOPTED_METHOD, REREAD_METHOD
+from engine.nas.plan import (
     FileResult,
     NasFile,
     NasJob,
@@ -23,6 +22,7 @@ from engine.targets.nas_plan import (
     parse_duration_s,
     plan_nas_job,
 )
+from engine.resources import DownloadedResource
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
 A, B, C, D = "a" * 64, "b" * 64, "c" * 64, "d" * 64

@@ -9,7 +9,7 @@ import pytest
 
 from engine import events as ev
 from engine.asset import MediaState
-from engine.targets.nas_plan import FileResult, decide_refetch_keys
+from engine.nas.plan import FileResult, decide_refetch_keys
 from tests.unit.test_last_copy import NOW, SHA, _fold
 
 VIDEO_SHA, RAW_SHA = "b" * 64, "d" * 64

@@ -1,0 +1,1 @@
+"""The Google route (`backup-google`, `doctor`): the Pixel fed by Syncthing from the outbox."""

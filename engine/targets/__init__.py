@@ -1,1 +1,0 @@
-"""Backup targets: the NAS folder and the Pixel by way of Syncthing (Google Photos)."""
