@@ -2,8 +2,9 @@
 
 Invariants:
 - Only names photoledger itself gives temp files are removed: hidden files (leading dot)
-  ending in a download part suffix (`.part`), the compressor's suffix, the NAS copier's
-  suffix, or the `.tmp` of an atomic write or an outbox staging. Nothing else is touched.
+  ending in the one placement suffix (engine.placement.TEMP_SUFFIX), a download's resumable
+  part suffix (`.part`), or a suffix older versions used (`.photoledger-compress`, `.tmp`).
+  Nothing else is touched, and nothing here knows the stages.
 - The state folder (ledger, projections, lock) is never walked.
 - A temp file is never evidence of anything: no event points at one, so removing it loses
   nothing but the bytes a resumed download would have reused.
@@ -15,10 +16,11 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.compress.encoders import TEMP_SUFFIX as COMPRESS_TEMP_SUFFIX
-from engine.nas.access import TEMP_SUFFIX as NAS_TEMP_SUFFIX
+from engine.placement import TEMP_SUFFIX
 
-TEMP_SUFFIXES = (".part", COMPRESS_TEMP_SUFFIX, NAS_TEMP_SUFFIX, ".tmp")
+PART_SUFFIX = ".part"  # a download's resumable part file (engine.download.plan.part_name)
+LEGACY_SUFFIXES = (".photoledger-compress", ".tmp")  # written by older versions
+TEMP_SUFFIXES = (TEMP_SUFFIX, PART_SUFFIX, *LEGACY_SUFFIXES)
 STATE_FOLDER = ".photoledger"
 
 
