@@ -24,7 +24,6 @@ from rich.text import Text
 
 from commands.context import Deps, Settings, open_reader, open_writer
 from commands.doctor import doctor_inputs, refuse_if_unsafe, syncthing_client
-from commands.history import resolve_asset
 from commands.output import console, err_console, print_json, print_outcome
 from engine.config import Config, load_config
 from engine.errors import ConfigError
@@ -41,6 +40,7 @@ from engine.google.run import (
     execute_outbox_cleanup,
     plan_backup_google,
 )
+from projections.assets import resolve_asset
 
 
 def google_route(config: Config, environ: Mapping[str, str]) -> GoogleRoute:
@@ -64,7 +64,7 @@ def google_route(config: Config, environ: Mapping[str, str]) -> GoogleRoute:
 
 def resolve_assets(deps: Deps, names: Sequence[str]) -> list[UUID]:
     """Asset ids for names given like `photoledger history ASSET` takes them."""
-    return [resolve_asset(deps, name) for name in names]
+    return [resolve_asset(deps.projection, name, deps.config.library_root) for name in names]
 
 
 def run_backup_google(

@@ -8,7 +8,7 @@ Invariants:
 - Facts are appended by the engine's run in batches; this module only wires dependencies,
   shows progress and prints the summary.
 - A NAS copy still damaged after the run is exit 17, a damaged last copy the alarm, exit 18
-  (commands.nas_damage, as for `verify nas`).
+  (commands.output, as for `verify nas`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,14 @@ from rich.progress import (
 from rich.text import Text
 
 from commands.context import Deps, Settings, open_reader, open_writer
-from commands.nas_damage import finish_with_damage_check
-from commands.output import console, err_console, human_bytes, print_json, print_outcome
+from commands.output import (
+    console,
+    err_console,
+    finish_with_damage_check,
+    human_bytes,
+    print_json,
+    print_outcome,
+)
 from engine.config import Config, load_config
 from engine.errors import ConfigError
 from engine.icloud.port import IcloudPort

@@ -7,7 +7,7 @@ Invariants:
   or was missing at deletion is NAS_MISMATCHED (17), after every other asset was processed;
   a NAS not mounted (marker missing, at the start or mid-run) is NAS_UNAVAILABLE (12), raised
   by the engine. The code is raised inside the writer, so the run's RunFinished records it.
-  A damaged last copy anywhere in the ledger (commands.nas_damage) is the alarm, exit 18,
+  A damaged last copy anywhere in the ledger (commands.output) is the alarm, exit 18,
   before any of those; a NAS copy damaged earlier and still not repaired is 17 after them.
 - `--dry-run` runs the same engine code with no-op effects under a read-only open (no lock, no
   run recorded): the ledger, the library and iCloud are left exactly as they were.
@@ -24,8 +24,8 @@ from rich.text import Text
 
 from commands.album_move import cleanup_context
 from commands.context import Deps, Settings, open_icloud, open_reader, open_writer
-from commands.nas_damage import check_nas_damage, raise_for_damage
-from commands.output import console, human_bytes, print_json
+from commands.output import check_nas_damage, console, human_bytes, print_json
+from engine.cleanup.last_copy import raise_for_damage
 from engine.cleanup.plan import DeletionPlan, decide_mass_delete_guard
 from engine.cleanup.run import (
     DeleteSummary,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -28,8 +27,8 @@ from engine.albums import album_path
 from engine.asset import MediaState
 from engine.cleanup.audit import DeletionStory, decide_deletion_stories
 from engine.config import load_config
-from engine.errors import NotFoundError
 from projections.albums import known_albums
+from projections.assets import resolve_asset as find_asset
 
 
 @dataclass(frozen=True)
@@ -43,34 +42,7 @@ class HistoryEntry:
 
 def resolve_asset(deps: Deps, asset: str) -> UUID:
     """The asset id named by an id, an iCloud record name or a local path."""
-    try:
-        candidate = UUID(asset)
-        if deps.projection.query("SELECT 1 FROM media WHERE asset_id = ?", (candidate.hex,)):
-            return candidate
-    except ValueError:
-        pass
-    relpath = _relpath(deps, asset)
-    rows = deps.projection.query(
-        "SELECT asset_id FROM media WHERE record_name = ? OR local_relpath = ? "
-        "OR live_video_relpath = ? OR compressed_relpath = ?",
-        (asset, relpath, relpath, relpath),
-    )
-    if not rows:
-        raise NotFoundError(f"no asset with id, iCloud record name or local path {asset!r}")
-    if len(rows) > 1:
-        ids = ", ".join(row["asset_id"] for row in rows)
-        raise NotFoundError(f"{asset!r} names {len(rows)} assets ({ids}): pass the asset id")
-    return UUID(rows[0]["asset_id"])
-
-
-def _relpath(deps: Deps, asset: str) -> str:
-    path = Path(asset)
-    root = deps.config.library_root
-    if not path.is_absolute() and (Path.cwd() / path).is_relative_to(root):
-        path = Path.cwd() / path  # e.g. `library/2024/...` typed from the library's parent
-    if path.is_absolute() and path.is_relative_to(root):
-        return path.relative_to(root).as_posix()
-    return path.as_posix()
+    return find_asset(deps.projection, asset, deps.config.library_root)
 
 
 def run_history(deps: Deps, asset: str) -> tuple[UUID, list[HistoryEntry]]:

@@ -1,14 +1,40 @@
-"""Terminal output helpers: consoles, JSON, byte sizes and progress bars."""
+"""Terminal output helpers shared by the commands: consoles, JSON, byte sizes, progress bars,
+and the NAS damage check that `verify nas`, `backup-nas`, `delete execute`, `recover`, `run`
+and `watch` end with.
+
+Invariants:
+- The damage check (engine.cleanup.last_copy) runs inside the command's writer block, after
+  the command's own facts are saved: the DamageAlarmRaised facts and the exit code it leads to
+  (RunFinished) belong to that run. The `backup-damaged` notification is sent from there,
+  inside the run, unlike the other notifications of `run`: a damage counts as told only once
+  its notification was delivered. A failed delivery is a warning; the next run tries again.
+- The exit code is the ledger's verdict after the run (18 for a damaged last copy, else 17 for
+  any damage not repaired), never a count of what this run happened to see.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from engine.cleanup.last_copy import (
+    DamageReport,
+    describe_damage,
+    execute_damage_alarms,
+    raise_for_damage,
+)
+from engine.notify import Notifier
+from engine.services import Services
+
+DAMAGE_LINES_SHOWN = 20  # damage lines printed; the rest are counted
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
@@ -52,3 +78,33 @@ def progress_bar(description: str, total: int | None, enabled: bool) -> Iterator
     with progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+def check_nas_damage(
+    services: Services, warn: Callable[[str], None], *, quiet: bool
+) -> DamageReport:
+    """Raise (notify and record) the alarms not told yet, and print every damage held
+    (unless `quiet`, e.g. for --json); returns the damage."""
+    notifier = Notifier(services.config.settings.notify, dict(os.environ))
+    report = execute_damage_alarms(services, notifier.send)
+    for problem in report.problems:
+        warn(problem)
+    if not quiet:
+        print_damage(report, services.clock())
+    return report
+
+
+def print_damage(report: DamageReport, now: datetime) -> None:
+    """The damage, last copies first, one line each."""
+    for damage in report.damages[:DAMAGE_LINES_SHOWN]:
+        console.print(Text(describe_damage(damage, now)))
+    if len(report.damages) > DAMAGE_LINES_SHOWN:
+        console.print(f"... and {len(report.damages) - DAMAGE_LINES_SHOWN} more damaged NAS copies")
+
+
+def finish_with_damage_check(
+    services: Services, warn: Callable[[str], None], *, quiet: bool
+) -> None:
+    """Check and print the damage, then raise its exit code, if any."""
+    report = check_nas_damage(services, warn, quiet=quiet)
+    raise_for_damage(report, services.clock())

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.context import Deps
-from commands.nas_damage import check_nas_damage
+from commands.output import check_nas_damage
 from engine.cleanup.last_copy import decide_damage_error, describe_damage
 from engine.config import Config
 from engine.errors import ExitCode, PhotoledgerError

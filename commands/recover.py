@@ -27,9 +27,8 @@ from commands.backup_nas import LogProgress as NasLogProgress
 from commands.backup_nas import nas_context, nas_root_of
 from commands.context import Deps, Settings, open_icloud, open_reader, open_writer
 from commands.download import LogProgress, download_options, local_timezone, naming_policy
-from commands.history import resolve_asset
-from commands.nas_damage import check_nas_damage, raise_for_damage
-from commands.output import console, print_json
+from commands.output import check_nas_damage, console, print_json
+from engine.cleanup.last_copy import raise_for_damage
 from engine.cleanup.recover import (
     RecoverContext,
     RecoverItem,
@@ -43,6 +42,7 @@ from engine.download.options import RunContext
 from engine.errors import AssetsFailedError, GoneFromIcloudError
 from engine.icloud.port import IcloudPort
 from engine.nas.access import NasUnavailableError
+from projections.assets import resolve_asset
 from projections.last_copy import damaged_deleted_assets
 
 
@@ -64,7 +64,7 @@ def recover_context(deps: Deps, port: IcloudPort, run_id: str) -> RecoverContext
 
 def resolve_assets(deps: Deps, assets: tuple[str, ...], all_damaged: bool) -> list[UUID]:
     """The asset ids named (as `history` resolves them), plus every damaged deleted asset."""
-    ids = [resolve_asset(deps, name) for name in assets]
+    ids = [resolve_asset(deps.projection, name, deps.config.library_root) for name in assets]
     if all_damaged:
         ids += [UUID(i) for i in damaged_deleted_assets(deps.projection)]
     return list(dict.fromkeys(ids))  # once each, in the order given

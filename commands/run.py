@@ -4,7 +4,7 @@ Invariants:
 - The stages are commands.pipeline's; this module holds the lock, prints and notifies.
 - Notifications are sent after the run is recorded and the lock released; a failing
   notification is a warning, never a different exit code. The one exception is
-  `backup-damaged`, sent inside the run (commands.nas_damage): its delivery is recorded.
+  `backup-damaged`, sent inside the run (commands.output): its delivery is recorded.
 """
 
 from __future__ import annotations

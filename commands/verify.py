@@ -11,7 +11,7 @@ Invariants:
 - `--dry-run` reads the ledger only.
 - A damaged NAS copy the ledger holds after the run (found now or before, not repaired) is
   exit 17; a damaged last copy (deleted from iCloud, local copy compressed or removed) is the
-  alarm, exit 18, with one `backup-damaged` notification per damage (commands.nas_damage).
+  alarm, exit 18, with one `backup-damaged` notification per damage (commands.output).
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from commands.backup_nas import (
     progress_for,
 )
 from commands.context import Deps, Settings, open_reader, open_writer
-from commands.nas_damage import finish_with_damage_check
-from commands.output import console, print_json
+from commands.output import console, finish_with_damage_check, print_json
 from engine.config import load_config
 from engine.nas.access import require_nas_available
 from engine.nas.plan import parse_duration_s

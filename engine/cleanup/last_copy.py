@@ -28,10 +28,9 @@ from uuid import UUID
 from engine import events as ev
 from engine.asset import MediaState
 from engine.errors import LastCopyDamagedError, NasMismatchedError, PhotoledgerError
-from engine.ledger import Ledger
 from engine.notify import Notification
+from engine.services import Services
 from projections.last_copy import damaged_nas_copies
-from projections.media import MediaProjection
 
 LAST_COPY, DAMAGED = "last-copy", "damaged"
 DETAILED_ASSETS = 10  # a notification names this many assets; the rest are counted
@@ -163,19 +162,12 @@ class DamageReport:
     problems: list[str] = field(default_factory=list)  # notification failures (warnings)
 
 
-@dataclass(frozen=True)
-class AlarmContext:
-    """What raising alarms needs (built by the command)."""
-
-    ledger: Ledger
-    projection: MediaProjection
-    run_id: str
-    clock: Callable[[], datetime]
-    send: Callable[[Notification], list[str]]  # engine.notify.Notifier.send
-
-
-def execute_damage_alarms(ctx: AlarmContext) -> DamageReport:
-    """Notify every damage not told yet, then record DamageAlarmRaised for each of them."""
+def execute_damage_alarms(
+    services: Services, send: Callable[[Notification], list[str]]
+) -> DamageReport:
+    """Notify (`send`: engine.notify.Notifier.send) every damage not told yet, then record
+    DamageAlarmRaised for each of them. Runs inside a writer, after the run's own facts."""
+    ctx = services
     ctx.projection.catch_up(ctx.ledger)
     now = ctx.clock()
     report = DamageReport()
@@ -186,7 +178,7 @@ def execute_damage_alarms(ctx: AlarmContext) -> DamageReport:
     due = [d for d in report.damages if d.is_due]
     if not due:
         return report
-    report.problems = ctx.send(plan_damage_notification(due, now))
+    report.problems = send(plan_damage_notification(due, now))
     if report.problems:  # not delivered: the next run tries again
         return report
     assets = []
@@ -199,3 +191,11 @@ def execute_damage_alarms(ctx: AlarmContext) -> DamageReport:
     ctx.projection.catch_up(ctx.ledger)
     report.notified = len(due)
     return report
+
+
+def raise_for_damage(report: DamageReport, now: datetime, *, alarm_only: bool = False) -> None:
+    """LastCopyDamagedError (18) for a damaged last copy, else NasMismatchedError (17) for
+    any damage held (unless `alarm_only`: the caller has its own codes to raise first)."""
+    error = decide_damage_error(report.damages, now)
+    if error is not None and (not alarm_only or isinstance(error, LastCopyDamagedError)):
+        raise error
