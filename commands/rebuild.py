@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 import click
 
-from commands.context import Deps, Settings, open_reader, writer_lock
+from commands.context import Settings
 from commands.output import console, progress_bar
 from engine.config import load_config
-
-
-@dataclass(frozen=True)
-class RebuildResult:
-    events: int
-    assets: int
-    seconds: float
-
-
-def run_rebuild(deps: Deps, show_progress: bool = False) -> RebuildResult:
-    """Replay every event into fresh projection tables (one atomic swap)."""
-    deps.projection.refuse_if_ahead(deps.ledger)
-    started = time.perf_counter()
-    with progress_bar("replaying", deps.ledger.max_position(), show_progress) as advance:
-        events = deps.projection.rebuild(deps.ledger, progress=advance)
-    assets = int(deps.projection.con.execute("SELECT COUNT(*) FROM media").fetchone()[0])
-    return RebuildResult(events, assets, time.perf_counter() - started)
+from engine.maintenance import run_rebuild
+from engine.services import open_reader, writer_lock
 
 
 @click.command("rebuild")
@@ -40,9 +22,11 @@ def command(settings: Settings) -> None:
     config = load_config(settings.config_path)
     with (
         writer_lock(config, settings, "rebuild"),
-        open_reader(config, settings, catch_up=False) as deps,
+        open_reader(config, settings, catch_up=False) as services,
+        progress_bar("replaying", services.ledger.max_position(),
+                     settings.show_progress) as advance,
     ):
-        result = run_rebuild(deps, settings.show_progress)
+        result = run_rebuild(services, advance)
     console.print(
         f"rebuilt the media projection: {result.events} events, {result.assets} assets "
         f"in {result.seconds:.2f} s"

@@ -22,7 +22,13 @@ from commands.output import console, human_bytes, print_json
 from engine.cleanup.last_copy import decide_damage, describe_damage
 from engine.config import load_config
 from projections.last_copy import DeletedBytes, damaged_nas_copies, deleted_bytes
-from projections.worklists import StageSummary, failures, library_totals, stage_summaries
+from projections.worklists import (
+    StageSummary,
+    failures,
+    last_run,
+    library_totals,
+    stage_summaries,
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,6 @@ class StatusReport:
 
 def run_status(deps: Deps) -> StatusReport:
     """Gather the status report from the (caught-up) projection."""
-    runs = deps.projection.query("SELECT * FROM runs ORDER BY started_at_utc DESC LIMIT 1")
     now = deps.clock()
     return StatusReport(
         nas_damage=[
@@ -51,7 +56,7 @@ def run_status(deps: Deps) -> StatusReport:
         totals=library_totals(deps.projection),
         stages=stage_summaries(deps.projection),
         failures=failures(deps.projection),
-        last_run=dict(runs[0]) if runs else None,
+        last_run=last_run(deps.projection),
         ledger_position=deps.projection.position(),
     )
 

@@ -161,3 +161,22 @@ def failures(projection: MediaProjection, limit: int = 20) -> list[dict[str, Any
         (limit,),
     )
     return [dict(row) for row in rows]
+
+
+def asset_count(projection: MediaProjection) -> int:
+    """How many assets the projection holds."""
+    return int(projection.query("SELECT COUNT(*) AS n FROM media")[0]["n"])
+
+
+def problem_counts(projection: MediaProjection) -> tuple[int, int]:
+    """(quarantined, with a recorded error): what `run` compares before and after."""
+    row = projection.query(
+        "SELECT COUNT(quarantine_reason) AS quarantined, COUNT(last_error) AS errors FROM media"
+    )[0]
+    return int(row["quarantined"]), int(row["errors"])
+
+
+def last_run(projection: MediaProjection) -> dict[str, Any] | None:
+    """The most recently started run (its row of the runs table), if any."""
+    rows = projection.query("SELECT * FROM runs ORDER BY started_at_utc DESC LIMIT 1")
+    return dict(rows[0]) if rows else None
