@@ -11,196 +11,54 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import dataclasses
 from dataclasses import asdict
-from datetime import UTC, tzinfo
-from typing import Any
 
 import click
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.text import Text
 
-from commands.context import Deps, Settings, open_icloud, open_reader, open_writer
-from commands.output import console, err_console, human_bytes, print_json, print_outcome
-from engine.config import Config, load_config
-from engine.download.names import plan_dry_run
+from commands.context import Settings
+from commands.output import console, err_console, human_bytes, print_json
+from commands.progress import reporter_for
+from engine.config import load_config
 from engine.download.options import (
     DownloadOptions,
-    DownloadProgress,
     DownloadSummary,
-    RunContext,
+    download_options,
+    local_timezone,
+    naming_policy,
 )
 from engine.download.plan import SIZE_CHOICES
-from engine.download.run import execute_download_run
+from engine.download.stage import plan_download, run_deps
+from engine.download.stage import run_download as run_download_stage
 from engine.errors import AssetsFailedError
 from engine.icloud.port import IcloudPort
-from engine.naming import NamingPolicy
 from engine.nas.repair import RedownloadRoute
-from engine.sidecar_run import SidecarContext, write_sidecars
+from engine.reporting import NullReporter, Reporter
+from engine.services import Services, open_icloud, open_reader, open_writer
+
+# Deprecated names other modules still import from here (pipeline, recover, backup-nas).
+__all__ = ["LogProgress", "download_options", "local_timezone", "naming_policy"]
 
 
-def local_timezone() -> tzinfo:
-    """The machine's zone for folder dates (icloudpd uses the host's zone too)."""
-    try:
-        import tzlocal
-
-        zone: tzinfo = tzlocal.get_localzone()
-        return zone
-    except Exception:  # no zone database or an odd TZ: UTC is a stable fallback
-        return UTC
-
-
-def naming_policy(config: Config, local_tz: tzinfo) -> NamingPolicy:
-    """The naming settings of the config, with the zone folder dates are computed in."""
-    library = config.settings.library
-    return NamingPolicy(
-        local_tz=local_tz,
-        folder_structure=library.folder_structure,
-        file_match_policy=library.file_match_policy,
-        keep_unicode=library.keep_unicode_in_filenames,
-    )
-
-
-def download_options(config: Config, **overrides: Any) -> DownloadOptions:
-    """The run's options from the config (download.*) and what the command line asked."""
-    settings = config.settings.download
-    return DownloadOptions(
-        resources=tuple(settings.resources),
-        max_consecutive_failures=settings.max_consecutive_failures,
-        **overrides,
-    )
-
-
-def _context(deps: Deps, local_tz: tzinfo, run_id: str) -> RunContext:
-    return RunContext(
-        ledger=deps.ledger,
-        projection=deps.projection,
-        crash=deps.crash,
-        run_id=run_id,
-        library_root=deps.config.library_root,
-        naming=naming_policy(deps.config, local_tz),
-    )
-
-
-def redownload_route(deps: Deps, port: IcloudPort) -> RedownloadRoute:
-    """The download stage as a repair re-downloads with it (quietly, this run's facts)."""
-    ctx = _context(deps, local_timezone(), deps.run_id)
-    return RedownloadRoute(ctx, port, download_options(deps.config), LogProgress(enabled=False))
-
-
-def run_download(
-    deps: Deps,
-    port: IcloudPort,
-    opts: DownloadOptions,
-    progress: DownloadProgress | None = None,
-    local_tz: tzinfo | None = None,
-) -> DownloadSummary:
-    """Download the work list and record one fact per asset; returns what happened."""
-    ctx = _context(deps, local_tz or local_timezone(), deps.run_id)
-    summary = execute_download_run(ctx, port, opts, progress or LogProgress(enabled=False))
-    sidecars = write_sidecars(SidecarContext(
-        ledger=deps.ledger, projection=deps.projection, crash=deps.crash, run_id=deps.run_id,
-        library_root=deps.config.library_root,
-    ))
-    summary.sidecars_written, summary.sidecars_rewritten = sidecars.written, sidecars.rewritten
-    summary.sidecars_failed, summary.sidecar_failures = sidecars.failed, sidecars.failures
-    deps.record_stage_completed("download", summary.counts())
-    return summary
-
-
-def plan_download(
-    deps: Deps, opts: DownloadOptions, local_tz: tzinfo | None = None
-) -> DownloadSummary:
-    """Where the work list would be written (from the ledger only)."""
-    return plan_dry_run(_context(deps, local_tz or local_timezone(), ""), opts)
-
-
-class LogProgress:
-    """Plain lines on stderr (logs, cron): every asset that did not simply succeed, and a
-    count at each tenth of the work list; a line per success would cost more than it tells."""
+class LogProgress(NullReporter):
+    """Deprecated: the quiet reporter recover passes (always `enabled=False`)."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
-        self.size_bytes_seen = 0
-        self.assets_total = self.assets_done = 0
-
-    def started(self, assets: int, total_bytes: int) -> None:
-        self.assets_total = assets
-        if self.enabled:
-            err_console.print(
-                f"downloading {assets} assets ({human_bytes(total_bytes)})", markup=False
-            )
-
-    def advance_bytes(self, size_bytes: int) -> None:
-        self.size_bytes_seen += size_bytes
-
-    def asset_done(self, outcome: str, label: str, detail: str) -> None:
-        self.assets_done += 1
-        if not self.enabled:
-            return
-        if outcome != "ok":
-            print_outcome(outcome, label, detail)
-        tenth = max(1, self.assets_total // 10)
-        if self.assets_done % tenth == 0 or self.assets_done == self.assets_total:
-            err_console.print(
-                f"{self.assets_done}/{self.assets_total} assets, "
-                f"{human_bytes(self.size_bytes_seen)}", markup=False, highlight=False,
-            )
 
 
-class RichProgress:
-    """A bar for files and one for bytes (rate, ETA) on a terminal."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.files: TaskID | None = None
-        self.bytes: TaskID | None = None
-
-    def started(self, assets: int, total_bytes: int) -> None:
-        self.files = self.progress.add_task("files", total=assets)
-        self.bytes = self.progress.add_task("bytes", total=total_bytes)
-
-    def advance_bytes(self, size_bytes: int) -> None:
-        if self.bytes is not None:
-            self.progress.advance(self.bytes, size_bytes)
-
-    def asset_done(self, outcome: str, label: str, detail: str) -> None:
-        if self.files is not None:
-            self.progress.advance(self.files, 1)
-        if outcome != "ok":
-            self.progress.console.print(
-                Text(f"{outcome}: {label}" + (f" ({detail})" if detail else ""))
-            )
+def redownload_route(deps: Services, port: IcloudPort) -> RedownloadRoute:
+    """Deprecated (backup-nas): the download stage as a repair re-downloads with it."""
+    options = download_options(deps.config)
+    return RedownloadRoute(run_deps(deps, options, deps.run_id), port, options, NullReporter())
 
 
-@contextmanager
-def progress_for(settings: Settings) -> Iterator[DownloadProgress]:
-    """Rich bars on a terminal, plain log lines otherwise."""
-    if not settings.show_progress:
-        yield LogProgress(enabled=True)
-        return
-    bars = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    )
-    with bars:
-        yield RichProgress(bars)
+def run_download(
+    deps: Services, port: IcloudPort, opts: DownloadOptions, progress: Reporter | None = None
+) -> DownloadSummary:
+    """Deprecated (pipeline): engine.download.stage.run_download."""
+    return run_download_stage(deps, port, opts, progress or NullReporter())
 
 
 @click.command("download")
@@ -244,24 +102,22 @@ def download_command(
     synced to disk and renamed into place (icloudpd-compatible names and folders).
     """
     config = load_config(settings.config_path)
-    opts = download_options(
-        config,
-        workers=workers,
+    opts = dataclasses.replace(
+        download_options(config, workers=workers, limit=limit),
         sizes=tuple(sizes) or ("original",),
-        limit=limit,
         dry_run=dry_run or only_print_filenames,
     )
     if opts.dry_run:
-        with open_reader(config, settings) as deps:
-            summary = plan_download(deps, opts)
+        with open_reader(config, settings) as services:
+            summary = plan_download(services, opts)
         _print_plan(summary, only_print_filenames, as_json)
         return
     with (
-        open_writer(config, settings, "download") as deps,
+        open_writer(config, settings, "download") as services,
         open_icloud(config) as port,
-        progress_for(settings) as progress,
+        reporter_for(settings.show_progress) as reporter,
     ):
-        summary = run_download(deps, port, opts, progress)
+        summary = run_download_stage(services, port, opts, reporter)
         if as_json:
             print_json(asdict(summary))
         else:

@@ -29,17 +29,15 @@ from __future__ import annotations
 import errno
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from uuid import UUID
 
 from engine import events as ev
 from engine.albums import KnownAlbum, album_paths_for
 from engine.asset import Asset, MediaState
 from engine.cleanup.gate import DELETE_PENDING_ALBUM
-from engine.crashpoints import CrashPoints
 from engine.errors import StorageError
 from engine.fsutil import remove_temps_beside
-from engine.ledger import Ledger
+from engine.services import Services
 from engine.sidecar import MAX_OFFSET_S, SidecarFacts, render_xmp, sidecar_name, write_sidecar
 from projections.albums import known_albums
 from projections.media import MediaProjection
@@ -53,17 +51,6 @@ CANDIDATES_WHERE = (
 )  # a failed deletion left the asset in iCloud: its sidecar is kept current like any other
 _MICRO = 1_000_000
 _MILLI = 1000
-
-
-@dataclass(frozen=True)
-class SidecarContext:
-    """The dependencies of one sidecars step (built by the command)."""
-
-    ledger: Ledger
-    projection: MediaProjection
-    crash: CrashPoints
-    run_id: str
-    library_root: Path
 
 
 @dataclass
@@ -149,38 +136,39 @@ def find_due(projection: MediaProjection) -> list[DueSidecar]:
 class SidecarRun:
     """One execution of the step; `execute` is the entry point."""
 
-    def __init__(self, ctx: SidecarContext) -> None:
-        self.ctx = ctx
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.library_root = services.config.library_root
         self.summary = SidecarSummary()
         self.pending: list[Asset] = []
 
     def execute(self) -> SidecarSummary:
-        self.ctx.projection.catch_up(self.ctx.ledger)  # the files just filed are due too
+        self.services.projection.catch_up(self.services.ledger)  # the files just filed are due too
         try:
-            for item in find_due(self.ctx.projection):
+            for item in find_due(self.services.projection):
                 self._write_one(item)
         finally:
             self._flush()
-            self.ctx.projection.catch_up(self.ctx.ledger)
+            self.services.projection.catch_up(self.services.ledger)
         return self.summary
 
     def _write_one(self, item: DueSidecar) -> None:
-        asset = self.ctx.ledger.get_asset(UUID(item.asset_id))
+        asset = self.services.ledger.get_asset(UUID(item.asset_id))
         state = asset.state
         if state.local_relpath is None:  # the projection lagged behind the ledger
             return
         relpath = sidecar_name(state.local_relpath)
         data = render_xmp(sidecar_facts(item.asset_id, state, item.album_paths))
-        target = self.ctx.library_root / relpath
+        target = self.library_root / relpath
         try:
             remove_temps_beside(target, f".{target.name}.", ".tmp")  # a killed write's
             sha256 = write_sidecar(target, data, before_replace=self._before_rename)
         except OSError as exc:
             self._failed(relpath, exc)
             return
-        self.ctx.crash.reach("sidecars.after_write_before_save")
+        self.services.crash.reach("sidecars.after_write_before_save")
         is_first = state.sidecar_relpath is None
-        asset.record(ev.SidecarWritten, self.ctx.run_id, sidecar_relpath=relpath,
+        asset.record(ev.SidecarWritten, self.services.run_id, sidecar_relpath=relpath,
                      sha256=sha256, album_paths=item.album_paths)
         self.summary.written += is_first
         self.summary.rewritten += not is_first
@@ -189,12 +177,12 @@ class SidecarRun:
             self._flush()
 
     def _before_rename(self) -> None:
-        self.ctx.crash.reach("sidecars.before_rename")
+        self.services.crash.reach("sidecars.before_rename")
 
     def _failed(self, relpath: str, exc: OSError) -> None:
         if exc.errno in SYSTEMIC_ERRNOS:
             raise StorageError(
-                f"cannot write the sidecar {relpath} in {self.ctx.library_root}: "
+                f"cannot write the sidecar {relpath} in {self.library_root}: "
                 f"{exc.strerror or exc}"
             ) from exc
         self.summary.failed += 1
@@ -203,10 +191,10 @@ class SidecarRun:
 
     def _flush(self) -> None:
         if self.pending:
-            self.ctx.ledger.save(*self.pending)
+            self.services.ledger.save(*self.pending)
             self.pending = []
 
 
-def write_sidecars(ctx: SidecarContext) -> SidecarSummary:
-    """Write every due sidecar and record each one."""
-    return SidecarRun(ctx).execute()
+def write_sidecars(services: Services) -> SidecarSummary:
+    """Write every due sidecar and record each one (on the services' run)."""
+    return SidecarRun(services).execute()

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from engine.asset import MediaState
 from engine.download.fetch import NameRegistry
-from engine.download.options import DownloadOptions, DownloadSummary, RunContext
+from engine.download.options import DownloadOptions, DownloadSummary, RunDeps
 from engine.download.plan import plan_files
 from projections.media import MEDIA_FIELDS, MediaProjection, row_to_state
 from projections.worklists import worklist
@@ -42,7 +42,7 @@ def _relpaths_of(state: MediaState) -> Iterator[str]:
         yield extra.relpath
 
 
-def plan_dry_run(ctx: RunContext, options: DownloadOptions) -> DownloadSummary:
+def plan_dry_run(ctx: RunDeps, options: DownloadOptions) -> DownloadSummary:
     """The relative paths a run would write, from the ledger alone (no iCloud calls)."""
     summary = DownloadSummary()
     registry = NameRegistry(held_relpaths(ctx.projection))

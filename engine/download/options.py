@@ -1,27 +1,26 @@
-"""The download stage's options, summary, progress interface and run context.
+"""The download stage's options and summary, and how they are built from the config.
 
-Invariant: these are plain values and one protocol; nothing here performs I/O.
+Invariants:
+- Options and summary are plain values; nothing here writes anything.
+- The naming policy is the config's library.* naming settings with the zone folder dates are
+  computed in: the one asked for in the options, else the machine's (as icloudpd does).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import Protocol
 
+from engine.config import Config
 from engine.crashpoints import CrashPoints
 from engine.ledger import Ledger
 from engine.naming import NamingPolicy
+from engine.reporting import Reporter
 from engine.resources import ARCHIVE_KEYS
 from projections.media import MediaProjection
 
-
-class DownloadProgress(Protocol):
-    """Where the run reports progress (a rich bar, log lines, or nothing)."""
-
-    def started(self, assets: int, total_bytes: int) -> None: ...
-    def advance_bytes(self, size_bytes: int) -> None: ...
-    def asset_done(self, outcome: str, label: str, detail: str) -> None: ...
+DownloadProgress = Reporter  # deprecated: the name engine.nas.repair and recover still import
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,7 @@ class DownloadOptions:
     resources: tuple[str, ...] = ARCHIVE_KEYS  # config download.resources
     max_consecutive_failures: int = 50  # config download.max_consecutive_failures
     asset_ids: frozenset[str] | None = None  # only these (hex ids) of the work list: recover
+    local_tz: tzinfo | None = None  # folder dates' zone; None: the machine's
 
 
 @dataclass
@@ -79,9 +79,44 @@ class DownloadSummary:
         return bool(self.partial or self.failed or self.quarantined or self.sidecars_failed)
 
 
+def local_timezone() -> tzinfo:
+    """The machine's zone for folder dates (icloudpd uses the host's zone too)."""
+    try:
+        import tzlocal
+
+        zone: tzinfo = tzlocal.get_localzone()
+        return zone
+    except Exception:  # no zone database or an odd TZ: UTC is a stable fallback
+        return UTC
+
+
+def naming_policy(config: Config, local_tz: tzinfo | None = None) -> NamingPolicy:
+    """The naming settings of the config, with the zone folder dates are computed in."""
+    library = config.settings.library
+    return NamingPolicy(
+        local_tz=local_tz or local_timezone(),
+        folder_structure=library.folder_structure,
+        file_match_policy=library.file_match_policy,
+        keep_unicode=library.keep_unicode_in_filenames,
+    )
+
+
+def download_options(
+    config: Config, *, workers: int | None = None, limit: int | None = None
+) -> DownloadOptions:
+    """The run's options from the config (download.*) and what the command line asked."""
+    settings = config.settings.download
+    return DownloadOptions(
+        workers=DownloadOptions.workers if workers is None else workers,
+        limit=limit,
+        resources=tuple(settings.resources),
+        max_consecutive_failures=settings.max_consecutive_failures,
+    )
+
+
 @dataclass(frozen=True)
-class RunContext:
-    """The dependencies of one run (built by the command)."""
+class RunDeps:
+    """What one run reads and writes, built from the services by engine.download.stage."""
 
     ledger: Ledger
     projection: MediaProjection
@@ -89,6 +124,9 @@ class RunContext:
     run_id: str
     library_root: Path
     naming: NamingPolicy
+
+
+RunContext = RunDeps  # deprecated: what engine.nas.repair and commands/recover.py still build
 
 
 def reach(crash: CrashPoints, name: str) -> None:

@@ -28,7 +28,8 @@ from uuid import UUID
 
 from engine import events as ev
 from engine.asset import Asset, MediaState
-from engine.download.batches import Batcher, Lookup, batches_by_zone
+from engine.batching import Batcher
+from engine.download.batches import Lookup, batches_by_zone
 from engine.download.fetch import (
     FileJob,
     NameRegistry,
@@ -46,13 +47,7 @@ from engine.download.filing import (
     record_outcome,
 )
 from engine.download.names import held_relpaths
-from engine.download.options import (
-    DownloadOptions,
-    DownloadProgress,
-    DownloadSummary,
-    RunContext,
-    reach,
-)
+from engine.download.options import DownloadOptions, DownloadSummary, RunDeps, reach
 from engine.download.plan import (
     OK,
     SYSTEMIC_REASON,
@@ -68,6 +63,7 @@ from engine.download.plan import (
 )
 from engine.errors import StorageError
 from engine.icloud.port import IcloudPort
+from engine.reporting import Reporter
 from engine.tempfiles import remove_temp_files
 from projections.worklists import worklist
 
@@ -102,16 +98,16 @@ class DownloadRun:
 
     def __init__(
         self,
-        ctx: RunContext,
+        ctx: RunDeps,
         port: IcloudPort,
         options: DownloadOptions,
-        progress: DownloadProgress,
+        reporter: Reporter,
     ) -> None:
-        self.ctx, self.port, self.options, self.progress = ctx, port, options, progress
+        self.ctx, self.port, self.options, self.reporter = ctx, port, options, reporter
         self.summary = DownloadSummary()
         self.port_lock = threading.Lock()
         self.registry = NameRegistry(held_relpaths(ctx.projection))
-        self.batcher = Batcher(ctx.ledger, options.save_every)
+        self.batcher = Batcher.for_ledger(ctx.ledger, options.save_every)
         self.breaker = Breaker(options.max_consecutive_failures)
         self.assets: dict[UUID, Asset] = {}
         self.unconfirmed: list[AssetResult] = []
@@ -127,7 +123,7 @@ class DownloadRun:
         if self.assets:  # nothing to fetch: no sign-in, no iCloud call at all
             self.port.login()
         total = sum(a.state.icloud_size_bytes for a in self.assets.values())
-        self.progress.started(len(self.assets), total)
+        self.reporter.started("download", len(self.assets), total)
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
                 self._feed(pool)
@@ -278,7 +274,7 @@ class DownloadRun:
 
     def _on_bytes(self, count: int) -> None:
         """Worker thread: a chunk of a body went to its part file."""
-        self.progress.advance_bytes(count)
+        self.reporter.advance_bytes(count)
         reach(self.ctx.crash, "download.mid_write")
 
     def _put_in_place(
@@ -364,7 +360,10 @@ class DownloadRun:
         failed = [f for f in outcomes if not f.is_placed]
         detail = "; ".join(f"{f.key}: {f.verdict.detail}" for f in failed)
         label = next((f.relpath for f in outcomes if f.relpath), asset.state.filename)
-        self.progress.asset_done("ok" if outcome == "downloaded" else outcome, label, detail)
+        size_bytes = sum(f.size_bytes for f in outcomes if f.is_placed)
+        self.reporter.asset_done(
+            "ok" if outcome == "downloaded" else outcome, label, detail, size_bytes
+        )
         if any(f.verdict.reason == SYSTEMIC_REASON for f in failed):
             raise DownloadStoppedError(
                 f"stopped: iCloud kept throttling downloads past every retry ({label}: "
@@ -373,8 +372,9 @@ class DownloadRun:
         self.breaker.observe(label, outcome in ("failed", "partial", "quarantined"), detail)
 
 
+
 def execute_download_run(
-    ctx: RunContext, port: IcloudPort, options: DownloadOptions, progress: DownloadProgress
+    ctx: RunDeps, port: IcloudPort, options: DownloadOptions, reporter: Reporter
 ) -> DownloadSummary:
-    """Run the stage over its work list."""
-    return DownloadRun(ctx, port, options, progress).execute()
+    """Deprecated (engine.nas.repair still calls it): engine.download.stage.execute_download."""
+    return DownloadRun(ctx, port, options, reporter).execute()

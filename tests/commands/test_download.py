@@ -16,15 +16,16 @@ from typing import Any
 import pytest
 
 from commands.context import Settings, open_writer, utc_now
-from commands.download import run_download
 from engine import events as ev
 from engine.asset import Asset
 from engine.crashpoints import CrashPoints
 from engine.discover import decide_for_remote
 from engine.download.options import DownloadOptions, DownloadSummary
+from engine.download.stage import run_download
 from engine.icloud.factory import build_port_for
 from engine.icloud.retry import RetryPolicy
 from engine.ids import IcloudIdentity
+from engine.reporting import NullReporter
 from simulator.icloud.faults import ContentFault
 from simulator.icloud.generator import GeneratorSpec, generate_library
 from tests.factories import Library, make_library, new_run
@@ -112,7 +113,8 @@ def discover_all(library: Library, port: Any) -> None:
 def download(library: Library, port: Any, **options: Any) -> DownloadSummary:
     settings = Settings(library.config_path, CrashPoints(), utc_now, False, lambda _m: None)
     with open_writer(library.config, settings, "download") as deps:
-        return run_download(deps, port, DownloadOptions(workers=4, **options), local_tz=UTC)
+        options = {"local_tz": UTC, **options}
+        return run_download(deps, port, DownloadOptions(workers=4, **options), NullReporter())
 
 
 def outcomes(library: Library) -> dict[str, list[Any]]:
@@ -310,12 +312,12 @@ def edited_id(state: Any, library: Library) -> str:
 
 def test_dry_run_plans_the_same_paths_and_writes_nothing(world: dict[str, Any]) -> None:
     from commands.context import open_reader
-    from commands.download import plan_download
+    from engine.download.stage import plan_download
 
     library, port = world["library"], world["port"]
     settings = Settings(library.config_path, CrashPoints(), utc_now, False, lambda _m: None)
     with open_reader(library.config, settings) as deps:
-        planned = plan_download(deps, DownloadOptions(dry_run=True), local_tz=UTC)
+        planned = plan_download(deps, DownloadOptions(dry_run=True, local_tz=UTC))
     root = library.config.library_root
     assert planned.planned_relpaths and not files_under(root)
     assert set(outcomes(library)) <= {a for a, s in states(library).items() if s.quarantine_reason}

@@ -15,6 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import Counter
@@ -28,15 +29,16 @@ from uuid import UUID
 
 from commands.context import Settings, open_writer, utc_now
 from commands.discover import DiscoverOptions, DiscoverSummary, run_discover
-from commands.download import download_options, run_download
 from engine.asset import MediaState
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
-from engine.download.options import DownloadSummary
+from engine.download.options import DownloadSummary, download_options
+from engine.download.stage import run_download
 from engine.icloud.adapter import PyicloudPort
 from engine.icloud.factory import build_port_for
 from engine.icloud.retry import RetryPolicy
 from engine.ids import IcloudIdentity, asset_id_for
+from engine.reporting import NullReporter
 from projections.worklists import STAGE_WORKLISTS
 from simulator.icloud.blobs import content_token, fast_blob
 from simulator.icloud.cloudkit import CloudKitPhotoDatabase
@@ -100,7 +102,8 @@ class World:
             with open_writer(self.library.config, self.settings(), "download") as deps:
                 config = load_config(self.library.config_path)  # a test may have edited it
                 options = download_options(config, workers=workers, limit=limit)
-                return run_download(deps, port, options, local_tz=UTC)
+                options = dataclasses.replace(options, local_tz=UTC)
+                return run_download(deps, port, options, NullReporter())
         finally:
             port.close()
 

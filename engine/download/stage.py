@@ -1,0 +1,59 @@
+"""The download stage's entries: the run over its work list, the whole stage, and the dry run.
+
+Invariants:
+- `execute_download` fetches and records (engine.download.run) and nothing else: no sidecar,
+  no StageCompleted. Recover and the NAS repair use it on chosen assets (`asset_ids`) inside
+  their own runs.
+- `run_download` is the stage as `download` and `run` execute it: the files, then the XMP
+  sidecars (engine.sidecar_run), then one StageCompleted("download") with the counts of both.
+- `plan_download` reads the ledger only: no iCloud call, nothing written.
+- The naming policy comes from the services' config and the options' zone (machine's if none).
+"""
+
+from __future__ import annotations
+
+from engine.download.names import plan_dry_run
+from engine.download.options import DownloadOptions, DownloadSummary, RunDeps, naming_policy
+from engine.download.run import DownloadRun
+from engine.icloud.port import IcloudPort
+from engine.reporting import Reporter
+from engine.services import Services
+from engine.sidecar_run import write_sidecars
+
+
+def run_deps(services: Services, options: DownloadOptions, run_id: str) -> RunDeps:
+    """What the run reads and writes, from the services."""
+    return RunDeps(
+        ledger=services.ledger,
+        projection=services.projection,
+        crash=services.crash,
+        run_id=run_id,
+        library_root=services.config.library_root,
+        naming=naming_policy(services.config, options.local_tz),
+    )
+
+
+def execute_download(
+    services: Services, port: IcloudPort, options: DownloadOptions, reporter: Reporter
+) -> DownloadSummary:
+    """Download the work list (or its `asset_ids`) and record one outcome per asset."""
+    deps = run_deps(services, options, services.run_id)
+    return DownloadRun(deps, port, options, reporter).execute()
+
+
+def run_download(
+    services: Services, port: IcloudPort, options: DownloadOptions, reporter: Reporter
+) -> DownloadSummary:
+    """The whole stage: the files, the sidecars, then StageCompleted("download")."""
+    summary = execute_download(services, port, options, reporter)
+    sidecars = write_sidecars(services)
+    summary.sidecars_written, summary.sidecars_rewritten = sidecars.written, sidecars.rewritten
+    summary.sidecars_failed, summary.sidecar_failures = sidecars.failed, sidecars.failures
+    services.record_stage_completed("download", summary.counts())
+    return summary
+
+
+def plan_download(services: Services, options: DownloadOptions) -> DownloadSummary:
+    """Where the work list would be written (from the ledger only)."""
+    return plan_dry_run(run_deps(services, options, ""), options)
+
