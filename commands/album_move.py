@@ -1,8 +1,9 @@
 """`photoledger album-move`: add assets that passed every required stage to DeletePending.
 
 Invariants:
-- Only `engine.cleanup.album` decides and acts; this module wires dependencies and prints.
+- Only `engine.cleanup.album` decides and acts; this module opens the services and prints.
 - `--dry-run` reads the ledger only (no lock, no run, no iCloud call) and lists the candidates.
+- Progress goes to a terminal only (bars); plain output is the summary lines alone.
 """
 
 from __future__ import annotations
@@ -12,42 +13,19 @@ from dataclasses import asdict
 import click
 from rich.text import Text
 
-from commands.context import Deps, Settings, open_icloud, open_reader, open_writer
+from commands.context import Settings
 from commands.output import console, print_json
-from engine.cleanup.album import AlbumMoveSummary, execute_album_move, plan_album_move
-from engine.cleanup.effects import CleanupContext, CleanupEffects, DryRunEffects, LiveEffects
-from engine.cleanup.plan import label_of
+from commands.progress import reporter_for
+from engine.cleanup import album
 from engine.config import load_config
 from engine.icloud.port import IcloudPort
+from engine.reporting import NullReporter
+from engine.services import Services, open_icloud, open_reader, open_writer
 
 
-def cleanup_context(deps: Deps, port: IcloudPort, *, dry_run: bool) -> CleanupContext:
-    """The engine's view of a cleanup command's dependencies (no-op effects when dry)."""
-    effects: CleanupEffects = DryRunEffects() if dry_run else LiveEffects(deps.ledger, port)
-    return CleanupContext(
-        ledger=deps.ledger,
-        projection=deps.projection,
-        port=port,
-        effects=effects,
-        crash=deps.crash,
-        run_id=deps.run_id if deps.run is not None else "0" * 32,
-        clock=deps.clock,
-        settings=deps.config.settings,
-        library_root=deps.config.library_root,
-        nas_root=deps.config.nas_root(),
-    )
-
-
-def run_album_move(deps: Deps, port: IcloudPort, limit: int | None = None) -> AlbumMoveSummary:
-    """Observe removals and add eligible assets to DeletePending; record the stage."""
-    summary = execute_album_move(cleanup_context(deps, port, dry_run=False), limit)
-    counts = {
-        "moved": len(summary.moved),
-        "removals_observed": len(summary.removals_observed),
-        "refused": len(summary.refused),
-    }
-    deps.record_stage_completed("album-move", counts)
-    return summary
+def run_album_move(deps: Services, port: IcloudPort) -> album.AlbumMoveSummary:
+    """Delegate kept for commands.pipeline: engine.cleanup.album.run_album_move."""
+    return album.run_album_move(deps, port, NullReporter())
 
 
 @click.command("album-move")
@@ -65,19 +43,15 @@ def command(settings: Settings, limit: int | None, dry_run: bool, as_json: bool)
     """
     config = load_config(settings.config_path)
     if dry_run:
-        with open_reader(config, settings) as deps:
-            chosen, waiting = plan_album_move(deps.projection, deps.clock(), config.settings)
-        labels = [label_of(state) for _id, state in chosen[:limit]]
-        if as_json:
-            print_json({"would_move": labels, "not_eligible": waiting})
-            return
-        for label in labels:
-            console.print(Text(f"would move {label}"))
-        console.print(f"{len(labels)} assets would be moved; {waiting} not eligible yet")
+        with open_reader(config, settings) as services:
+            plan = album.plan_album_move(services, limit)
+        _print_plan(plan, as_json)
         return
+    quiet = as_json or not settings.show_progress
     writer = open_writer(config, settings, "album-move", verify_ledger=True)
-    with open_icloud(config) as port, writer as deps:
-        summary = run_album_move(deps, port, limit)
+    with (open_icloud(config) as port, writer as services,
+          reporter_for(settings.show_progress, quiet=quiet) as reporter):
+        summary = album.run_album_move(services, port, reporter, limit=limit)
     if as_json:
         print_json(asdict(summary))
         return
@@ -89,3 +63,11 @@ def command(settings: Settings, limit: int | None, dry_run: bool, as_json: bool)
     for problem in summary.refused[:20]:
         console.print(Text(f"  refused: {problem}"))
 
+
+def _print_plan(plan: album.AlbumMovePlan, as_json: bool) -> None:
+    if as_json:
+        print_json({"would_move": plan.labels, "not_eligible": plan.not_eligible})
+        return
+    for label in plan.labels:
+        console.print(Text(f"would move {label}"))
+    console.print(f"{len(plan.labels)} assets would be moved; {plan.not_eligible} not eligible yet")

@@ -7,70 +7,23 @@ otherwise AUDIT_FAILED (21) after listing every finding.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
-from uuid import UUID
 
 import click
 from rich.text import Text
 
-from commands.context import Deps, Settings, open_reader
+from commands.context import Settings
 from commands.output import console, print_json
-from engine import events as ev
-from engine.cleanup.audit import DeletionStory, StoredPlan, decide_deletion_stories
+from engine.cleanup import audit
 from engine.config import load_config
 from engine.errors import AuditFailedError
+from engine.services import Services, open_reader
 
 
-@dataclass
-class AuditedAsset:
-    asset_id: str
-    record_name: str
-    label: str
-    deletions: list[DeletionStory]
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass
-class AuditReport:
-    assets: list[AuditedAsset]
-
-    @property
-    def failing(self) -> list[AuditedAsset]:
-        return [a for a in self.assets if a.problems]
-
-
-def load_stored_plans(deps: Deps) -> dict[str, StoredPlan]:
-    """Every DeletePlanned in the ledger, by plan id."""
-    plans: dict[str, StoredPlan] = {}
-    runs = {row["run_id"] for row in deps.projection.query("SELECT run_id FROM delete_plans")}
-    for run_id in sorted(runs):
-        for event in deps.ledger.events_of(UUID(run_id)):
-            if isinstance(event, ev.DeletePlanned):
-                plans[event.plan_id] = StoredPlan(
-                    event.plan_id, event.plan_sha256, tuple(event.entries)
-                )
-    return plans
-
-
-def run_audit(deps: Deps) -> AuditReport:
-    """Audit every asset with a Deleted fact."""
-    plans = load_stored_plans(deps)
-    rows = deps.projection.query(
-        "SELECT asset_id, record_name, COALESCE(local_relpath, filename) AS label FROM media "
-        "WHERE deletion_state = 'deleted' ORDER BY asset_id"
-    )
-    assets = []
-    for row in rows:
-        events = deps.ledger.events_of(UUID(row["asset_id"]))
-        stories, strays = decide_deletion_stories(events, plans, deps.config.settings)
-        problems = [p for story in stories for p in story.problems] + strays
-        if not any(story.outcome == "Deleted" for story in stories):
-            problems.append("recorded as deleted without a request that led to it")
-        assets.append(
-            AuditedAsset(row["asset_id"], row["record_name"], row["label"], stories, problems)
-        )
-    return AuditReport(assets)
+def load_stored_plans(deps: Services) -> dict[str, audit.StoredPlan]:
+    """Delegate kept for commands.history: engine.cleanup.audit.load_stored_plans."""
+    return audit.load_stored_plans(deps)
 
 
 @click.command("audit")
@@ -84,8 +37,8 @@ def command(settings: Settings, as_json: bool) -> None:
     plan must exist, match its hash and list the asset with the same sha256. Exits 21 when
     any deletion fails this.
     """
-    with open_reader(load_config(settings.config_path), settings) as deps:
-        report = run_audit(deps)
+    with open_reader(load_config(settings.config_path), settings) as services:
+        report = audit.run_audit(services)
     if as_json:
         data: dict[str, Any] = {
             "audited": len(report.assets),

@@ -1,9 +1,9 @@
 """A world for cleanup tests: the iCloud simulator over HTTP, a real library, a real NAS folder.
 
 Invariants:
-- discover, download, backup-nas, album-move, delete plan and delete execute run through their
-  command-layer run functions (what the CLI calls) with ports built by the real factory, against
-  the simulator that the real pyicloud session talks to over HTTP.
+- discover, download, backup-nas, album-move, delete plan and delete execute run through the
+  run functions the CLI calls (album-move and delete: their engine entries) with ports built by
+  the real factory, against the simulator that the real pyicloud session talks to over HTTP.
 - The Google route needs two syncthing processes (tests/commands/test_backup_google.py tests
   it); here `GoogleVerified` is appended as the ledger fact backup-google would record, for the
   assets a test chooses. Everything else is produced by the real stages.
@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from commands.album_move import run_album_move
 from commands.backup_nas import run_backup_nas
 from commands.context import Deps, open_reader, open_writer
-from commands.delete import run_delete_execute, run_delete_plan
 from engine import events as ev
-from engine.cleanup.album import AlbumMoveSummary
+from engine.cleanup.album import AlbumMoveSummary, run_album_move
 from engine.cleanup.plan import DeletionPlan
-from engine.cleanup.run import DeleteSummary
+from engine.cleanup.run import DeleteSummary, run_delete_execute, run_delete_plan
 from engine.config import load_config
 from engine.nas.run import NasOptions
+from engine.reporting import NullReporter
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import Library
 from tests.scenarios.fault_world import TINY_SCALE, World, asset_id, open_world
@@ -81,7 +80,7 @@ class CleanupWorld:
         port = self.world.new_port()
         try:
             with self.writer("album-move") as deps:
-                return run_album_move(deps, port)
+                return run_album_move(deps, port, NullReporter())
         finally:
             port.close()
 

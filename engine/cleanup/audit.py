@@ -7,7 +7,10 @@ Invariants:
   plan it names exists, hashes correctly and lists the asset with the same sha256, and that
   every Deleted follows a request of the same plan.
 - The NAS marker's presence at the time is not a ledger fact; the audit takes it as present.
-- Pure: takes events and plans, returns findings.
+- The decisions (`decide_deletion_stories`) are pure: they take events and plans and return
+  findings. Only `load_stored_plans` and `run_audit` read the ledger and the projection, and
+  nothing here writes.
+- An asset passes only when it has no problem and at least one of its requests led to Deleted.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from engine import events as ev
 from engine.asset import MediaState, fold_fact
 from engine.cleanup.gate import decide_deletable
 from engine.cleanup.plan import plan_sha256
 from engine.config import ConfigFile
+from engine.services import Services
+from projections.cleanup import deleted_assets, plan_run_ids
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,54 @@ class DeletionStory:
     outcome_at_utc: str | None = None
     recoverable_until_utc: str | None = None
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AuditedAsset:
+    """One asset recorded as deleted, its deletions and what is wrong with them."""
+
+    asset_id: str
+    record_name: str
+    label: str
+    deletions: list[DeletionStory]
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AuditReport:
+    """Every asset recorded as deleted, audited."""
+
+    assets: list[AuditedAsset]
+
+    @property
+    def failing(self) -> list[AuditedAsset]:
+        return [a for a in self.assets if a.problems]
+
+
+def run_audit(services: Services) -> AuditReport:
+    """Audit every asset with a Deleted fact."""
+    plans = load_stored_plans(services)
+    assets = []
+    for row in deleted_assets(services.projection):
+        events = services.ledger.events_of(UUID(row.asset_id))
+        stories, strays = decide_deletion_stories(events, plans, services.config.settings)
+        problems = [p for story in stories for p in story.problems] + strays
+        if not any(story.outcome == "Deleted" for story in stories):
+            problems.append("recorded as deleted without a request that led to it")
+        assets.append(AuditedAsset(row.asset_id, row.record_name, row.label, stories, problems))
+    return AuditReport(assets)
+
+
+def load_stored_plans(services: Services) -> dict[str, StoredPlan]:
+    """Every DeletePlanned in the ledger, by plan id."""
+    plans: dict[str, StoredPlan] = {}
+    for run_id in plan_run_ids(services.projection):
+        for event in services.ledger.events_of(UUID(run_id)):
+            if isinstance(event, ev.DeletePlanned):
+                plans[event.plan_id] = StoredPlan(
+                    event.plan_id, event.plan_sha256, tuple(event.entries)
+                )
+    return plans
 
 
 def decide_deletion_stories(

@@ -6,13 +6,14 @@ Invariants:
   (ledger, projection, iCloud lookups, the NAS marker) happen outside it.
 - `DryRunEffects` does nothing and records nothing: `delete execute --dry-run` runs the real
   decision code, and the ledger, the library tree and iCloud stay byte for byte the same.
+- A scope is built from the services (`cleanup_scope`), never by a command: dry is decided by
+  the caller, the run id by whether the services hold a writer's run.
 - `LiveEffects.save` appends synchronously: when it returns, the facts are durable (SQLite
   synchronous=FULL or the PostgreSQL commit), which is what "intent before effect" relies on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from engine.icloud.model import RemoteAlbum
 from engine.icloud.port import IcloudPort
 from engine.ledger import Ledger
 from engine.nas.access import read_nas_id
+from engine.services import Services
 from projections.media import MediaProjection
 
 
@@ -87,23 +89,59 @@ class DryRunEffects:
 
 
 @dataclass(frozen=True)
-class CleanupContext:
-    """The dependencies of one album-move or delete run (built by the command)."""
+class CleanupScope:
+    """What one album-move or delete run works with: the services, the iCloud port, and the
+    effects seam every change goes through."""
 
-    ledger: Ledger
-    projection: MediaProjection
+    services: Services
     port: IcloudPort
     effects: CleanupEffects
-    crash: CrashPoints
-    run_id: str
-    clock: Callable[[], datetime]
-    settings: ConfigFile
-    library_root: Path
-    nas_root: Path | None
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.services.ledger
+
+    @property
+    def projection(self) -> MediaProjection:
+        return self.services.projection
+
+    @property
+    def crash(self) -> CrashPoints:
+        return self.services.crash
+
+    @property
+    def settings(self) -> ConfigFile:
+        return self.services.config.settings
+
+    @property
+    def library_root(self) -> Path:
+        return self.services.config.library_root
+
+    @property
+    def nas_root(self) -> Path | None:
+        return self.services.config.nas_root()
 
     @property
     def zone(self) -> str:
         return self.settings.icloud.library
+
+    @property
+    def run_id(self) -> str:
+        """The writer's run; a read-only (dry) run has none, and records nothing anyway."""
+        return self.services.run_id if self.services.run is not None else "0" * 32
+
+    @property
+    def is_dry_run(self) -> bool:
+        return isinstance(self.effects, DryRunEffects)
+
+    def now(self) -> datetime:
+        return self.services.clock()
+
+
+def cleanup_scope(services: Services, port: IcloudPort, *, dry_run: bool) -> CleanupScope:
+    """The scope of a cleanup run on `services` (no-op effects when dry)."""
+    effects: CleanupEffects = DryRunEffects() if dry_run else LiveEffects(services.ledger, port)
+    return CleanupScope(services, port, effects)
 
 
 def mounted_nas_id(nas_root: Path | None) -> str | None:

@@ -46,6 +46,7 @@ class DeletionPlan:
     entries: tuple[PlanEntry, ...]
     blocked: tuple[BlockedAsset, ...]
     plan_sha256: str
+    needs_force: tuple[str, ...] = ()  # why executing it needs --force (the mass-delete guard)
 
     @property
     def freed_bytes(self) -> int:

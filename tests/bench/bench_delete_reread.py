@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from commands.delete import run_delete_execute  # noqa: E402
+from engine.cleanup.run import run_delete_execute  # noqa: E402
 from tests.cleanup_world import CleanupWorld, open_cleanup_world, prepare  # noqa: E402
 
 MB = 1_000_000
@@ -71,7 +71,7 @@ class Execution:
 
 
 def execute_timed(cw: CleanupWorld, plan_id: str) -> Execution:
-    """Run the plan through the command layer's run function, timed."""
+    """Run the plan through the engine entry the CLI calls, timed."""
     port = TimedPort(cw.world.new_port())
     try:
         port.port.list_albums(cw.world.library.config.settings.icloud.library)  # log in, untimed

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.audit import run_audit
-from commands.delete import run_delete_execute
 from commands.history import run_deletion_stories
 from commands.verify import run_verify_nas
+from engine.cleanup.audit import run_audit
+from engine.cleanup.run import run_delete_execute
 from engine.errors import DeleteRefusedError, ExitCode, PlanInvalidError
 from engine.icloud.port import ChangeTagConflictError
 from engine.nas.run import NasOptions
