@@ -15,15 +15,11 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from commands.context import Deps, Settings, open_reader
+from commands.context import Settings
 from commands.output import console, print_json
 from engine.config import load_config
-from projections.albums import AlbumListing, album_listing
-
-
-def run_albums(deps: Deps) -> list[AlbumListing]:
-    """Every live album and folder, sorted by path."""
-    return album_listing(deps.projection)
+from engine.services import open_reader
+from projections.albums import album_listing
 
 
 @click.command("albums")
@@ -35,8 +31,8 @@ def command(settings: Settings, as_json: bool) -> None:
     Paths join folder names with "/" (a "/" inside a name shows as U+2215). These are the paths
     written into each photo's XMP sidecar (lr:hierarchicalSubject, photoledger:Albums).
     """
-    with open_reader(load_config(settings.config_path), settings) as deps:
-        listing = run_albums(deps)
+    with open_reader(load_config(settings.config_path), settings) as services:
+        listing = album_listing(services.projection)
     if as_json:
         print_json({"albums": [asdict(a) for a in listing]})
         return

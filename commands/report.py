@@ -1,8 +1,8 @@
 """`photoledger report savings|backlog|failures`: DuckDB reports over the media projection.
 
 Invariants:
-- Read-only: no lock, no run; the projection is caught up, the reports file
-  (`<state>/reports.duckdb`) is brought in step with it, and the report's SQL file is run on it.
+- Read-only: no lock, no run; engine.reports brings the reports file (`<state>/reports.duckdb`)
+  in step with the caught-up projection and runs the report's SQL file on it.
 - `--json` prints the report's stable document (projections.reports); `--csv` prints every
   section in one CSV whose first column names the section; `--plot` writes a PNG chart.
 """
@@ -13,40 +13,18 @@ import csv
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
-import duckdb
 from rich.table import Table
 from rich.text import Text
 
-from commands.context import Deps, Settings, open_reader
+from commands.context import Settings
 from commands.output import console, human_bytes, print_json
-from engine.cleanup.effects import mounted_nas_id
 from engine.config import load_config
-from projections.reports import Report, Section, plain, run_report
-from projections.reports.store import REPORTS_FILE, BuildInputs, build_reports
-
-
-def build_for(deps: Deps, *, with_gate_blocks: bool = True) -> Path:
-    """Bring the reports file in step with the caught-up projection; returns its path."""
-    inputs = BuildInputs(
-        settings=deps.config.settings,
-        now=deps.clock(),
-        mounted_nas_id=mounted_nas_id(deps.config.nas_root()),
-        with_gate_blocks=with_gate_blocks,
-    )
-    return build_reports(deps.projection, deps.config.state_dir / REPORTS_FILE, inputs)
-
-
-def run_named_report(deps: Deps, name: str) -> Report:
-    """Build the reports file and run report `name` on it."""
-    path = build_for(deps, with_gate_blocks=name == "backlog")
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return run_report(con, name, deps.clock())
-    finally:
-        con.close()
+from engine.reports import run_named_report
+from engine.services import open_reader
+from projections.reports import Report, Section, plain
 
 
 @click.group("report")
@@ -70,10 +48,10 @@ def _emit(settings: Settings, name: str, as_json: bool, as_csv: bool,
           plot_path: Path | None) -> None:
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other")
-    with open_reader(load_config(settings.config_path), settings) as deps:
-        report = run_named_report(deps, name)
+    with open_reader(load_config(settings.config_path), settings) as services:
+        report = run_named_report(services, name)
     if plot_path is not None:
-        from commands.report_plots import plot_report  # matplotlib only when asked
+        from projections.reports.charts import plot_report
 
         plot_report(report, plot_path)
     if as_json:
@@ -144,20 +122,9 @@ def print_icloud_freed(report: Report) -> None:
     ))
 
 
-def write_csv(report: Report, out: Any) -> None:
+def write_csv(report: Report, out: TextIO) -> None:
     """All sections in one CSV: `section` first, then the union of columns in order."""
-    columns: list[str] = []
-    for section in report.sections.values():
-        columns += [c for c in section.columns if c not in columns]
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["section", *columns])
-    for name, section in report.sections.items():
-        for record in section.records():
-            writer.writerow([name, *(_csv_cell(record.get(c)) for c in columns)])
-
-
-def _csv_cell(value: Any) -> Any:
-    return "" if value is None else value
+    csv.writer(out, lineterminator="\n").writerows(report.csv_rows())
 
 
 def print_tables(report: Report) -> None:

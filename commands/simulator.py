@@ -1,108 +1,21 @@
 """`photoledger simulator`: a local iCloud with a generated library, served until Ctrl-C.
 
 Invariants:
-- It needs no config file and touches no library: it only serves HTTP on 127.0.0.1.
+- It needs no config file and touches no library (simulator.serve serves HTTP on 127.0.0.1).
 - Ctrl-C is the normal way out and exits 0 (the server is stopped first).
-- Everything a client needs (endpoint, username, password, how to get a 2FA code) is printed
-  before the first request can arrive.
 """
 
 from __future__ import annotations
 
-import tempfile
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import click
 
 from commands.output import console
-from simulator.icloud.accounts import SimAccount, TwoFactorMode
-from simulator.icloud.contract import PhotoDatabase
-from simulator.icloud.faults import Faults, FaultSettings
-from simulator.icloud.server import DEFAULT_URL_TTL_S, SimulatorServer
-
-DEFAULT_USERNAME = "demo@photoledger.test"
-DEFAULT_PASSWORD = "photoledger-simulator"
-
-
-@dataclass(frozen=True)
-class SimulatorOptions:
-    assets: int = 100
-    port: int = 0
-    seed: int = 1
-    content: Literal["fast", "real"] = "fast"
-    latency_ms: float = 0.0
-    bandwidth_mbps: float | None = None
-    two_factor: TwoFactorMode = "none"
-    url_ttl_s: float = DEFAULT_URL_TTL_S
-    username: str = DEFAULT_USERNAME
-    password: str = DEFAULT_PASSWORD
-    cache_dir: Path | None = None  # where --content real keeps its encoded media
-
-
-def default_cache_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "photoledger-simulator-cache"
-
-
-def generate_database(options: SimulatorOptions) -> PhotoDatabase:
-    from simulator.icloud.generator import GeneratorSpec, generate_library
-
-    cache_dir = (options.cache_dir or default_cache_dir()) if options.content == "real" else None
-    spec = GeneratorSpec(
-        assets=options.assets, seed=options.seed, content=options.content, cache_dir=cache_dir
-    )
-    database: PhotoDatabase = generate_library(spec)
-    return database
-
-
-def build_server(options: SimulatorOptions, database: PhotoDatabase) -> SimulatorServer:
-    account = SimAccount(
-        options.username, options.password, database, two_factor=options.two_factor
-    )
-    bandwidth = options.bandwidth_mbps * 1_000_000 / 8 if options.bandwidth_mbps else None
-    faults = Faults(
-        FaultSettings(latency_s=options.latency_ms / 1000, bandwidth_bytes_per_s=bandwidth)
-    )
-    return SimulatorServer([account], options.port, options.url_ttl_s, faults)
-
-
-def describe(server: SimulatorServer, options: SimulatorOptions) -> list[str]:
-    lines = [
-        f"iCloud simulator on {server.base_url} ({options.assets} assets, seed {options.seed})",
-        f"username: {options.username}",
-        f"password: {options.password}",
-        f"PHOTOLEDGER_ICLOUD_ENDPOINT={server.base_url}",
-    ]
-    if options.two_factor != "none":
-        lines.append(
-            f"2FA ({options.two_factor}): the code is at "
-            f"{server.base_url}/_sim/code?username={options.username}"
-        )
-    lines.append("Ctrl-C stops it.")
-    return lines
-
-
-def run_simulator(
-    options: SimulatorOptions,
-    emit: Callable[[str], None],
-    stop: threading.Event | None = None,
-    database_factory: Callable[[SimulatorOptions], PhotoDatabase] = generate_database,
-) -> int:
-    """Serve until `stop` is set or Ctrl-C; returns the exit code (0)."""
-    server = build_server(options, database_factory(options))
-    stop = stop or threading.Event()
-    with server:
-        for line in describe(server, options):
-            emit(line)
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            emit("stopping")
-    return 0
+from simulator.icloud.accounts import TwoFactorMode
+from simulator.icloud.server import DEFAULT_URL_TTL_S
+from simulator.serve import SimulatorOptions, run_simulator
 
 
 @click.command("simulator")
@@ -122,7 +35,7 @@ def run_simulator(
     default=None,
     help="Where --content real keeps encoded media (default: a folder in the temp dir).",
 )
-def simulator_command(
+def command(
     assets: int,
     port: int,
     seed: int,
@@ -150,5 +63,3 @@ def simulator_command(
     )
     run_simulator(options, lambda line: console.print(line, markup=False, highlight=False))
 
-
-command = simulator_command

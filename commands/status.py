@@ -1,64 +1,25 @@
-"""`photoledger status`: counts and bytes per stage, backlog and failures, from the projection.
+"""`photoledger status`: counts and bytes per stage, backlog and failures (engine.status).
 
 Invariants:
 - Read-only: the projection is caught up, nothing is recorded or sent.
 - A damaged last copy (engine.cleanup.last_copy) is shown before anything else, with the
   command that fixes it; other damaged NAS copies follow it.
-- Bytes deleted from iCloud are told apart by the clock: still in Recently Deleted (and until
-  when) or freed for good.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from commands.context import Deps, Settings, open_reader
+from commands.context import Settings
 from commands.output import console, human_bytes, print_json
-from engine.cleanup.last_copy import decide_damage, describe_damage
 from engine.config import load_config
-from projections.last_copy import DeletedBytes, damaged_nas_copies, deleted_bytes
-from projections.worklists import (
-    StageSummary,
-    failures,
-    last_run,
-    library_totals,
-    stage_summaries,
-)
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    totals: dict[str, int]
-    stages: list[StageSummary]
-    failures: list[dict[str, Any]]
-    last_run: dict[str, Any] | None
-    ledger_position: int
-    nas_damage: list[dict[str, Any]]  # last copies first
-    icloud_deleted: DeletedBytes
-
-
-def run_status(deps: Deps) -> StatusReport:
-    """Gather the status report from the (caught-up) projection."""
-    now = deps.clock()
-    return StatusReport(
-        nas_damage=[
-            {"asset_id": d.asset_id, "nas_relpath": d.nas_relpath,
-             "is_last_copy": d.is_last_copy, "message": describe_damage(d, now)}
-            for asset_id, state in damaged_nas_copies(deps.projection)
-            if (d := decide_damage(asset_id, state)) is not None
-        ],
-        icloud_deleted=deleted_bytes(deps.projection, now),
-        totals=library_totals(deps.projection),
-        stages=stage_summaries(deps.projection),
-        failures=failures(deps.projection),
-        last_run=last_run(deps.projection),
-        ledger_position=deps.projection.position(),
-    )
+from engine.services import open_reader
+from engine.status import StatusReport, run_status
+from projections.last_copy import DeletedBytes
 
 
 @click.command("status")
@@ -70,8 +31,8 @@ def command(settings: Settings, as_json: bool) -> None:
     Counts and bytes per milestone (discovered, downloaded, backed up, compressed, deleted),
     the backlog of every stage with its oldest item, and the assets with recorded problems.
     """
-    with open_reader(load_config(settings.config_path), settings) as deps:
-        report = run_status(deps)
+    with open_reader(load_config(settings.config_path), settings) as services:
+        report = run_status(services)
     if as_json:
         print_json({**asdict(report), "stages": [asdict(s) for s in report.stages]})
         return
@@ -100,18 +61,7 @@ def _print_report(report: StatusReport) -> None:
         )
     console.print(table)
     if report.failures:
-        problems = Table(
-            "asset", "file", "problem", "when", title=f"{t['with_problems']} with problems"
-        )
-        for f in report.failures:
-            problems.add_row(  # Text: file names and errors are data, never rich markup
-                f["asset_id"][:12],
-                Text(f["filename"]),
-                Text((f"missing {f['missing']}: " if f["missing"] else "")
-                     + (f["last_error"] or f["quarantine_reason"])),
-                f["last_error_at_utc"] or "-",
-            )
-        console.print(problems)
+        _print_problems(report)
     if report.last_run:
         r = report.last_run
         console.print(
@@ -119,6 +69,21 @@ def _print_report(report: StatusReport) -> None:
             f"outcome {r['outcome'] or 'unfinished'}"
         )
     console.print(f"ledger position {report.ledger_position}")
+
+
+def _print_problems(report: StatusReport) -> None:
+    problems = Table(
+        "asset", "file", "problem", "when", title=f"{report.totals['with_problems']} with problems"
+    )
+    for f in report.failures:
+        problems.add_row(  # Text: file names and errors are data, never rich markup
+            f["asset_id"][:12],
+            Text(f["filename"]),
+            Text((f"missing {f['missing']}: " if f["missing"] else "")
+                 + (f["last_error"] or f["quarantine_reason"])),
+            f["last_error_at_utc"] or "-",
+        )
+    console.print(problems)
 
 
 def _print_deleted(d: DeletedBytes) -> None:

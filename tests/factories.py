@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from commands.init import run_init
 from engine import events as ev
 from engine.asset import Asset, SyncRun
 from engine.config import Config, load_config
 from engine.crashpoints import CrashPoints
 from engine.ids import IcloudIdentity
 from engine.ledger import Ledger, open_ledger
+from engine.library_init import run_init
 from projections.media import MediaProjection
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -54,6 +55,18 @@ class Report:
             "sections": {name: s.records() for name, s in self.sections.items()},
         }
 
+    def csv_rows(self) -> list[list[Any]]:
+        """Every section in one table: a header `section` + the union of columns in order,
+        then one row per record with its section's name first (None as "")."""
+        columns: list[str] = []
+        for section in self.sections.values():
+            columns += [c for c in section.columns if c not in columns]
+        rows: list[list[Any]] = [["section", *columns]]
+        for name, section in self.sections.items():
+            for record in section.records():
+                rows.append([name, *("" if record.get(c) is None else record[c] for c in columns)])
+        return rows
+
 
 def plain(value: Any) -> Any:
     """A DuckDB value as JSON-friendly data (ISO text for times, int for whole decimals)."""
@@ -71,6 +84,15 @@ def load_sections(name: str) -> dict[str, str]:
     text = resources.files(__package__).joinpath(f"{name}.sql").read_text("utf-8")
     parts = _SECTION.split(text)
     return {parts[i]: parts[i + 1].strip().rstrip(";") for i in range(1, len(parts), 2)}
+
+
+def run_report_file(path: Path, name: str, now: datetime) -> Report:
+    """Open the reports file read-only and run report `name` on it."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return run_report(con, name, now)
+    finally:
+        con.close()
 
 
 def run_report(con: duckdb.DuckDBPyConnection, name: str, now: datetime) -> Report:

@@ -86,7 +86,7 @@ def prepare_library(sources: Path, files: list[Path], work: Path) -> Path:
     nas_root.mkdir()
     text = library.config_path.read_text().replace("  root: null", f"  root: {json.dumps(str(nas_root))}")
     library.config_path.write_text(text)
-    from commands.init import run_init
+    from engine.library_init import run_init
 
     run_init(library.config_path, CrashPoints())
     root = load_config(library.config_path).library_root

@@ -13,7 +13,7 @@ judges about 70 % of the library for the backlog). Each repeat then times, per r
 - `again`: the same report once more with nothing new in the ledger;
 - `after 1 event`: one more fact appended and caught up, then the report.
 
-Every figure is `commands.report.run_named_report` (build or reuse, open, run the SQL), the
+Every figure is `engine.reports.run_named_report` (build or reuse, open, run the SQL), the
 projection already open and caught up. The floor, measured in the same repeat, is a plain
 `SELECT` of the media columns the reports file holds from SQLite into Python lists; the ratio
 is a report's time over that floor. Medians over the repeats (the machine is shared).
@@ -38,11 +38,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from commands.context import Settings, open_reader, utc_now  # noqa: E402
-from commands.report import run_named_report  # noqa: E402
+from commands.context import Settings  # noqa: E402
 from engine import events as ev  # noqa: E402
 from engine.asset import Asset  # noqa: E402
 from engine.crashpoints import CrashPoints  # noqa: E402
+from engine.reports import run_named_report  # noqa: E402
+from engine.services import open_reader, utc_now  # noqa: E402
 from projections.reports import REPORT_NAMES  # noqa: E402
 from projections.reports.store import REPORTS_FILE, report_columns  # noqa: E402
 from tests.bench.bench_ledger import SEED, AssetSpec, iter_spec_batches  # noqa: E402

@@ -20,13 +20,13 @@ import pytest
 
 from commands.backup_nas import run_backup_nas
 from commands.context import Settings, open_writer, utc_now
-from commands.init import run_init
 from commands.verify import run_verify_nas
 from engine import events as ev
 from engine.asset import MediaState
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
+from engine.library_init import run_init
 from engine.nas.access import NAS_MARKER_NAME, TEMP_SUFFIX, read_nas_id
 from engine.nas.plan import is_nas_copy_current
 from engine.nas.run import NasOptions, NasSummary

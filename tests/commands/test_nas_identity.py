@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from commands.init import run_init
 from engine import events as ev
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
+from engine.library_init import run_init
 from engine.nas.access import NAS_MARKER_NAME, read_nas_id
 from tests.cleanup_world import open_cleanup_world, prepare
 from tests.commands.test_backup_nas import (

@@ -10,10 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from commands.context import Settings, open_reader, utc_now
-from commands.report import run_named_report, write_csv
+from commands.context import Settings
+from commands.report import write_csv
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
+from engine.reports import run_named_report
+from engine.services import open_reader, utc_now
 from projections import media as media_module
 from projections.media import row_to_state
 from projections.reports import REPORT_NAMES, load_sections

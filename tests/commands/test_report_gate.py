@@ -15,13 +15,14 @@ from uuid import UUID
 
 import duckdb
 
-from commands.context import Settings, open_reader, utc_now
-from commands.report import run_named_report
+from commands.context import Settings
 from engine import events as ev
 from engine.asset import Asset
 from engine.cleanup.gate import decide_album_move, decide_deletable
 from engine.crashpoints import CrashPoints
+from engine.reports import run_named_report
 from engine.resources import archived_hashes
+from engine.services import open_reader, utc_now
 from projections.worklists import STAGE_WORKLISTS
 from tests.factories import Library, discover, download, make_library, new_run, remote_change
 from tests.reports_world import NOW, populate_reports_world

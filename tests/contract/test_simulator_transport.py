@@ -273,7 +273,7 @@ def test_request_log_counts_and_resets(tmp_path: Path, server: SimulatorServer) 
 
 
 def test_simulator_command_serves_until_stopped(tmp_path: Path) -> None:
-    from commands.simulator import SimulatorOptions, run_simulator
+    from simulator.serve import SimulatorOptions, run_simulator
 
     lines: list[str] = []
     stop = threading.Event()
@@ -304,7 +304,7 @@ def test_simulator_command_serves_until_stopped(tmp_path: Path) -> None:
 
 def test_simulator_command_with_the_generated_library(tmp_path: Path) -> None:
     pytest.importorskip("simulator.icloud.generator")
-    from commands.simulator import SimulatorOptions, build_server, generate_database
+    from simulator.serve import SimulatorOptions, build_server, generate_database
 
     options = SimulatorOptions(assets=5)
     with build_server(options, generate_database(options)) as server:

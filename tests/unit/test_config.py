@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from commands.init import render_config
 from engine.config import load_config
 from engine.errors import ConfigError
+from engine.library_init import render_config
 from tests.factories import REPO_ROOT
 
 GOOD = """\

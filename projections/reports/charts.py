@@ -1,4 +1,8 @@
-"""Charts for `photoledger report --plot` (matplotlib, headless Agg backend, imported lazily)."""
+"""A report's chart (`photoledger report --plot`): matplotlib, headless Agg backend.
+
+Invariant: matplotlib is imported only when a chart is drawn (it costs most of a second), so
+importing this module is cheap. A chart reads only the report's sections, never the database.
+"""
 
 from __future__ import annotations
 
