@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.history import run_deletion_stories
 from commands.verify import run_verify_nas
 from engine.cleanup.audit import run_audit
 from engine.cleanup.run import run_delete_execute
 from engine.errors import DeleteRefusedError, ExitCode, PlanInvalidError
+from engine.history import run_deletion_stories
 from engine.icloud.port import ChangeTagConflictError
 from engine.nas.run import NasOptions
 from projections.worklists import worklist

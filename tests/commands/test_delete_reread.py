@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from commands.history import run_deletion_stories
 from engine import events as ev
 from engine.cleanup.nas_evidence import REREAD_METHOD
 from engine.cleanup.run import run_delete_execute
 from engine.errors import ExitCode
+from engine.history import run_deletion_stories
 from engine.nas.access import NAS_MARKER_NAME, NasUnavailableError, read_nas_id
 from tests.cleanup_world import CleanupWorld, open_cleanup_world, prepare
 from tests.factories import run_cli
