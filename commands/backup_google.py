@@ -5,136 +5,36 @@ Invariants:
   before a file is placed (exit 14; 13 when Syncthing cannot be reached).
 - `--dry-run` reads the ledger only: no lock, no run, no Syncthing call, nothing written
   (with `--resend` it also hashes the copies a resend would read, to name the source).
-- `--resend ASSET` names assets the way `photoledger history` does (commands.history).
-- Facts are appended by the engine's run in batches; this module only wires dependencies,
-  shows progress and prints the summary.
+- `--resend ASSET` names assets the way `photoledger history` does (projections.assets).
+- Facts are appended by the engine (engine.google.run); this module wires the services,
+  renders the progress and prints the summary.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict
-from uuid import UUID
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
-from commands.context import Deps, Settings, open_reader, open_writer
-from commands.doctor import doctor_inputs, refuse_if_unsafe, syncthing_client
-from commands.output import console, err_console, print_json, print_outcome
+from commands.context import Settings
+from commands.output import console, print_json
+from commands.progress import reporter_for
 from engine.config import Config, load_config
-from engine.errors import ConfigError
-from engine.google.doctor import examine_setup
-from engine.google.resend import describe_resend, plan_google_resend
+from engine.google.resend import plan_google_resend_lines
+from engine.google.route import google_route
 from engine.google.run import (
     GoogleOptions,
-    GoogleProgress,
-    GoogleRoute,
     GoogleSummary,
-    StageContext,
-    execute_backup_google,
-    execute_google_resend,
-    execute_outbox_cleanup,
     plan_backup_google,
+    run_backup_google,
+    run_google_resend,
 )
-from projections.assets import resolve_asset
+from engine.services import open_reader, open_writer
 
-
-def google_route(config: Config, environ: Mapping[str, str]) -> GoogleRoute:
-    """The configured route; ConfigError names the missing key."""
-    google = config.settings.google
-    for key, value in (("outbox", google.outbox), ("pixel_device_id", google.pixel_device_id)):
-        if not value:
-            raise ConfigError(f"{config.where(f'google.{key}')}: must be set for backup-google")
-    assert google.outbox is not None and google.pixel_device_id is not None
-    return GoogleRoute(
-        client=syncthing_client(config, environ),
-        folder_id=google.folder_id,
-        pixel_device_id=google.pixel_device_id,
-        outbox=config.resolve(google.outbox),
-        library_root=config.library_root,
-        remove_after_days=google.remove_outbox_copy_after_days,
-        nas_root=config.nas_root(),
-        include_edits=google.include_edits,
-    )
-
-
-def resolve_assets(deps: Deps, names: Sequence[str]) -> list[UUID]:
-    """Asset ids for names given like `photoledger history ASSET` takes them."""
-    return [resolve_asset(deps.projection, name, deps.config.library_root) for name in names]
-
-
-def run_backup_google(
-    deps: Deps,
-    route: GoogleRoute,
-    options: GoogleOptions,
-    progress: GoogleProgress | None = None,
-    resend: Sequence[str] = (),
-) -> GoogleSummary:
-    """Refuse a dangerous set-up, stage and confirm the work list (or re-send and confirm the
-    assets named in `resend`), clean up; record the run."""
-    resend_ids = resolve_assets(deps, resend)  # a name that fits no asset: before any check
-    refuse_if_unsafe(examine_setup(doctor_inputs(deps.config), route.client))
-    ctx = StageContext(deps.ledger, deps.projection, deps.crash, deps.run_id, deps.clock())
-    shown = progress or LogProgress(enabled=False)
-    if resend_ids:
-        summary = execute_google_resend(ctx, route, resend_ids, options, shown)
-    else:
-        summary = execute_backup_google(ctx, route, options, shown)
-    deps.projection.catch_up(deps.ledger)
-    summary.outbox_copies_removed = execute_outbox_cleanup(deps.projection, route, deps.clock())
-    deps.record_stage_completed("backup-google", summary.counts())
-    return summary
-
-
-class LogProgress:
-    """Plain lines on stderr, one per asset."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def started(self, phase: str, total: int) -> None:
-        if self.enabled and total:
-            verb = {"stage": "staging", "resend": "re-sending"}.get(phase,
-                                                                    "confirming on the Pixel")
-            err_console.print(f"{verb}: {total} assets", markup=False, highlight=False)
-
-    def asset_done(self, outcome: str, label: str, detail: str) -> None:
-        if self.enabled:
-            print_outcome(outcome, label, detail)
-
-
-class RichProgress:
-    """One bar per phase on a terminal; problems printed above it."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: TaskID | None = None
-
-    def started(self, phase: str, total: int) -> None:
-        self.task = self.progress.add_task(phase, total=total)
-
-    def asset_done(self, outcome: str, label: str, detail: str) -> None:
-        if self.task is not None and outcome in ("staged", "already staged", "resent",
-                                                 "failed", "verified"):
-            self.progress.advance(self.task, 1)
-        if outcome == "failed":
-            self.progress.console.print(Text(f"{outcome}: {label} ({detail})"))
-
-
-@contextmanager
-def progress_for(settings: Settings) -> Iterator[GoogleProgress]:
-    """Rich bars on a terminal, plain log lines otherwise."""
-    if not settings.show_progress:
-        yield LogProgress(enabled=True)
-        return
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    console=err_console, transient=True)
-    with bars:
-        yield RichProgress(bars)
+# Also importable from here while commands/pipeline.py still takes them from this module.
+__all__ = ["command", "google_route", "run_backup_google"]
 
 
 @click.command("backup-google")
@@ -173,21 +73,17 @@ def backup_google_command(
         raise click.UsageError("--limit applies to the work list, not to --resend")
     config = load_config(settings.config_path)
     if dry_run:
-        with open_reader(config, settings) as deps:
-            if resend:
-                jobs = plan_google_resend(
-                    deps.ledger, resolve_assets(deps, resend), config.library_root,
-                    config.nas_root(), include_edits=config.settings.google.include_edits,
-                )
-                planned = describe_resend(jobs)
-            else:
-                planned = plan_backup_google(deps.projection, limit)
-        _print_plan(planned, as_json, "re-sent" if resend else "staged or confirmed")
+        _print_plan(_plan(config, settings, resend, limit), as_json,
+                    "re-sent" if resend else "staged or confirmed")
         return
     route = google_route(config, os.environ)
     options = GoogleOptions(wait_s=wait_s, limit=limit)
-    with open_writer(config, settings, "backup-google") as deps, progress_for(settings) as bars:
-        summary = run_backup_google(deps, route, options, bars, resend)
+    with open_writer(config, settings, "backup-google") as services, \
+            reporter_for(settings.show_progress) as reporter:
+        if resend:
+            summary = run_google_resend(services, route, resend, options, reporter)
+        else:
+            summary = run_backup_google(services, route, options, reporter)
     if as_json:
         print_json(asdict(summary))
     else:
@@ -195,6 +91,15 @@ def backup_google_command(
 
 
 command = backup_google_command
+
+
+def _plan(config: Config, settings: Settings, resend: tuple[str, ...], limit: int | None) -> (
+    list[str]
+):
+    with open_reader(config, settings) as services:
+        if resend:
+            return plan_google_resend_lines(services, resend)
+        return plan_backup_google(services, limit)
 
 
 def _print_plan(planned: list[str], as_json: bool, what: str) -> None:

@@ -4,194 +4,31 @@ Invariants:
 - `--plan` and `--dry-run` read the ledger only: no lock, no run, no file opened.
 - When the NAS is a required backup, its marker is checked before the writer lock is taken:
   without it the command exits NAS_UNAVAILABLE (12) and records nothing.
-- Facts are appended by the engine's run in batches; this module wires dependencies, shows
-  progress and prints the summary and the savings report.
+- Facts are appended by the engine (engine.compress.run); this module wires the services,
+  renders the progress and prints the summary and the savings report.
 """
 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.text import Text
 
-from commands.context import Deps, Settings, open_reader, open_writer
-from commands.output import console, err_console, human_bytes, print_json
-from engine.cleanup.effects import mounted_nas_id
-from engine.compress.run import (
-    CompressContext,
-    CompressOptions,
-    CompressProgress,
-    CompressSummary,
-    execute_compress,
-    plan_compression,
-)
-from engine.compress.tiers import CompressDecision, CompressionPolicy, estimate_ratio
-from engine.compress.work import WorkerSettings
-from engine.config import Config, load_config
-from engine.nas.access import NasUnavailableError, require_nas_available
-from projections.compression import measured_ratios, savings_by_tier
+from commands.context import Settings
+from commands.output import console, human_bytes, print_json
+from commands.progress import reporter_for
+from engine.compress.plan import plan_compress_listing, plan_compress_tiers
+from engine.compress.run import CompressOptions, CompressSummary, run_compress
+from engine.compress.sources import nas_source_root
+from engine.config import load_config
+from engine.services import Services, open_reader, open_writer
+from projections.compression import savings_by_tier
 
-
-def nas_source_root(config: Config) -> Path | None:
-    """The NAS root to read originals from; NasUnavailableError if required and not mounted."""
-    root = config.settings.nas.root
-    required = "nas" in config.settings.compression.require
-    if not root:
-        if required:
-            raise NasUnavailableError(
-                f"{config.where('compression.require')}: lists nas, but nas.root is not set"
-            )
-        return None
-    path = config.resolve(root)
-    try:
-        require_nas_available(path)
-    except NasUnavailableError:
-        if required:
-            raise
-        return None  # optional: encode from local originals only
-    return path
-
-
-def compress_context(deps: Deps, nas_root: Path | None) -> CompressContext:
-    """The engine's view of this command's dependencies."""
-    s = deps.config.settings
-    return CompressContext(
-        ledger=deps.ledger, projection=deps.projection, crash=deps.crash, run_id=deps.run_id,
-        clock=deps.clock, settings=s.compression,
-        max_nas_verify_age=timedelta(days=s.nas.max_verify_age_days),
-        mounted_nas_id=mounted_nas_id(nas_root),
-        worker=WorkerSettings(
-            library_root=deps.config.library_root, nas_root=nas_root,
-            ffmpeg=s.compression.ffmpeg, ffprobe=s.compression.ffprobe,
-            exiftool=s.compression.exiftool,
-            video_timeout_s_per_s=s.compression.video_timeout_s_per_s,
-            min_saving_fraction=s.compression.min_saving_fraction,
-        ),
-    )
-
-
-def run_compress(
-    deps: Deps, options: CompressOptions, progress: CompressProgress | None = None
-) -> CompressSummary:
-    """Compress the due assets; record one fact per asset and the stage."""
-    nas_root = nas_source_root(deps.config)
-    summary = execute_compress(
-        compress_context(deps, nas_root), options, progress or LogProgress(enabled=False)
-    )
-    deps.record_stage_completed("compress", summary.counts())
-    return summary
-
-
-def policy_of(deps: Deps) -> CompressionPolicy:
-    s = deps.config.settings
-    return CompressionPolicy(
-        s.compression, timedelta(days=s.nas.max_verify_age_days), deps.clock(),
-        mounted_nas_id(deps.config.nas_root()),
-    )
-
-
-def build_plan(deps: Deps, limit: int | None) -> dict[str, Any]:
-    """What a run would do now: per tier the assets, bytes and expected saving."""
-    decisions = plan_compression(deps.projection, policy_of(deps), limit)
-    measured = measured_ratios(deps.projection)
-    tiers: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"assets": 0, "bytes_now": 0, "expected_bytes_after": 0, "kinds": {}}
-    )
-    others: dict[str, int] = defaultdict(int)
-    for _asset_id, decision in decisions:
-        if decision.job is None:
-            others[decision.action] += 1
-            continue
-        _add_to_plan(tiers[decision.job.tier], decision, measured)
-    for tier in tiers.values():
-        tier["expected_saving_bytes"] = tier["bytes_now"] - tier["expected_bytes_after"]
-        tier["ratio_source"] = "measured" if tier.pop("is_measured", False) else "estimate"
-    return {"tiers": dict(tiers), "not_compressed": dict(others)}
-
-
-def _add_to_plan(row: dict[str, Any], decision: CompressDecision, measured: dict[str, float]) -> (
-    None
-):
-    job = decision.job
-    assert job is not None
-    ratio = measured.get(job.tier)
-    if ratio is None:
-        ratio = sum(estimate_ratio(f) for f in job.files) / len(job.files)
-    else:
-        row["is_measured"] = True
-    row["assets"] += 1
-    row["bytes_now"] += job.size_bytes
-    row["expected_bytes_after"] += int(job.size_bytes * ratio)
-    row["kinds"][job.codec] = row["kinds"].get(job.codec, 0) + 1
-
-
-class LogProgress:
-    """Plain lines on stderr: the start, then one line per asset."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def started(self, assets: int, total_bytes: int) -> None:
-        if self.enabled:
-            err_console.print(f"compressing {assets} assets ({human_bytes(total_bytes)})",
-                              markup=False, highlight=False)
-
-    def asset_done(self, outcome: str, label: str, detail: str, size_bytes: int) -> None:
-        if self.enabled:
-            line = f"{outcome}: {label} ({human_bytes(size_bytes)})" + (
-                f": {detail}" if detail else ""
-            )
-            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-class RichProgress:
-    """A bar of assets on a terminal; failures printed above it."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.assets: TaskID | None = None
-        self.bytes: TaskID | None = None
-
-    def started(self, assets: int, total_bytes: int) -> None:
-        self.assets = self.progress.add_task("compress assets", total=assets)
-        self.bytes = self.progress.add_task("compress bytes", total=total_bytes)
-
-    def asset_done(self, outcome: str, label: str, detail: str, size_bytes: int) -> None:
-        if self.assets is not None and self.bytes is not None:
-            self.progress.advance(self.assets, 1)
-            self.progress.advance(self.bytes, size_bytes)
-        if outcome == "failed":
-            self.progress.console.print(Text(f"{outcome}: {label} ({detail})"))
-
-
-@contextmanager
-def progress_for(settings: Settings) -> Iterator[CompressProgress]:
-    """A rich bar on a terminal, plain log lines otherwise."""
-    if not settings.show_progress:
-        yield LogProgress(enabled=True)
-        return
-    bars = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err_console, transient=True,
-    )
-    with bars:
-        yield RichProgress(bars)
+# Also importable from here while commands/pipeline.py still takes it from this module.
+__all__ = ["command", "run_compress"]
 
 
 @click.command("compress")
@@ -217,15 +54,18 @@ def compress_command(
     """
     config = load_config(settings.config_path)
     if show_plan or dry_run:
-        with open_reader(config, settings) as deps:
-            _print_plan(deps, limit, show_plan, as_json)
+        with open_reader(config, settings) as services:
+            if show_plan:
+                _print_tiers(plan_compress_tiers(services, limit), as_json)
+            else:
+                _print_listing(services, limit, as_json)
         return
     nas_source_root(config)  # before the lock: a required NAS that is not mounted stops us
     options = CompressOptions(workers=workers, limit=limit)
     writer = open_writer(config, settings, "compress", verify_ledger=True)
-    with writer as deps, progress_for(settings) as bars:
-        summary = run_compress(deps, options, bars)
-        report = [asdict(s) for s in savings_by_tier(deps.projection)]
+    with writer as services, reporter_for(settings.show_progress) as reporter:
+        summary = run_compress(services, options, reporter)
+        report = [asdict(s) for s in savings_by_tier(services.projection)]
     if as_json:
         print_json({**asdict(summary), "savings_by_tier": report})
     else:
@@ -235,19 +75,17 @@ def compress_command(
 command = compress_command
 
 
-def _print_plan(deps: Deps, limit: int | None, show_plan: bool, as_json: bool) -> None:
-    if not show_plan:
-        decisions = plan_compression(deps.projection, policy_of(deps), limit)
-        due = [(d.job.label, d.job.tier, d.job.codec) for _a, d in decisions if d.job]
-        if as_json:
-            print_json({"would_compress": [dict(zip(("relpath", "tier", "codec"), d,
-                                                    strict=True)) for d in due]})
-            return
-        for relpath, tier, codec in due:
-            console.print(Text(f"would compress {relpath} ({tier}, {codec})"))
-        console.print(f"{len(due)} assets would be compressed")
+def _print_listing(services: Services, limit: int | None, as_json: bool) -> None:
+    due = plan_compress_listing(services, limit)
+    if as_json:
+        print_json({"would_compress": [asdict(d) for d in due]})
         return
-    plan = build_plan(deps, limit)
+    for d in due:
+        console.print(Text(f"would compress {d.relpath} ({d.tier}, {d.codec})"))
+    console.print(f"{len(due)} assets would be compressed")
+
+
+def _print_tiers(plan: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(plan)
         return

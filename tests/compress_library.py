@@ -19,14 +19,15 @@ from typing import Any
 from uuid import UUID
 
 from commands.backup_nas import run_backup_nas
-from commands.compress import run_compress
 from commands.context import Settings, open_writer
 from commands.verify import run_verify_nas
 from engine import events as ev
-from engine.compress.run import CompressOptions, CompressSummary
+from engine.compress.encoders import LEGACY_TEMP_SUFFIX, TEMP_TAG
+from engine.compress.run import CompressOptions, CompressSummary, run_compress
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
 from engine.nas.run import NasOptions
+from engine.placement import TEMP_SUFFIX
 from tests.commands.test_backup_nas import with_nas
 from tests.compress_media import (
     CONTENT_ID,
@@ -224,7 +225,9 @@ def tree_digests(root: Path) -> dict[str, str]:
 
 
 def compress_temps(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.name.endswith(".photoledger-compress")]
+    """Temp files of an encode (and of older versions' encodes) under root."""
+    suffixes = (f".{TEMP_TAG}{TEMP_SUFFIX}", LEGACY_TEMP_SUFFIX)
+    return [p for p in root.rglob("*") if p.name.endswith(suffixes)]
 
 
 def fake_encoder(folder: Path, script: str) -> str:

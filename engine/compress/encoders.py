@@ -1,9 +1,10 @@
 """Encoder effects: Pillow / pillow-heif for stills, ffmpeg for video, always into a temp file.
 
 Invariants:
-- An encoder writes only to memory or to a temp file beside the local copy (name ends in
-  TEMP_SUFFIX, never read as content); the local copy and the source are never opened for
-  writing here.
+- An encoder writes only to memory or to a temp file beside the local copy (the placement
+  temp name, engine.placement.temp_path with tag "compress", never read as content); the
+  local copy and the source are never opened for writing here. Temp files of older versions
+  (suffix LEGACY_TEMP_SUFFIX) are removed like the current ones.
 - Photos keep EXIF (date, orientation, GPS, camera), the ICC profile and XMP by passing them
   to the encoder explicitly (Pillow drops all three otherwise). Pixels are not rotated: the
   orientation stays a tag (HEIF writers turn it into an `irot` box).
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import io
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,9 +27,13 @@ from PIL import Image, PngImagePlugin
 
 from engine.compress.process import die_with_parent
 from engine.fsutil import remove_temps_beside
+from engine.placement import temp_path
 
-TEMP_SUFFIX = ".photoledger-compress"
-_TEMP_STEM_CHARS = 100
+TEMP_TAG = "compress"
+# Older versions named their temp files `.<name[:100]>.<8 hex>.photoledger-compress`
+# (engine.tempfiles lists the suffix too).
+LEGACY_TEMP_SUFFIX = ".photoledger-compress"
+_LEGACY_STEM_CHARS = 100
 pillow_heif.register_heif_opener()
 
 
@@ -38,13 +42,20 @@ class EncodeError(Exception):
 
 
 def temp_path_for(target: Path) -> Path:
-    """A fresh temp name beside `target`."""
-    return target.parent / f".{target.name[:_TEMP_STEM_CHARS]}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+    """The temp file an encode of `target` writes beside it."""
+    return temp_path(target, TEMP_TAG)
 
 
 def remove_stale_temps(target: Path) -> int:
     """Remove temp files a killed encode of `target` left beside it; returns how many."""
-    return remove_temps_beside(target, f".{target.name[:_TEMP_STEM_CHARS]}.", TEMP_SUFFIX)
+    removed = 0
+    try:
+        temp_path_for(target).unlink()
+        removed = 1
+    except FileNotFoundError:
+        pass
+    prefix = f".{target.name[:_LEGACY_STEM_CHARS]}."
+    return removed + remove_temps_beside(target, prefix, LEGACY_TEMP_SUFFIX)
 
 
 def metadata_kwargs(im: Image.Image) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Invariants:
   if it still hashes to the downloaded sha256. A source that does not hash to the original
   fails the job: nothing is ever encoded from an already compressed copy.
 - The NAS is only read. The local copy is never written here: a finished job hands back
-  checked temp files, and the parent process replaces the local copy with them.
+  checked temp files (engine.placement's temp name, synced), and the parent process replaces
+  the local copy with them (engine.placement.commit_temp).
 - An output that is not smaller than the local copy by `min_saving_fraction` is dropped and
   the file is reported as kept; a job that fails removes every temp file it made.
 - A still is encoded from the very bytes that were hashed against the original, and its
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -143,6 +145,8 @@ def _compress_file(ws: WorkerSettings, f: FileJob) -> tuple[str, FileOutcome]:
             _encode_video(ws, f, source_path, temp)
             size_after = temp.stat().st_size
             small_enough = size_after <= size_before * (1.0 - ws.min_saving_fraction)
+            if small_enough:
+                _sync_file(temp)
             sha_after = sha256_file(temp) if small_enough else ""
         else:
             encoded = _encode_photo(f, hashes.content(source_path), ws.exiftool)
@@ -185,10 +189,22 @@ class _Hashes:
 
 
 def _write_temp(temp: Path, encoded: bytes) -> str:
-    """Write the checked output to its temp file; returns the sha256 of the bytes written."""
+    """Write the checked output to its temp file, synced; returns the sha256 of the bytes."""
     with temp.open("xb") as out:
         out.write(encoded)
+        out.flush()
+        os.fsync(out.fileno())
     return hashlib.sha256(encoded).hexdigest()
+
+
+def _sync_file(path: Path) -> None:
+    """fsync a file another process wrote (ffmpeg's output), so a rename never exposes an
+    empty file after a power loss."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _current_local(root: Path, f: FileJob) -> Path:

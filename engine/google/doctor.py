@@ -9,19 +9,27 @@ Invariants:
   Pixel; the library or the NAS inside (or containing) any Syncthing folder; a Pixel that has
   never connected.
 - Only reads: a few REST GETs and stat calls; nothing is changed in Syncthing or on disk.
+- Exit codes: 13 when Syncthing cannot be used at all (unreachable, API key refused), 14 for
+  any other danger (`doctor_exit_code`); backup-google stops with the same codes before it
+  places a file (`refuse_if_unsafe`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.config import Config
+from engine.errors import ConfigError, ExitCode
 from engine.google.syncthing import (
     SyncthingAuthError,
     SyncthingClient,
     SyncthingUnavailableError,
+    SyncthingUnsafeError,
+    resolve_api_key,
 )
 
 NEVER_SEEN_PREFIXES = ("1970-01-01", "0001-01-01")
@@ -52,6 +60,63 @@ class DoctorInputs:
 
 def has_danger(findings: list[Finding]) -> bool:
     return any(f.severity == "danger" for f in findings)
+
+
+def doctor_inputs(config: Config) -> DoctorInputs:
+    """The route's settings as absolute paths."""
+    google, nas_root = config.settings.google, config.settings.nas.root
+    return DoctorInputs(
+        syncthing_url=google.syncthing_url,
+        folder_id=google.folder_id,
+        outbox=config.resolve(google.outbox) if google.outbox else None,
+        pixel_device_id=google.pixel_device_id,
+        library_root=config.library_root,
+        nas_root=config.resolve(nas_root) if nas_root else None,
+    )
+
+
+def syncthing_client(config: Config, environ: Mapping[str, str]) -> SyncthingClient:
+    """A client for the configured Syncthing; ConfigError when no API key can be found."""
+    google = config.settings.google
+    config_xml = config.resolve(google.syncthing_config) if google.syncthing_config else None
+    return SyncthingClient(google.syncthing_url, resolve_api_key(config_xml, environ))
+
+
+def run_doctor(config: Config, environ: Mapping[str, str]) -> list[Finding]:
+    """Every finding about the configured Syncthing set-up (`photoledger doctor`)."""
+    try:
+        client: SyncthingClient | None = syncthing_client(config, environ)
+    except ConfigError as exc:
+        key_finding = Finding("danger", f"no usable Syncthing API key ({exc})", "", True)
+        return [key_finding, *examine_setup(doctor_inputs(config), None)]
+    return examine_setup(doctor_inputs(config), client)
+
+
+def doctor_exit_code(findings: list[Finding]) -> ExitCode:
+    """13 when Syncthing cannot be used at all, 14 for any other danger, else 0."""
+    if any(f.severity == "danger" and f.is_unreachable for f in findings):
+        return ExitCode.SYNCTHING_UNAVAILABLE
+    return ExitCode.SYNCTHING_UNSAFE if has_danger(findings) else ExitCode.OK
+
+
+def raise_for_findings(findings: list[Finding], message: str) -> None:
+    """Raise the error of `doctor_exit_code` with `message`; nothing when no danger."""
+    code = doctor_exit_code(findings)
+    if code == ExitCode.SYNCTHING_UNAVAILABLE:
+        raise SyncthingUnavailableError(message)
+    if code == ExitCode.SYNCTHING_UNSAFE:
+        raise SyncthingUnsafeError(message)
+
+
+def refuse_if_unsafe(findings: list[Finding]) -> None:
+    """Raise the error backup-google stops with when the set-up is dangerous."""
+    dangers = [f for f in findings if f.severity == "danger"]
+    if not dangers:
+        return
+    more = f" (and {len(dangers) - 1} more)" if len(dangers) > 1 else ""
+    raise_for_findings(
+        findings, f"{dangers[0].line()}{more}; run `photoledger doctor`; nothing was staged"
+    )
 
 
 def examine_setup(inputs: DoctorInputs, client: SyncthingClient | None) -> list[Finding]:

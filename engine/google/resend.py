@@ -5,6 +5,8 @@ Invariants:
   the NAS copy at the same relative path; it writes nothing.
 - Every named asset's source is settled before anything is written: one that cannot be
   re-sent refuses the whole request (ResendRefusedError), naming each refusal.
+- Assets are named the way `photoledger history` takes them (projections.assets): an id, an
+  iCloud record name or a library path; a name that fits no asset, or several, is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from engine.google.plan import (
 )
 from engine.google.stage import observe_resend_sources
 from engine.ledger import Ledger
+from engine.services import Services
+from projections.assets import resolve_asset
 
 
 class ResendRefusedError(PhotoledgerError):
@@ -39,6 +43,12 @@ class ResendJob:
 
     asset: Asset
     files: tuple[tuple[OutboxFile, SourceSeen], ...]
+
+
+def resolve_assets(services: Services, names: Sequence[str]) -> list[UUID]:
+    """Asset ids for names given like `photoledger history ASSET` takes them."""
+    root = services.config.library_root
+    return [resolve_asset(services.projection, name, root) for name in names]
 
 
 def find_downloaded_bytes(
@@ -77,6 +87,17 @@ def plan_google_resend(
     if refusals:
         raise ResendRefusedError("; ".join(refusals) + "; nothing was re-sent")
     return jobs
+
+
+def plan_google_resend_lines(services: Services, names: Sequence[str]) -> list[str]:
+    """What `--resend NAME... --dry-run` would do, one line per file (hashes the copies it
+    would read; writes nothing)."""
+    config = services.config
+    jobs = plan_google_resend(
+        services.ledger, resolve_assets(services, names), config.library_root,
+        config.nas_root(), include_edits=config.settings.google.include_edits,
+    )
+    return describe_resend(jobs)
 
 
 def describe_resend(jobs: list[ResendJob]) -> list[str]:

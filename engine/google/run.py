@@ -22,6 +22,10 @@ Invariants:
   recorded; a file that changes after that is that asset's failure alone. Each resent asset
   gets PixelStaged again (google_status "staged": the deletion gate stops counting Google
   until GoogleVerified) and is confirmed like any staged asset.
+- `run_backup_google` and `run_google_resend` are the stage's entries: they refuse a dangerous
+  Syncthing set-up before anything is placed (engine.google.doctor), report through
+  engine.reporting.Reporter (phases "stage", "resend", "confirm") and end by recording
+  StageCompleted("backup-google") with the run's counts.
 """
 
 from __future__ import annotations
@@ -31,12 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 from uuid import UUID
 
 from engine import events as ev
 from engine.asset import Asset
-from engine.crashpoints import CrashPoints
+from engine.batching import Batcher
+from engine.google.doctor import doctor_inputs, examine_setup, refuse_if_unsafe
 from engine.google.plan import (
     OutboxFile,
     PixelCopy,
@@ -46,7 +50,13 @@ from engine.google.plan import (
     is_outbox_copy_due_for_removal,
     plan_outbox_files,
 )
-from engine.google.resend import ResendJob, find_downloaded_bytes, plan_google_resend
+from engine.google.resend import (
+    ResendJob,
+    find_downloaded_bytes,
+    plan_google_resend,
+    resolve_assets,
+)
+from engine.google.route import GoogleRoute, google_route
 from engine.google.stage import (
     Placed,
     StageRefusedError,
@@ -55,34 +65,21 @@ from engine.google.stage import (
     remove_outbox_copy,
     resend_outbox_file,
 )
-from engine.google.syncthing import CONFIRM_EVENTS, SyncthingClient
-from engine.ledger import Ledger
-from projections.media import MediaProjection
-from projections.worklists import STAGE_WORKLISTS, worklist
+from engine.google.syncthing import CONFIRM_EVENTS
+from engine.reporting import NullReporter, Reporter
+from engine.services import Services
+from projections.google import google_verified_copies, google_work_items
+from projections.worklists import worklist
+
+# google_route comes with the stage's entries: a caller builds the route, then runs the stage.
+__all__ = [
+    "GoogleOptions", "GoogleRoute", "GoogleRun", "GoogleSummary", "execute_outbox_cleanup",
+    "google_route", "plan_backup_google", "run_backup_google", "run_google_resend",
+]
 
 SCAN_SUBS_MAX = 200  # more staged files than this: one scan of the whole folder
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class GoogleProgress(Protocol):
-    """Where the run reports progress (a rich bar, log lines, or nothing)."""
-
-    def started(self, phase: str, total: int) -> None: ...
-    def asset_done(self, outcome: str, label: str, detail: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class GoogleRoute:
-    """The configured Syncthing side of the route."""
-
-    client: SyncthingClient
-    folder_id: str
-    pixel_device_id: str
-    outbox: Path
-    library_root: Path
-    remove_after_days: int | None = None
-    nas_root: Path | None = None  # where a resend finds the bytes a compressed library lost
-    include_edits: bool = False  # google.include_edits: stage the edited still too
+SILENT: Reporter = NullReporter()  # a stage run inside another reports nothing of its own
 
 
 @dataclass(frozen=True)
@@ -91,15 +88,6 @@ class GoogleOptions:
     poll_s: float = 5.0
     limit: int | None = None
     save_every: int = 50
-
-
-@dataclass(frozen=True)
-class StageContext:
-    ledger: Ledger
-    projection: MediaProjection
-    crash: CrashPoints
-    run_id: str
-    now_utc: datetime
 
 
 @dataclass
@@ -133,30 +121,27 @@ class GoogleSummary:
 
 
 class GoogleRun:
-    """One execution of the stage; `execute` is the entry point."""
+    """One execution of the stage; `execute` and `resend` are its two ways to run."""
 
     def __init__(
-        self, ctx: StageContext, route: GoogleRoute, options: GoogleOptions,
-        progress: GoogleProgress,
+        self, services: Services, route: GoogleRoute, options: GoogleOptions, reporter: Reporter,
     ) -> None:
-        self.ctx, self.route, self.options, self.progress = ctx, route, options, progress
+        self.services, self.route, self.options, self.reporter = services, route, options, reporter
+        self.now_utc = services.clock()
         self.summary = GoogleSummary()
-        self.unsaved: dict[UUID, Asset] = {}
+        self.batch = Batcher.for_ledger(services.ledger, options.save_every)
 
     def execute(self) -> GoogleSummary:
         started = time.monotonic()
-        ids = worklist(self.ctx.projection, "backup-google", self.options.limit)
-        assets = [self.ctx.ledger.get_asset(UUID(i)) for i in ids]
+        ids = worklist(self.services.projection, "backup-google", self.options.limit)
+        assets = [self.services.ledger.get_asset(UUID(i)) for i in ids]
         since = self.route.client.event_baseline(CONFIRM_EVENTS)  # before anything can change
         try:
-            staged_now = self._stage_all(assets)
-            if staged_now:
-                subs = staged_now if len(staged_now) <= SCAN_SUBS_MAX else []
-                self.route.client.scan(self.route.folder_id, subs)
+            self._scan(self._stage_all(assets))
             pending = {a.id: a for a in assets if a.state.google_status == "staged"}
             self._confirm(pending, since)
         finally:
-            self._flush()
+            self.batch.flush()
             self.summary.elapsed_s = time.monotonic() - started
         return self.summary
 
@@ -165,20 +150,22 @@ class GoogleRun:
         started = time.monotonic()
         since = self.route.client.event_baseline(CONFIRM_EVENTS)
         try:
-            resent = self._resend_all(jobs)
-            if resent:
-                subs = resent if len(resent) <= SCAN_SUBS_MAX else []
-                self.route.client.scan(self.route.folder_id, subs)
+            self._scan(self._resend_all(jobs))
             pending = {j.asset.id: j.asset for j in jobs if j.asset.state.google_status == "staged"}
             self._confirm(pending, since)
         finally:
-            self._flush()
+            self.batch.flush()
             self.summary.elapsed_s = time.monotonic() - started
         return self.summary
 
+    def _scan(self, relpaths: list[str]) -> None:
+        if relpaths:
+            subs = relpaths if len(relpaths) <= SCAN_SUBS_MAX else []
+            self.route.client.scan(self.route.folder_id, subs)
+
     def _resend_all(self, jobs: list[ResendJob]) -> list[str]:
-        self.progress.started("resend", len(jobs))
-        now_ns = (self.ctx.now_utc - _EPOCH) // timedelta(microseconds=1) * 1000
+        self.reporter.started("resend", len(jobs))
+        now_ns = (self.now_utc - _EPOCH) // timedelta(microseconds=1) * 1000
         resent_relpaths: list[str] = []
         for job in jobs:
             placed: list[Placed] = []
@@ -189,44 +176,42 @@ class GoogleRun:
                     placed.append(resend_outbox_file(source, target, file.sha256, mtime_ns))
             except StageRefusedError as exc:  # changed since it was chosen: this asset only
                 self.summary.failed += 1
-                self.progress.asset_done("failed", job.files[0][0].relpath, str(exc))
+                self.reporter.asset_done("failed", job.files[0][0].relpath, str(exc))
                 continue
-            self.ctx.crash.reach("backup_google.after_stage_before_save")
-            job.asset.record(
-                ev.PixelStaged, self.ctx.run_id, outbox_relpath=job.files[0][0].relpath,
-                size_bytes=placed[0].size_bytes, method=placed[0].method,
-            )
-            self._add(job.asset)
+            self._record_staged(job.asset, [f for f, _ in job.files], placed)
             resent_relpaths.extend(f.relpath for f, _ in job.files)
             self.summary.resent += 1
-            self.progress.asset_done(
+            self.reporter.asset_done(
                 "resent", job.files[0][0].relpath, f"from {job.files[0][1].where}"
             )
-        self._flush()
+        self.batch.flush()
         return resent_relpaths
 
     def _stage_all(self, assets: list[Asset]) -> list[str]:
-        self.progress.started("stage", len(assets))
+        self.reporter.started("stage", len(assets))
         staged_relpaths: list[str] = []
         for asset in assets:
             files = plan_outbox_files(asset.state, include_edits=self.route.include_edits)
             if asset.state.google_status == "staged" and self._are_in_outbox(files):
-                self.progress.asset_done("already staged", files[0].relpath, "")
+                self.reporter.asset_done("already staged", files[0].relpath)
                 continue
             placed = self._place(files)
             if placed is None:
                 continue
-            self.ctx.crash.reach("backup_google.after_stage_before_save")
-            asset.record(
-                ev.PixelStaged, self.ctx.run_id, outbox_relpath=files[0].relpath,
-                size_bytes=placed[0].size_bytes, method=placed[0].method,
-            )
-            self._add(asset)
+            self._record_staged(asset, files, placed)
             staged_relpaths.extend(f.relpath for f in files)
             self._count_staged(placed)
-            self.progress.asset_done("staged", files[0].relpath, placed[0].method)
-        self._flush()
+            self.reporter.asset_done("staged", files[0].relpath, placed[0].method)
+        self.batch.flush()
         return staged_relpaths
+
+    def _record_staged(self, asset: Asset, files: list[OutboxFile], placed: list[Placed]) -> None:
+        self.services.crash.reach("backup_google.after_stage_before_save")
+        asset.record(
+            ev.PixelStaged, self.services.run_id, outbox_relpath=files[0].relpath,
+            size_bytes=placed[0].size_bytes, method=placed[0].method,
+        )
+        self.batch.add(asset)
 
     def _are_in_outbox(self, files: list[OutboxFile]) -> bool:
         return all(outbox_stat(self.route.outbox / f.relpath) is not None for f in files)
@@ -244,7 +229,7 @@ class GoogleRun:
                     placed.append(self._place_from_nas(file, target))
             except StageRefusedError as exc:
                 self.summary.failed += 1
-                self.progress.asset_done("failed", file.relpath, str(exc))
+                self.reporter.asset_done("failed", file.relpath, str(exc))
                 return None
         return placed
 
@@ -266,7 +251,7 @@ class GoogleRun:
 
     def _confirm(self, pending: dict[UUID, Asset], since: int) -> None:
         """Check every pending asset, then wait for Syncthing events, until done or stuck."""
-        self.progress.started("confirm", len(pending))
+        self.reporter.started("confirm", len(pending))
         client, deadline = self.route.client, time.monotonic() + self.options.wait_s
         verdicts: dict[UUID, PixelCopy] = {}
         while pending:
@@ -303,77 +288,74 @@ class GoogleRun:
         held = [i for i, v in verdicts.items() if v is PixelCopy.HELD]
         if not held:
             return
-        self.ctx.crash.reach("backup_google.before_verified_save")
+        self.services.crash.reach("backup_google.before_verified_save")
         for asset_id in held:
             asset = pending.pop(asset_id)
             asset.record(
-                ev.GoogleVerified, self.ctx.run_id, device_id=self.route.pixel_device_id,
+                ev.GoogleVerified, self.services.run_id, device_id=self.route.pixel_device_id,
                 size_bytes=asset.state.downloaded_size_bytes or 0,
             )
-            self._add(asset)
+            self.batch.add(asset)
             self.summary.verified += 1
-            self.progress.asset_done("verified", asset.state.local_relpath or "", "")
-        self._flush()
-
-    def _add(self, asset: Asset) -> None:
-        self.unsaved[asset.id] = asset
-        if len(self.unsaved) >= self.options.save_every:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.unsaved:
-            self.ctx.ledger.save(*self.unsaved.values())
-            self.unsaved.clear()
+            self.reporter.asset_done("verified", asset.state.local_relpath or "")
+        self.batch.flush()
 
 
-def execute_backup_google(
-    ctx: StageContext, route: GoogleRoute, options: GoogleOptions, progress: GoogleProgress
+def run_backup_google(
+    services: Services, route: GoogleRoute, options: GoogleOptions,
+    reporter: Reporter = SILENT,
 ) -> GoogleSummary:
-    """Stage the work list and confirm it on the Pixel; returns what happened."""
-    return GoogleRun(ctx, route, options, progress).execute()
+    """Refuse a dangerous set-up, stage the work list and confirm it on the Pixel, remove
+    outbox copies past their grace period; record StageCompleted."""
+    refuse_if_unsafe(examine_setup(doctor_inputs(services.config), route.client))
+    summary = GoogleRun(services, route, options, reporter).execute()
+    return _finish(services, route, summary)
 
 
-def execute_google_resend(
-    ctx: StageContext, route: GoogleRoute, asset_ids: Sequence[UUID], options: GoogleOptions,
-    progress: GoogleProgress,
+def run_google_resend(
+    services: Services, route: GoogleRoute, assets: Sequence[str], options: GoogleOptions,
+    reporter: Reporter = SILENT,
 ) -> GoogleSummary:
-    """Re-send the named assets' files with a new time and confirm them on the Pixel again."""
-    jobs = plan_google_resend(ctx.ledger, asset_ids, route.library_root, route.nas_root,
+    """Re-send the named assets (ids, record names or paths) with a new time and confirm them
+    on the Pixel again; then as run_backup_google. A name that fits no asset, or an asset that
+    cannot be re-sent, stops the run before anything is written."""
+    asset_ids = resolve_assets(services, assets)  # a name that fits no asset: before any check
+    refuse_if_unsafe(examine_setup(doctor_inputs(services.config), route.client))
+    jobs = plan_google_resend(services.ledger, asset_ids, route.library_root, route.nas_root,
                               include_edits=route.include_edits)
-    return GoogleRun(ctx, route, options, progress).resend(jobs)
+    summary = GoogleRun(services, route, options, reporter).resend(jobs)
+    return _finish(services, route, summary)
 
 
-def execute_outbox_cleanup(
-    projection: MediaProjection, route: GoogleRoute, now_utc: datetime
-) -> int:
+def _finish(services: Services, route: GoogleRoute, summary: GoogleSummary) -> GoogleSummary:
+    services.projection.catch_up(services.ledger)
+    summary.outbox_copies_removed = execute_outbox_cleanup(services, route)
+    services.record_stage_completed("backup-google", summary.counts())
+    return summary
+
+
+def execute_outbox_cleanup(services: Services, route: GoogleRoute) -> int:
     """Remove outbox copies whose grace period after GoogleVerified has passed."""
     if route.remove_after_days is None:
         return 0
-    rows = projection.query(
-        "SELECT local_relpath, live_video_relpath, google_verified_at_utc FROM media "
-        "WHERE google_status = 'verified' AND local_relpath IS NOT NULL"
-    )
-    removed = 0
-    for relpath, live_relpath, verified_at in rows:
-        verified_at_utc = datetime.fromisoformat(verified_at) if verified_at else None
-        if not is_outbox_copy_due_for_removal(verified_at_utc, route.remove_after_days, now_utc):
+    now_utc, removed = services.clock(), 0
+    for copy in google_verified_copies(services.projection):
+        if not is_outbox_copy_due_for_removal(
+            copy.verified_at_utc, route.remove_after_days, now_utc
+        ):
             continue
-        for name in (relpath, live_relpath):
+        for name in (copy.local_relpath, copy.live_video_relpath):
             if name is not None and remove_outbox_copy(route.outbox / name):
                 removed += 1
     return removed
 
 
-def plan_backup_google(projection: MediaProjection, limit: int | None) -> list[str]:
-    """What a run would do, one `stage PATH` or `confirm PATH` line per file (projection only)."""
-    sql = (
-        "SELECT local_relpath, live_video_relpath, google_status FROM media "
-        f"WHERE {STAGE_WORKLISTS['backup-google']} ORDER BY captured_at_utc, asset_id"
-    )
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
+def plan_backup_google(services: Services, limit: int | None) -> list[str]:
+    """What a run would do, one `stage PATH` or `confirm PATH` line per file (projection only:
+    no lock, no Syncthing call)."""
     planned: list[str] = []
-    for relpath, live_relpath, status in projection.query(sql):
-        verb = "confirm" if status == "staged" else "stage"
-        planned.extend(f"{verb} {p}" for p in (relpath, live_relpath) if p is not None)
+    for item in google_work_items(services.projection, limit):
+        verb = "confirm" if item.google_status == "staged" else "stage"
+        paths = (item.local_relpath, item.live_video_relpath)
+        planned.extend(f"{verb} {p}" for p in paths if p is not None)
     return planned

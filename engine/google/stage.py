@@ -3,7 +3,10 @@
 Invariants:
 - A file appears in the outbox complete or not at all: it is built under Syncthing's own
   temporary name (`.syncthing.<name>.tmp`, which Syncthing's scanner never indexes, so a
-  half-written file is never sent), then renamed over the target and the folder fsynced.
+  half-written file is never sent, not even one a kill left behind), fsynced, then placed by
+  engine.placement.commit_temp (renamed over the target, the folder fsynced). This is the one
+  writer that does not use placement.temp_path's name: Syncthing would index and send that.
+  engine.tempfiles still finds it (its `.tmp` suffix).
 - What lands in the outbox hashes to the sha256 recorded at download; otherwise nothing is
   placed and StageRefusedError says why (the library copy is gone or no longer the original).
 - A hardlink shares the library file's inode, size and modification time; a copy gets the
@@ -26,6 +29,7 @@ from pathlib import Path
 from engine.fsutil import HASH_CHUNK_BYTES, fsync_dir, sha256_file
 from engine.google.plan import OutboxFile, OutboxStat, SourceSeen
 from engine.nas.access import NAS_MARKER_NAME, nas_path
+from engine.placement import commit_temp
 
 _NO_LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 
@@ -75,11 +79,10 @@ def place_outbox_file(source: Path, target: Path, sha256: str) -> Placed:
             actual = _copy_hashing(source, temp, source.stat().st_mtime_ns)
         _refuse_unless_downloaded(f"the library copy {source}", actual, sha256)
         size_bytes = temp.stat().st_size
-        temp.replace(target)
+        commit_temp(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    fsync_dir(target.parent)
     return Placed(method=method, size_bytes=size_bytes, was_adopted=False)
 
 
@@ -183,11 +186,10 @@ def resend_outbox_file(source: SourceSeen, target: Path, sha256: str, mtime_ns: 
             raise StageRefusedError(f"the {source.where} copy {source.path} is gone") from None
         _refuse_unless_downloaded(f"the {source.where} copy {source.path}", actual, sha256)
         size_bytes = temp.stat().st_size
-        temp.replace(target)
+        commit_temp(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    fsync_dir(target.parent)
     method = "copy" if source.where == "library" else f"copy-from-{source.where}"
     return Placed(method=method, size_bytes=size_bytes, was_adopted=False)
 

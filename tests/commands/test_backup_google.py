@@ -19,11 +19,11 @@ from uuid import UUID
 
 import pytest
 
-from commands.backup_google import google_route, run_backup_google
 from commands.context import Settings, open_writer, utc_now
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
-from engine.google.run import GoogleOptions, GoogleSummary
+from engine.google.route import google_route
+from engine.google.run import GoogleOptions, GoogleSummary, run_backup_google, run_google_resend
 from engine.google.syncthing import SyncthingUnavailableError, SyncthingUnsafeError
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import Library, make_library
@@ -56,7 +56,9 @@ def backup(library: Library, options: GoogleOptions = WAIT, clock: object = utc_
     settings = Settings(library.config_path, CrashPoints(), clock, False, lambda _m: None)  # type: ignore[arg-type]
     route = google_route(library.config, environ if environ is not None else os.environ)
     with open_writer(library.config, settings, "backup-google") as deps:
-        return run_backup_google(deps, route, options, resend=resend)
+        if resend:
+            return run_google_resend(deps, route, resend, options)
+        return run_backup_google(deps, route, options)
 
 
 def topic_counts(library: Library) -> dict[str, Counter[str]]:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from commands.doctor import doctor_exit_code, run_doctor
 from engine.errors import ExitCode
-from engine.google.doctor import Finding
+from engine.google.doctor import Finding, doctor_exit_code, run_doctor
 from tests.factories import Library, make_library
 from tests.syncthing_pair import (
     SyncthingPair,

@@ -3,7 +3,7 @@
 Invariants:
 - Each world owns its simulator, its library folder and its session folder; nothing is shared
   between tests, so a fault armed in one test never leaks into another.
-- Stages run through the command layer's `run_discover` / `run_download` (the functions the CLI
+- Stages run through the engine's `run_discover` / `run_download` (the entries the CLI
   calls) with a port built by the real factory; only the retry policy differs from the CLI's, so
   retries cost milliseconds (a server's Retry-After is still honoured).
 - Every port a stage uses is closed when the stage ends, like one CLI invocation.
@@ -28,10 +28,10 @@ from typing import Any
 from uuid import UUID
 
 from commands.context import Settings, open_writer, utc_now
-from commands.discover import DiscoverOptions, DiscoverSummary, run_discover
 from engine.asset import MediaState
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
+from engine.discover.stage import DiscoverOptions, DiscoverResult, run_discover
 from engine.download.options import DownloadSummary, download_options
 from engine.download.stage import run_download
 from engine.icloud.adapter import PyicloudPort
@@ -87,12 +87,12 @@ class World:
     def settings(self) -> Settings:
         return Settings(self.library.config_path, CrashPoints(), utc_now, False, lambda _m: None)
 
-    def discover(self, *, full: bool = False) -> DiscoverSummary:
+    def discover(self, *, full: bool = False) -> DiscoverResult:
         port = self.new_port()
         options = DiscoverOptions(zone=ZONE, force_full=full)
         try:
             with open_writer(self.library.config, self.settings(), "discover") as deps:
-                return run_discover(deps, port, options, lambda _n: None)
+                return run_discover(deps, port, options, NullReporter())
         finally:
             port.close()
 
