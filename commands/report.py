@@ -25,6 +25,7 @@ from engine.config import load_config
 from engine.reports import run_named_report
 from engine.services import open_reader
 from projections.reports import Report, Section, plain
+from projections.reports.charts import plot_report
 
 
 @click.group("report")
@@ -51,8 +52,6 @@ def _emit(settings: Settings, name: str, as_json: bool, as_csv: bool,
     with open_reader(load_config(settings.config_path), settings) as services:
         report = run_named_report(services, name)
     if plot_path is not None:
-        from projections.reports.charts import plot_report
-
         plot_report(report, plot_path)
     if as_json:
         print_json(report.as_json())
