@@ -3,10 +3,11 @@
 Invariants:
 - A file appears in the outbox complete or not at all: it is built under Syncthing's own
   temporary name (`.syncthing.<name>.tmp`, which Syncthing's scanner never indexes, so a
-  half-written file is never sent, not even one a kill left behind), fsynced, then placed by
-  engine.placement.commit_temp (renamed over the target, the folder fsynced). This is the one
-  writer that does not use placement.temp_path's name: Syncthing would index and send that.
-  engine.tempfiles still finds it (its `.tmp` suffix).
+  half-written file is never sent, not even one a kill left behind); a copy is fsynced with
+  its time set; then engine.placement.commit_temp renames it over the target and fsyncs the
+  folder. This is the one writer that does not use placement.temp_path's name: Syncthing would
+  index that name and send a half-written file to the Pixel. engine.tempfiles still finds it
+  (its `.tmp` suffix).
 - What lands in the outbox hashes to the sha256 recorded at download; otherwise nothing is
   placed and StageRefusedError says why (the library copy is gone or no longer the original).
 - A hardlink shares the library file's inode, size and modification time; a copy gets the
