@@ -1,182 +1,48 @@
 """`photoledger backup-nas`: copy every downloaded resource to the NAS, then re-read and hash it.
 
 Invariants:
+- Options -> config -> services -> one engine entry (engine.nas.stage) -> render.
 - The NAS marker (`.photoledger-nas` at nas.root) is checked before the writer lock is taken:
   without it the command exits NAS_UNAVAILABLE (12) and the ledger is not touched at all.
 - `--dry-run` reads the ledger and the NAS marker only (which NAS is mounted decides what
   it lacks): no lock, no run, no other NAS access, nothing written.
-- Facts are appended by the engine's run in batches; this module only wires dependencies,
-  shows progress and prints the summary.
 - A NAS copy still damaged after the run is exit 17, a damaged last copy the alarm, exit 18
   (commands.output, as for `verify nas`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict
-from pathlib import Path
-
 import click
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.text import Text
 
-from commands.context import Deps, Settings, open_reader, open_writer
-from commands.output import (
-    console,
-    err_console,
-    finish_with_damage_check,
-    human_bytes,
-    print_json,
-    print_outcome,
-)
-from engine.config import Config, load_config
-from engine.errors import ConfigError
+from commands.context import Settings
+from commands.output import console, finish_with_damage_check, human_bytes, print_json
+from commands.progress import reporter_for
+from engine.config import load_config
 from engine.icloud.port import IcloudPort
-from engine.nas.access import read_nas_id, require_nas_available
-from engine.nas.files import NasRoots, RepairSource
-from engine.nas.repair import execute_nas_repair, execute_redownload
-from engine.nas.run import (
-    NasContext,
-    NasOptions,
-    NasProgress,
-    NasSummary,
-    execute_backup_nas,
-    plan_nas_run,
-)
-
-
-def nas_root_of(config: Config) -> Path:
-    """The configured NAS root; ConfigError when nas.root is not set."""
-    root = config.settings.nas.root
-    if not root:
-        raise ConfigError(f"{config.where('nas.root')}: must be set to use the NAS")
-    return config.resolve(root)
-
-
-def nas_context(deps: Deps, nas_root: Path) -> NasContext:
-    """The engine's view of this command's dependencies."""
-    return NasContext(
-        ledger=deps.ledger,
-        projection=deps.projection,
-        crash=deps.crash,
-        run_id=deps.run_id,
-        clock=deps.clock,
-        roots=NasRoots(
-            library_root=deps.config.library_root, nas_root=nas_root,
-            repair_sources=repair_sources(deps.config),
-        ),
-    )
-
-
-def repair_sources(config: Config) -> tuple[RepairSource, ...]:
-    """Where a missing or damaged NAS copy may also be found, after the library: the Pixel
-    outbox (same relative path) when the Google route is configured."""
-    outbox = config.settings.google.outbox
-    return (RepairSource("Pixel outbox", config.resolve(outbox)),) if outbox else ()
+from engine.nas import stage
+from engine.nas.access import require_nas_available
+from engine.nas.files import nas_root_of
+from engine.nas.repair import execute_redownload_and_repair
+from engine.nas.run import NasOptions, NasSummary
+from engine.reporting import NullReporter, Reporter
+from engine.services import Services, open_reader, open_writer
 
 
 def run_backup_nas(
-    deps: Deps, options: NasOptions, progress: NasProgress | None = None
+    services: Services, options: NasOptions, reporter: Reporter | None = None
 ) -> NasSummary:
-    """Copy and verify the backup-nas work list; record one fact per asset and the stage."""
-    nas_root = nas_root_of(deps.config)
-    summary = execute_backup_nas(
-        nas_context(deps, nas_root), options, progress or LogProgress(enabled=False)
-    )
-    deps.record_stage_completed("backup-nas", summary.counts())
-    return summary
+    """Deprecated: engine.nas.stage.run_backup_nas, for commands/pipeline.py until it calls
+    that itself."""
+    return stage.run_backup_nas(services, options, reporter or NullReporter())
 
 
 def repair_by_redownload(
-    deps: Deps, port: IcloudPort, asset_ids: frozenset[str]
+    services: Services, port: IcloudPort, asset_ids: frozenset[str]
 ) -> NasSummary | None:
-    """Download again what backup-nas asked of iCloud for these assets, then repair their NAS
-    copies from those bytes (None: the NAS is not mounted any more)."""
-    from commands.download import redownload_route
-
-    execute_redownload(redownload_route(deps, port), asset_ids)
-    nas = nas_context(deps, nas_root_of(deps.config))
-    return execute_nas_repair(nas, LogProgress(enabled=False), asset_ids)
-
-
-class LogProgress:
-    """Plain lines on stderr: the start, then one line per asset."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def started(self, phase: str, assets: int, total_bytes: int) -> None:
-        if self.enabled:
-            verb = "copying to the NAS" if phase == "backup" else "re-reading NAS copies of"
-            err_console.print(
-                f"{verb}: {assets} assets ({human_bytes(total_bytes)})",
-                markup=False, highlight=False,
-            )
-
-    def advance_bytes(self, size_bytes: int) -> None:
-        """Plain output has no byte counter."""
-
-    def asset_done(self, outcome: str, label: str, detail: str) -> None:
-        if self.enabled:
-            print_outcome(outcome, label, detail)
-
-
-class RichProgress:
-    """Bars for assets and bytes on a terminal; problems printed above them."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.assets: TaskID | None = None
-        self.bytes: TaskID | None = None
-
-    def started(self, phase: str, assets: int, total_bytes: int) -> None:
-        self.assets = self.progress.add_task(f"{phase} assets", total=assets)
-        self.bytes = self.progress.add_task(f"{phase} bytes", total=total_bytes)
-
-    def advance_bytes(self, size_bytes: int) -> None:
-        if self.bytes is not None:  # rich's Progress is thread-safe
-            self.progress.advance(self.bytes, size_bytes)
-
-    def asset_done(self, outcome: str, label: str, detail: str) -> None:
-        if self.assets is not None:
-            self.progress.advance(self.assets, 1)
-        if outcome in ("failed", "mismatched"):
-            self.progress.console.print(Text(f"{outcome}: {label} ({detail})"))
-
-
-@contextmanager
-def progress_for(settings: Settings) -> Iterator[NasProgress]:
-    """Rich bars on a terminal, plain log lines otherwise."""
-    if not settings.show_progress:
-        yield LogProgress(enabled=True)
-        return
-    bars = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), DownloadColumn(),
-        TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
-    )
-    with bars:
-        yield RichProgress(bars)
-
-
-def print_plan(relpaths: list[str], verb: str, outcome: str, as_json: bool) -> None:
-    """The dry run's list, one relative path a line, and a count."""
-    if as_json:
-        print_json({"would": verb, "relpaths": relpaths})
-        return
-    for relpath in relpaths:
-        console.print(Text(f"would {verb} {relpath}"))
-    console.print(f"{len(relpaths)} files would be {outcome}")
+    """Deprecated: what engine.nas.stage.run_backup_nas does with a port, for
+    commands/pipeline.py until it passes one."""
+    return execute_redownload_and_repair(services, port, asset_ids, NullReporter())
 
 
 @click.command("backup-nas")
@@ -205,26 +71,35 @@ def backup_nas_command(
     is missing (share not mounted).
     """
     config = load_config(settings.config_path)
+    options = NasOptions(workers=workers, limit=limit)
     if dry_run:
-        with open_reader(config, settings) as deps:
-            mounted = read_nas_id(nas_root_of(config))
-            planned = plan_nas_run(deps.projection, "backup", limit, mounted)
-        print_plan(planned, "copy or adopt", "copied or adopted", as_json)
+        with open_reader(config, settings) as services:
+            planned = stage.plan_backup_nas(services, options)
+        print_plan(planned, as_json)
         return
     require_nas_available(nas_root_of(config))  # before the lock: record nothing at all
-    options = NasOptions(workers=workers, limit=limit)
-    with open_writer(config, settings, "backup-nas") as deps:
-        with progress_for(settings) as bars:
-            summary = run_backup_nas(deps, options, bars)
+    with open_writer(config, settings, "backup-nas") as services:
+        with reporter_for(settings.show_progress, quiet=as_json) as reporter:
+            summary = stage.run_backup_nas(services, options, reporter)
         if as_json:
-            print_json(asdict(summary))
+            print_json(summary.as_dict())
         else:
             _print_summary(summary)
         # Inside the writer: the alarm's facts and the exit code (17/18) are this run's.
-        finish_with_damage_check(deps, settings.warn, quiet=as_json)
+        finish_with_damage_check(services, settings.warn, quiet=as_json)
 
 
 command = backup_nas_command
+
+
+def print_plan(relpaths: list[str], as_json: bool) -> None:
+    """The dry run's list, one relative path a line, and a count."""
+    if as_json:
+        print_json({"would": "copy or adopt", "relpaths": relpaths})
+        return
+    for relpath in relpaths:
+        console.print(Text(f"would copy or adopt {relpath}"))
+    console.print(f"{len(relpaths)} files would be copied or adopted")
 
 
 def _print_summary(summary: NasSummary) -> None:

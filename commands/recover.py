@@ -23,65 +23,32 @@ from uuid import UUID
 import click
 from rich.text import Text
 
-from commands.backup_nas import LogProgress as NasLogProgress
-from commands.backup_nas import nas_context, nas_root_of
-from commands.context import Deps, Settings, open_icloud, open_reader, open_writer
-from commands.download import LogProgress, download_options, local_timezone, naming_policy
+from commands.context import Settings
 from commands.output import check_nas_damage, console, print_json
+from commands.progress import reporter_for
 from engine.cleanup.last_copy import raise_for_damage
 from engine.cleanup.recover import (
-    RecoverContext,
     RecoverItem,
     RecoverSummary,
     describe_gone,
-    execute_recover,
     plan_recover,
+    run_recover,
 )
 from engine.config import load_config
-from engine.download.options import RunContext
 from engine.errors import AssetsFailedError, GoneFromIcloudError
-from engine.icloud.port import IcloudPort
 from engine.nas.access import NasUnavailableError
+from engine.services import Services, open_icloud, open_reader, open_writer
 from projections.assets import resolve_asset
 from projections.last_copy import damaged_deleted_assets
 
 
-def recover_context(deps: Deps, port: IcloudPort, run_id: str) -> RecoverContext:
-    """The engine's view of this command's dependencies (the download and NAS stages')."""
-    config = deps.config
-    download = RunContext(
-        ledger=deps.ledger, projection=deps.projection, crash=deps.crash, run_id=run_id,
-        library_root=config.library_root, naming=naming_policy(config, local_timezone()),
-    )
-    nas = nas_context(deps, nas_root_of(config)) if config.settings.nas.root and run_id else None
-    return RecoverContext(
-        ledger=deps.ledger, projection=deps.projection, port=port, crash=deps.crash,
-        run_id=run_id, clock=deps.clock, download=download,
-        download_options=download_options(config), download_progress=LogProgress(enabled=False),
-        nas=nas, nas_progress=NasLogProgress(enabled=False),
-    )
-
-
-def resolve_assets(deps: Deps, assets: tuple[str, ...], all_damaged: bool) -> list[UUID]:
+def resolve_assets(services: Services, assets: tuple[str, ...], all_damaged: bool) -> list[UUID]:
     """The asset ids named (as `history` resolves them), plus every damaged deleted asset."""
-    ids = [resolve_asset(deps.projection, name, deps.config.library_root) for name in assets]
+    root = services.config.library_root
+    ids = [resolve_asset(services.projection, name, root) for name in assets]
     if all_damaged:
-        ids += [UUID(i) for i in damaged_deleted_assets(deps.projection)]
+        ids += [UUID(i) for i in damaged_deleted_assets(services.projection)]
     return list(dict.fromkeys(ids))  # once each, in the order given
-
-
-def run_recover(deps: Deps, port: IcloudPort, asset_ids: list[UUID], *,
-                dry_run: bool = False) -> RecoverSummary:
-    """Recover, re-download and repair (or, dry, say what would happen)."""
-    if dry_run:
-        return plan_recover(recover_context(deps, port, ""), asset_ids)
-    summary = execute_recover(recover_context(deps, port, deps.run_id), asset_ids)
-    deps.record_stage_completed("recover", {
-        outcome: sum(item.outcome == outcome for item in summary.items)
-        for outcome in ("recovered", "reconciled", "finishing", "not-deleted", "gone",
-                        "conflict")
-    })
-    return summary
 
 
 @click.command("recover")
@@ -107,16 +74,20 @@ def command(settings: Settings, assets: tuple[str, ...], all_damaged: bool, dry_
     config = load_config(settings.config_path)
     opener = open_reader(config, settings) if dry_run else open_writer(config, settings,
                                                                       "recover")
-    with open_icloud(config) as port, opener as deps:
-        ids = resolve_assets(deps, assets, all_damaged)
-        summary = run_recover(deps, port, ids, dry_run=dry_run)
-        now = deps.clock()
+    with open_icloud(config) as port, opener as services:
+        ids = resolve_assets(services, assets, all_damaged)
+        if dry_run:
+            summary = plan_recover(services, port, ids)
+        else:
+            with reporter_for(settings.show_progress, quiet=as_json) as reporter:
+                summary = run_recover(services, port, ids, reporter)
+        now = services.clock()
         if as_json:
             print_json({**asdict(summary), "dry_run": dry_run})
         else:
             _print_summary(summary, now, dry_run)
         if not dry_run:
-            damage = check_nas_damage(deps, settings.warn, quiet=as_json)
+            damage = check_nas_damage(services, settings.warn, quiet=as_json)
             raise_for_recover(summary, now)
             raise_for_damage(damage, now)
 

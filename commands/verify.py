@@ -1,6 +1,7 @@
 """`photoledger verify nas`: re-read and re-hash NAS copies, least recently verified first.
 
 Invariants:
+- Options -> config -> services -> one engine entry (engine.nas.stage) -> render.
 - Every verdict is a re-read of the bytes (page cache dropped), never a size or time
   comparison: a flipped byte with the same size and modification time is caught.
 - The NAS marker is checked before the writer lock is taken: without it the command exits
@@ -16,46 +17,19 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import timedelta
-
 import click
 from rich.text import Text
 
-from commands.backup_nas import (
-    LogProgress,
-    nas_context,
-    nas_root_of,
-    print_plan,
-    progress_for,
-)
-from commands.context import Deps, Settings, open_reader, open_writer
+from commands.context import Settings
 from commands.output import console, finish_with_damage_check, print_json
+from commands.progress import reporter_for
 from engine.config import load_config
 from engine.nas.access import require_nas_available
+from engine.nas.files import nas_root_of
 from engine.nas.plan import parse_duration_s
-from engine.nas.run import (
-    NasOptions,
-    NasProgress,
-    NasSummary,
-    count_outdated_nas_copies,
-    execute_verify_nas,
-    plan_nas_run,
-)
-
-
-def run_verify_nas(
-    deps: Deps, options: NasOptions, progress: NasProgress | None = None
-) -> NasSummary:
-    """Re-verify NAS copies (oldest verification first); record each verdict and the stage."""
-    nas_root = nas_root_of(deps.config)
-    summary = execute_verify_nas(
-        nas_context(deps, nas_root), options, progress or LogProgress(enabled=False)
-    )
-    deps.record_stage_completed("verify-nas", summary.counts())
-    max_age = timedelta(days=deps.config.settings.nas.max_verify_age_days)
-    summary.outdated_after_run = count_outdated_nas_copies(deps.projection, deps.clock(), max_age)
-    return summary
+from engine.nas.run import NasOptions, NasSummary
+from engine.nas.stage import plan_verify_nas, run_verify_nas
+from engine.services import open_reader, open_writer
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
@@ -103,25 +77,35 @@ def verify_nas_command(
     (backup-nas then replaces the copy). Exits 12 and records nothing without the NAS marker.
     """
     config = load_config(settings.config_path)
+    options = NasOptions(workers=workers, limit=limit, max_duration_s=max_duration)
     if dry_run:
-        with open_reader(config, settings) as deps:
-            planned = plan_nas_run(deps.projection, "verify", limit, None)
-        print_plan(planned, "re-read", "re-read", as_json)
+        with open_reader(config, settings) as services:
+            planned = plan_verify_nas(services, options)
+        _print_plan(planned, as_json)
         return
     require_nas_available(nas_root_of(config))  # before the lock: record nothing at all
-    options = NasOptions(workers=workers, limit=limit, max_duration_s=max_duration)
-    with open_writer(config, settings, "verify nas") as deps:
-        with progress_for(settings) as bars:
-            summary = run_verify_nas(deps, options, bars)
+    with open_writer(config, settings, "verify nas") as services:
+        with reporter_for(settings.show_progress, quiet=as_json) as reporter:
+            summary = run_verify_nas(services, options, reporter)
         if as_json:
-            print_json(asdict(summary))
+            print_json(summary.as_dict())
         else:
             _print_summary(summary, config.settings.nas.max_verify_age_days)
         # Inside the writer: the alarm's facts and the exit code (17/18) are this run's.
-        finish_with_damage_check(deps, settings.warn, quiet=as_json)
+        finish_with_damage_check(services, settings.warn, quiet=as_json)
 
 
 command = verify_group
+
+
+def _print_plan(relpaths: list[str], as_json: bool) -> None:
+    """The dry run's list, one relative path a line, and a count."""
+    if as_json:
+        print_json({"would": "re-read", "relpaths": relpaths})
+        return
+    for relpath in relpaths:
+        console.print(Text(f"would re-read {relpath}"))
+    console.print(f"{len(relpaths)} files would be re-read")
 
 
 def _print_summary(summary: NasSummary, max_age_days: int) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from commands.backup_nas import run_backup_nas
 from commands.context import Deps, open_reader, open_writer
 from engine import events as ev
 from engine.cleanup.album import AlbumMoveSummary, run_album_move
@@ -28,6 +27,7 @@ from engine.cleanup.plan import DeletionPlan
 from engine.cleanup.run import DeleteSummary, run_delete_execute, run_delete_plan
 from engine.config import load_config
 from engine.nas.run import NasOptions
+from engine.nas.stage import run_backup_nas
 from engine.reporting import NullReporter
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import Library
@@ -61,7 +61,7 @@ class CleanupWorld:
 
     def backup_nas(self) -> None:
         with self.writer("backup-nas") as deps:
-            run_backup_nas(deps, NasOptions(workers=2))
+            run_backup_nas(deps, NasOptions(workers=2), NullReporter())
 
     def google_verify(self, record_names: Iterable[str]) -> None:
         """Append GoogleVerified (as backup-google would) for downloaded assets."""

@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from commands.backup_nas import run_backup_nas
 from commands.context import Settings, open_writer
-from commands.verify import run_verify_nas
 from engine import events as ev
 from engine.compress.encoders import LEGACY_TEMP_SUFFIX, TEMP_TAG
 from engine.compress.run import CompressOptions, CompressSummary, run_compress
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
 from engine.nas.run import NasOptions
+from engine.nas.stage import run_backup_nas, run_verify_nas
 from engine.placement import TEMP_SUFFIX
+from engine.reporting import NullReporter
 from tests.commands.test_backup_nas import with_nas
 from tests.compress_media import (
     CONTENT_ID,
@@ -145,12 +145,12 @@ class CompressLibrary:
 
     def backup_nas(self, now: datetime = NOW) -> None:
         with open_writer(self.library.config, self.settings(lambda: now), "backup-nas") as deps:
-            run_backup_nas(deps, NasOptions())
+            run_backup_nas(deps, NasOptions(), NullReporter())
 
     def verify_nas(self, now: datetime) -> None:
         """Re-read the NAS copies (their verification then counts as of `now`)."""
         with open_writer(self.library.config, self.settings(lambda: now), "verify nas") as deps:
-            run_verify_nas(deps, NasOptions())
+            run_verify_nas(deps, NasOptions(), NullReporter())
 
     def events_of(self, name: str) -> list[Any]:
         ledger = self.library.open_ledger()

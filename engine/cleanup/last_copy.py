@@ -167,11 +167,10 @@ def execute_damage_alarms(
 ) -> DamageReport:
     """Notify (`send`: engine.notify.Notifier.send) every damage not told yet, then record
     DamageAlarmRaised for each of them. Runs inside a writer, after the run's own facts."""
-    ctx = services
-    ctx.projection.catch_up(ctx.ledger)
-    now = ctx.clock()
+    services.projection.catch_up(services.ledger)
+    now = services.clock()
     report = DamageReport()
-    for asset_id, state in damaged_nas_copies(ctx.projection):
+    for asset_id, state in damaged_nas_copies(services.projection):
         damage = decide_damage(asset_id, state)
         if damage is not None:
             report.damages.append(damage)
@@ -183,12 +182,13 @@ def execute_damage_alarms(
         return report
     assets = []
     for d in due:
-        asset = ctx.ledger.get_asset(UUID(d.asset_id))
-        asset.record(ev.DamageAlarmRaised, ctx.run_id, timestamp=now, nas_relpath=d.nas_relpath,
-                     detected_at_utc=d.detected_at_utc or now, is_last_copy=d.is_last_copy)
+        asset = services.ledger.get_asset(UUID(d.asset_id))
+        asset.record(ev.DamageAlarmRaised, services.run_id, timestamp=now,
+                     nas_relpath=d.nas_relpath, detected_at_utc=d.detected_at_utc or now,
+                     is_last_copy=d.is_last_copy)
         assets.append(asset)
-    ctx.ledger.save(*assets)
-    ctx.projection.catch_up(ctx.ledger)
+    services.ledger.save(*assets)
+    services.projection.catch_up(services.ledger)
     report.notified = len(due)
     return report
 

@@ -18,11 +18,13 @@ Invariants:
   asset's time in Recently Deleted in the ledger (status, savings and the alarm then say the
   NAS copy must be restored from elsewhere); "not-deleted" records nothing.
 - A dry run asks iCloud only to look (records/lookup) and writes nothing anywhere.
+- `run_recover` appends every fact of the recover, its StageCompleted("recover") last; it
+  runs inside the command's writer (engine.services.Services), and the re-download and the
+  NAS repair report through the caller's Reporter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -32,18 +34,10 @@ from engine import events as ev
 from engine import resources as res
 from engine.asset import Asset, MediaState
 from engine.cleanup.plan import label_of
-from engine.crashpoints import CrashPoints
-from engine.download.options import DownloadOptions, DownloadProgress, RunContext
 from engine.icloud.port import IcloudPort, RecoverOutcome
-from engine.ledger import Ledger
-from engine.nas.repair import (
-    NAS_UNMOUNTED_NOTE,
-    RedownloadRoute,
-    execute_nas_repair,
-    execute_redownload,
-)
-from engine.nas.run import NasContext, NasProgress
-from projections.media import MediaProjection
+from engine.nas.repair import NAS_UNMOUNTED_NOTE, execute_nas_repair, execute_redownload
+from engine.reporting import Reporter
+from engine.services import Services
 
 Action = Literal["ask-icloud", "finish", "nothing"]
 ItemOutcome = Literal[
@@ -52,6 +46,7 @@ ItemOutcome = Literal[
 ]
 CONFLICT_ATTEMPTS = 3  # the record changed between lookup and write: ask again this often
 _REPAIRING = ("recovered", "reconciled", "finishing")
+_COUNTED = ("recovered", "reconciled", "finishing", "not-deleted", "gone", "conflict")
 
 
 @dataclass
@@ -79,23 +74,6 @@ class RecoverSummary:
     items: list[RecoverItem] = field(default_factory=list)
     nas_note: str = ""  # why the NAS step did not run, if it did not
     is_nas_unmounted: bool = False  # ... because the NAS marker is missing
-
-
-@dataclass(frozen=True)
-class RecoverContext:
-    """The dependencies of one recover run (built by the command)."""
-
-    ledger: Ledger
-    projection: MediaProjection
-    port: IcloudPort
-    crash: CrashPoints
-    run_id: str
-    clock: Callable[[], datetime]
-    download: RunContext
-    download_options: DownloadOptions
-    download_progress: DownloadProgress
-    nas: NasContext | None  # None: no NAS configured
-    nas_progress: NasProgress
 
 
 def decide_recover_action(state: MediaState) -> Action:
@@ -133,23 +111,29 @@ def describe_gone(item: RecoverItem, now: datetime) -> str:
             "its NAS copy, or another backup of it, is all there is")
 
 
-def execute_recover(ctx: RecoverContext, asset_ids: list[UUID]) -> RecoverSummary:
-    """Recover each asset from Recently Deleted, then re-download and repair the NAS copy."""
+def run_recover(
+    services: Services, port: IcloudPort, asset_ids: list[UUID], reporter: Reporter
+) -> RecoverSummary:
+    """Recover each asset from Recently Deleted, re-download it and repair its NAS copy;
+    then StageCompleted("recover") with how many items ended each way."""
     summary = RecoverSummary()
     for asset_id in asset_ids:
-        summary.items.append(_recover_one(ctx, ctx.ledger.get_asset(asset_id)))
-    ctx.projection.catch_up(ctx.ledger)
+        summary.items.append(_recover_one(services, port, services.ledger.get_asset(asset_id)))
+    services.projection.catch_up(services.ledger)
     repairing = [item for item in summary.items if item.is_repairing]
-    if not repairing:
-        return summary
-    _redownload(ctx, repairing)
-    ctx.crash.reach("recover.after_redownload")
-    _repair_nas(ctx, repairing, summary)
-    _judge(ctx, repairing)
+    if repairing:
+        wanted = frozenset(item.asset_id for item in repairing)
+        execute_redownload(services, port, wanted, reporter)
+        services.crash.reach("recover.after_redownload")
+        _repair_nas(services, wanted, reporter, summary)
+        _judge(services, repairing)
+    services.record_stage_completed("recover", {
+        outcome: sum(item.outcome == outcome for item in summary.items) for outcome in _COUNTED
+    })
     return summary
 
 
-def _recover_one(ctx: RecoverContext, asset: Asset) -> RecoverItem:
+def _recover_one(services: Services, port: IcloudPort, asset: Asset) -> RecoverItem:
     state = asset.state
     item = RecoverItem(asset.id.hex, label_of(state), "not-deleted",
                        recoverable_until_utc=state.recoverable_until_utc)
@@ -160,50 +144,45 @@ def _recover_one(ctx: RecoverContext, asset: Asset) -> RecoverItem:
     if action == "finish":
         item.outcome, item.detail = "finishing", "recovered earlier; finishing the repair"
         return item
-    outcome = _ask_icloud(ctx, state)
-    ctx.crash.reach("recover.after_icloud_call")
+    outcome = _ask_icloud(port, state)
+    services.crash.reach("recover.after_icloud_call")
     item.outcome, facts = decide_recovered_fact(state, outcome)
     item.detail = outcome.detail
     if facts is not None:
-        asset.record(ev.Recovered, ctx.run_id, timestamp=ctx.clock(), **facts)
-        ctx.ledger.save(asset)  # durable before anything else is done about it
+        asset.record(ev.Recovered, services.run_id, timestamp=services.clock(), **facts)
+        services.ledger.save(asset)  # durable before anything else is done about it
     elif item.outcome == "gone":
-        asset.record(ev.RemoteDeleted, ctx.run_id, timestamp=ctx.clock(),
+        asset.record(ev.RemoteDeleted, services.run_id, timestamp=services.clock(),
                      observed_via="recover: no longer in Recently Deleted")
-        ctx.ledger.save(asset)
+        services.ledger.save(asset)
     return item
 
 
-def _ask_icloud(ctx: RecoverContext, state: MediaState) -> RecoverOutcome:
+def _ask_icloud(port: IcloudPort, state: MediaState) -> RecoverOutcome:
     """recover_asset, asked again while the record keeps changing under it (CONFLICT)."""
-    outcome = ctx.port.recover_asset(state.zone, state.record_name)
+    outcome = port.recover_asset(state.zone, state.record_name)
     for _attempt in range(CONFLICT_ATTEMPTS - 1):
         if outcome.kind != "conflict":
             break
-        outcome = ctx.port.recover_asset(state.zone, state.record_name)
+        outcome = port.recover_asset(state.zone, state.record_name)
     return outcome
 
 
-def _redownload(ctx: RecoverContext, items: list[RecoverItem]) -> None:
-    """The download stage's engine over just these assets (their refetch and missing lists)."""
-    route = RedownloadRoute(ctx.download, ctx.port, ctx.download_options, ctx.download_progress)
-    execute_redownload(route, frozenset(item.asset_id for item in items))
-
-
-def _repair_nas(ctx: RecoverContext, items: list[RecoverItem], summary: RecoverSummary) -> None:
+def _repair_nas(
+    services: Services, wanted: frozenset[str], reporter: Reporter, summary: RecoverSummary
+) -> None:
     """The NAS stage's engine over these assets' damaged or missing copies (a note if not)."""
-    if ctx.nas is None:
+    if services.config.nas_root() is None:
         summary.nas_note = "no NAS configured (nas.root): nothing to repair"
         return
-    wanted = frozenset(item.asset_id for item in items)
-    if execute_nas_repair(ctx.nas, ctx.nas_progress, wanted) is None:
+    if execute_nas_repair(services, reporter, wanted) is None:
         summary.is_nas_unmounted = True
         summary.nas_note = NAS_UNMOUNTED_NOTE
 
 
-def _judge(ctx: RecoverContext, items: list[RecoverItem]) -> None:
+def _judge(services: Services, items: list[RecoverItem]) -> None:
     """Each item's result, from the ledger: re-downloaded as recorded? NAS copy verified?"""
-    states = ctx.projection.states_of({item.asset_id for item in items})
+    states = services.projection.states_of({item.asset_id for item in items})
     for item in items:
         state = states[item.asset_id]
         item.refetched = sum(1 for r in state.resources_downloaded
@@ -220,26 +199,28 @@ def _judge(ctx: RecoverContext, items: list[RecoverItem]) -> None:
         )
 
 
-def plan_recover(ctx: RecoverContext, asset_ids: list[UUID]) -> RecoverSummary:
-    """Dry run: what `execute_recover` would do, from the ledger and a read-only lookup."""
+def plan_recover(
+    services: Services, port: IcloudPort, asset_ids: list[UUID]
+) -> RecoverSummary:
+    """Dry run: what `run_recover` would do, from the ledger and a read-only lookup."""
     summary = RecoverSummary()
     for asset_id in asset_ids:
-        state = ctx.ledger.get_asset(asset_id).state
+        state = services.ledger.get_asset(asset_id).state
         item = RecoverItem(asset_id.hex, label_of(state), "not-deleted",
                            recoverable_until_utc=state.recoverable_until_utc)
         action = decide_recover_action(state)
         if action == "finish":
             item.outcome, item.detail = "finishing", "recovered earlier; would finish the repair"
         elif action == "ask-icloud":
-            item.outcome, item.detail = _look(ctx, state)
+            item.outcome, item.detail = _look(port, state)
         else:
             item.detail = "not deleted from iCloud: nothing to recover"
         summary.items.append(item)
     return summary
 
 
-def _look(ctx: RecoverContext, state: MediaState) -> tuple[ItemOutcome, str]:
-    page = ctx.port.lookup_assets(state.zone, [state.record_name])
+def _look(port: IcloudPort, state: MediaState) -> tuple[ItemOutcome, str]:
+    page = port.lookup_assets(state.zone, [state.record_name])
     live = next((a for a in page.assets if a.record_name == state.record_name), None)
     if live is None:
         return "gone", "iCloud no longer has it"

@@ -11,11 +11,13 @@ Invariants:
   folder is created and before each rename, and stops the run unless the marker still holds
   the same id and the mount's device (st_dev of the root) is the one seen at the start. An
   unmounted share (marker gone, an empty mount point left) gets no folder and no file.
-- A copy appears at its final path complete or not at all: temp file in the target folder,
-  every byte copied and counted against the source's size, fsync, rename, fsync the folder
-  (restic/borg order). A failed copy removes its temp file; a killed one leaves a temp file
-  that the next copy into that folder removes (temp names end in TEMP_SUFFIX and are never
-  read as content).
+- A copy appears at its final path complete or not at all: it is placed by engine.placement
+  (temp file `temp_path(target, "nas")` in the target folder, every byte copied and counted
+  against the source's size, fsync, rename, fsync the folder: restic/borg order). A failed
+  copy removes its temp file; a killed one leaves a temp file that the next copy of that
+  file removes (temp names end in TEMP_SUFFIX and are never read as content).
+- A source that cannot be opened or changes size while copied is the asset's problem
+  (SourceFileError); a full or read-only NAS stops the stage (NasUnavailableError).
 - A re-read drops the file's pages from this machine's page cache first
   (posix_fadvise DONTNEED) so the hash is of what the NAS returns, not of what was written.
 - A relative path from the ledger resolves strictly inside the NAS root.
@@ -26,31 +28,28 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from engine.errors import ExitCode, PhotoledgerError
-from engine.fsutil import atomic_write_bytes, fsync_dir, remove_temps_beside
+from engine.errors import ExitCode, PhotoledgerError, StorageError
+from engine.fsutil import remove_temps_beside
+from engine.placement import TEMP_SUFFIX, file_source, place_bytes, place_file, temp_path
 
 NAS_MARKER_NAME = ".photoledger-nas"
 NAS_ID_FIELD = "nas_id:"
 _MARKER_MAX_BYTES = 64 << 10  # a marker is a few lines; anything longer is not read whole
-TEMP_SUFFIX = ".photoledger-tmp"
+TEMP_TAG = "nas"  # engine.placement.temp_path(target, TEMP_TAG) is a NAS copy's temp file
+# NAS copies have always been owner-only (mkstemp's mode): new ones match those already there.
+COPY_MODE = 0o600
 REREAD_METHOD = "reread-fadvise-dontneed"
 ADOPTED_METHOD = "adopted-existing"
 READ_CHUNK_BYTES = 4 << 20
-COPY_CHUNK_BYTES = 64 << 20
-_TEMP_STEM_BYTES = 120  # leaves room under NAME_MAX (255) for the random part and suffix
 # A write that fails with one of these will fail for every later file too: stop the stage.
 _NAS_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
-_NO_KERNEL_COPY_ERRNOS = frozenset(
-    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
-)
 
 
 class NasUnavailableError(PhotoledgerError):
@@ -103,11 +102,12 @@ def write_nas_marker(root: Path, now: datetime) -> MarkerOutcome:
     nas_id = uuid.uuid4().hex
     try:
         if kept is None:
-            atomic_write_bytes(marker, marker_text(now, nas_id))
+            place_bytes(marker, marker_text(now, nas_id), tag=TEMP_TAG)
             return "written"
         # A marker from before ids (or with a person's notes in it): keep its text, add the id.
         separator = b"" if not kept or kept.endswith(b"\n") else b"\n"
-        atomic_write_bytes(marker, kept + separator + f"{NAS_ID_FIELD} {nas_id}\n".encode())
+        with_id = kept + separator + f"{NAS_ID_FIELD} {nas_id}\n".encode()
+        place_bytes(marker, with_id, tag=TEMP_TAG)
     except OSError as exc:
         raise NasUnavailableError(f"cannot write {marker}: {exc.strerror}") from None
     return "id added"
@@ -198,8 +198,9 @@ def nas_path(root: Path, relpath: str) -> Path:
 
 
 def _temp_prefix(target: Path) -> str:
-    stem = target.name.encode()[:_TEMP_STEM_BYTES].decode(errors="ignore")
-    return f".{stem}."
+    """`.<target name>.`: the start of the placement temp name (engine.placement.temp_path)
+    and of the random-named temps older versions wrote."""
+    return temp_path(target, "").name[: -len(TEMP_SUFFIX)]
 
 
 def remove_stale_temps(target: Path) -> int:
@@ -216,40 +217,42 @@ def copy_to_nas(
     rename: it raises to stop the copy when the NAS went away.
     """
     try:
-        source_fd = os.open(source, os.O_RDONLY)
-    except OSError as exc:
-        raise SourceFileError(f"cannot read {source}: {exc.strerror}") from None
-    try:
-        size_bytes = os.fstat(source_fd).st_size
+        size_bytes = _readable_size(source)
         check_nas()
         _ensure_folder(target.parent)
-        fd, temp_name = _make_temp(target)
-        temp = Path(temp_name)
-        try:
-            try:
-                copied = _copy_all(source_fd, fd)
-                if copied != size_bytes:
-                    raise SourceFileError(
-                        f"{source} changed while copying ({copied} of {size_bytes} bytes)"
-                    )
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+
+        def checked_rename() -> None:
             before_rename()
             check_nas()
-            temp.replace(target)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+
+        placed = place_file(target, _copy_of(source, size_bytes), tag=TEMP_TAG,
+                            mode=COPY_MODE, before_rename=checked_rename)
     except OSError as exc:
         raise _nas_write_error(target, exc) from None
-    finally:
-        os.close(source_fd)
+    return placed.size_bytes
+
+
+def _readable_size(source: Path) -> int:
+    """The size of a source that can be opened for reading; SourceFileError otherwise."""
     try:
-        fsync_dir(target.parent)
+        with source.open("rb") as handle:
+            return os.fstat(handle.fileno()).st_size
     except OSError as exc:
-        raise _nas_write_error(target, exc) from None
-    return copied
+        raise SourceFileError(f"cannot read {source}: {exc.strerror}") from None
+
+
+def _copy_of(source: Path, size_bytes: int) -> Callable[[Any], None]:
+    """placement's copy of `source`; a source that changed size while copied is a
+    SourceFileError: a problem of this asset, not of the NAS."""
+    copy = file_source(source, size_bytes)
+
+    def write(out: Any) -> None:
+        try:
+            copy(out)
+        except StorageError as exc:
+            raise SourceFileError(str(exc)) from None
+
+    return write
 
 
 def _ensure_folder(folder: Path) -> None:
@@ -257,10 +260,6 @@ def _ensure_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise NasUnavailableError(f"{folder} on the NAS is a file, not a folder") from None
-
-
-def _make_temp(target: Path) -> tuple[int, str]:
-    return tempfile.mkstemp(dir=target.parent, prefix=_temp_prefix(target), suffix=TEMP_SUFFIX)
 
 
 def _nas_write_error(target: Path, exc: OSError) -> Exception:
@@ -271,28 +270,6 @@ def _nas_write_error(target: Path, exc: OSError) -> Exception:
             "nothing was recorded for it (free space and run again)"
         )
     return exc
-
-
-def _copy_all(source_fd: int, target_fd: int) -> int:
-    """Copy from the start of source to target in the kernel when it can; returns bytes."""
-    copied = 0
-    try:
-        while n := os.copy_file_range(source_fd, target_fd, COPY_CHUNK_BYTES):
-            copied += n
-        return copied
-    except OSError as exc:
-        # Some kernels and network file systems refuse copy_file_range across mounts.
-        if copied or exc.errno not in _NO_KERNEL_COPY_ERRNOS:
-            raise
-    os.lseek(source_fd, 0, os.SEEK_SET)
-    os.lseek(target_fd, 0, os.SEEK_SET)
-    while chunk := os.read(source_fd, READ_CHUNK_BYTES):
-        view = memoryview(chunk)
-        while view:
-            written = os.write(target_fd, view)
-            view = view[written:]
-            copied += written
-    return copied
 
 
 def reread_sha256(path: Path) -> str | None:

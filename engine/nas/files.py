@@ -13,6 +13,8 @@ Invariants:
   iCloud (not done here: that would be the last source).
 - Every verdict about a NAS file comes from a re-read with the page cache dropped
   (engine.nas.access.reread_sha256), never from size or modification time.
+- The roots come from the config only (`nas_roots`): nas.root, then the library and the
+  Pixel outbox as the sources a copy may be repaired from.
 - Workers return results and never touch the ledger; a full or read-only NAS, or one that
   is no longer the NAS the run started on (engine.nas.access.NasGuard, checked before each
   folder and each rename), raises NasUnavailableError, which stops the stage.
@@ -24,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.config import Config
 from engine.crashpoints import CrashPoints
+from engine.errors import ConfigError
 from engine.nas.access import (
     NasGuard,
     SourceFileError,
@@ -58,6 +62,27 @@ class NasRoots:
     @property
     def sources(self) -> tuple[RepairSource, ...]:
         return (RepairSource("library", self.library_root), *self.repair_sources)
+
+
+def nas_root_of(config: Config) -> Path:
+    """The configured NAS root; ConfigError when nas.root is not set."""
+    root = config.nas_root()
+    if root is None:
+        raise ConfigError(f"{config.where('nas.root')}: must be set to use the NAS")
+    return root
+
+
+def repair_sources(config: Config) -> tuple[RepairSource, ...]:
+    """Where a missing or damaged NAS copy may also be found, after the library: the Pixel
+    outbox (same relative path) when the Google route is configured."""
+    outbox = config.settings.google.outbox
+    return (RepairSource("Pixel outbox", config.resolve(outbox)),) if outbox else ()
+
+
+def nas_roots(config: Config) -> NasRoots:
+    """The library, the configured NAS and the repair sources (ConfigError without nas.root)."""
+    return NasRoots(library_root=config.library_root, nas_root=nas_root_of(config),
+                    repair_sources=repair_sources(config))
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,12 @@ Invariants:
   while the re-download is pending): the download stage fetches those resources again, to
   their own paths, checked against the recorded sha256, and the next backup repairs the NAS
   copy from them (engine.nas.repair does both at once for `run`).
-- Events are appended only from the calling thread, in batches; workers only return results.
-  A stop (error, Ctrl-C) saves the facts already decided (never a half-decided asset).
+- Events are appended only from the calling thread, in batches (engine.batching.Batcher,
+  saved with Ledger.save_deciding_again and the NAS decider
+  engine.nas.plan.decide_facts_still_holding); workers only return results. A stop (error,
+  Ctrl-C) saves the facts already decided (never a half-decided asset).
+- The run's services are the command's (engine.services.Services): its ledger, projection,
+  clock, crash points and run; the NAS roots come from its config (engine.nas.files).
 - Event timestamps come from the injected clock: they are the verification times the
   `max_verify_age` rule reads.
 - `max_duration_s` stops handing out new assets after that long; the rest stays first in
@@ -28,19 +32,18 @@ Invariants:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from engine import events as ev
 from engine.asset import Asset
-from engine.crashpoints import CrashPoints
-from engine.ledger import Ledger
+from engine.batching import Batcher
 from engine.nas.access import ADOPTED_METHOD, REREAD_METHOD, NasGuard
-from engine.nas.files import NasRoots, execute_backup_job, execute_reverify_job
+from engine.nas.files import execute_backup_job, execute_reverify_job, nas_roots
 from engine.nas.plan import (
     NO_GOOD_SOURCE,
     REFETCH_REASON,
@@ -53,22 +56,11 @@ from engine.nas.plan import (
     is_new_mismatch,
     plan_nas_job,
 )
+from engine.reporting import Reporter
+from engine.services import Services
 from projections.media import MediaProjection
-from projections.worklists import (
-    NAS_REVERIFY_WHERE,
-    nas_backup_worklist,
-    nas_reverify_worklist,
-)
 
 Phase = Literal["backup", "verify"]
-
-
-class NasProgress(Protocol):
-    """Where a run reports progress (a rich bar, log lines, or nothing)."""
-
-    def started(self, phase: str, assets: int, total_bytes: int) -> None: ...
-    def advance_bytes(self, size_bytes: int) -> None: ...
-    def asset_done(self, outcome: str, label: str, detail: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -97,9 +89,11 @@ class NasSummary:
     outdated_after_run: int = 0
     elapsed_s: float = 0.0
     problems: list[str] = field(default_factory=list)
+    # NAS copies repaired from iCloud's bytes right after the run (None: no repair was run).
+    repaired_from_icloud: int | None = None
 
     def counts(self) -> dict[str, int]:
-        return {
+        counts = {
             "copied": self.copied,
             "adopted": self.adopted,
             "reverified": self.reverified,
@@ -109,36 +103,36 @@ class NasSummary:
             "failed": self.failed,
             "not_reached": self.not_reached,
         }
+        if self.repaired_from_icloud is not None:
+            counts["repaired_from_icloud"] = self.repaired_from_icloud
+        return counts
 
-
-@dataclass(frozen=True)
-class NasContext:
-    """The dependencies of one run (built by the command)."""
-
-    ledger: Ledger
-    projection: MediaProjection
-    crash: CrashPoints
-    run_id: str
-    clock: Callable[[], datetime]
-    roots: NasRoots
+    def as_dict(self) -> dict[str, object]:
+        """The summary as `--json` prints it (the repair's count only when one ran)."""
+        data = asdict(self)
+        if self.repaired_from_icloud is None:
+            del data["repaired_from_icloud"]
+        return data
 
 
 class NasRun:
     """One execution of backup (phase "backup") or re-verification (phase "verify")."""
 
     def __init__(
-        self, ctx: NasContext, options: NasOptions, progress: NasProgress, phase: Phase
+        self, services: Services, options: NasOptions, reporter: Reporter, phase: Phase
     ) -> None:
-        self.ctx, self.options, self.progress, self.phase = ctx, options, progress, phase
+        self.services, self.options, self.reporter, self.phase = (
+            services, options, reporter, phase)
+        self.roots = nas_roots(services.config)
         self.summary = NasSummary()
-        self.pending: dict[UUID, Asset] = {}
-        self.guard = NasGuard.start(ctx.roots.nas_root)
+        self.guard = NasGuard.start(self.roots.nas_root)
+        self.batch = Batcher(self._save, options.save_every)
 
     def execute(self, asset_ids: list[str]) -> NasSummary:
         started = time.monotonic()
-        jobs = list(_jobs(self.ctx.projection, asset_ids, self.phase))
+        jobs = list(nas_jobs(self.services.projection, asset_ids, self.phase))
         total = sum(size for _job, size in jobs)
-        self.progress.started(self.phase, len(jobs), total)
+        self.reporter.started(self.phase, len(jobs), total)
         deadline = None
         if self.options.max_duration_s is not None:
             deadline = started + self.options.max_duration_s
@@ -146,7 +140,7 @@ class NasRun:
             with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
                 self._feed(pool, [job for job, _size in jobs], deadline)
         finally:
-            self._flush()
+            self.batch.flush()
             self.summary.elapsed_s = time.monotonic() - started
         return self.summary
 
@@ -171,9 +165,9 @@ class NasRun:
         """Worker thread: the file effects of one asset."""
         if self.phase == "backup":
             return execute_backup_job(
-                self.ctx.roots, job, self.guard, self.ctx.crash, self.progress.advance_bytes
+                self.roots, job, self.guard, self.services.crash, self.reporter.advance_bytes
             )
-        return execute_reverify_job(self.ctx.roots, job, self.progress.advance_bytes)
+        return execute_reverify_job(self.roots, job, self.reporter.advance_bytes)
 
     def _collect(self, in_flight: dict[Future[list[FileResult]], NasJob]) -> None:
         done, _still = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -187,36 +181,36 @@ class NasRun:
         if verdict.outcome == "failed":
             self.summary.failed += 1
             self.summary.problems.append(f"{job.label}: {verdict.detail}")
-            self.progress.asset_done("failed", job.label, verdict.detail)
+            self.reporter.asset_done("failed", job.label, verdict.detail)
             return
         if any(r.action == "missing" for r in results):
             self.guard.check()  # unmounted is not missing
-        asset = self.ctx.ledger.get_asset(UUID(job.asset_id))
-        now = self.ctx.clock()
+        services = self.services
+        asset = services.ledger.get_asset(UUID(job.asset_id))
+        now = services.clock()
         if verdict.is_copied:
             asset.record(
-                ev.NasCopied, self.ctx.run_id, timestamp=now,
+                ev.NasCopied, services.run_id, timestamp=now,
                 nas_relpath=job.files[0].relpath, size_bytes=verdict.copied_bytes,
                 nas_id=self.guard.nas_id,
             )
         outcome = self._record_verdict(asset, verdict, now)
         if self.phase == "backup" and (keys := decide_refetch_keys(asset.state, results)):
-            asset.record(ev.RefetchRequested, self.ctx.run_id, timestamp=now,
+            asset.record(ev.RefetchRequested, services.run_id, timestamp=now,
                          resources=keys, reason=REFETCH_REASON)
             self.summary.refetch_requested.append(job.asset_id)
         if outcome == "mismatched":
             self.summary.problems.append(f"{job.label}: {verdict.detail}")
-        self.progress.asset_done(outcome, job.label, verdict.detail)
-        self.pending[asset.id] = asset
-        if len(self.pending) >= self.options.save_every:
-            self._flush()
+        self.reporter.asset_done(outcome, job.label, verdict.detail)
+        self.batch.add(asset)
 
     def _record_verdict(self, asset: Asset, verdict: AssetVerdict, now: datetime) -> str:
         """Append NasVerified or NasMismatched; returns the outcome shown to the user."""
+        run_id = self.services.run_id
         if verdict.outcome == "mismatched":
             if is_new_mismatch(asset.state, verdict.detail, self.guard.nas_id):
                 asset.record(
-                    ev.NasMismatched, self.ctx.run_id, timestamp=now,
+                    ev.NasMismatched, run_id, timestamp=now,
                     expected_sha256=verdict.expected_sha256,
                     actual_sha256=verdict.actual_sha256, detail=verdict.detail,
                     nas_id=self.guard.nas_id,
@@ -225,14 +219,14 @@ class NasRun:
             self.summary.unrepairable += int(NO_GOOD_SOURCE in verdict.detail)
             return "mismatched"
         asset.record(
-            ev.NasVerified, self.ctx.run_id, timestamp=now,
+            ev.NasVerified, run_id, timestamp=now,
             sha256=verdict.expected_sha256, method=verdict.method, files=verdict.files,
             nas_id=self.guard.nas_id,
         )
         if self.phase == "verify":
             self.summary.reverified += 1
             return "verified"
-        self.ctx.crash.reach("backup_nas.after_verify_before_save")
+        self.services.crash.reach("backup_nas.after_verify_before_save")
         if verdict.is_copied:
             self.summary.copied += 1
             self.summary.bytes_copied += verdict.copied_bytes
@@ -240,18 +234,13 @@ class NasRun:
         self.summary.adopted += 1
         return "adopted"
 
-    def _flush(self) -> None:
-        if not self.pending:
-            return
+    def _save(self, assets: list[Asset]) -> None:
         # A share that vanished since these were decided makes every "missing" suspect.
         self.guard.check()
-        self.ctx.ledger.save_deciding_again(
-            list(self.pending.values()), decide_facts_still_holding
-        )
-        self.pending.clear()
+        self.services.ledger.save_deciding_again(assets, decide_facts_still_holding)
 
 
-def _jobs(
+def nas_jobs(
     projection: MediaProjection, asset_ids: list[str], phase: Phase
 ) -> Iterator[tuple[NasJob, int]]:
     """Jobs in work-list order, with the bytes each will move (for progress)."""
@@ -264,41 +253,3 @@ def _jobs(
         if job is not None:
             keys = {f.key for f in job.files}
             yield job, sum(r.size_bytes for r in state.resources_downloaded if r.key in keys)
-
-
-def execute_backup_nas(
-    ctx: NasContext, options: NasOptions, progress: NasProgress
-) -> NasSummary:
-    """Copy and verify the `backup-nas` work list (for the NAS mounted now)."""
-    run = NasRun(ctx, options, progress, "backup")
-    ids = nas_backup_worklist(ctx.projection, run.guard.nas_id, options.limit)
-    return run.execute(ids)
-
-
-def execute_verify_nas(ctx: NasContext, options: NasOptions, progress: NasProgress) -> NasSummary:
-    """Re-read NAS copies, least recently verified first, for at most `max_duration_s`."""
-    ids = nas_reverify_worklist(ctx.projection, options.limit)
-    return NasRun(ctx, options, progress, "verify").execute(ids)
-
-
-def count_outdated_nas_copies(
-    projection: MediaProjection, now: datetime, max_verify_age: timedelta
-) -> int:
-    """NAS copies whose last verification no longer counts for the deletion gate."""
-    cutoff = now - max_verify_age
-    rows = projection.con.execute(
-        f"SELECT nas_verified_at_utc FROM media WHERE {NAS_REVERIFY_WHERE}"
-    )
-    return sum(1 for (at,) in rows if at is None or datetime.fromisoformat(at) < cutoff)
-
-
-def plan_nas_run(
-    projection: MediaProjection, phase: Phase, limit: int | None, nas_id: str | None
-) -> list[str]:
-    """The relative paths a run would copy or re-read, in order (ledger only; `nas_id` is
-    the mounted NAS's, None when it is not mounted: only the ledger's own work list)."""
-    if phase == "backup":
-        ids = nas_backup_worklist(projection, nas_id, limit)
-    else:
-        ids = nas_reverify_worklist(projection, limit)
-    return [f.relpath for job, _size in _jobs(projection, ids, phase) for f in job.files]

@@ -32,12 +32,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from commands.backup_nas import run_backup_nas  # noqa: E402
 from commands.context import Settings, open_writer, utc_now  # noqa: E402
 from engine import events as ev  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.crashpoints import CrashPoints  # noqa: E402
 from engine.nas.run import NasOptions  # noqa: E402
+from engine.nas.stage import run_backup_nas  # noqa: E402
+from engine.reporting import NullReporter  # noqa: E402
 from tests.factories import discover, make_library, new_run  # noqa: E402
 
 MIB = 1 << 20
@@ -118,7 +119,7 @@ def run_photoledger(config_path: Path, workers: int) -> tuple[float, int]:
     sync()
     started = time.perf_counter()
     with open_writer(config, settings, "backup-nas") as deps:
-        summary = run_backup_nas(deps, NasOptions(workers=workers))
+        summary = run_backup_nas(deps, NasOptions(workers=workers), NullReporter())
     elapsed = time.perf_counter() - started
     if summary.failed or summary.mismatched:
         raise SystemExit(f"backup-nas did not verify everything: {summary}")

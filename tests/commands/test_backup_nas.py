@@ -18,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from commands.backup_nas import run_backup_nas
 from commands.context import Settings, open_writer, utc_now
-from commands.verify import run_verify_nas
 from engine import events as ev
 from engine.asset import MediaState
 from engine.config import load_config
@@ -30,6 +28,8 @@ from engine.library_init import run_init
 from engine.nas.access import NAS_MARKER_NAME, TEMP_SUFFIX, read_nas_id
 from engine.nas.plan import is_nas_copy_current
 from engine.nas.run import NasOptions, NasSummary
+from engine.nas.stage import run_backup_nas, run_verify_nas
+from engine.reporting import NullReporter
 from tests.factories import REPO_ROOT, Library, discover, make_library, new_run
 from tests.reliability.invariants import (
     assert_projection_matches_replay,
@@ -141,12 +141,12 @@ def settings_for(library: Library, clock: Callable[[], datetime] = utc_now) -> S
 
 def backup(nl: NasLibrary, clock: Callable[[], datetime] = utc_now, **options: object) -> NasSummary:
     with open_writer(nl.library.config, settings_for(nl.library, clock), "backup-nas") as deps:
-        return run_backup_nas(deps, NasOptions(**options))  # type: ignore[arg-type]
+        return run_backup_nas(deps, NasOptions(**options), NullReporter())  # type: ignore[arg-type]
 
 
 def verify(nl: NasLibrary, clock: Callable[[], datetime] = utc_now, **options: object) -> NasSummary:
     with open_writer(nl.library.config, settings_for(nl.library, clock), "verify nas") as deps:
-        return run_verify_nas(deps, NasOptions(**options))  # type: ignore[arg-type]
+        return run_verify_nas(deps, NasOptions(**options), NullReporter())  # type: ignore[arg-type]
 
 
 def media(nl: NasLibrary) -> dict[str, dict[str, object]]:

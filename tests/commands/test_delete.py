@@ -17,13 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.verify import run_verify_nas
 from engine.cleanup.audit import run_audit
 from engine.cleanup.run import run_delete_execute
 from engine.errors import DeleteRefusedError, ExitCode, PlanInvalidError
 from engine.history import run_deletion_stories
 from engine.icloud.port import ChangeTagConflictError
 from engine.nas.run import NasOptions
+from engine.nas.stage import run_verify_nas
+from engine.reporting import NullReporter
 from projections.worklists import worklist
 from tests.cleanup_world import CleanupWorld, open_cleanup_world, prepare
 from tests.factories import run_cli
@@ -46,7 +47,7 @@ def flip_on_nas(cw: CleanupWorld, record_name: str) -> None:
 
 def verify_nas(cw: CleanupWorld) -> None:
     with cw.writer("verify") as deps:
-        run_verify_nas(deps, NasOptions(workers=2))
+        run_verify_nas(deps, NasOptions(workers=2), NullReporter())
 
 
 @contextmanager

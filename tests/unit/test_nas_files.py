@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from engine import placement
 from engine.crashpoints import CrashPoints
-from engine.nas import access as nas
 from engine.nas.access import (
     NAS_MARKER_NAME,
     TEMP_SUFFIX,
@@ -173,7 +173,7 @@ def test_nas_copy_syscall_order_is_write_fsync_rename_fsync_dir(
     calls: list[str] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync file"), real_fsync(fd))[1])
-    monkeypatch.setattr(nas, "fsync_dir", lambda p: calls.append(f"fsync dir {p.name}"))
+    monkeypatch.setattr(placement, "fsync_dir", lambda p: calls.append(f"fsync dir {p.name}"))
     (tmp_path / "src").write_bytes(b"x" * 100)
     target = tmp_path / "t"
     copy_to_nas(tmp_path / "src", target,
