@@ -5,8 +5,9 @@ Invariants:
   what is left (files already in place with the same bytes are adopted, never duplicated).
 - `--dry-run` and `--only-print-filenames` read the ledger only: no lock, no run, no iCloud
   call, nothing written.
-- Facts are appended by the engine's run in batches; this module only wires dependencies,
-  shows progress and prints the summary.
+- Options -> config -> services -> one engine entry (engine.download.stage) -> render: every
+  fact, the sidecars and StageCompleted are the engine's; progress goes through
+  commands.progress.reporter_for (stderr), the summary to stdout.
 """
 
 from __future__ import annotations
@@ -21,37 +22,17 @@ from commands.context import Settings
 from commands.output import console, err_console, human_bytes, print_json
 from commands.progress import reporter_for
 from engine.config import load_config
-from engine.download.options import (
-    DownloadOptions,
-    DownloadSummary,
-    download_options,
-    local_timezone,
-    naming_policy,
-)
+from engine.download.options import DownloadOptions, DownloadSummary, download_options
 from engine.download.plan import SIZE_CHOICES
-from engine.download.stage import plan_download, run_deps
+from engine.download.stage import plan_download
 from engine.download.stage import run_download as run_download_stage
 from engine.errors import AssetsFailedError
 from engine.icloud.port import IcloudPort
-from engine.nas.repair import RedownloadRoute
 from engine.reporting import NullReporter, Reporter
 from engine.services import Services, open_icloud, open_reader, open_writer
 
-# Deprecated names other modules still import from here (pipeline, recover, backup-nas).
-__all__ = ["LogProgress", "download_options", "local_timezone", "naming_policy"]
-
-
-class LogProgress(NullReporter):
-    """Deprecated: the quiet reporter recover passes (always `enabled=False`)."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-
-
-def redownload_route(deps: Services, port: IcloudPort) -> RedownloadRoute:
-    """Deprecated (backup-nas): the download stage as a repair re-downloads with it."""
-    options = download_options(deps.config)
-    return RedownloadRoute(run_deps(deps, options, deps.run_id), port, options, NullReporter())
+# Deprecated names commands/pipeline.py still imports from here.
+__all__ = ["download_options", "run_download"]
 
 
 def run_download(
@@ -62,27 +43,14 @@ def run_download(
 
 
 @click.command("download")
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Files downloaded at the same time.",
-)
-@click.option(
-    "--size",
-    "sizes",
-    type=click.Choice(SIZE_CHOICES),
-    multiple=True,
-    help="Renditions to fetch (repeatable; default original). Live-photo videos "
-    "are always fetched.",
-)
+@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Files downloaded at the same time.")
+@click.option("--size", "sizes", type=click.Choice(SIZE_CHOICES), multiple=True,
+              help="Renditions to fetch (repeatable; default original). Live-photo videos "
+              "are always fetched.")
 @click.option("--dry-run", is_flag=True, help="Show what would be downloaded; change nothing.")
-@click.option(
-    "--only-print-filenames",
-    is_flag=True,
-    help="Print the relative paths that would be written, one per line.",
-)
+@click.option("--only-print-filenames", is_flag=True,
+              help="Print the relative paths that would be written, one per line.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many assets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj

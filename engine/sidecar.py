@@ -24,15 +24,14 @@ Invariants:
   camera maker. Keywords go to dc:subject only; albums go to lr:hierarchicalSubject
   ("Trips|2021|Paris") and, verbatim, to photoledger:Albums. Album names never enter
   dc:subject, so a keyword and an album of the same name stay distinguishable.
-- `write_sidecar` writes through fsutil.atomic_write_bytes: a hidden `.<name>.XXXX.tmp` in
-  the same folder (a name engine.tempfiles removes after a crash, and never a photo's name,
-  since photo names never start with a dot), fsync, rename, fsync the folder. A failure
-  leaves the previous sidecar intact and no temp file.
+- `write_sidecar` writes through engine.placement (tag "sidecar"): a hidden temp file in the
+  same folder (a name engine.tempfiles removes after a crash, and never a photo's name, since
+  photo names never start with a dot), fsync, rename, fsync the folder. A failure leaves the
+  previous sidecar intact and no temp file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from engine.fsutil import atomic_write_bytes
+from engine.placement import place_bytes
 
 SIDECAR_SUFFIX = ".xmp"
 PHOTOLEDGER_NS = "https://photoledger.invalid/ns/1.0/"
@@ -148,8 +147,7 @@ def write_sidecar(
     path: Path, data: bytes, before_replace: Callable[[], None] | None = None
 ) -> str:
     """Write a rendered sidecar atomically and durably; returns the sha256 hex of `data`."""
-    atomic_write_bytes(path, data, before_replace=before_replace)
-    return hashlib.sha256(data).hexdigest()
+    return place_bytes(path, data, tag="sidecar", before_rename=before_replace).sha256
 
 
 def xml_text(text: str) -> str:

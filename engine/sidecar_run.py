@@ -16,10 +16,11 @@ Invariants:
   rendered, so a run with nothing due reads the table and renders nothing.
 - Only alive assets whose local original is present get one (deleted in iCloud, by photoledger
   or anyone: the sidecar already written is what the backups hold; it is frozen).
-- Write, then record: the file is written atomically (temp file, fsync, rename, fsync the
-  folder), then SidecarWritten is appended. A kill between the two leaves a complete file and
-  no fact, so the rerun writes the same bytes again and records it once; a kill before the
-  rename leaves a temp file, removed before the next write of that sidecar.
+- Write, then record: the file is placed through engine.placement (tag "sidecar": temp file,
+  fsync, rename, fsync the folder), then SidecarWritten is appended, saved in batches
+  (engine.batching). A kill between the two leaves a complete file and no fact, so the rerun
+  writes the same bytes again and records it once; a kill before the rename leaves a temp
+  file, which the next write of that sidecar reuses (one temp name per target).
 - One sidecar that cannot be written (a name too long, a folder gone) is counted and retried
   by the next run; a full or read-only disk stops the step (StorageError).
 """
@@ -27,28 +28,25 @@ Invariants:
 from __future__ import annotations
 
 import errno
-import json
 from dataclasses import dataclass, field
 from uuid import UUID
 
 from engine import events as ev
 from engine.albums import KnownAlbum, album_paths_for
-from engine.asset import Asset, MediaState
+from engine.asset import MediaState
+from engine.batching import Batcher
 from engine.cleanup.gate import DELETE_PENDING_ALBUM
 from engine.errors import StorageError
 from engine.fsutil import remove_temps_beside
 from engine.services import Services
 from engine.sidecar import MAX_OFFSET_S, SidecarFacts, render_xmp, sidecar_name, write_sidecar
 from projections.albums import known_albums
+from projections.download import sidecar_candidates
 from projections.media import MediaProjection
 
 SAVE_EVERY = 50
 LEAVE_OUT = frozenset({DELETE_PENDING_ALBUM})  # photoledger's working album, not the user's
 SYSTEMIC_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
-CANDIDATES_WHERE = (
-    "sha256 IS NOT NULL AND local_relpath IS NOT NULL AND local_removed_at_utc IS NULL "
-    "AND NOT is_remote_deleted AND (deletion_state IS NULL OR deletion_state = 'failed')"
-)  # a failed deletion left the asset in iCloud: its sidecar is kept current like any other
 _MICRO = 1_000_000
 _MILLI = 1000
 
@@ -116,20 +114,14 @@ def find_due(projection: MediaProjection) -> list[DueSidecar]:
     """Every asset whose sidecar is due, oldest capture first, with the album paths it names."""
     albums: dict[str, dict[str, KnownAlbum]] = {}
     due: list[DueSidecar] = []
-    rows = projection.query(
-        "SELECT asset_id, zone, local_relpath, sidecar_relpath, is_sidecar_stale, album_ids, "
-        f"sidecar_album_paths FROM media WHERE {CANDIDATES_WHERE} "
-        "ORDER BY captured_at_utc, asset_id"
-    )
-    for row in rows:
-        zone_albums = albums.get(row["zone"])
+    for row in sidecar_candidates(projection):
+        zone_albums = albums.get(row.zone)
         if zone_albums is None:
-            zone_albums = albums[row["zone"]] = known_albums(projection, row["zone"])
-        paths = album_paths_for(json.loads(row["album_ids"]), zone_albums, leave_out=LEAVE_OUT)
-        written = tuple(json.loads(row["sidecar_album_paths"]))
-        if decide_sidecar_due(row["local_relpath"], row["sidecar_relpath"],
-                              bool(row["is_sidecar_stale"]), written, paths):
-            due.append(DueSidecar(row["asset_id"], paths))
+            zone_albums = albums[row.zone] = known_albums(projection, row.zone)
+        paths = album_paths_for(row.album_ids, zone_albums, leave_out=LEAVE_OUT)
+        if decide_sidecar_due(row.local_relpath, row.sidecar_relpath, row.is_stale,
+                              row.written_album_paths, paths):
+            due.append(DueSidecar(row.asset_id, paths))
     return due
 
 
@@ -140,15 +132,16 @@ class SidecarRun:
         self.services = services
         self.library_root = services.config.library_root
         self.summary = SidecarSummary()
-        self.pending: list[Asset] = []
+        self.batcher = Batcher.for_ledger(services.ledger, SAVE_EVERY)
 
     def execute(self) -> SidecarSummary:
-        self.services.projection.catch_up(self.services.ledger)  # the files just filed are due too
+        # The files just filed are due too.
+        self.services.projection.catch_up(self.services.ledger)
         try:
             for item in find_due(self.services.projection):
                 self._write_one(item)
         finally:
-            self._flush()
+            self.batcher.flush()
             self.services.projection.catch_up(self.services.ledger)
         return self.summary
 
@@ -161,7 +154,7 @@ class SidecarRun:
         data = render_xmp(sidecar_facts(item.asset_id, state, item.album_paths))
         target = self.library_root / relpath
         try:
-            remove_temps_beside(target, f".{target.name}.", ".tmp")  # a killed write's
+            remove_temps_beside(target, f".{target.name}.", ".tmp")  # older versions' temp
             sha256 = write_sidecar(target, data, before_replace=self._before_rename)
         except OSError as exc:
             self._failed(relpath, exc)
@@ -172,9 +165,7 @@ class SidecarRun:
                      sha256=sha256, album_paths=item.album_paths)
         self.summary.written += is_first
         self.summary.rewritten += not is_first
-        self.pending.append(asset)
-        if len(self.pending) >= SAVE_EVERY:
-            self._flush()
+        self.batcher.add(asset)
 
     def _before_rename(self) -> None:
         self.services.crash.reach("sidecars.before_rename")
@@ -188,11 +179,6 @@ class SidecarRun:
         self.summary.failed += 1
         if len(self.summary.failures) < 10:
             self.summary.failures.append(f"{relpath}: {exc.strerror or exc}")
-
-    def _flush(self) -> None:
-        if self.pending:
-            self.services.ledger.save(*self.pending)
-            self.pending = []
 
 
 def write_sidecars(services: Services) -> SidecarSummary:

@@ -1,20 +1,18 @@
-"""Grouping and batching for the download stage: lookups by zone, saves in batches.
+"""Grouping for the download stage's lookups: assets by zone, in batches (saves in batches are
+engine.batching's).
 
 Invariants:
 - Assets are looked up per zone, in work-list order, at most `size` per records/lookup.
 - A Lookup tells "gone" (NOT_FOUND, or in Recently Deleted) apart from "not returned".
-- Facts are saved in batches of aggregates from the calling thread only (`Batcher`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from uuid import UUID
 
 from engine.asset import Asset
 from engine.icloud.model import RemoteAsset
-from engine.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -27,24 +25,6 @@ class Lookup:
     def is_gone(self, record_name: str) -> bool:
         fresh = self.assets.get(record_name)
         return record_name in self.gone or (fresh is not None and fresh.is_deleted)
-
-
-class Batcher:
-    """Collects aggregates with new events and saves them together."""
-
-    def __init__(self, ledger: Ledger, every: int) -> None:
-        self.ledger, self.every = ledger, every
-        self.pending: dict[UUID, Asset] = {}
-
-    def add(self, asset: Asset) -> None:
-        self.pending[asset.id] = asset
-        if len(self.pending) >= self.every:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.ledger.save(*self.pending.values())
-            self.pending.clear()
 
 
 def batches_by_zone(assets: Iterable[Asset], size: int) -> Iterator[tuple[str, list[Asset]]]:

@@ -5,12 +5,13 @@ Invariants:
   streaming, over the resumed prefix too (the existing part is hashed first).
 - A resumed request sends `Range: bytes=N-` (through the port's `start_byte`); a server that
   answers 200 instead of 206 restarts the part from zero. Resumes are bounded per file and run.
-- A final file appears only through `finalize_file`: fsync the part, set its times, then, under
-  one lock for the whole run, take the first candidate name that is free (or that already
-  holds identical bytes), rename, fsync the folder. An existing different file is never
-  replaced: the next candidate name is taken instead. The one exception is a re-download
-  after a recover, whose bytes were checked against the sha256 recorded before: it replaces
-  the same asset's own file at its own path (its compressed copy).
+- A final file appears only through `finalize_file`: set the part's times, fsync it, then,
+  under one lock for the whole run, take the first candidate name that is free (or that
+  already holds identical bytes) and rename (engine.placement.commit_temp), then fsync the
+  folder. The part keeps its resumable `.part` name (engine.tempfiles knows it). An existing
+  different file is never replaced: the next candidate name is taken instead. The one
+  exception is a re-download after a recover, whose bytes were checked against the sha256
+  recorded before: it replaces the same asset's own file at its own path (its compressed copy).
 - Local file-system failures raise StorageError (the run stops); network trouble is a result.
 """
 
@@ -37,6 +38,7 @@ from engine.errors import StorageError
 from engine.fsutil import HASH_CHUNK_BYTES, fsync_dir, sha256_file
 from engine.icloud.port import ContentError, IcloudPort, ThrottledError, UrlExpiredError
 from engine.naming import join_relpath
+from engine.placement import commit_temp
 
 CHUNK_BYTES = 1 << 16  # a cut loses at most one chunk: the rest is resumed
 MAX_RESUMES = 3
@@ -308,7 +310,8 @@ def _take_free_name(
             and registry.is_held_by(relpath, owner)
         )
         if info is None or is_same_bytes or is_own_replaced:
-            part.replace(target)
+            # Synced with its times already; the folder is synced once by finalize_file.
+            commit_temp(part, target, sync_folder=False)
             registry.claim(relpath, owner)
             return relpath
     return None

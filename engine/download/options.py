@@ -16,11 +16,8 @@ from engine.config import Config
 from engine.crashpoints import CrashPoints
 from engine.ledger import Ledger
 from engine.naming import NamingPolicy
-from engine.reporting import Reporter
 from engine.resources import ARCHIVE_KEYS
 from projections.media import MediaProjection
-
-DownloadProgress = Reporter  # deprecated: the name engine.nas.repair and recover still import
 
 
 @dataclass(frozen=True)
@@ -124,9 +121,6 @@ class RunDeps:
     run_id: str
     library_root: Path
     naming: NamingPolicy
-
-
-RunContext = RunDeps  # deprecated: what engine.nas.repair and commands/recover.py still build
 
 
 def reach(crash: CrashPoints, name: str) -> None:

@@ -372,9 +372,3 @@ class DownloadRun:
         self.breaker.observe(label, outcome in ("failed", "partial", "quarantined"), detail)
 
 
-
-def execute_download_run(
-    ctx: RunDeps, port: IcloudPort, options: DownloadOptions, reporter: Reporter
-) -> DownloadSummary:
-    """Deprecated (engine.nas.repair still calls it): engine.download.stage.execute_download."""
-    return DownloadRun(ctx, port, options, reporter).execute()

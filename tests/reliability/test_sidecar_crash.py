@@ -18,6 +18,7 @@ import pytest
 
 from engine.config import load_config
 from engine.crashpoints import CRASH_ENV
+from engine.placement import TEMP_SUFFIX
 from engine.tempfiles import find_temp_files
 from simulator.icloud.generator import GeneratorSpec, generate_library
 from simulator.icloud.server import SimulatorServer
@@ -79,7 +80,8 @@ def test_kill_while_writing_sidecars_then_rerun_writes_each_once(
     temps = find_temp_files([root])
     if point == "sidecars.before_rename":
         [temp] = temps  # the first sidecar, whole and synced, never renamed
-        assert temp.name.startswith(".") and ".xmp." in temp.name and temp.name.endswith(".tmp")
+        assert temp.name.startswith(".") and ".xmp." in temp.name
+        assert temp.name.endswith(TEMP_SUFFIX)
         assert not sidecars_on_disk(root)
     else:
         assert temps == [] and len(sidecars_on_disk(root)) == 1

@@ -573,7 +573,7 @@ def test_a_killed_writers_temp_is_cleaned_and_nothing_else(tmp_path: Path) -> No
     path = tmp_path / "IMG_0001.JPG.xmp"
     (tmp_path / "IMG_0001.JPG").write_bytes(b"original")
     write_sidecar(path, render_xmp(full_facts()))
-    # the name atomic_write_bytes gives its temp (mkstemp's random part in the middle)
+    # the name older versions gave their temp (mkstemp's random part in the middle)
     (tmp_path / ".IMG_0001.JPG.xmp.k3j_x9q2.tmp").write_bytes(b"<?xpacket half")
     assert remove_temp_files([tmp_path]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["IMG_0001.JPG", "IMG_0001.JPG.xmp"]
