@@ -15,10 +15,11 @@ from pathlib import Path
 
 import click
 
-from commands.context import VERSION, Settings, utc_now
+from commands.context import Settings
 from commands.output import err_console
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, PhotoledgerError
+from engine.services import VERSION, utc_now
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

@@ -18,14 +18,7 @@ from commands.output import console, print_json
 from commands.progress import reporter_for
 from engine.cleanup import album
 from engine.config import load_config
-from engine.icloud.port import IcloudPort
-from engine.reporting import NullReporter
-from engine.services import Services, open_icloud, open_reader, open_writer
-
-
-def run_album_move(deps: Services, port: IcloudPort) -> album.AlbumMoveSummary:
-    """Delegate kept for commands.pipeline: engine.cleanup.album.run_album_move."""
-    return album.run_album_move(deps, port, NullReporter())
+from engine.services import open_icloud, open_reader, open_writer
 
 
 @click.command("album-move")

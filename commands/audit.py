@@ -18,12 +18,7 @@ from commands.output import console, print_json
 from engine.cleanup import audit
 from engine.config import load_config
 from engine.errors import AuditFailedError
-from engine.services import Services, open_reader
-
-
-def load_stored_plans(deps: Services) -> dict[str, audit.StoredPlan]:
-    """Delegate kept for commands.history: engine.cleanup.audit.load_stored_plans."""
-    return audit.load_stored_plans(deps)
+from engine.services import open_reader
 
 
 @click.command("audit")

@@ -33,9 +33,6 @@ from engine.google.run import (
 )
 from engine.services import open_reader, open_writer
 
-# Also importable from here while commands/pipeline.py still takes them from this module.
-__all__ = ["command", "google_route", "run_backup_google"]
-
 
 @click.command("backup-google")
 @click.option("--wait-s", type=click.FloatRange(min=0), default=120.0, show_default=True,

@@ -19,30 +19,11 @@ from commands.context import Settings
 from commands.output import console, finish_with_damage_check, human_bytes, print_json
 from commands.progress import reporter_for
 from engine.config import load_config
-from engine.icloud.port import IcloudPort
 from engine.nas import stage
 from engine.nas.access import require_nas_available
 from engine.nas.files import nas_root_of
-from engine.nas.repair import execute_redownload_and_repair
 from engine.nas.run import NasOptions, NasSummary
-from engine.reporting import NullReporter, Reporter
-from engine.services import Services, open_reader, open_writer
-
-
-def run_backup_nas(
-    services: Services, options: NasOptions, reporter: Reporter | None = None
-) -> NasSummary:
-    """Deprecated: engine.nas.stage.run_backup_nas, for commands/pipeline.py until it calls
-    that itself."""
-    return stage.run_backup_nas(services, options, reporter or NullReporter())
-
-
-def repair_by_redownload(
-    services: Services, port: IcloudPort, asset_ids: frozenset[str]
-) -> NasSummary | None:
-    """Deprecated: what engine.nas.stage.run_backup_nas does with a port, for
-    commands/pipeline.py until it passes one."""
-    return execute_redownload_and_repair(services, port, asset_ids, NullReporter())
+from engine.services import open_reader, open_writer
 
 
 @click.command("backup-nas")

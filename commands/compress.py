@@ -27,9 +27,6 @@ from engine.config import load_config
 from engine.services import Services, open_reader, open_writer
 from projections.compression import savings_by_tier
 
-# Also importable from here while commands/pipeline.py still takes it from this module.
-__all__ = ["command", "run_compress"]
-
 
 @click.command("compress")
 @click.option("--plan", "show_plan", is_flag=True,

@@ -1,4 +1,4 @@
-"""The CLI's process-wide settings; the services themselves are built by engine.services.
+"""The CLI's process-wide settings; the services a command runs with come from engine.services.
 
 Invariant: `Settings` is built once in the CLI entry point and passed to every command.
 """
@@ -10,25 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.crashpoints import CrashPoints
-from engine.services import (
-    VERSION,
-    Clock,
-    PortOnDemand,
-    Services,
-    check_library,
-    open_icloud,
-    open_reader,
-    open_writer,
-    utc_now,
-    writer_lock,
-)
-
-Deps = Services  # the name the command modules used before engine.services
-
-__all__ = [
-    "VERSION", "Clock", "Deps", "PortOnDemand", "Services", "Settings", "check_library",
-    "open_icloud", "open_reader", "open_writer", "utc_now", "writer_lock",
-]
+from engine.services import Clock
 
 
 @dataclass(frozen=True)
@@ -40,5 +22,3 @@ class Settings:
     clock: Clock
     show_progress: bool
     warn: Callable[[str], None]
-
-

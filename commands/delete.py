@@ -14,7 +14,7 @@ Invariants:
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -28,21 +28,6 @@ from engine.cleanup.last_copy import raise_for_damage
 from engine.config import load_config
 from engine.icloud.port import IcloudPort
 from engine.services import Services, open_icloud, open_reader, open_writer
-
-
-def run_delete_plan(deps: Services, port: IcloudPort) -> cleanup.DeletionPlan:
-    """Delegate kept for commands.pipeline: engine.cleanup.run.run_delete_plan."""
-    return cleanup.run_delete_plan(deps, port)
-
-
-def run_delete_execute(deps: Services, port: IcloudPort, plan_id: str) -> cleanup.DeleteSummary:
-    """Delegate kept for commands.pipeline: engine.cleanup.run.run_delete_execute."""
-    return cleanup.run_delete_execute(deps, port, plan_id)
-
-
-def raise_for_outcome(summary: cleanup.DeleteSummary, dry_run: bool) -> None:
-    """Delegate kept for commands.pipeline: engine.cleanup.execute.raise_for_outcome."""
-    cleanup.raise_for_outcome(replace(summary, dry_run=dry_run))
 
 
 @click.group("delete")

@@ -8,8 +8,6 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import click
 
 from commands.context import Settings
@@ -18,20 +16,7 @@ from commands.progress import reporter_for
 from engine.config import load_config
 from engine.discover.stage import DiscoverOptions, DiscoverResult
 from engine.discover.stage import run_discover as run_discover_stage
-from engine.icloud.port import IcloudPort
-from engine.reporting import NullReporter
-from engine.services import Services, open_icloud, open_writer
-
-DiscoverSummary = DiscoverResult  # deprecated name
-# Deprecated names commands/pipeline.py still imports from here.
-__all__ = ["DiscoverOptions", "DiscoverSummary", "command", "run_discover"]
-
-
-def run_discover(
-    deps: Services, port: IcloudPort, options: DiscoverOptions, _advance: Callable[[int], None]
-) -> DiscoverResult:
-    """Deprecated (commands/pipeline.py): engine.discover.stage.run_discover."""
-    return run_discover_stage(deps, port, options, NullReporter())
+from engine.services import open_icloud, open_writer
 
 
 @click.command("discover")

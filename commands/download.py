@@ -22,24 +22,12 @@ from commands.context import Settings
 from commands.output import console, err_console, human_bytes, print_json
 from commands.progress import reporter_for
 from engine.config import load_config
-from engine.download.options import DownloadOptions, DownloadSummary, download_options
+from engine.download.options import DownloadSummary, download_options
 from engine.download.plan import SIZE_CHOICES
 from engine.download.stage import plan_download
 from engine.download.stage import run_download as run_download_stage
 from engine.errors import AssetsFailedError
-from engine.icloud.port import IcloudPort
-from engine.reporting import NullReporter, Reporter
-from engine.services import Services, open_icloud, open_reader, open_writer
-
-# Deprecated names commands/pipeline.py still imports from here.
-__all__ = ["download_options", "run_download"]
-
-
-def run_download(
-    deps: Services, port: IcloudPort, opts: DownloadOptions, progress: Reporter | None = None
-) -> DownloadSummary:
-    """Deprecated (pipeline): engine.download.stage.run_download."""
-    return run_download_stage(deps, port, opts, progress or NullReporter())
+from engine.services import open_icloud, open_reader, open_writer
 
 
 @click.command("download")

@@ -1,65 +1,21 @@
 """`photoledger run`: every stage in order, one summary, one exit code, notifications.
 
-Invariants:
-- The stages are commands.pipeline's; this module holds the lock, prints and notifies.
-- Notifications are sent after the run is recorded and the lock released; a failing
-  notification is a warning, never a different exit code. The one exception is
-  `backup-damaged`, sent inside the run (commands.output): its delivery is recorded.
+Invariant: the pass itself is engine.pipeline's (`run_once`, `send_notifications`); this module
+only reads the options, prints the summary and turns its exit code into the process's.
 """
 
 from __future__ import annotations
-
-import os
-from collections.abc import Callable
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from commands.context import Settings, open_icloud, open_writer
+from commands.context import Settings
 from commands.output import console, print_json
-from commands.pipeline import (
-    PipelineOptions,
-    RunSummary,
-    check_damage,
-    run_pipeline,
-    summary_json,
-)
-from engine.config import Config, load_config
-from engine.errors import ExitCode, PhotoledgerError
-from engine.notify import Notifier
-
-
-class RunAttentionError(PhotoledgerError):
-    """The run ended with something for the user to act on (the code says what)."""
-
-    def __init__(self, message: str, exit_code: ExitCode) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def run_once(config: Config, settings: Settings, options: PipelineOptions,
-             command: str = "run") -> RunSummary:
-    """Lock, run every stage, record the run with the summary's exit code; never raises it."""
-    summary = RunSummary()
-    try:
-        writer = open_writer(config, settings, command, verify_ledger=True)
-        with open_icloud(config) as port, writer as deps:
-            summary = run_pipeline(deps, port, options)
-            check_damage(deps, summary, settings.warn)
-            if summary.exit_code != ExitCode.OK:
-                raise RunAttentionError("needs attention", summary.exit_code)
-    except RunAttentionError:
-        pass  # recorded as the run's exit code by open_writer
-    return summary
-
-
-def notify(config: Config, summary: RunSummary, warn: Callable[[str], None]) -> None:
-    """Send the summary's notifications; problems become warnings."""
-    notifier = Notifier(config.settings.notify, dict(os.environ))
-    for notification in summary.notifications:
-        for problem in notifier.send(notification):
-            warn(problem)
+from engine.config import load_config
+from engine.errors import ExitCode
+from engine.pipeline.run import RunAttentionError, run_once, send_notifications
+from engine.pipeline.summary import PipelineOptions, RunSummary, summary_json
 
 
 @click.command("run")
@@ -77,24 +33,13 @@ def command(settings: Settings, execute_deletes: bool, as_json: bool) -> None:
     """
     config = load_config(settings.config_path)
     summary = run_once(config, settings, PipelineOptions(execute_deletes=execute_deletes))
-    notify(config, summary, settings.warn)
+    send_notifications(config, summary, settings.warn)
     if as_json:
         print_json(summary_json(summary))
     else:
         print_summary(summary)
     if summary.exit_code != ExitCode.OK:
-        raise RunAttentionError(_headline(summary), summary.exit_code)
-
-
-def _headline(summary: RunSummary) -> str:
-    if summary.damage_code == ExitCode.LAST_COPY_DAMAGED:
-        return summary.damage[0]
-    failed = [s for s in summary.stages if s.status == "failed"]
-    if failed:
-        return f"{failed[0].stage} failed: {failed[0].detail}"
-    if summary.damage:
-        return summary.damage[0]
-    return "; ".join(n.summary for n in summary.notifications if n.event != "run-completed")
+        raise RunAttentionError(summary.headline, summary.exit_code)
 
 
 def print_summary(summary: RunSummary) -> None:

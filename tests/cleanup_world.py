@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from commands.context import Deps, open_reader, open_writer
 from engine import events as ev
 from engine.cleanup.album import AlbumMoveSummary, run_album_move
 from engine.cleanup.plan import DeletionPlan
@@ -29,6 +28,7 @@ from engine.config import load_config
 from engine.nas.run import NasOptions
 from engine.nas.stage import run_backup_nas
 from engine.reporting import NullReporter
+from engine.services import Services, open_reader, open_writer
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import Library
 from tests.scenarios.fault_world import TINY_SCALE, World, asset_id, open_world
@@ -50,12 +50,12 @@ class CleanupWorld:
         return self.world.library.config_path
 
     @contextmanager
-    def writer(self, command: str) -> Iterator[Deps]:
+    def writer(self, command: str) -> Iterator[Services]:
         with open_writer(self.library.config, self.world.settings(), command) as deps:
             yield deps
 
     @contextmanager
-    def reader(self) -> Iterator[Deps]:
+    def reader(self) -> Iterator[Services]:
         with open_reader(self.library.config, self.world.settings()) as deps:
             yield deps
 

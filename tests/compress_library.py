@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from commands.context import Settings, open_writer
+from commands.context import Settings
 from engine import events as ev
 from engine.compress.encoders import LEGACY_TEMP_SUFFIX, TEMP_TAG
 from engine.compress.run import CompressOptions, CompressSummary, run_compress
@@ -28,6 +28,7 @@ from engine.nas.run import NasOptions
 from engine.nas.stage import run_backup_nas, run_verify_nas
 from engine.placement import TEMP_SUFFIX
 from engine.reporting import NullReporter
+from engine.services import open_writer
 from tests.commands.test_backup_nas import with_nas
 from tests.compress_media import (
     CONTENT_ID,

@@ -27,10 +27,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from commands.context import Settings, open_writer, utc_now  # noqa: E402
+from commands.context import Settings  # noqa: E402
 from engine.crashpoints import CrashPoints  # noqa: E402
 from engine.google.route import google_route  # noqa: E402
 from engine.google.run import GoogleOptions, run_backup_google  # noqa: E402
+from engine.services import open_writer, utc_now  # noqa: E402
 from simulator.syncthing_pair import SyncthingPair, running_syncthing_pair  # noqa: E402
 from tests.factories import make_library  # noqa: E402
 from tests.syncthing_pair import add_downloaded_assets, wire_library  # noqa: E402

@@ -32,13 +32,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from commands.context import Settings, open_writer, utc_now  # noqa: E402
+from commands.context import Settings  # noqa: E402
 from engine import events as ev  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.crashpoints import CrashPoints  # noqa: E402
 from engine.nas.run import NasOptions  # noqa: E402
 from engine.nas.stage import run_backup_nas  # noqa: E402
 from engine.reporting import NullReporter  # noqa: E402
+from engine.services import open_writer, utc_now  # noqa: E402
 from tests.factories import discover, make_library, new_run  # noqa: E402
 
 MIB = 1 << 20

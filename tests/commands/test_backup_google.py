@@ -19,12 +19,13 @@ from uuid import UUID
 
 import pytest
 
-from commands.context import Settings, open_writer, utc_now
+from commands.context import Settings
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
 from engine.google.route import google_route
 from engine.google.run import GoogleOptions, GoogleSummary, run_backup_google, run_google_resend
 from engine.google.syncthing import SyncthingUnavailableError, SyncthingUnsafeError
+from engine.services import open_writer, utc_now
 from tests.commands.test_backup_nas import with_nas
 from tests.factories import Library, make_library
 from tests.reliability.invariants import events_by_type

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from commands.context import Settings, open_writer, utc_now
+from commands.context import Settings
 from engine import events as ev
 from engine.asset import MediaState
 from engine.config import load_config
@@ -30,6 +30,7 @@ from engine.nas.plan import is_nas_copy_current
 from engine.nas.run import NasOptions, NasSummary
 from engine.nas.stage import run_backup_nas, run_verify_nas
 from engine.reporting import NullReporter
+from engine.services import open_writer, utc_now
 from tests.factories import REPO_ROOT, Library, discover, make_library, new_run
 from tests.reliability.invariants import (
     assert_projection_matches_replay,

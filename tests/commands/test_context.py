@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from commands.context import Settings, open_writer, utc_now
+from commands.context import Settings
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, LedgerDamagedError, LockedError, NotFoundError
 from engine.lock import WriterLock
+from engine.services import open_writer, utc_now
 from tests.factories import Library, discover
 
 WARNINGS: list[str] = []

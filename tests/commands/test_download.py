@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from commands.context import Settings, open_writer, utc_now
+from commands.context import Settings
 from engine import events as ev
 from engine.asset import Asset
 from engine.crashpoints import CrashPoints
@@ -26,6 +26,7 @@ from engine.icloud.factory import build_port_for
 from engine.icloud.retry import RetryPolicy
 from engine.ids import IcloudIdentity
 from engine.reporting import NullReporter
+from engine.services import open_reader, open_writer, utc_now
 from simulator.icloud.faults import ContentFault
 from simulator.icloud.generator import GeneratorSpec, generate_library
 from tests.factories import Library, make_library, new_run
@@ -311,7 +312,6 @@ def edited_id(state: Any, library: Library) -> str:
 
 
 def test_dry_run_plans_the_same_paths_and_writes_nothing(world: dict[str, Any]) -> None:
-    from commands.context import open_reader
     from engine.download.stage import plan_download
 
     library, port = world["library"], world["port"]

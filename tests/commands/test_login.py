@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from commands.context import Settings, utc_now
+from commands.context import Settings
 from commands.login import login_command
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, PhotoledgerError
+from engine.services import utc_now
 from simulator.icloud.server import SimulatorServer
 from tests.factories import Library
 from tests.sim import PASSWORD, USERNAME, TinyPhotoDatabase, start_simulator

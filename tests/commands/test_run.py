@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from commands.pipeline import decide_skip
 from engine.errors import ExitCode
+from engine.pipeline.run import decide_skip
 from tests.factories import Library, run_cli
 from tests.scenarios.fault_world import open_world
 from tests.sim import PASSWORD

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from commands.watch import sd_notify
 from engine.errors import ExitCode
 from engine.tempfiles import find_temp_files
+from engine.watch import sd_notify
 from tests.factories import Library, run_cli
 from tests.reliability.invariants import assert_each_resource_downloaded_once, assert_invariants
 from tests.scenarios.fault_world import open_world

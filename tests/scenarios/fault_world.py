@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from commands.context import Settings, open_writer, utc_now
+from commands.context import Settings
 from engine.asset import MediaState
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
@@ -39,6 +39,7 @@ from engine.icloud.factory import build_port_for
 from engine.icloud.retry import RetryPolicy
 from engine.ids import IcloudIdentity, asset_id_for
 from engine.reporting import NullReporter
+from engine.services import open_writer, utc_now
 from projections.worklists import STAGE_WORKLISTS
 from simulator.icloud.blobs import content_token, fast_blob
 from simulator.icloud.cloudkit import CloudKitPhotoDatabase

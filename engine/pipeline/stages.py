@@ -1,0 +1,106 @@
+"""Each stage of the pipeline called through its one engine entry, with the line `run` shows.
+
+Invariant: a stage function here only calls the stage's own entry (the one its command
+calls) and turns the result into the summary's detail, partial marks and notifications; it
+decides nothing the stage itself would not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+from engine.cleanup.album import run_album_move
+from engine.cleanup.plan import decide_mass_delete_guard
+from engine.cleanup.run import (
+    library_asset_count,
+    raise_for_outcome,
+    run_delete_execute,
+    run_delete_plan,
+)
+from engine.compress.run import CompressOptions, run_compress
+from engine.discover.stage import DiscoverOptions, run_discover
+from engine.download.options import download_options
+from engine.download.stage import run_download
+from engine.google.run import GoogleOptions, google_route, run_backup_google
+from engine.icloud.port import IcloudPort
+from engine.nas.run import NasOptions
+from engine.nas.stage import run_backup_nas
+from engine.notify import Notification
+from engine.pipeline.summary import PipelineOptions, RunSummary
+from engine.reporting import NullReporter
+from engine.services import Services
+from projections.worklists import worklist
+
+StageFn = Callable[[Services, IcloudPort, PipelineOptions, RunSummary], str]
+
+
+def _discover(services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
+    options = DiscoverOptions(zone=services.config.settings.icloud.library)
+    result = run_discover(services, port, options, NullReporter())
+    return f"{result.mode}: {json.dumps(dict(result.counts), sort_keys=True)}"
+
+
+def _download(services: Services, port: IcloudPort, o: PipelineOptions, s: RunSummary) -> str:
+    options = download_options(services.config, workers=o.download_workers)
+    result = run_download(services, port, options, NullReporter())
+    if result.has_failures:
+        s.partial_stages.add("download")
+        s.notifications.append(Notification(
+            "assets-failed", f"download: {result.partial + result.failed} assets failed and "
+            f"{result.quarantined} were quarantined: see `photoledger report failures`",
+            {k: str(v) for k, v in result.counts().items()}))
+    return json.dumps(result.counts(), sort_keys=True)
+
+
+def _backup_nas(services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
+    summary = run_backup_nas(services, NasOptions(), NullReporter(), port)
+    return json.dumps(summary.counts(), sort_keys=True)
+
+
+def _backup_google(
+    services: Services, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary
+) -> str:
+    route = google_route(services.config, os.environ)
+    summary = run_backup_google(services, route, GoogleOptions(), NullReporter())
+    return json.dumps(summary.counts(), sort_keys=True)
+
+
+def _compress(services: Services, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
+    summary = run_compress(services, CompressOptions(), NullReporter())
+    return json.dumps(summary.counts(), sort_keys=True)
+
+
+def _album_move(services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
+    result = run_album_move(services, port, NullReporter())
+    return (f"moved {len(result.moved)}, taken out by you {len(result.removals_observed)}, "
+            f"refused {len(result.refused)}, not eligible {result.not_eligible}")
+
+
+def _delete(services: Services, port: IcloudPort, o: PipelineOptions, summary: RunSummary) -> str:
+    if not worklist(services.projection, "delete", 1):
+        return "nothing in DeletePending"
+    plan = run_delete_plan(services, port)
+    if not plan.entries:
+        return f"no asset passes the gate ({len(plan.blocked)} blocked)"
+    summary.plan_id, summary.plan_assets = plan.plan_id, len(plan.entries)
+    if not o.execute_deletes:
+        return f"plan {plan.plan_id}: {len(plan.entries)} assets (not executed)"
+    failed = [s.stage for s in summary.stages if s.status == "failed"]
+    guard = decide_mass_delete_guard(len(plan.entries), library_asset_count(services.projection),
+                                     services.config.settings, bool(failed))
+    if guard:
+        return f"plan {plan.plan_id} not executed: {'; '.join(guard)}"
+    result = run_delete_execute(services, port, plan.plan_id)
+    summary.plan_id, summary.plan_assets = None, 0
+    raise_for_outcome(result)  # the exit code `delete execute` would give
+    return (f"deleted {len(result.deleted)}, skipped {len(result.skipped)}, "
+            f"failed {len(result.failed)}")
+
+
+STAGE_FUNCTIONS: dict[str, StageFn] = {
+    "discover": _discover, "download": _download, "backup-nas": _backup_nas,
+    "backup-google": _backup_google, "compress": _compress, "album-move": _album_move,
+    "delete": _delete,
+}
