@@ -19,10 +19,10 @@ from commands.context import Settings
 from commands.output import console, finish_with_damage_check, human_bytes, print_json
 from commands.progress import reporter_for
 from engine.config import load_config
-from engine.nas import stage
 from engine.nas.access import require_nas_available
 from engine.nas.files import nas_root_of
 from engine.nas.run import NasOptions, NasSummary
+from engine.nas.stage import plan_backup_nas, run_backup_nas
 from engine.services import open_reader, open_writer
 
 
@@ -55,13 +55,13 @@ def backup_nas_command(
     options = NasOptions(workers=workers, limit=limit)
     if dry_run:
         with open_reader(config, settings) as services:
-            planned = stage.plan_backup_nas(services, options)
+            planned = plan_backup_nas(services, options)
         print_plan(planned, as_json)
         return
     require_nas_available(nas_root_of(config))  # before the lock: record nothing at all
     with open_writer(config, settings, "backup-nas") as services:
         with reporter_for(settings.show_progress, quiet=as_json) as reporter:
-            summary = stage.run_backup_nas(services, options, reporter)
+            summary = run_backup_nas(services, options, reporter)
         if as_json:
             print_json(summary.as_dict())
         else:

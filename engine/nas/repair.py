@@ -16,9 +16,8 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
-from engine.download.options import DownloadOptions, RunDeps, download_options
+from engine.download.options import download_options
 from engine.download.stage import execute_download
 from engine.icloud.port import IcloudPort
 from engine.nas.access import read_nas_id
@@ -32,16 +31,6 @@ NAS_UNMOUNTED_NOTE = (
     "the NAS is not mounted (marker .photoledger-nas missing): run `photoledger backup-nas` "
     "once it is"
 )
-
-
-@dataclass(frozen=True)
-class RedownloadRoute:
-    """Deprecated, unused here: commands/download.py still builds it, until it stops."""
-
-    ctx: RunDeps
-    port: IcloudPort
-    options: DownloadOptions
-    progress: Reporter
 
 
 def execute_redownload(
