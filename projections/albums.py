@@ -62,7 +62,7 @@ class AlbumsFold:
 
 def known_albums(projection: MediaProjection, zone: str) -> dict[str, KnownAlbum]:
     """Every album and folder of the zone the ledger knows, removed ones included."""
-    rows = projection.query(
+    rows = projection._query(
         "SELECT album_id, name, parent_id, is_folder, is_removed FROM albums WHERE zone = ?",
         (zone,),
     )
@@ -109,14 +109,14 @@ def album_listing(projection: MediaProjection) -> list[AlbumListing]:
 
 
 def _zones(projection: MediaProjection) -> list[str]:
-    return [row[0] for row in projection.query("SELECT DISTINCT zone FROM albums ORDER BY zone")]
+    return [row[0] for row in projection._query("SELECT DISTINCT zone FROM albums ORDER BY zone")]
 
 
 def _distinct_members(projection: MediaProjection, zone: str, album_ids: list[str]) -> int:
     if not album_ids:
         return 0
     marks = ",".join("?" * len(album_ids))
-    rows = projection.query(
+    rows = projection._query(
         "SELECT COUNT(DISTINCT m.asset_id) FROM media AS m, json_each(m.album_ids) AS j "
         f"WHERE {_ALIVE_ASSET} AND m.zone = ? AND j.value IN ({marks})", (zone, *album_ids),
     )
@@ -124,7 +124,7 @@ def _distinct_members(projection: MediaProjection, zone: str, album_ids: list[st
 
 
 def _member_counts(projection: MediaProjection) -> dict[tuple[str, str], int]:
-    rows = projection.query(
+    rows = projection._query(
         "SELECT m.zone AS zone, j.value AS album_id, COUNT(*) AS n "
         f"FROM media AS m, json_each(m.album_ids) AS j WHERE {_ALIVE_ASSET} "
         "GROUP BY m.zone, j.value"

@@ -17,12 +17,12 @@ def resolve_asset(projection: MediaProjection, asset: str, library_root: Path) -
     to the library root, or relative to the current folder and inside the library)."""
     try:
         candidate = UUID(asset)
-        if projection.query("SELECT 1 FROM media WHERE asset_id = ?", (candidate.hex,)):
+        if projection._query("SELECT 1 FROM media WHERE asset_id = ?", (candidate.hex,)):
             return candidate
     except ValueError:
         pass
     relpath = library_relpath(asset, library_root)
-    rows = projection.query(
+    rows = projection._query(
         "SELECT asset_id FROM media WHERE record_name = ? OR local_relpath = ? "
         "OR live_video_relpath = ? OR compressed_relpath = ?",
         (asset, relpath, relpath, relpath),

@@ -49,7 +49,7 @@ class DeletedAsset(NamedTuple):
 
 def album_move_candidates(projection: MediaProjection, zone: str) -> list[str]:
     """Asset ids album-move asks the gate about, oldest capture first."""
-    rows = projection.query(
+    rows = projection._query(
         f"SELECT asset_id FROM media WHERE {ALBUM_MOVE_CANDIDATES_WHERE} AND zone = ? "
         f"{_OLDEST_FIRST}",
         (zone,),
@@ -59,7 +59,7 @@ def album_move_candidates(projection: MediaProjection, zone: str) -> list[str]:
 
 def in_delete_pending(projection: MediaProjection, zone: str) -> list[MovedAsset]:
     """Every asset that should still be in DeletePending (moved, not deleted)."""
-    rows = projection.query(
+    rows = projection._query(
         f"SELECT asset_id, record_name FROM media WHERE {IN_DELETE_PENDING_WHERE} AND zone = ?",
         (zone,),
     )
@@ -68,7 +68,7 @@ def in_delete_pending(projection: MediaProjection, zone: str) -> list[MovedAsset
 
 def delete_candidates(projection: MediaProjection, zone: str) -> list[str]:
     """Asset ids a deletion plan asks the gate about, oldest capture first."""
-    rows = projection.query(
+    rows = projection._query(
         f"SELECT asset_id FROM media WHERE {DELETE_CANDIDATES_WHERE} AND zone = ? "
         f"{_OLDEST_FIRST}",
         (zone,),
@@ -78,7 +78,7 @@ def delete_candidates(projection: MediaProjection, zone: str) -> list[str]:
 
 def deletion_requested(projection: MediaProjection, zone: str) -> list[str]:
     """Asset ids with a DeletionRequested and no outcome yet (a crash between the two)."""
-    rows = projection.query(
+    rows = projection._query(
         "SELECT asset_id FROM media WHERE deletion_state = 'requested' AND zone = ?", (zone,)
     )
     return [row["asset_id"] for row in rows]
@@ -86,7 +86,7 @@ def deletion_requested(projection: MediaProjection, zone: str) -> list[str]:
 
 def library_asset_count(projection: MediaProjection) -> int:
     """Assets still in iCloud as far as the ledger knows (the mass-delete fraction's base)."""
-    rows = projection.query(
+    rows = projection._query(
         "SELECT COUNT(*) AS n FROM media WHERE NOT is_remote_deleted "
         "AND (deletion_state IS NULL OR deletion_state != 'deleted')"
     )
@@ -95,19 +95,19 @@ def library_asset_count(projection: MediaProjection) -> int:
 
 def plan_run_id(projection: MediaProjection, plan_id: str) -> str | None:
     """The run (hex id) that recorded deletion plan `plan_id`; None when there is none."""
-    rows = projection.query("SELECT run_id FROM delete_plans WHERE plan_id = ?", (plan_id,))
+    rows = projection._query("SELECT run_id FROM delete_plans WHERE plan_id = ?", (plan_id,))
     return str(rows[0]["run_id"]) if rows else None
 
 
 def plan_run_ids(projection: MediaProjection) -> list[str]:
     """Every run (hex id) that recorded a deletion plan, sorted."""
-    rows = projection.query("SELECT run_id FROM delete_plans")
+    rows = projection._query("SELECT run_id FROM delete_plans")
     return sorted({str(row["run_id"]) for row in rows})
 
 
 def deleted_assets(projection: MediaProjection) -> list[DeletedAsset]:
     """Every asset recorded as deleted from iCloud, by asset id."""
-    rows = projection.query(
+    rows = projection._query(
         "SELECT asset_id, record_name, COALESCE(local_relpath, filename) AS label FROM media "
         "WHERE deletion_state = 'deleted' ORDER BY asset_id"
     )

@@ -41,7 +41,7 @@ class TierSavings:
 
 def savings_by_tier(projection: MediaProjection) -> list[TierSavings]:
     """Assets at each tier with their original and current local bytes."""
-    rows = projection.con.execute(
+    rows = projection._con.execute(
         "SELECT compression_tier, COUNT(*), SUM(size_bytes_before_compression),"
         " SUM(size_bytes_after_compression) FROM media WHERE compression_tier IS NOT NULL"
         " GROUP BY compression_tier ORDER BY compression_tier"
@@ -63,7 +63,7 @@ def held_relpaths(projection: MediaProjection) -> dict[str, str]:
     Counts the downloaded names (still, live-photo video, extra renditions) and the name a
     format change gave the still; a removed local copy keeps its names, as download does.
     """
-    rows = projection.con.execute(
+    rows = projection._con.execute(
         "SELECT asset_id, local_relpath, compressed_relpath, live_video_relpath, extra_files"
         " FROM media WHERE local_relpath IS NOT NULL"
     )

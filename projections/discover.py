@@ -11,13 +11,13 @@ from projections.media import MediaProjection
 
 def stored_sync_token(projection: MediaProjection, zone: str) -> str | None:
     """The last token discovery consumed for this zone (from the runs' facts)."""
-    rows = projection.query("SELECT sync_token FROM sync_tokens WHERE zone = ?", (zone,))
+    rows = projection._query("SELECT sync_token FROM sync_tokens WHERE zone = ?", (zone,))
     return str(rows[0][0]) if rows else None
 
 
 def alive_record_names(projection: MediaProjection, zone: str) -> list[str]:
     """Record names of the zone's assets neither gone from iCloud nor deleted by photoledger."""
-    rows = projection.query(
+    rows = projection._query(
         "SELECT record_name FROM media WHERE zone = ? AND NOT is_remote_deleted "
         "AND deletion_state IS NULL",
         (zone,),

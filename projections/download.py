@@ -40,7 +40,7 @@ class SidecarCandidate:
 def held_relpaths(projection: MediaProjection) -> dict[str, str]:
     """Relative path -> asset id hex for every file the ledger says an asset holds."""
     columns = ", ".join(MEDIA_FIELDS)
-    rows = projection.con.execute(
+    rows = projection._con.execute(
         f"SELECT asset_id, {columns} FROM media WHERE local_relpath IS NOT NULL"
     )
     held: dict[str, str] = {}
@@ -64,7 +64,7 @@ def _relpaths_of(state: MediaState) -> Iterator[str]:
 
 def sidecar_candidates(projection: MediaProjection) -> list[SidecarCandidate]:
     """Every asset that should have a current sidecar, oldest capture first."""
-    rows = projection.query(
+    rows = projection._query(
         "SELECT asset_id, zone, local_relpath, sidecar_relpath, is_sidecar_stale, album_ids, "
         f"sidecar_album_paths FROM media WHERE {SIDECAR_CANDIDATES_WHERE} "
         "ORDER BY captured_at_utc, asset_id"

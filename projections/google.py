@@ -36,7 +36,7 @@ class GoogleWorkItem:
 
 def google_verified_copies(projection: MediaProjection) -> list[GoogleVerifiedCopy]:
     """Every Google-verified asset with a local path (its outbox copy may be due for removal)."""
-    rows = projection.query(
+    rows = projection._query(
         "SELECT local_relpath, live_video_relpath, google_verified_at_utc FROM media "
         "WHERE google_status = 'verified' AND local_relpath IS NOT NULL"
     )
@@ -56,4 +56,4 @@ def google_work_items(projection: MediaProjection, limit: int | None) -> list[Go
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return [GoogleWorkItem(*row) for row in projection.query(sql)]
+    return [GoogleWorkItem(*row) for row in projection._query(sql)]

@@ -27,7 +27,7 @@ NAS_DAMAGED_WHERE = "sha256 IS NOT NULL AND nas_status = 'mismatched'"
 def damaged_nas_copies(projection: MediaProjection) -> list[tuple[str, MediaState]]:
     """(asset id, state) of every asset whose NAS copy is damaged: last copies first, then
     by capture time (a stable order for messages)."""
-    rows = projection.con.execute(
+    rows = projection._con.execute(
         f"SELECT asset_id FROM media WHERE {NAS_DAMAGED_WHERE} "
         f"ORDER BY NOT {SOLE_COPY_SQL}, captured_at_utc, asset_id"
     ).fetchall()
@@ -38,7 +38,7 @@ def damaged_nas_copies(projection: MediaProjection) -> list[tuple[str, MediaStat
 
 def damaged_deleted_assets(projection: MediaProjection) -> list[str]:
     """Asset ids deleted from iCloud whose NAS copy is damaged (`recover --all-damaged`)."""
-    rows = projection.con.execute(
+    rows = projection._con.execute(
         f"SELECT asset_id FROM media WHERE {NAS_DAMAGED_WHERE} "
         "AND (deletion_state IN ('deleted', 'requested') OR is_remote_deleted) "
         "ORDER BY captured_at_utc, asset_id"
@@ -61,7 +61,7 @@ class DeletedBytes:
 def deleted_bytes(projection: MediaProjection, now: datetime) -> DeletedBytes:
     """What deletion freed in iCloud: still recoverable at `now`, or gone for good."""
     cutoff = now.isoformat()
-    row = projection.con.execute(
+    row = projection._con.execute(
         "SELECT"
         " COALESCE(SUM(recoverable_until_utc > ?), 0),"
         " COALESCE(SUM(CASE WHEN recoverable_until_utc > ? THEN icloud_size_bytes END), 0),"

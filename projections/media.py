@@ -182,13 +182,13 @@ class MediaProjection:
         self.crash = crash
         self.damage: str | None = None  # set when an unreadable file was replaced
         try:
-            self.con = self._connect()
+            self._con = self._connect()
         except sqlite3.DatabaseError as exc:
             # Derived data: an unreadable file is replaced and refilled by catch_up.
             self.damage = str(exc)
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            self.con = self._connect()
+            self._con = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, timeout=30)
@@ -197,7 +197,7 @@ class MediaProjection:
             # Derived data: a power cut may drop the last commits, but rows and tracking
             # commit together, so the next catch_up redoes exactly what was lost.
             con.execute("PRAGMA synchronous=NORMAL")
-            self.con = con
+            self._con = con
             if self._schema_version() != SCHEMA_VERSION:
                 with self._transaction():
                     self._create_schema()
@@ -209,36 +209,38 @@ class MediaProjection:
 
     def close(self) -> None:
         """Close the connection."""
-        self.con.close()
+        self._con.close()
 
     def _schema_version(self) -> int:
-        return int(self.con.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._con.execute("PRAGMA user_version").fetchone()[0])
 
     def _create_schema(self) -> None:
         """Drop and create every table (inside the caller's transaction)."""
         for table in ("media", "tracking", *RunsFold.TABLES):
-            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            self._con.execute(f"DROP TABLE IF EXISTS {table}")
         cols = ", ".join(MEDIA_FIELDS)
-        self.con.execute(f"CREATE TABLE media (asset_id TEXT PRIMARY KEY, {cols})")
-        self.con.execute("CREATE TABLE tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
-        self.con.execute("INSERT INTO tracking VALUES ('media', 0)")
+        self._con.execute(f"CREATE TABLE media (asset_id TEXT PRIMARY KEY, {cols})")
+        self._con.execute(
+            "CREATE TABLE tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL)"
+        )
+        self._con.execute("INSERT INTO tracking VALUES ('media', 0)")
         for statement in RunsFold.SCHEMA:
-            self.con.execute(statement)
-        self.con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._con.execute(statement)
+        self._con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self.con.execute("BEGIN IMMEDIATE")
+        self._con.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._con.execute("ROLLBACK")
             raise
-        self.con.execute("COMMIT")
+        self._con.execute("COMMIT")
 
     def position(self) -> int:
         """The ledger position this projection has applied up to."""
-        return int(self.con.execute("SELECT position FROM tracking").fetchone()[0])
+        return int(self._con.execute("SELECT position FROM tracking").fetchone()[0])
 
     def refuse_if_ahead(self, ledger: Ledger) -> None:
         """Raise LedgerDamagedError when this projection has applied events the ledger lacks."""
@@ -278,7 +280,7 @@ class MediaProjection:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self.con.execute(f"SELECT * FROM media WHERE asset_id IN ({marks})", chunk):
+            for row in self._con.execute(f"SELECT * FROM media WHERE asset_id IN ({marks})", chunk):
                 asset_id, state = row_to_state(row)
                 states[asset_id] = state
         return states
@@ -289,10 +291,10 @@ class MediaProjection:
 
     def _write(self, fold: MediaFold, position: int) -> None:
         insert_rows(
-            self.con, (state_to_row(asset_id, state) for asset_id, state in fold.states.items())
+            self._con, (state_to_row(asset_id, state) for asset_id, state in fold.states.items())
         )
-        fold.runs.write(self.con)
-        self.con.execute("UPDATE tracking SET position = ?", (position,))
+        fold.runs.write(self._con)
+        self._con.execute("UPDATE tracking SET position = ?", (position,))
 
     def rebuild(self, ledger: Ledger, progress: ProgressFn | None = None) -> int:
         """Drop everything and replay the whole ledger; returns the number of events.
@@ -315,15 +317,15 @@ class MediaProjection:
 
     def rows(self) -> list[tuple[Any, ...]]:
         """Every media row, ordered by asset id (for comparisons)."""
-        return self.con.execute("SELECT * FROM media ORDER BY asset_id").fetchall()
+        return self._con.execute("SELECT * FROM media ORDER BY asset_id").fetchall()
 
     def states_where(self, where: str) -> Iterator[tuple[str, MediaState]]:
         """(asset_id, state) of every row matching the SQL condition `where`."""
-        return states_where(self.con, where)
+        return states_where(self._con, where)
 
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only query and return rows addressable by column name."""
-        cursor = self.con.cursor()
+        cursor = self._con.cursor()
         cursor.row_factory = sqlite3.Row
         return cursor.execute(sql, tuple(params)).fetchall()
 

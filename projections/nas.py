@@ -21,7 +21,7 @@ def count_outdated_nas_copies(
 ) -> int:
     """NAS copies whose last verification no longer counts for the deletion gate."""
     cutoff = now - max_verify_age
-    rows = projection.con.execute(
+    rows = projection._con.execute(
         f"SELECT nas_verified_at_utc FROM media WHERE {NAS_REVERIFY_WHERE}"
     )
     return sum(1 for (at,) in rows if at is None or datetime.fromisoformat(at) < cutoff)

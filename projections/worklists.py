@@ -73,7 +73,7 @@ def worklist(projection: MediaProjection, stage: str, limit: int | None = None) 
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return [row[0] for row in projection.con.execute(sql)]
+    return [row[0] for row in projection._con.execute(sql)]
 
 
 def nas_backup_worklist(
@@ -89,7 +89,7 @@ def nas_backup_worklist(
     sql = f"SELECT asset_id FROM media WHERE {where} ORDER BY captured_at_utc, asset_id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return [row[0] for row in projection.con.execute(sql, params)]
+    return [row[0] for row in projection._con.execute(sql, params)]
 
 
 def nas_reverify_worklist(projection: MediaProjection, limit: int | None = None) -> list[str]:
@@ -102,7 +102,7 @@ def nas_reverify_worklist(projection: MediaProjection, limit: int | None = None)
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return [row[0] for row in projection.con.execute(sql)]
+    return [row[0] for row in projection._con.execute(sql)]
 
 
 def compress_candidates(projection: MediaProjection) -> list[str]:
@@ -111,14 +111,14 @@ def compress_candidates(projection: MediaProjection) -> list[str]:
         f"SELECT asset_id FROM media WHERE {COMPRESS_CANDIDATES_WHERE} "
         "ORDER BY captured_at_utc, asset_id"
     )
-    return [row[0] for row in projection.con.execute(sql)]
+    return [row[0] for row in projection._con.execute(sql)]
 
 
 def stage_summaries(projection: MediaProjection) -> list[StageSummary]:
     """Count, bytes and oldest item waiting for each stage, in pipeline order."""
     summaries = []
     for stage, where in STAGE_WORKLISTS.items():
-        count, size, oldest = projection.con.execute(
+        count, size, oldest = projection._con.execute(
             "SELECT COUNT(*),"
             " COALESCE(SUM(COALESCE(downloaded_size_bytes, declared_size_bytes)), 0),"
             f" MIN(captured_at_utc) FROM media WHERE {where}"
@@ -129,7 +129,7 @@ def stage_summaries(projection: MediaProjection) -> list[StageSummary]:
 
 def library_totals(projection: MediaProjection) -> dict[str, Any]:
     """Whole-library counts and bytes per milestone."""
-    row = projection.query(
+    row = projection._query(
         "SELECT COUNT(*) AS assets,"
         " COALESCE(SUM(CASE WHEN deletion_state IS NULL AND NOT is_remote_deleted"
         "   THEN icloud_size_bytes END), 0) AS icloud_bytes,"
@@ -154,7 +154,7 @@ def library_totals(projection: MediaProjection) -> dict[str, Any]:
 
 def failures(projection: MediaProjection, limit: int = 20) -> list[dict[str, Any]]:
     """Assets with a recorded problem, most recent first."""
-    rows = projection.query(
+    rows = projection._query(
         "SELECT asset_id, record_name, filename, quarantine_reason, last_error, last_error_at_utc,"
         " (SELECT group_concat(value, ', ') FROM json_each(missing_resources)) AS missing "
         f"FROM media WHERE {FAILURES_WHERE} ORDER BY last_error_at_utc DESC LIMIT ?",
@@ -165,12 +165,12 @@ def failures(projection: MediaProjection, limit: int = 20) -> list[dict[str, Any
 
 def asset_count(projection: MediaProjection) -> int:
     """How many assets the projection holds."""
-    return int(projection.query("SELECT COUNT(*) AS n FROM media")[0]["n"])
+    return int(projection._query("SELECT COUNT(*) AS n FROM media")[0]["n"])
 
 
 def problem_counts(projection: MediaProjection) -> tuple[int, int]:
     """(quarantined, with a recorded error): what `run` compares before and after."""
-    row = projection.query(
+    row = projection._query(
         "SELECT COUNT(quarantine_reason) AS quarantined, COUNT(last_error) AS errors FROM media"
     )[0]
     return int(row["quarantined"]), int(row["errors"])
@@ -178,5 +178,5 @@ def problem_counts(projection: MediaProjection) -> tuple[int, int]:
 
 def last_run(projection: MediaProjection) -> dict[str, Any] | None:
     """The most recently started run (its row of the runs table), if any."""
-    rows = projection.query("SELECT * FROM runs ORDER BY started_at_utc DESC LIMIT 1")
+    rows = projection._query("SELECT * FROM runs ORDER BY started_at_utc DESC LIMIT 1")
     return dict(rows[0]) if rows else None

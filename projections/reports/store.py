@@ -293,7 +293,7 @@ def _fill(con: duckdb.DuckDBPyConnection, projection: MediaProjection, inputs: B
           position: int, scratch: Path, *, judged: Future[list[GateRow]] | None) -> None:
     con.execute(_media_schema())
     source = None
-    if _write_json_lines(projection.con, scratch):
+    if _write_json_lines(projection._con, scratch):
         # Read once into memory: the media copy and every stage's work list come from it.
         con.execute(f"CREATE TEMP TABLE media_source AS {_read_json_lines(scratch)}")
         source = "media_source"
@@ -330,7 +330,7 @@ def _copy_run_tables(con: duckdb.DuckDBPyConnection, projection: MediaProjection
     con.execute("CREATE TABLE runs_raw (run_id VARCHAR, command VARCHAR, host VARCHAR, "
                 "pid BIGINT, started_at_utc VARCHAR, finished_at_utc VARCHAR, "
                 "exit_code BIGINT, outcome VARCHAR)")
-    _append(con, "runs_raw", projection.con.execute(
+    _append(con, "runs_raw", projection._con.execute(
         "SELECT run_id, command, host, pid, started_at_utc, finished_at_utc, exit_code, "
         "outcome FROM runs").fetchall())
     con.execute("CREATE TABLE runs AS SELECT run_id, command, host, pid, "
@@ -340,7 +340,7 @@ def _copy_run_tables(con: duckdb.DuckDBPyConnection, projection: MediaProjection
     con.execute("DROP TABLE runs_raw")
     con.execute("CREATE TABLE delete_plans (plan_id VARCHAR, run_id VARCHAR, "
                 "asset_count BIGINT, plan_sha256 VARCHAR, planned_at_utc VARCHAR)")
-    _append(con, "delete_plans", projection.con.execute(
+    _append(con, "delete_plans", projection._con.execute(
         "SELECT plan_id, run_id, asset_count, plan_sha256, planned_at_utc FROM delete_plans"
     ).fetchall())
 

@@ -150,7 +150,7 @@ def assert_albums_rebuild_to_the_same_rows(library: Library, scratch: Path) -> N
         projection.catch_up(ledger)
         fresh.rebuild(ledger)
         query = "SELECT * FROM albums ORDER BY zone, album_id"
-        assert projection.con.execute(query).fetchall() == fresh.con.execute(query).fetchall()
+        assert projection._con.execute(query).fetchall() == fresh._con.execute(query).fetchall()
         assert projection.rows() == fresh.rows()
     finally:
         fresh.close()

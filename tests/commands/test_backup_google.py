@@ -92,7 +92,7 @@ def staged_relpaths(library: Library) -> set[str]:
     """The library paths of every downloaded original and live video (what goes to Google)."""
     projection = library.open_projection()
     try:
-        rows = projection.query("SELECT local_relpath, live_video_relpath FROM media")
+        rows = projection._query("SELECT local_relpath, live_video_relpath FROM media")
     finally:
         projection.close()
     return {path for row in rows for path in row if path is not None}
@@ -101,7 +101,7 @@ def staged_relpaths(library: Library) -> set[str]:
 def google_rows(library: Library) -> dict[str, tuple[str | None, str | None]]:
     projection = library.open_projection()
     try:
-        rows = projection.query(
+        rows = projection._query(
             "SELECT asset_id, google_status, google_device_id FROM media WHERE sha256 IS NOT NULL"
         )
     finally:

@@ -155,7 +155,7 @@ def media(nl: NasLibrary) -> dict[str, dict[str, object]]:
     projection, ledger = nl.library.open_projection(), nl.library.open_ledger()
     try:
         projection.catch_up(ledger)
-        rows = projection.query("SELECT * FROM media")
+        rows = projection._query("SELECT * FROM media")
     finally:
         projection.close()
         ledger.close()

@@ -23,7 +23,7 @@ def settings_for(library: Library) -> Settings:
 def runs(library: Library) -> list[tuple[str, int | None, str | None]]:
     projection = library.open_projection()
     try:
-        rows = projection.con.execute(
+        rows = projection._con.execute(
             "SELECT command, exit_code, outcome FROM runs ORDER BY started_at_utc"
         ).fetchall()
     finally:
@@ -47,7 +47,7 @@ def test_failed_writer_records_its_exit_code_and_keeps_its_events(library: Libra
             raise NotFoundError("boom")
     assert runs(library) == [("history", int(ExitCode.NOT_FOUND), "not_found")]
     projection = library.open_projection()
-    assert projection.con.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 1
+    assert projection._con.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 1
     projection.close()
 
 

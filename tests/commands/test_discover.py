@@ -61,7 +61,7 @@ def discover(library: Library, server: SimulatorServer, *args: str) -> dict[str,
 def media(library: Library, where: str = "1") -> list[Any]:
     projection = library.open_projection()
     try:
-        return projection.query(f"SELECT * FROM media WHERE {where}")
+        return projection._query(f"SELECT * FROM media WHERE {where}")
     finally:
         projection.close()
 

@@ -136,7 +136,7 @@ def states(library: Library) -> dict[str, Any]:
     ledger = library.open_ledger()
     try:
         projection.catch_up(ledger)
-        rows = projection.query("SELECT asset_id FROM media")
+        rows = projection._query("SELECT asset_id FROM media")
         return {r[0]: ledger.get_asset(__import__("uuid").UUID(r[0])).state for r in rows}
     finally:
         projection.close()

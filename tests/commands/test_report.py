@@ -150,7 +150,7 @@ def test_states_read_for_the_gate_equal_the_rows(world: tuple[Library, Expected]
     library, _exp = world
     projection = library.open_projection()
     try:
-        by_row = [row_to_state(row) for row in projection.con.execute("SELECT * FROM media")]
+        by_row = [row_to_state(row) for row in projection._con.execute("SELECT * FROM media")]
         assert list(projection.states_where("1")) == by_row
         # More fields than one SQLite function takes: the JSON objects are spliced.
         monkeypatch.setattr(media_module, "_STATE_CHUNK", 7)

@@ -89,7 +89,7 @@ def _expected_blocks(library: Library, meta: tuple[Any, ...]) -> set[tuple[str, 
     try:
         for stage in ("album-move", "delete"):
             where = STAGE_WORKLISTS[stage]
-            for (asset_id,) in projection.con.execute(f"SELECT asset_id FROM media WHERE {where}"):
+            for (asset_id,) in projection._con.execute(f"SELECT asset_id FROM media WHERE {where}"):
                 state = ledger.get_asset(UUID(asset_id)).state
                 blocks = (decide_album_move(state, now, settings) if stage == "album-move"
                           else decide_deletable(state, now, settings, marker).blocks)

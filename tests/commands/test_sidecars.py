@@ -87,7 +87,7 @@ def described(database: CloudKitPhotoDatabase) -> AssetRow:
 def media_row(library: Library, record_name: str) -> Any:
     projection = library.open_projection()
     try:
-        [row] = projection.query("SELECT * FROM media WHERE record_name = ?", (record_name,))
+        [row] = projection._query("SELECT * FROM media WHERE record_name = ?", (record_name,))
         return row
     finally:
         projection.close()

@@ -283,7 +283,7 @@ def _bounded(ledger: Ledger) -> Any:
 
 
 def _runs_rows(projection: MediaProjection) -> list[tuple[Any, ...]]:
-    return projection.con.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
+    return projection._con.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
 
 
 def test_projection_caught_up_in_steps_equals_a_rebuild(

@@ -96,13 +96,13 @@ def assert_projection_matches_replay(library: Library, ledger: Ledger, scratch: 
     try:
         assert projection.position() == ledger.max_position(), "projection lags the ledger head"
         assert projection.rows() == replay_rows(ledger, projection.position())
-        runs = projection.con.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
+        runs = projection._con.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
     finally:
         projection.close()
     fresh = MediaProjection(scratch / "fresh-media.db", CrashPoints())
     try:
         fresh.rebuild(ledger)
-        assert runs == fresh.con.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
+        assert runs == fresh._con.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
     finally:
         fresh.close()
 

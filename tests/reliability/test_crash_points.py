@@ -90,7 +90,7 @@ def _ledger_and_projection_counts(library: Library) -> tuple[int, int, int, int]
         ledger.close()
     projection = library.open_projection()
     try:
-        projected = int(projection.con.execute("SELECT COUNT(*) FROM media").fetchone()[0])
+        projected = int(projection._con.execute("SELECT COUNT(*) FROM media").fetchone()[0])
         position = projection.position()
     finally:
         projection.close()

@@ -85,7 +85,7 @@ def assert_files_match_the_ledger(library: Library) -> None:
     root = Path(library.config.settings.library.root)
     projection = library.open_projection()
     try:
-        rows = projection.query(
+        rows = projection._query(
             "SELECT local_relpath, sha256 FROM media WHERE quarantine_reason IS NULL"
         )
     finally:

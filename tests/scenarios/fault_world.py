@@ -167,7 +167,7 @@ def media_states(world: World) -> dict[str, MediaState]:
     projection = world.library.open_projection()
     try:
         projection.catch_up(ledger)
-        ids = [row[0] for row in projection.query("SELECT asset_id FROM media")]
+        ids = [row[0] for row in projection._query("SELECT asset_id FROM media")]
         states = [ledger.get_asset(UUID(i)).state for i in ids]
         return {s.record_name: s for s in states}
     finally:
@@ -182,7 +182,7 @@ def waiting_for_download(world: World) -> set[str]:
     try:
         projection.catch_up(ledger)
         where = STAGE_WORKLISTS["download"]
-        return {r[0] for r in projection.query(f"SELECT record_name FROM media WHERE {where}")}
+        return {r[0] for r in projection._query(f"SELECT record_name FROM media WHERE {where}")}
     finally:
         projection.close()
         ledger.close()

@@ -70,8 +70,8 @@ def test_is_sole_copy_and_its_sql_twin_agree(tmp_path: Path) -> None:
             states[f"{i:032x}"] = MediaState(
                 deletion_state=deletion, is_remote_deleted=remote, compression_tier=tier,
                 local_removed_at_utc=removed)
-        insert_rows(projection.con, (state_to_row(i, s) for i, s in states.items()))
-        rows = projection.con.execute(f"SELECT asset_id FROM media WHERE {SOLE_COPY_SQL}")
+        insert_rows(projection._con, (state_to_row(i, s) for i, s in states.items()))
+        rows = projection._con.execute(f"SELECT asset_id FROM media WHERE {SOLE_COPY_SQL}")
         by_sql = {row[0] for row in rows}
     finally:
         projection.close()
@@ -202,7 +202,7 @@ def test_deleted_bytes_are_split_by_the_end_of_recently_deleted(tmp_path: Path) 
             state = MediaState(deletion_state="deleted", icloud_size_bytes=100 * (i + 1),
                                recoverable_until_utc=NOW + timedelta(days=days))
             rows.append(state_to_row(f"{i:032x}", state))
-        insert_rows(projection.con, rows)
+        insert_rows(projection._con, rows)
 
         split = deleted_bytes(projection, NOW)
     finally:

@@ -370,7 +370,7 @@ def test_json_rows_of_an_older_photoledger_still_read_through_the_real_ledger(
     projection = library.open_projection()
     try:
         projection.rebuild(ledger)
-        (row,) = projection.query("SELECT sha256, nas_status FROM media")
+        (row,) = projection._query("SELECT sha256, nas_status FROM media")
     finally:
         projection.close()
     assert (row["sha256"], row["nas_status"]) == (asset.state.sha256, "verified")
