@@ -16,7 +16,13 @@ import click
 from rich.text import Text
 
 from commands.context import Settings
-from commands.output import console, finish_with_damage_check, human_bytes, print_json
+from commands.output import (
+    console,
+    finish_with_damage_check,
+    human_bytes,
+    print_json,
+    print_plan,
+)
 from commands.progress import reporter_for
 from engine.config import load_config
 from engine.nas.access import require_nas_available
@@ -56,7 +62,7 @@ def backup_nas_command(
     if dry_run:
         with open_reader(config, settings) as services:
             planned = plan_backup_nas(services, options)
-        print_plan(planned, as_json)
+        print_plan(planned, "copy or adopt", "copied or adopted", as_json)
         return
     require_nas_available(nas_root_of(config))  # before the lock: record nothing at all
     with open_writer(config, settings, "backup-nas") as services:
@@ -73,14 +79,6 @@ def backup_nas_command(
 command = backup_nas_command
 
 
-def print_plan(relpaths: list[str], as_json: bool) -> None:
-    """The dry run's list, one relative path a line, and a count."""
-    if as_json:
-        print_json({"would": "copy or adopt", "relpaths": relpaths})
-        return
-    for relpath in relpaths:
-        console.print(Text(f"would copy or adopt {relpath}"))
-    console.print(f"{len(relpaths)} files would be copied or adopted")
 
 
 def _print_summary(summary: NasSummary) -> None:

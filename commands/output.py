@@ -80,6 +80,17 @@ def progress_bar(description: str, total: int | None, enabled: bool) -> Iterator
         yield lambda n: progress.advance(task, n)
 
 
+def print_plan(relpaths: list[str], verb: str, outcome: str, as_json: bool) -> None:
+    """A dry run's list of files, one relative path a line ("would <verb> <path>"), and a
+    count ("N files would be <outcome>")."""
+    if as_json:
+        print_json({"would": verb, "relpaths": relpaths})
+        return
+    for relpath in relpaths:
+        console.print(Text(f"would {verb} {relpath}"))
+    console.print(f"{len(relpaths)} files would be {outcome}")
+
+
 def check_nas_damage(
     services: Services, warn: Callable[[str], None], *, quiet: bool
 ) -> DamageReport:

@@ -21,7 +21,7 @@ import click
 from rich.text import Text
 
 from commands.context import Settings
-from commands.output import console, finish_with_damage_check, print_json
+from commands.output import console, finish_with_damage_check, print_json, print_plan
 from commands.progress import reporter_for
 from engine.config import load_config
 from engine.nas.access import require_nas_available
@@ -81,7 +81,7 @@ def verify_nas_command(
     if dry_run:
         with open_reader(config, settings) as services:
             planned = plan_verify_nas(services, options)
-        _print_plan(planned, as_json)
+        print_plan(planned, "re-read", "re-read", as_json)
         return
     require_nas_available(nas_root_of(config))  # before the lock: record nothing at all
     with open_writer(config, settings, "verify nas") as services:
@@ -98,14 +98,6 @@ def verify_nas_command(
 command = verify_group
 
 
-def _print_plan(relpaths: list[str], as_json: bool) -> None:
-    """The dry run's list, one relative path a line, and a count."""
-    if as_json:
-        print_json({"would": "re-read", "relpaths": relpaths})
-        return
-    for relpath in relpaths:
-        console.print(Text(f"would re-read {relpath}"))
-    console.print(f"{len(relpaths)} files would be re-read")
 
 
 def _print_summary(summary: NasSummary, max_age_days: int) -> None:

@@ -9,7 +9,6 @@ Every stage runs for real through the CLI against the iCloud simulator over HTTP
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,9 @@ from engine import events as ev
 from engine.errors import ExitCode
 from simulator.icloud.rows import ORIGINAL
 from tests.cleanup_world import CleanupWorld, open_cleanup_world
-from tests.factories import run_cli
+from tests.commands.test_recover import cli, sha256_of
 from tests.scenarios.fault_world import asset_id
-from tests.sim import PASSWORD
 from tests.unit.test_nas_files import flip_byte_keep_stat
-
-
-def cli(cw: CleanupWorld, *args: str) -> Any:
-    env = {"PHOTOLEDGER_ICLOUD_ENDPOINT": cw.world.server.base_url,
-           "PHOTOLEDGER_ICLOUD_PASSWORD": PASSWORD}
-    return run_cli(["--no-progress", *args], cw.config_path, env=env, timeout=300)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def backed_up(cw: CleanupWorld) -> list[str]:
@@ -131,15 +119,20 @@ def test_run_repairs_a_compressed_live_photos_damaged_video_from_icloud_at_once(
         assert cli(cw, "verify", "nas").returncode == 0
 
 
+def damage_a_compressed_asset(cw: CleanupWorld) -> tuple[str, Path, bytes]:
+    """A backed-up asset compressed locally with a byte of its NAS copy flipped (found by
+    `verify nas`): no local source holds its downloaded bytes. (record name, NAS copy, bytes)"""
+    target = backed_up(cw)[-1]
+    compress_by_hand(cw, target)
+    nas_copy = cw.nas_root / str(cw.state(target).local_relpath)
+    flip_byte_keep_stat(nas_copy)
+    assert cli(cw, "verify", "nas").returncode == ExitCode.NAS_MISMATCHED
+    return target, nas_copy, nas_copy.read_bytes()
+
+
 def test_a_refused_redownload_repairs_nothing_and_the_next_run_does(tmp_path: Path) -> None:
     with open_cleanup_world(tmp_path, assets=6) as cw:
-        target = backed_up(cw)[-1]
-        state = cw.state(target)
-        compress_by_hand(cw, target)
-        nas_copy = cw.nas_root / str(state.local_relpath)
-        flip_byte_keep_stat(nas_copy)
-        damaged = nas_copy.read_bytes()
-        assert cli(cw, "verify", "nas").returncode == ExitCode.NAS_MISMATCHED
+        target, nas_copy, damaged = damage_a_compressed_asset(cw)
         cw.world.server.refuse_content(target, ORIGINAL, status=404)
 
         refused = cli(cw, "run")
@@ -156,17 +149,11 @@ def test_a_refused_redownload_repairs_nothing_and_the_next_run_does(tmp_path: Pa
 
 def test_other_bytes_from_icloud_are_refused_and_never_reach_the_nas(tmp_path: Path) -> None:
     with open_cleanup_world(tmp_path, assets=6) as cw:
-        target = backed_up(cw)[-1]
-        state = cw.state(target)
-        compress_by_hand(cw, target)
-        nas_copy = cw.nas_root / str(state.local_relpath)
-        flip_byte_keep_stat(nas_copy)
-        damaged = nas_copy.read_bytes()
+        target, nas_copy, damaged = damage_a_compressed_asset(cw)
         other = tmp_path / "other-bytes"  # same size, same listed checksum, other bytes
         other.write_bytes(damaged[:-1] + bytes([damaged[-1] ^ 0x55]))
         master_name = cw.world.state.asset(target).master_name
         cw.world.state.real_files[(master_name, ORIGINAL)] = other
-        assert cli(cw, "verify", "nas").returncode == ExitCode.NAS_MISMATCHED
 
         result = cli(cw, "run")
 
