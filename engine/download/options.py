@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
-from pathlib import Path
 
 from engine.config import Config
 from engine.crashpoints import CrashPoints
-from engine.ledger import Ledger
 from engine.naming import NamingPolicy
 from engine.resources import ARCHIVE_KEYS
-from projections.media import MediaProjection
 
 
 @dataclass(frozen=True)
@@ -109,18 +106,6 @@ def download_options(
         resources=tuple(settings.resources),
         max_consecutive_failures=settings.max_consecutive_failures,
     )
-
-
-@dataclass(frozen=True)
-class RunDeps:
-    """What one run reads and writes, built from the services by engine.download.stage."""
-
-    ledger: Ledger
-    projection: MediaProjection
-    crash: CrashPoints
-    run_id: str
-    library_root: Path
-    naming: NamingPolicy
 
 
 def reach(crash: CrashPoints, name: str) -> None:

@@ -46,8 +46,7 @@ from engine.download.filing import (
     count_outcome,
     record_outcome,
 )
-from engine.download.names import held_relpaths
-from engine.download.options import DownloadOptions, DownloadSummary, RunDeps, reach
+from engine.download.options import DownloadOptions, DownloadSummary, naming_policy, reach
 from engine.download.plan import (
     OK,
     SYSTEMIC_REASON,
@@ -64,7 +63,9 @@ from engine.download.plan import (
 from engine.errors import StorageError
 from engine.icloud.port import IcloudPort
 from engine.reporting import Reporter
+from engine.services import Services
 from engine.tempfiles import remove_temp_files
+from projections.download import held_relpaths
 from projections.worklists import worklist
 
 LOOKUP_BATCH = 200
@@ -98,16 +99,18 @@ class DownloadRun:
 
     def __init__(
         self,
-        ctx: RunDeps,
+        services: Services,
         port: IcloudPort,
         options: DownloadOptions,
         reporter: Reporter,
     ) -> None:
-        self.ctx, self.port, self.options, self.reporter = ctx, port, options, reporter
+        self.services, self.port, self.options, self.reporter = services, port, options, reporter
+        self.run_id, self.library_root = services.run_id, services.config.library_root
+        self.naming = naming_policy(services.config, options.local_tz)
         self.summary = DownloadSummary()
         self.port_lock = threading.Lock()
-        self.registry = NameRegistry(held_relpaths(ctx.projection))
-        self.batcher = Batcher.for_ledger(ctx.ledger, options.save_every)
+        self.registry = NameRegistry(held_relpaths(services.projection))
+        self.batcher = Batcher.for_ledger(services.ledger, options.save_every)
         self.breaker = Breaker(options.max_consecutive_failures)
         self.assets: dict[UUID, Asset] = {}
         self.unconfirmed: list[AssetResult] = []
@@ -115,9 +118,10 @@ class DownloadRun:
     def execute(self) -> DownloadSummary:
         started = time.monotonic()
         only = self.options.asset_ids
-        listed = worklist(self.ctx.projection, "download", None if only else self.options.limit)
+        limit = None if only else self.options.limit
+        listed = worklist(self.services.projection, "download", limit)
         ids = [UUID(i) for i in listed if only is None or i in only]
-        assets = {i: self.ctx.ledger.get_asset(i) for i in ids}
+        assets = {i: self.services.ledger.get_asset(i) for i in ids}
         # Resources left out by download.resources stay missing: such assets wait for nothing.
         self.assets = {i: a for i, a in assets.items() if self._has_wanted(a.state)}
         if self.assets:  # nothing to fetch: no sign-in, no iCloud call at all
@@ -130,7 +134,7 @@ class DownloadRun:
         except StorageError:
             # A full or failing disk: give the part files' space back before anything is
             # saved. A part is never evidence (engine.tempfiles); the next run fetches it again.
-            remove_temp_files([self.ctx.library_root])
+            remove_temp_files([self.library_root])
             raise
         finally:
             self.batcher.flush()
@@ -204,17 +208,17 @@ class DownloadRun:
             )
         assert fresh is not None
         if check.kind == "changed":
-            asset.record(ev.RemoteChanged, self.ctx.run_id, **remote_changed_facts(fresh))
+            asset.record(ev.RemoteChanged, self.run_id, **remote_changed_facts(fresh))
             self.summary.remote_changed += 1
         key = asset.id.hex
         plans = plan_files(
             asset.state, fresh, asset_key=key, sizes=self.options.sizes,
-            policy=self.ctx.naming, resources=self.options.resources,
+            policy=self.naming, resources=self.options.resources,
         )
         if not plans:  # the change made every missing resource current (or none is wanted)
             return None
         for p in plans:  # here, in work-list order: see NameRegistry
-            self.registry.reserve_first_free(p.relfolder, p.candidates, key, self.ctx.library_root)
+            self.registry.reserve_first_free(p.relfolder, p.candidates, key, self.library_root)
         if asset.state.filename_status in ("missing", "undecodable"):
             self.summary.fallback_named += 1
         return AssetJob(
@@ -232,7 +236,7 @@ class DownloadRun:
         return FileJob(
             key=plan.key,
             url=plan.url or "",
-            root=self.ctx.library_root,
+            root=self.library_root,
             relfolder=plan.relfolder,
             candidates=plan.candidates,
             part_name=plan.part_name,
@@ -269,18 +273,18 @@ class DownloadRun:
                 outcomes.append(FileOutcome(file_job.key, verdict))
                 continue
             outcomes.append(self._put_in_place(job, file_job, result))
-        reach(self.ctx.crash, "download.after_rename_before_save")
+        reach(self.services.crash, "download.after_rename_before_save")
         return AssetResult(job.asset_id, files=tuple(outcomes), job=job)
 
     def _on_bytes(self, count: int) -> None:
         """Worker thread: a chunk of a body went to its part file."""
         self.reporter.advance_bytes(count)
-        reach(self.ctx.crash, "download.mid_write")
+        reach(self.services.crash, "download.mid_write")
 
     def _put_in_place(
         self, job: AssetJob, file_job: FileJob, result: StreamResult
     ) -> FileOutcome:
-        reach(self.ctx.crash, "download.before_rename")
+        reach(self.services.crash, "download.before_rename")
         relpath = finalize_file(
             file_job,
             owner=job.asset_id.hex,
@@ -294,7 +298,7 @@ class DownloadRun:
         return FileOutcome(
             file_job.key, OK, relpath=relpath, size_bytes=result.size_bytes,
             sha256=result.sha256, checksum=job.listed_checksums.get(file_job.key, ""),
-            path=self.ctx.library_root / relpath,
+            path=self.library_root / relpath,
         )
 
     def _refresher(self, job: AssetJob, file_job: FileJob) -> Callable[[], str | None]:
@@ -344,7 +348,7 @@ class DownloadRun:
             assert fresh is not None
             remove_placed(f.path for f in outcomes if f.key in changed and f.path is not None)
             asset = self.assets[result.asset_id]
-            asset.record(ev.RemoteChanged, self.ctx.run_id, **remote_changed_facts(fresh))
+            asset.record(ev.RemoteChanged, self.run_id, **remote_changed_facts(fresh))
             self.summary.remote_changed += 1
             detail = "iCloud changed the file while it downloaded"
             verdict = FileVerdict("failed", "changed_meanwhile", detail)
@@ -354,7 +358,7 @@ class DownloadRun:
     def _file(self, asset_id: UUID, outcomes: list[FileOutcome], *, is_gone: bool) -> None:
         """Main thread: turn the outcomes into the asset's facts; trips the breaker."""
         asset = self.assets[asset_id]
-        outcome = record_outcome(asset, self.ctx.run_id, outcomes, is_gone=is_gone)
+        outcome = record_outcome(asset, self.run_id, outcomes, is_gone=is_gone)
         count_outcome(self.summary, outcome, outcomes)
         self.batcher.add(asset)
         failed = [f for f in outcomes if not f.is_placed]

@@ -13,7 +13,7 @@ Invariants:
 from __future__ import annotations
 
 from engine.download.names import plan_dry_run
-from engine.download.options import DownloadOptions, DownloadSummary, RunDeps, naming_policy
+from engine.download.options import DownloadOptions, DownloadSummary
 from engine.download.run import DownloadRun
 from engine.icloud.port import IcloudPort
 from engine.reporting import Reporter
@@ -21,24 +21,11 @@ from engine.services import Services
 from engine.sidecar_run import write_sidecars
 
 
-def run_deps(services: Services, options: DownloadOptions, run_id: str) -> RunDeps:
-    """What the run reads and writes, from the services."""
-    return RunDeps(
-        ledger=services.ledger,
-        projection=services.projection,
-        crash=services.crash,
-        run_id=run_id,
-        library_root=services.config.library_root,
-        naming=naming_policy(services.config, options.local_tz),
-    )
-
-
 def execute_download(
     services: Services, port: IcloudPort, options: DownloadOptions, reporter: Reporter
 ) -> DownloadSummary:
     """Download the work list (or its `asset_ids`) and record one outcome per asset."""
-    deps = run_deps(services, options, services.run_id)
-    return DownloadRun(deps, port, options, reporter).execute()
+    return DownloadRun(services, port, options, reporter).execute()
 
 
 def run_download(
@@ -55,5 +42,5 @@ def run_download(
 
 def plan_download(services: Services, options: DownloadOptions) -> DownloadSummary:
     """Where the work list would be written (from the ledger only)."""
-    return plan_dry_run(run_deps(services, options, ""), options)
+    return plan_dry_run(services, options)
 

@@ -22,8 +22,8 @@ from PIL import Image
 
 from engine import events as ev
 from engine.compress.pool import WorkerPool
-from engine.download.names import held_relpaths
 from engine.errors import ExitCode
+from projections.download import held_relpaths
 from tests.compress_library import (
     AVIF_COMPRESSION,
     HEIC_COMPRESSION,
