@@ -41,7 +41,7 @@ def command(settings: Settings, force_full: bool, workers: int, as_json: bool) -
     with (
         open_writer(config, settings, "discover") as services,
         open_icloud(config) as port,
-        reporter_for(settings.show_progress) as reporter,
+        reporter_for(settings.show_progress, quiet=as_json) as reporter,
     ):
         result = run_discover_stage(services, port, options, reporter)
     if as_json:

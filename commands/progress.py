@@ -43,6 +43,7 @@ PHASE_VERBS = {
     "album-move": "moving to DeletePending",
     "delete": "deleting from iCloud",
     "recover": "recovering",
+    "discover": "reading what iCloud holds",
 }
 QUIET_OUTCOMES = frozenset({"ok"})  # plain output: success needs no line of its own
 PROBLEM_OUTCOMES = frozenset({"failed", "mismatched", "quarantined", "partial", "unrepairable"})
@@ -61,10 +62,15 @@ class PlainReporter:
         self.lock = threading.Lock()
         self.assets_total = self.assets_done = self.bytes_done = 0
 
-    def started(self, phase: str, assets: int, total_bytes: int | None = None) -> None:
-        self.assets_total, self.assets_done, self.bytes_done = assets, 0, 0
+    def started(
+        self, phase: str, assets: int | None, total_bytes: int | None = None
+    ) -> None:
+        self.assets_total, self.assets_done, self.bytes_done = assets or 0, 0, 0
         size = f" ({human_bytes(total_bytes)})" if total_bytes is not None else ""
         verb = PHASE_VERBS.get(phase, phase)
+        if assets is None:
+            _print(f"{verb} ...")
+            return
         _print(f"{verb}: {assets} asset{'s' if assets != 1 else ''}{size}")
 
     def advance_bytes(self, size_bytes: int) -> None:
@@ -94,7 +100,9 @@ class RichReporter:
         self.assets: TaskID | None = None
         self.bytes: TaskID | None = None
 
-    def started(self, phase: str, assets: int, total_bytes: int | None = None) -> None:
+    def started(
+        self, phase: str, assets: int | None, total_bytes: int | None = None
+    ) -> None:
         for task in (self.assets, self.bytes):
             if task is not None:
                 self.progress.remove_task(task)

@@ -7,7 +7,8 @@ Invariants:
   implementation must be thread-safe for that one.
 - `phase` names what the stage does now: "download", "backup", "verify", "stage", "confirm",
   "compress", "album-move", "delete", "recover", "discover".
-- Sizes are in bytes; `total_bytes` None means the stage cannot know it up front.
+- Sizes are in bytes; `assets` or `total_bytes` None means the stage cannot know it up front
+  (discover learns how many records iCloud holds only by reading them all).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Protocol
 class Reporter(Protocol):
     """Where a stage reports progress and per-asset outcomes."""
 
-    def started(self, phase: str, assets: int, total_bytes: int | None = None) -> None: ...
+    def started(
+        self, phase: str, assets: int | None, total_bytes: int | None = None
+    ) -> None: ...
     def advance_bytes(self, size_bytes: int) -> None: ...
     def asset_done(
         self, outcome: str, label: str, detail: str = "", size_bytes: int = 0
@@ -29,7 +32,9 @@ class Reporter(Protocol):
 class NullReporter:
     """Reports nothing (a stage run inside another, tests, `--json`)."""
 
-    def started(self, phase: str, assets: int, total_bytes: int | None = None) -> None:
+    def started(
+        self, phase: str, assets: int | None, total_bytes: int | None = None
+    ) -> None:
         """Nothing to show."""
 
     def advance_bytes(self, size_bytes: int) -> None:

@@ -49,6 +49,7 @@ def run_discover(
     started = time.monotonic()
     result = DiscoverResult()
     port.login()
+    reporter.started("discover", None)  # how many records iCloud holds is known at the end
     account = services.config.settings.icloud.username
     writer = PageWriter(services, account, options.zone, result)
     token = None if options.force_full else stored_sync_token(services.projection, options.zone)
