@@ -1,9 +1,6 @@
 """File-system primitives every stage uses.
 
-Invariants:
-- A file that photoledger writes appears complete or not at all: temp file in the target
-  folder, write, fsync, rename over the target, fsync the folder (restic/borg order).
-- A failed write leaves no temp file behind.
+Invariant: these only probe, hash and sync; writing a file durably is engine.placement's.
 """
 
 from __future__ import annotations
@@ -11,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import StorageError
@@ -28,27 +24,6 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(
-    target: Path, data: bytes, mode: int = 0o644,
-    before_replace: Callable[[], None] | None = None,
-) -> None:
-    """Write `data` to `target` atomically and durably; `before_replace` is called once the
-    temp file is synced, just before the rename (a crash point)."""
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.chmod(mode)
-        if before_replace is not None:
-            before_replace()
-        temp.replace(target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_dir(target.parent)
 
 
 def probe_writable(folder: Path) -> None:

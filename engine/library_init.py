@@ -21,9 +21,10 @@ from pathlib import Path
 from engine.config import load_config
 from engine.crashpoints import CrashPoints
 from engine.errors import ConfigError, StorageError
-from engine.fsutil import atomic_write_bytes, probe_writable
+from engine.fsutil import probe_writable
 from engine.ledger import open_ledger
 from engine.nas.access import read_nas_id, write_nas_marker
+from engine.placement import place_bytes
 from engine.services import Clock, utc_now
 from projections.media import MediaProjection
 
@@ -149,5 +150,5 @@ def _write_config_if_asked(config_path: Path, values: ConfigValues, *, is_forced
         values.nas_root,
         values.google,
     )
-    atomic_write_bytes(config_path, text.encode("utf-8"), mode=0o600)
+    place_bytes(config_path, text.encode("utf-8"), tag="config", mode=0o600)
     return True
