@@ -6,6 +6,8 @@ Invariants:
 - Every problem is a ConfigError whose message is one line naming the file, the line and the
   dotted key: an unknown key, a wrong type, a missing value, a path that does not exist.
 - Secrets never come from the YAML (a `password` key is refused with a pointer to the env var).
+  Every secret source (NAME or NAME_FILE, engine.secrets) and every Apprise URL is checked at
+  load, so a bad one is a config error before anything starts.
 - Relative paths are relative to the config file's folder, so a config can travel with its tree.
 """
 
@@ -18,13 +20,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlparse
 
 import msgspec
 import yaml
 
 from engine.compress.settings import CompressionSettings, validate_compression
 from engine.errors import ConfigError
-from engine.notify import NotifySettings
+from engine.notify import NotifySettings, apprise_urls
+from engine.notify_apprise import apprise_problem
+from engine.secrets import (
+    APPRISE_URLS,
+    LEDGER_PASSWORD,
+    check_secrets,
+    read_secret,
+    remember,
+)
 
 
 class LibrarySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -138,8 +149,10 @@ _SECRET_KEYS = {"password", "icloud_password", "api_key", "token"}
 _PATH_RE = re.compile(r"`\$((?:\.[A-Za-z0-9_-]+|\[\d+\])*)`")
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate the config file; every failure is one ConfigError line."""
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file; every failure is one ConfigError line.
+
+    `environ` (default: this process's) is where the secrets come from; they are checked here."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -174,6 +187,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(_explain(str(exc), path, key_lines)) from None
     config = Config(settings=settings, path=path.absolute(), key_lines=key_lines)
     _validate_values(config)
+    _validate_secrets(config, os.environ if environ is None else environ)
     return config
 
 
@@ -274,6 +288,27 @@ def _validate_values(config: Config) -> None:
         raise ConfigError(
             f"{config.where('library.folder_structure')}: not a valid date template ({exc})"
         ) from None
+
+
+def _validate_secrets(config: Config, environ: Mapping[str, str]) -> None:
+    """Each secret's source, one ledger password at most, and URLs Apprise accepts."""
+    check_secrets(environ)
+    url = config.settings.ledger.url
+    in_url = urlparse(url).password if url else None
+    remember(unquote(in_url) if in_url else None)
+    if in_url and read_secret(LEDGER_PASSWORD, environ):
+        raise ConfigError(
+            f"{config.where('ledger.url')}: holds a password and {LEDGER_PASSWORD} is set "
+            "too: keep one (the variable, so the password is not in the YAML)"
+        )
+    configured = config.settings.notify.apprise_urls
+    for index, apprise_url in enumerate(apprise_urls(config.settings.notify, environ)):
+        remember(apprise_url)
+        problem = apprise_problem(apprise_url)
+        if problem:
+            key = f"notify.apprise_urls[{index}]" if index < len(configured) else APPRISE_URLS
+            where = config.where(key) if index < len(configured) else key
+            raise ConfigError(f"{where}: {problem}")
 
 
 def _validate_nas_root(config: Config) -> None:

@@ -8,15 +8,19 @@ Invariants:
 - SQLite runs with the library's defaults (WAL, synchronous=FULL): this is an audit log.
 - Raw reads (`read_after`) return rows in notification order; with SQLite the rowid is the
   notification id and commit order, so a reader never skips a late commit.
+- A PostgreSQL password comes from the URL or, when the URL has none, from
+  PHOTOLEDGER_LEDGER_PASSWORD or the file PHOTOLEDGER_LEDGER_PASSWORD_FILE names; messages
+  show the URL with *** for its password.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 import sqlite3
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +45,7 @@ from engine.errors import (
     StorageError,
 )
 from engine.mapper import MsgspecMapper
+from engine.secrets import LEDGER_PASSWORD, read_secret, remember
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 __all__ = ["DecideAgain", "IntegrityError", "Ledger", "RawEvent", "fact_fields", "open_ledger"]
@@ -305,6 +310,16 @@ def check_sqlite_file(path: Path) -> None:
         raise LedgerDamagedError(f"ledger {path} has no event table: not a photoledger ledger")
 
 
+def postgres_settings(url: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """postgres_env, with PHOTOLEDGER_LEDGER_PASSWORD(_FILE) when the URL holds no password."""
+    env = postgres_env(url)
+    if env["POSTGRES_PASSWORD"]:
+        remember(env["POSTGRES_PASSWORD"])
+    else:
+        env["POSTGRES_PASSWORD"] = read_secret(LEDGER_PASSWORD, environ) or ""
+    return env
+
+
 def postgres_env(url: str) -> dict[str, str]:
     """eventsourcing's POSTGRES_* settings from a postgresql:// URL (`?schema=` optional)."""
     parsed = urlparse(url)
@@ -350,7 +365,7 @@ def _probe_postgres(env: dict[str, str], location: str) -> None:
 
 
 def _open_postgres(url: str, crash: CrashPoints, *, create: bool) -> Ledger:
-    env = postgres_env(url)
+    env = postgres_settings(url, os.environ)
     env["CREATE_TABLE"] = "y" if create else "n"
     location = redact_url(url)
     _probe_postgres(env, location)

@@ -1,14 +1,17 @@
-"""Notifications about what the user must act on: a script and/or an e-mail per event.
+"""Notifications about what the user must act on: a script, an e-mail and/or Apprise per event.
 
 Invariants:
 - Sending never raises: every channel failure (script missing, non-zero exit, timeout, SMTP
   refused, TLS or login failure) becomes one problem line the caller shows as a warning, so a
   failing notification never fails a run.
 - The script gets everything in its environment: PHOTOLEDGER_EVENT (the event name),
-  PHOTOLEDGER_SUMMARY (one line) and PHOTOLEDGER_DETAIL_<NAME> for each detail; it never gets
-  the SMTP password.
-- Secrets stay out of the config: the SMTP password comes from PHOTOLEDGER_SMTP_PASSWORD in
-  the environment handed in.
+  PHOTOLEDGER_SUMMARY (one line) and PHOTOLEDGER_DETAIL_<NAME> for each detail, on top of
+  engine.child_env's scrubbed environment: no photoledger secret reaches it.
+- Secrets stay out of the config: the SMTP password comes from PHOTOLEDGER_SMTP_PASSWORD (or
+  the file PHOTOLEDGER_SMTP_PASSWORD_FILE names) in the environment handed in; Apprise URLs
+  from `notify.apprise_urls` and/or PHOTOLEDGER_APPRISE_URLS(_FILE), whitespace-separated.
+- Every channel gets the same texts: the title `photoledger: <event>: <summary>`, the body the
+  summary and one `name: value` line per detail.
 - Network and processes are passed in (`connect`, `run_process`), so tests can count calls;
   the defaults are smtplib and subprocess against real servers and programs.
 """
@@ -26,11 +29,16 @@ from typing import Literal
 
 import msgspec
 
+from engine.child_env import child_environment
+from engine.errors import ConfigError
+from engine.notify_apprise import send_apprise
+from engine.secrets import APPRISE_URLS, SMTP_PASSWORD, read_secret
+
 NotifyEvent = Literal[
     "2fa-needed", "run-failed", "quarantined", "deletion-plan-waiting", "run-completed",
-    "assets-failed", "backup-damaged",
+    "assets-failed", "backup-damaged", "trust-expiring",
 ]
-SMTP_PASSWORD_ENV = "PHOTOLEDGER_SMTP_PASSWORD"
+SMTP_PASSWORD_ENV = SMTP_PASSWORD
 
 
 class EmailSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -47,11 +55,12 @@ class EmailSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 class NotifySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     events: tuple[NotifyEvent, ...] = (
         "2fa-needed", "run-failed", "quarantined", "deletion-plan-waiting", "assets-failed",
-        "backup-damaged",
+        "backup-damaged", "trust-expiring",
     )
     script: str | None = None
     script_timeout_s: float = 30.0
     email: EmailSettings = EmailSettings()
+    apprise_urls: tuple[str, ...] = ()  # Apprise service URLs (ntfy://, tgram://, mailto:// ...)
 
 
 @dataclass(frozen=True)
@@ -90,12 +99,12 @@ class Notifier:
             found += self._run_script(self.settings.script, notification)
         if self.settings.email.smtp_host:
             found += self._send_email(self.settings.email, notification)
+        found += self._send_apprise(notification)
         self.problems += found
         return found
 
     def _run_script(self, script: str, n: Notification) -> list[str]:
-        env = {k: v for k, v in self.environ.items() if k != SMTP_PASSWORD_ENV}
-        env |= script_environment(n)
+        env = child_environment(script_environment(n), environ=self.environ)
         try:
             result = self.run_process(
                 [script], env=env, capture_output=True, timeout=self.settings.script_timeout_s,
@@ -122,12 +131,41 @@ class Notifier:
                     smtp.starttls(context=ssl.create_default_context(cafile=email.ca_file))
                     smtp.ehlo()
                 if email.username:
-                    smtp.login(email.username, self.environ.get(SMTP_PASSWORD_ENV, ""))
+                    smtp.login(email.username, read_secret(SMTP_PASSWORD, self.environ) or "")
                 smtp.send_message(email_message(email, n))
+        except ConfigError as exc:
+            return [f"notify e-mail: {exc}"]
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             return [f"notify e-mail via {email.smtp_host}:{email.smtp_port} failed: "
                     f"{type(exc).__name__}: {exc}"]
         return []
+
+
+    def _send_apprise(self, n: Notification) -> list[str]:
+        try:
+            urls = apprise_urls(self.settings, self.environ)
+        except ConfigError as exc:
+            return [f"notify via Apprise: {exc}"]
+        if not urls:
+            return []
+        return send_apprise(urls, n.event, title_of(n), body_of(n))
+
+
+def apprise_urls(settings: NotifySettings, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The configured Apprise URLs, then those of PHOTOLEDGER_APPRISE_URLS(_FILE)."""
+    from_env = read_secret(APPRISE_URLS, environ) or ""
+    return (*settings.apprise_urls, *from_env.split())
+
+
+def title_of(n: Notification) -> str:
+    """The one-line title every channel shows."""
+    return f"photoledger: {n.event}: {n.summary}"[:200]
+
+
+def body_of(n: Notification) -> str:
+    """The summary, then one `name: value` line per detail."""
+    lines = [n.summary, "", *(f"{k}: {v}" for k, v in n.details.items())]
+    return "\n".join(lines) + "\n"
 
 
 def script_environment(n: Notification) -> dict[str, str]:
@@ -141,9 +179,8 @@ def script_environment(n: Notification) -> dict[str, str]:
 def email_message(email: EmailSettings, n: Notification) -> EmailMessage:
     """The e-mail for `n`: the summary as subject, details one per line."""
     message = EmailMessage()
-    message["Subject"] = f"photoledger: {n.event}: {n.summary}"[:200]
+    message["Subject"] = title_of(n)
     message["From"] = email.sender or ""
     message["To"] = ", ".join(email.recipients)
-    lines = [n.summary, "", *(f"{k}: {v}" for k, v in n.details.items())]
-    message.set_content("\n".join(lines) + "\n")
+    message.set_content(body_of(n))
     return message

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 import pillow_heif
 from PIL import Image, PngImagePlugin
 
+from engine.child_env import child_environment
 from engine.compress.process import die_with_parent
 from engine.fsutil import remove_temps_beside
 from engine.placement import temp_path
@@ -122,7 +123,7 @@ def run_tool(argv: list[str], timeout_s: float) -> str:
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout_s, check=False,
-            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
+            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent, env=child_environment(),
         )
     except subprocess.TimeoutExpired:
         raise EncodeError(f"{Path(argv[0]).name} timed out after {timeout_s:.0f} s") from None

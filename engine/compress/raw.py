@@ -22,6 +22,7 @@ import subprocess
 import rawpy
 from PIL import Image
 
+from engine.child_env import child_environment
 from engine.compress.encoders import EncodeError
 from engine.compress.process import die_with_parent
 
@@ -59,7 +60,7 @@ def raw_exif(data: bytes, exiftool: str, timeout_s: float) -> bytes:
     try:
         done = subprocess.run(
             [exiftool, *_EXIF_ARGV], input=data, capture_output=True, timeout=timeout_s,
-            check=False, preexec_fn=die_with_parent,
+            check=False, preexec_fn=die_with_parent, env=child_environment(),
         )
     except subprocess.TimeoutExpired:
         raise EncodeError(f"exiftool timed out after {timeout_s:.0f} s") from None

@@ -2,7 +2,8 @@
 
 Invariants:
 - Only `X-API-Key` authenticates (Syncthing 1.19 refuses a bearer token). The key comes from
-  the config.xml named by `google.syncthing_config`, else env PHOTOLEDGER_SYNCTHING_API_KEY;
+  the config.xml named by `google.syncthing_config`, else env PHOTOLEDGER_SYNCTHING_API_KEY
+  or the file PHOTOLEDGER_SYNCTHING_API_KEY_FILE names (engine.secrets);
   it is never logged or put in a message.
 - A refused connection or time-out is SyncthingUnavailableError, a refused key
   SyncthingAuthError (both exit 13); a file or folder Syncthing does not know is None, never an
@@ -28,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError, ExitCode, PhotoledgerError
+from engine.secrets import SYNCTHING_API_KEY, read_secret, remember
 
-API_KEY_ENV = "PHOTOLEDGER_SYNCTHING_API_KEY"
+API_KEY_ENV = SYNCTHING_API_KEY
 REQUEST_TIMEOUT_S = 10.0
 # The events the confirmation loop wakes up for (a filtered stream is its own subscription).
 CONFIRM_EVENTS = ("RemoteIndexUpdated", "LocalIndexUpdated", "DeviceConnected",
@@ -74,12 +76,14 @@ def read_api_key(config_xml: Path) -> str:
 def resolve_api_key(config_xml: Path | None, environ: Mapping[str, str]) -> str:
     """The API key: from config.xml when configured, else from the environment."""
     if config_xml is not None:
-        return read_api_key(config_xml)
-    key = environ.get(API_KEY_ENV, "").strip()
+        key = read_api_key(config_xml)
+        remember(key)
+        return key
+    key = (read_secret(API_KEY_ENV, environ) or "").strip()
     if not key:
         raise ConfigError(
             f"no Syncthing API key: set google.syncthing_config to Syncthing's config.xml "
-            f"or set {API_KEY_ENV}"
+            f"or set {API_KEY_ENV} (or {API_KEY_ENV}_FILE)"
         )
     return key
 

@@ -1,8 +1,9 @@
 """Where the iCloud password and the 2FA code come from, and how the session folder is kept private.
 
 Invariants:
-- The password is looked up, in order: env PHOTOLEDGER_ICLOUD_PASSWORD, a `.env` file beside
-  the config file (KEY=VALUE lines), the OS keyring (service `pyicloud://icloud-password`,
+- The password is looked up, in order: env PHOTOLEDGER_ICLOUD_PASSWORD or the file
+  PHOTOLEDGER_ICLOUD_PASSWORD_FILE names (engine.secrets; both set: ConfigError), a `.env`
+  file beside the config file (KEY=VALUE lines), the OS keyring (service `pyicloud://icloud-password`,
   key = Apple ID); an interactive prompt is only ever a callable passed in by the command layer.
 - The session folder is 0700 and every file in it 0600; modes are re-asserted after each login
   because pyicloud rewrites its files after every request.
@@ -17,7 +18,9 @@ import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-PASSWORD_ENV = "PHOTOLEDGER_ICLOUD_PASSWORD"
+from engine.secrets import ICLOUD_PASSWORD, read_secret, remember
+
+PASSWORD_ENV = ICLOUD_PASSWORD
 KEYRING_SERVICE = "pyicloud://icloud-password"
 SESSION_DIR_MODE = 0o700
 SESSION_FILE_MODE = 0o600
@@ -73,14 +76,18 @@ def find_password(
     keyring_lookup: KeyringLookup | None,
 ) -> str | None:
     """The password from the non-interactive sources, in their documented order."""
-    if environ.get(PASSWORD_ENV):
-        return environ[PASSWORD_ENV]
+    from_env = read_secret(PASSWORD_ENV, environ)
+    if from_env:
+        return from_env
     if dotenv_path is not None:
         from_file = read_dotenv(dotenv_path).get(PASSWORD_ENV)
         if from_file:
+            remember(from_file)
             return from_file
     if keyring_lookup is not None:
-        return keyring_lookup(username) or None
+        from_keyring = keyring_lookup(username) or None
+        remember(from_keyring)
+        return from_keyring
     return None
 
 
