@@ -2,7 +2,9 @@
 
 Invariant: this module is the only place that turns errors into output and exit codes. A
 PhotoledgerError becomes one line on stderr and its documented ExitCode (README, "Exit codes");
-anything else is a bug: one line plus exit 1, with the traceback only under --debug.
+a usage error (unknown option, missing argument, bad choice) is the same one line and exit 2,
+naming the command's --help; anything else is a bug: one line plus exit 1, with the traceback
+only under --debug. `--log-level`/`--log-format` apply to every stderr line (commands.output).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from pathlib import Path
 import click
 
 from commands.context import Settings
-from commands.output import err_console
+from commands.output import (
+    LOG,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    configure_logging,
+    err_console,
+    error_line,
+    warn_line,
+)
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, PhotoledgerError
 from engine.services import VERSION, utc_now
@@ -63,26 +73,34 @@ class LazyGroup(click.Group):
 )
 @click.option("--no-progress", is_flag=True, help="Never draw progress bars.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True,
+              envvar="PHOTOLEDGER_LOG_LEVEL",
+              help="The least important stderr lines shown; debug adds a line for every asset "
+              "done (env PHOTOLEDGER_LOG_LEVEL).")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+              envvar="PHOTOLEDGER_LOG_FORMAT",
+              help="stderr as text lines (UTC times when not on a terminal) or one JSON object "
+              "a line, without bars (env PHOTOLEDGER_LOG_FORMAT).")
 @click.version_option(VERSION, prog_name="photoledger")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path, no_progress: bool, debug: bool) -> None:
+def cli(
+    ctx: click.Context, config_path: Path, no_progress: bool, debug: bool, log_level: str,
+    log_format: str,
+) -> None:
     """photoledger: get a photo library out of iCloud without ever losing a photo.
 
     Every action is an event in an append-only ledger; the media table and every stage's
     work list are rebuilt from it. Start with `photoledger init`, then `photoledger status`.
     """
+    configure_logging(log_level, log_format)
     ctx.obj = Settings(
         config_path=config_path,
         crash=CrashPoints.from_env(os.environ),
         clock=utc_now,
-        show_progress=not no_progress and err_console.is_terminal,
-        warn=lambda message: err_console.print(
-            f"photoledger: warning: {message}", highlight=False, soft_wrap=True, markup=False
-        ),
+        show_progress=not no_progress and err_console.is_terminal and LOG.format == "text",
+        warn=warn_line,
     )
     ctx.meta["debug"] = debug
-
-
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,9 +112,13 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # `photoledger` alone: the help
         exc.show()
-        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+        sys.exit(ExitCode.USAGE)
+    except click.UsageError as exc:
+        _fail(usage_message(exc), ExitCode.USAGE)
+    except click.ClickException as exc:  # click's own file errors: a bad command line too
+        _fail(" ".join(exc.format_message().split()), ExitCode.USAGE)
     except (KeyboardInterrupt, click.exceptions.Abort):
         _fail("interrupted; everything recorded so far is kept", ExitCode.INTERRUPTED)
     except BrokenPipeError:
@@ -111,8 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(ExitCode.OK)
 
 
+def usage_message(exc: click.UsageError) -> str:
+    """click's message on one line, with where to read the command's options."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    command = exc.ctx.command_path if exc.ctx is not None else "photoledger"
+    return f"{message} (see `{command} --help`)"
+
+
 def _fail(message: str, code: ExitCode) -> None:
-    err_console.print(
-        f"photoledger: error: {message}", highlight=False, soft_wrap=True, markup=False
-    )
+    error_line(message, exit_code=int(code))
     sys.exit(int(code))

@@ -10,6 +10,11 @@ Invariants:
   its notification was delivered. A failed delivery is a warning; the next run tries again.
 - The exit code is the ledger's verdict after the run (18 for a damaged last copy, else 17 for
   any damage not repaired), never a count of what this run happened to see.
+- Logs (`log`, `warn_line`, `error_line`) are the one way stderr lines are written: `--log-level`
+  drops lines below it (errors always pass); `--log-format json` writes one JSON object per
+  line (time, level, message and any fields); text lines that are not on a terminal start with
+  the UTC time (ISO 8601), except `photoledger: warning:`/`photoledger: error:` lines, which
+  keep that documented first word so scripts can match them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -39,6 +45,53 @@ DAMAGE_LINES_SHOWN = 20  # damage lines printed; the rest are counted
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass
+class LogStyle:
+    """How stderr lines are written (set once by the CLI's global options)."""
+
+    level: str = "info"
+    format: str = "text"
+    timestamps: bool = False  # text lines start with the UTC time (output that is no terminal)
+
+
+LOG = LogStyle(timestamps=not err_console.is_terminal)
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Apply `--log-level` and `--log-format`."""
+    LOG.level, LOG.format = level, log_format
+
+
+def log(level: str, message: str, **fields: str | int) -> None:
+    """One line on stderr at `level`, unless below `--log-level` (never markup)."""
+    _emit(level, message, "", fields)
+
+
+def warn_line(message: str) -> None:
+    """A warning: `photoledger: warning: <message>`."""
+    _emit("warning", message, "photoledger: warning: ", {})
+
+
+def error_line(message: str, **fields: str | int) -> None:
+    """The one error line a failed command ends with: `photoledger: error: <message>`."""
+    _emit("error", message, "photoledger: error: ", fields)
+
+
+def _emit(level: str, message: str, prefix: str, fields: dict[str, str | int]) -> None:
+    if level != "error" and LOG_LEVELS.index(level) < LOG_LEVELS.index(LOG.level):
+        return
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if LOG.format == "json":
+        record = {"time": now, "level": level, "message": message, **fields}
+        err_console.out(json.dumps(record, ensure_ascii=False), highlight=False)
+        return
+    line = prefix + message if prefix or not LOG.timestamps else f"{now} {message}"
+    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+
 
 def print_json(data: Any) -> None:
     """Machine-readable output on stdout (sorted keys, ISO dates)."""
@@ -48,7 +101,7 @@ def print_json(data: Any) -> None:
 def print_outcome(outcome: str, label: str, detail: str = "") -> None:
     """One plain line on stderr about one asset: `outcome: label (detail)` (never markup)."""
     line = f"{outcome}: {label}" + (f" ({detail})" if detail else "")
-    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    log("info", line, outcome=outcome, label=label, detail=detail)
 
 
 def human_bytes(size_bytes: int | None) -> str:

@@ -2,11 +2,14 @@
 
 Invariants:
 - Every stage reports through engine.reporting.Reporter; these are its only CLI renderings.
-- Rich: a bar of assets (done/total) and, when the stage knows its bytes, a bar of bytes with
-  size, rate and time left, in bytes (never a file count shown as bytes). Problems are printed
-  above the bars, never markup.
-- Plain (cron, logs, `--no-progress`): the start with its size, one line per asset that did not
-  simply succeed (outcome "ok"), and a count at each tenth of the work list.
+- Rich: a bar of assets (done/total, "n/N") and, when the stage knows its bytes, a bar of bytes
+  with size, rate and time left in binary units (KiB, MiB: the unit of every other size the CLI
+  prints; never a file count shown as bytes). The bytes total is never below what is done, and
+  once every asset is done it is what was moved. Problems are printed above the bars, never
+  markup.
+- Plain (cron, logs, `--no-progress`): log lines through commands.output.log (levels, UTC
+  timestamps, `--log-format json`): the start with its size, one line per asset that did not
+  simply succeed (outcome "ok", shown at `--log-level debug`), and a count at each tenth.
 - Both write to stderr; stdout is for results and JSON only.
 """
 
@@ -21,14 +24,15 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.text import Text
 
-from commands.output import err_console, human_bytes
+from commands.output import LOG, err_console, human_bytes, log
 from engine.reporting import NullReporter, Reporter
 
 # What the first line says each phase is doing.
@@ -69,9 +73,9 @@ class PlainReporter:
         size = f" ({human_bytes(total_bytes)})" if total_bytes is not None else ""
         verb = PHASE_VERBS.get(phase, phase)
         if assets is None:
-            _print(f"{verb} ...")
+            log("info", f"{verb} ...")
             return
-        _print(f"{verb}: {assets} asset{'s' if assets != 1 else ''}{size}")
+        log("info", f"{verb}: {assets} asset{'s' if assets != 1 else ''}{size}")
 
     def advance_bytes(self, size_bytes: int) -> None:
         with self.lock:
@@ -79,17 +83,19 @@ class PlainReporter:
 
     def asset_done(self, outcome: str, label: str, detail: str = "", size_bytes: int = 0) -> None:
         self.assets_done += 1
-        if outcome not in QUIET_OUTCOMES:
-            _print(asset_line(outcome, label, detail, size_bytes))
+        level = ("debug" if outcome in QUIET_OUTCOMES
+                 else "warning" if outcome in PROBLEM_OUTCOMES else "info")
+        log(level, asset_line(outcome, label, detail, size_bytes), outcome=outcome, label=label,
+            detail=detail, size_bytes=size_bytes)
         tenth = max(1, -(-self.assets_total // 10))
         if self.assets_total >= 10 and (
             self.assets_done % tenth == 0 or self.assets_done == self.assets_total
         ):
-            _print(f"{self.assets_done}/{self.assets_total} assets, "
-                   f"{human_bytes(self.bytes_done)}")
+            log("info", f"{self.assets_done}/{self.assets_total} assets, "
+                f"{human_bytes(self.bytes_done)}")
 
     def note(self, message: str) -> None:
-        _print(message)
+        log("info", message)
 
 
 class RichReporter:
@@ -97,8 +103,11 @@ class RichReporter:
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
+        self.lock = threading.Lock()
         self.assets: TaskID | None = None
         self.bytes: TaskID | None = None
+        self.assets_total: int | None = None
+        self.assets_done = self.bytes_done = self.bytes_total = 0
 
     def started(
         self, phase: str, assets: int | None, total_bytes: int | None = None
@@ -108,17 +117,32 @@ class RichReporter:
                 self.progress.remove_task(task)
         self.assets = self.progress.add_task(f"{phase}: assets", total=assets, show_bytes=False)
         self.bytes = None
+        with self.lock:
+            self.assets_total, self.assets_done = assets, 0
+            self.bytes_done, self.bytes_total = 0, total_bytes or 0
         if total_bytes is not None:
             self.bytes = self.progress.add_task(f"{phase}: bytes", total=total_bytes,
                                                 show_bytes=True)
 
     def advance_bytes(self, size_bytes: int) -> None:
-        if self.bytes is not None:  # rich's Progress is thread-safe
-            self.progress.advance(self.bytes, size_bytes)
+        with self.lock:  # from worker threads
+            self.bytes_done += size_bytes
+            if self.bytes is None:
+                return
+            if self.bytes_done > self.bytes_total:  # more than announced: the total follows
+                self.bytes_total = self.bytes_done
+                self.progress.update(self.bytes, total=self.bytes_total)
+            self.progress.update(self.bytes, completed=self.bytes_done)
 
     def asset_done(self, outcome: str, label: str, detail: str = "", size_bytes: int = 0) -> None:
-        if self.assets is not None:
-            self.progress.advance(self.assets, 1)
+        with self.lock:
+            self.assets_done += 1
+            if self.assets is not None:
+                self.progress.update(self.assets, completed=self.assets_done)
+            if (self.bytes is not None and self.assets_done == self.assets_total
+                    and self.bytes_total != self.bytes_done):
+                self.bytes_total = self.bytes_done  # all done: the total is what was moved
+                self.progress.update(self.bytes, total=self.bytes_total)
         if outcome in PROBLEM_OUTCOMES:
             self.progress.console.print(Text(asset_line(outcome, label, detail, size_bytes)))
 
@@ -127,19 +151,26 @@ class RichReporter:
 
 
 class _BytesOnly(DownloadColumn):
-    """Sizes for the bytes bar only: the assets bar shows its count (MofNCompleteColumn)."""
+    """Sizes for the bytes bar only ("1.5/17.3 MiB"): the assets bar shows its count."""
 
-    def render(self, task):  # type: ignore[no-untyped-def]
+    def render(self, task: Task) -> Text:
         return super().render(task) if task.fields.get("show_bytes") else Text("")
 
 
-class _RateOnly(TransferSpeedColumn):
-    def render(self, task):  # type: ignore[no-untyped-def]
-        return super().render(task) if task.fields.get("show_bytes") else Text("")
+class _RateOnly(ProgressColumn):
+    """The bytes bar's rate in the same binary units ("4.2 MiB/s")."""
+
+    def render(self, task: Task) -> Text:
+        if not task.fields.get("show_bytes"):
+            return Text("")
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{human_bytes(int(speed))}/s")
 
 
 class _CountOnly(MofNCompleteColumn):
-    def render(self, task):  # type: ignore[no-untyped-def]
+    """The assets bar's "n/N" ("n/?" while the total is unknown)."""
+
+    def render(self, task: Task) -> Text:
         return Text("") if task.fields.get("show_bytes") else super().render(task)
 
 
@@ -149,16 +180,13 @@ def reporter_for(show_progress: bool, *, quiet: bool = False) -> Iterator[Report
     if quiet:
         yield NullReporter()
         return
-    if not show_progress:
+    if not show_progress or LOG.format == "json":
         yield PlainReporter()
         return
     bars = Progress(
-        TextColumn("{task.description}"), BarColumn(), _CountOnly(), _BytesOnly(), _RateOnly(),
-        TimeRemainingColumn(), console=err_console, transient=True,
+        TextColumn("{task.description}"), BarColumn(), _CountOnly(),
+        _BytesOnly(binary_units=True), _RateOnly(), TimeRemainingColumn(), console=err_console,
+        transient=True,
     )
     with bars:
         yield RichReporter(bars)
-
-
-def _print(line: str) -> None:
-    err_console.print(line, markup=False, highlight=False, soft_wrap=True)

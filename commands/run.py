@@ -43,12 +43,12 @@ def command(settings: Settings, execute_deletes: bool, as_json: bool) -> None:
 
 
 def print_summary(summary: RunSummary) -> None:
-    """The alarm first, then one table: each stage with its outcome."""
+    """The alarm first, then one table: each stage with its outcome and its counts as text."""
     for line in summary.damage[:20]:
         console.print(Text(line))
     table = Table("stage", "outcome", "detail", title="run")
     for s in summary.stages:
-        table.add_row(s.stage, s.status, Text(s.detail))
+        table.add_row(s.stage, s.status, Text(s.text))
     console.print(table)
     for n in summary.notifications:
         if n.event != "run-completed":

@@ -1,13 +1,13 @@
 """Each stage of the pipeline called through its one engine entry, with the line `run` shows.
 
 Invariant: a stage function here only calls the stage's own entry (the one its command
-calls) and turns the result into the summary's detail, partial marks and notifications; it
-decides nothing the stage itself would not.
+calls) and turns the result into the summary's detail (a StageDetail: the stage's counts as
+numbers and one readable line), partial marks and notifications; it decides nothing the stage
+itself would not.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 
@@ -28,21 +28,25 @@ from engine.icloud.port import IcloudPort
 from engine.nas.run import NasOptions
 from engine.nas.stage import run_backup_nas
 from engine.notify import Notification
-from engine.pipeline.summary import PipelineOptions, RunSummary
+from engine.pipeline.summary import PipelineOptions, RunSummary, StageDetail, counts_detail
 from engine.reporting import NullReporter
 from engine.services import Services
 from projections.worklists import worklist
 
-StageFn = Callable[[Services, IcloudPort, PipelineOptions, RunSummary], str]
+StageFn = Callable[[Services, IcloudPort, PipelineOptions, RunSummary], StageDetail]
 
 
-def _discover(services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
+def _discover(
+    services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary
+) -> StageDetail:
     options = DiscoverOptions(zone=services.config.settings.icloud.library)
     result = run_discover(services, port, options, NullReporter())
-    return f"{result.mode}: {json.dumps(dict(result.counts), sort_keys=True)}"
+    return counts_detail(dict(sorted(result.counts.items())), lead=result.mode)
 
 
-def _download(services: Services, port: IcloudPort, o: PipelineOptions, s: RunSummary) -> str:
+def _download(
+    services: Services, port: IcloudPort, o: PipelineOptions, s: RunSummary
+) -> StageDetail:
     options = download_options(services.config, workers=o.download_workers)
     result = run_download(services, port, options, NullReporter())
     if result.has_failures:
@@ -51,52 +55,63 @@ def _download(services: Services, port: IcloudPort, o: PipelineOptions, s: RunSu
             "assets-failed", f"download: {result.partial + result.failed} assets failed and "
             f"{result.quarantined} were quarantined: see `photoledger report failures`",
             {k: str(v) for k, v in result.counts().items()}))
-    return json.dumps(result.counts(), sort_keys=True)
+    return counts_detail(result.counts())
 
 
-def _backup_nas(services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
+def _backup_nas(
+    services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary
+) -> StageDetail:
     summary = run_backup_nas(services, NasOptions(), NullReporter(), port)
-    return json.dumps(summary.counts(), sort_keys=True)
+    return counts_detail(summary.counts())
 
 
 def _backup_google(
     services: Services, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary
-) -> str:
+) -> StageDetail:
     route = google_route(services.config, os.environ)
     summary = run_backup_google(services, route, GoogleOptions(), NullReporter())
-    return json.dumps(summary.counts(), sort_keys=True)
+    return counts_detail(summary.counts())
 
 
-def _compress(services: Services, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
+def _compress(
+    services: Services, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary
+) -> StageDetail:
     summary = run_compress(services, CompressOptions(), NullReporter())
-    return json.dumps(summary.counts(), sort_keys=True)
+    return counts_detail(summary.counts())
 
 
-def _album_move(services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary) -> str:
+def _album_move(
+    services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary
+) -> StageDetail:
     result = run_album_move(services, port, NullReporter())
-    return (f"moved {len(result.moved)}, taken out by you {len(result.removals_observed)}, "
-            f"refused {len(result.refused)}, not eligible {result.not_eligible}")
+    counts = {"moved": len(result.moved), "taken_out_by_you": len(result.removals_observed),
+              "refused": len(result.refused), "not_eligible": result.not_eligible}
+    return StageDetail(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()), counts)
 
 
-def _delete(services: Services, port: IcloudPort, o: PipelineOptions, summary: RunSummary) -> str:
+def _delete(
+    services: Services, port: IcloudPort, o: PipelineOptions, summary: RunSummary
+) -> StageDetail:
     if not worklist(services.projection, "delete", 1):
-        return "nothing in DeletePending"
+        return StageDetail("nothing in DeletePending", {"planned": 0})
     plan = run_delete_plan(services, port)
+    counts = {"planned": len(plan.entries), "blocked": len(plan.blocked)}
     if not plan.entries:
-        return f"no asset passes the gate ({len(plan.blocked)} blocked)"
+        return StageDetail(f"no asset passes the gate ({len(plan.blocked)} blocked)", counts)
     summary.plan_id, summary.plan_assets = plan.plan_id, len(plan.entries)
     if not o.execute_deletes:
-        return f"plan {plan.plan_id}: {len(plan.entries)} assets (not executed)"
+        return StageDetail(f"plan {plan.plan_id}: {len(plan.entries)} assets (not executed)",
+                           counts)
     failed = [s.stage for s in summary.stages if s.status == "failed"]
     guard = decide_mass_delete_guard(len(plan.entries), library_asset_count(services.projection),
                                      services.config.settings, bool(failed))
     if guard:
-        return f"plan {plan.plan_id} not executed: {'; '.join(guard)}"
+        return StageDetail(f"plan {plan.plan_id} not executed: {'; '.join(guard)}", counts)
     result = run_delete_execute(services, port, plan.plan_id)
     summary.plan_id, summary.plan_assets = None, 0
     raise_for_outcome(result)  # the exit code `delete execute` would give
-    return (f"deleted {len(result.deleted)}, skipped {len(result.skipped)}, "
-            f"failed {len(result.failed)}")
+    return counts_detail(counts | {"deleted": len(result.deleted),
+                                   "skipped": len(result.skipped), "failed": len(result.failed)})
 
 
 STAGE_FUNCTIONS: dict[str, StageFn] = {

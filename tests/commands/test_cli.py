@@ -59,6 +59,45 @@ def test_usage_error_exits_2() -> None:
     assert "No such option" in result.stderr
 
 
+@pytest.mark.parametrize(("args", "needle"), [
+    (["download", "--frobnicate"], "No such option '--frobnicate' (see `photoledger download"),
+    (["history"], "Missing argument 'ASSET'"),
+    (["--log-level", "loud", "status"], "'loud' is not one of"),
+    (["report", "nonsense"], "No such command 'nonsense'"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+    (["download", "--workers", "many"], "'many' is not a valid integer"),
+])
+def test_usage_errors_are_one_error_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    result = run_cli(args, tmp_path / "none.yaml")
+    assert result.returncode == ExitCode.USAGE == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr  # no usage block, no "Try ..." line
+    assert result.stderr.startswith("photoledger: error: "), result.stderr
+    assert needle in result.stderr and "--help`" in result.stderr
+    assert result.stdout == ""
+
+
+def test_help_still_prints_the_usage(tmp_path: Path) -> None:
+    result = run_cli(["download", "--help"], tmp_path / "none.yaml")
+    assert result.returncode == 0 and result.stdout.startswith("Usage: photoledger download")
+    assert result.stderr == ""
+    bare = run_cli([])  # no command: the help, as before
+    assert "Commands:" in bare.stdout + bare.stderr
+
+
+def test_json_log_format_writes_the_error_as_one_object(library: Library) -> None:
+    populate(library)
+    result = run_cli(["--log-format", "json", "history", "IMG_9999.JPG"], library.config_path)
+    assert result.returncode == ExitCode.NOT_FOUND
+    [line] = result.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "error" and record["exit_code"] == ExitCode.NOT_FOUND
+    assert record["message"].startswith("no asset")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["time"])
+    usage = run_cli(["--log-format", "json", "history"], library.config_path)
+    assert usage.returncode == ExitCode.USAGE
+    assert json.loads(usage.stderr)["message"].startswith("Missing argument")
+
+
 def test_init_writes_a_config_and_refuses_to_overwrite(tmp_path: Path) -> None:
     config = tmp_path / "pl.yaml"
     first = run_cli(["init", "--library-root", str(tmp_path / "lib"), "--username", "a@b.c"], config)

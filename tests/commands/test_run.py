@@ -6,8 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+import commands.run
+from commands.run import print_summary
 from engine.errors import ExitCode
 from engine.pipeline.run import decide_skip
+from engine.pipeline.summary import (
+    RunSummary,
+    StageDetail,
+    StageResult,
+    counts_detail,
+    summary_json,
+)
 from tests.factories import Library, run_cli
 from tests.scenarios.fault_world import open_world
 from tests.sim import PASSWORD
@@ -77,6 +88,12 @@ def test_run_executes_stages_in_order_and_notifies(tmp_path: Path) -> None:
         assert code == (ExitCode.NEEDS_ATTENTION if quarantined else ExitCode.OK)
         assert sent["run-completed"]["PHOTOLEDGER_DETAIL_DOWNLOAD"] == "ok"
         assert "run-failed" not in sent
+        counts = stages["download"]["counts"]  # numbers in an object, not JSON in a string
+        assert counts["downloaded"] > 0 and counts["failed"] == 0
+        assert stages["download"]["detail"].startswith(f"downloaded {counts['downloaded']}, ")
+        assert stages["discover"]["detail"].startswith("full: ")
+        assert isinstance(stages["discover"]["counts"], dict)
+        assert stages["backup-nas"]["counts"] == {}  # skipped: a reason, no counts
 
 
 def test_a_lost_nas_skips_what_needs_it(tmp_path: Path) -> None:
@@ -86,3 +103,29 @@ def test_a_lost_nas_skips_what_needs_it(tmp_path: Path) -> None:
         assert decide_skip("delete", config, {"nas"}) is not None
         assert decide_skip("album-move", config, {"google"}) is None
         assert "ledger" in (decide_skip("album-move", config, {"ledger"}) or "")
+
+
+def test_stage_counts_are_data_and_readable_text(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counts = {"downloaded": 12, "partial": 0, "failed": 0, "quarantined": 1, "files": 30}
+    summary = RunSummary(stages=[
+        StageResult("download", "ok", counts_detail(counts)),
+        StageResult("compress", "ok", counts_detail({"compressed": 0, "skipped": 0, "failed": 0})),
+        StageResult("backup-nas", "skipped", "nas.root is not set"),
+        StageResult("delete", "ok", StageDetail("nothing in DeletePending", {"planned": 0})),
+    ])
+    data = json.loads(json.dumps(summary_json(summary)))  # serialisable as it is
+    by_stage = {s["stage"]: s for s in data["stages"]}
+    assert by_stage["download"]["counts"] == counts
+    assert by_stage["download"]["detail"] == "downloaded 12, failed 0, quarantined 1, files 30"
+    assert by_stage["compress"]["detail"] == "compressed 0, failed 0"
+    assert by_stage["backup-nas"] == {"stage": "backup-nas", "status": "skipped", "counts": {},
+                                      "detail": "nas.root is not set", "exit_code": 0}
+    assert by_stage["delete"]["counts"] == {"planned": 0}
+    monkeypatch.setattr(commands.run.console, "width", 160)  # one table row a line
+    print_summary(summary)
+    table = capsys.readouterr().out
+    assert "downloaded 12, failed 0, quarantined 1, files 30" in table
+    assert "{" not in table and '"' not in table  # no JSON in the human table
+
