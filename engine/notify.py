@@ -3,7 +3,7 @@
 Invariants:
 - Sending never raises: every channel failure (script missing, non-zero exit, timeout, SMTP
   refused, TLS or login failure) becomes one problem line the caller shows as a warning, so a
-  failing notification never fails a run.
+  failing notification never fails a run. A problem line never shows a known secret (***).
 - The script gets everything in its environment: PHOTOLEDGER_EVENT (the event name),
   PHOTOLEDGER_SUMMARY (one line) and PHOTOLEDGER_DETAIL_<NAME> for each detail, on top of
   engine.child_env's scrubbed environment: no photoledger secret reaches it.
@@ -32,7 +32,7 @@ import msgspec
 from engine.child_env import child_environment
 from engine.errors import ConfigError
 from engine.notify_apprise import send_apprise
-from engine.secrets import APPRISE_URLS, SMTP_PASSWORD, read_secret
+from engine.secrets import APPRISE_URLS, SMTP_PASSWORD, mask, read_secret
 
 NotifyEvent = Literal[
     "2fa-needed", "run-failed", "quarantined", "deletion-plan-waiting", "run-completed",
@@ -100,6 +100,7 @@ class Notifier:
         if self.settings.email.smtp_host:
             found += self._send_email(self.settings.email, notification)
         found += self._send_apprise(notification)
+        found = [mask(line) for line in found]  # a script or server may echo a secret back
         self.problems += found
         return found
 

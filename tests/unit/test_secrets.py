@@ -13,11 +13,13 @@ from engine.errors import ConfigError, ExitCode
 from engine.google.syncthing import resolve_api_key
 from engine.icloud.credentials import find_password
 from engine.ledger import postgres_settings
+from engine.notify import Notification, Notifier, NotifySettings
 from engine.secrets import (
     ICLOUD_PASSWORD,
     LEDGER_PASSWORD,
     SMTP_PASSWORD,
     SYNCTHING_API_KEY,
+    check_secrets,
     known_values,
     mask,
     read_secret,
@@ -100,3 +102,14 @@ def test_an_unreadable_secret_file_stops_a_command_with_exit_3(tmp_path: Path) -
         f"photoledger: error: {ICLOUD_PASSWORD}_FILE: cannot read {tmp_path / 'no'}: "
         "No such file or directory"
     )
+
+
+def test_a_notify_problem_line_never_shows_a_secret(tmp_path: Path) -> None:
+    script = tmp_path / "echo.sh"
+    script.write_text("#!/bin/sh\necho 'login refused for smtp-Secret-31' >&2\nexit 1\n")
+    script.chmod(0o755)
+    environ = {SMTP_PASSWORD: "smtp-Secret-31"}
+    check_secrets(environ)
+    [problem] = Notifier(NotifySettings(script=str(script)), environ).send(
+        Notification("run-failed", "x"))
+    assert problem.endswith("exited 1: login refused for ***")
