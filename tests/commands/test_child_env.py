@@ -111,3 +111,34 @@ def test_photoledger_run_hands_its_notify_script_no_secret(tmp_path: Path) -> No
         text = log.read_text()
         assert "PHOTOLEDGER_EVENT=run-failed" in text
         assert_no_secret(text)
+
+
+_SPAWNERS = {("subprocess", name) for name in ("run", "Popen", "call", "check_call", "check_output")}
+_SPAWNERS.add(("self", "run_process"))  # engine.notify: subprocess.run, passed in
+_FORBIDDEN = {("os", "system"), ("os", "popen"), ("ffmpeg", "probe"), ("ffmpeg", "run"),
+              ("ffmpeg", "run_async"), ("os", "execv"), ("os", "execvp"), ("os", "spawnv")}
+
+
+def test_every_child_process_the_product_starts_gets_an_explicit_environment() -> None:
+    """A new subprocess call without `env=` (or one through ffmpeg-python's own runner, which
+    takes none) would inherit every secret: each spawn site must pass the scrubbed env."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    missing: list[str] = []
+    spawns = 0
+    for path in sorted([*root.glob("engine/**/*.py"), *root.glob("commands/**/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            owner = node.func.value
+            owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+            where = f"{path.relative_to(root)}:{node.lineno}"
+            if (owner_name, node.func.attr) in _FORBIDDEN:
+                missing.append(f"{where} {owner_name}.{node.func.attr} (cannot scrub its env)")
+            elif (owner_name, node.func.attr) in _SPAWNERS:
+                spawns += 1
+                if not any(k.arg == "env" for k in node.keywords):
+                    missing.append(f"{where} {owner_name}.{node.func.attr} without env=")
+    assert missing == []
+    assert spawns >= 3  # the notify script, run_tool (ffmpeg/ffprobe), raw_exif (exiftool)
