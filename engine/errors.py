@@ -42,9 +42,11 @@ class ExitCode(IntEnum):
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.INTERNAL: "unexpected internal error (a bug: report it with the --debug traceback)",
-    ExitCode.USAGE: "bad command line (unknown option, missing argument)",
+    ExitCode.USAGE: "bad command line (unknown option, missing argument, bad choice): one "
+    "`photoledger: error:` line naming the command's --help",
     ExitCode.CONFIG: "bad configuration: unknown key, wrong type, missing value, missing folder, "
-    "or a configured tool (ffmpeg, ffprobe, exiftool) that cannot be run",
+    "or a configured tool (ffmpeg, ffprobe, exiftool) that cannot be run; or an `icloud.library` "
+    "the iCloud account does not have (the message lists its libraries)",
     ExitCode.LOCKED: "another photoledger process holds the library's writer lock",
     ExitCode.LEDGER_DAMAGED: "the ledger is missing, corrupt or truncated; nothing was written",
     ExitCode.STORAGE: "the library or its state folder cannot be written (read-only, "
@@ -98,6 +100,10 @@ class ConfigError(PhotoledgerError):
     """The configuration file is missing, unparsable or invalid."""
 
     exit_code = ExitCode.CONFIG
+
+
+class UnknownZoneError(ConfigError):
+    """`icloud.library` names a Photos library (zone) the iCloud account does not have."""
 
 
 class LockedError(PhotoledgerError):

@@ -12,6 +12,8 @@ Invariants:
   in Recently Deleted (is_deleted True), gone for good (no asset; a "not_found" problem).
 - `recover_asset` reads the asset's tag with a lookup and writes isDeleted=0 with it, and only
   when the lookup shows it in Recently Deleted: 1 call when there is nothing to do, 2 otherwise.
+- A zone the account does not have (a wrong `icloud.library`) is a configuration error
+  (UnknownZoneError, exit 3) naming every zone the account has, never "try again later".
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any
 
+from engine.errors import UnknownZoneError
 from engine.icloud.changes import iter_change_pages
 from engine.icloud.ckclient import CloudKitClient
 from engine.icloud.content import ContentClient
@@ -96,16 +99,17 @@ class PyicloudPort:
 
     def zone_sync_token(self, zone: str) -> str:
         data = self._ck.post("zones/list", {})
+        names: list[str] = []
         for entry in data.get("zones") or []:
             zone_info = entry.get("zoneID") if isinstance(entry, dict) else None
             token = entry.get("syncToken") if isinstance(entry, dict) else None
-            if (
-                isinstance(zone_info, dict)
-                and zone_info.get("zoneName") == zone
-                and isinstance(token, str)
-                and token
-            ):
+            if not isinstance(zone_info, dict):
+                continue
+            names.append(str(zone_info.get("zoneName")))
+            if zone_info.get("zoneName") == zone and isinstance(token, str) and token:
                 return token
+        if zone not in names:
+            raise UnknownZoneError(unknown_zone_message(zone, names))
         raise IcloudError(f"iCloud listed no sync token for the Photos zone {zone}")
 
     def count_assets(self, zone: str) -> int:
@@ -355,3 +359,19 @@ def _member_names(records: Any) -> list[str]:
         if name:
             names[name] = None
     return list(names)
+
+
+def unknown_zone_message(zone: str, names: list[str]) -> str:
+    """Which zone was asked for and the ones the account has, each with what it holds."""
+    listed = ", ".join(f"{zone_kind(name)} {name}" for name in names) or "none"
+    return (f"this iCloud account has no Photos library {zone!r} (icloud.library); "
+            f"its libraries: {listed}")
+
+
+def zone_kind(name: str) -> str:
+    """What a Photos zone holds, from Apple's naming of its id."""
+    if name == "PrimarySync":
+        return "personal library"
+    if name.startswith("SharedSync-"):
+        return "Shared Library"
+    return "zone"
