@@ -27,6 +27,7 @@ import yaml
 
 from engine.compress.settings import CompressionSettings, validate_compression
 from engine.errors import ConfigError
+from engine.filemodes import FileModes, file_modes
 from engine.notify import NotifySettings, apprise_urls
 from engine.notify_apprise import apprise_problem
 from engine.secrets import (
@@ -45,6 +46,8 @@ class LibrarySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         "name-size-dedup-with-suffix"
     )
     keep_unicode_in_filenames: bool = False
+    file_mode: str | int = "0644"  # octal, in quotes (an int is refused with that hint)
+    dir_mode: str | int = "0755"
 
 
 class IcloudSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -70,6 +73,9 @@ class DownloadSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 class NasSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     root: str | None = None
     max_verify_age_days: int = 30
+    file_mode: str | int = "0644"
+    dir_mode: str | int = "0755"
+    owner: str | None = None  # "uid:gid" or "user:group"
 
 
 class GoogleSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -131,6 +137,16 @@ class Config:
         """The configured NAS root, or None when no NAS is configured (mounted or not)."""
         root = self.settings.nas.root
         return self.resolve(root) if root else None
+
+    def library_modes(self) -> FileModes:
+        """Modes of what is written into the library and the Pixel outbox (engine.filemodes)."""
+        lib = self.settings.library
+        return file_modes("library", lib.file_mode, lib.dir_mode, None, self.where)
+
+    def nas_modes(self) -> FileModes:
+        """Modes and owner of what is written on the NAS (engine.filemodes)."""
+        nas = self.settings.nas
+        return file_modes("nas", nas.file_mode, nas.dir_mode, nas.owner, self.where)
 
     def where(self, key: str) -> str:
         """`<file> line N: <key>` for messages about a key."""
@@ -282,6 +298,8 @@ def _validate_values(config: Config) -> None:
         if not ok:
             raise ConfigError(f"{config.where(key)}: {why}")
     _validate_nas_root(config)
+    config.library_modes()  # a bad mode or owner is refused at load, not at the first write
+    config.nas_modes()
     try:
         s.library.folder_structure.format(datetime(2000, 1, 2))
     except (ValueError, KeyError, IndexError, AttributeError) as exc:

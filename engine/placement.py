@@ -11,6 +11,9 @@ Invariants:
 - `before_rename` (a crash point, or a check that the NAS is still the one the run started
   on) runs after the fsync and immediately before the rename: when it raises, nothing is
   placed.
+- A placed file gets its owner (when one is given) and its mode explicitly before the rename,
+  so the umask never decides who may read it; `make_folders` does the same for the folders it
+  creates, and only for those (engine.filemodes).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from engine.errors import StorageError
+from engine.filemodes import FileModes, Owner
 from engine.fsutil import HASH_CHUNK_BYTES, fsync_dir
 
 TEMP_SUFFIX = ".photoledger-tmp"
@@ -67,6 +71,7 @@ def place_file(
     expected_sha256: str | None = None,
     mtime_s: float | None = None,
     mode: int = 0o644,
+    owner: Owner | None = None,
     before_rename: Callable[[], None] | None = None,
 ) -> Placed:
     """Write through `write` into a temp file and place it at `target` (module invariants)."""
@@ -82,7 +87,8 @@ def place_file(
             raise ContentMismatchError(
                 f"{target}: wrote sha256 {placed.sha256[:12]}, expected {expected_sha256[:12]}"
             )
-        commit_temp(temp, target, mtime_s=mtime_s, mode=mode, before_rename=before_rename)
+        commit_temp(temp, target, mtime_s=mtime_s, mode=mode, owner=owner,
+                    before_rename=before_rename)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -95,11 +101,14 @@ def commit_temp(
     *,
     mtime_s: float | None = None,
     mode: int | None = None,
+    owner: Owner | None = None,
     before_rename: Callable[[], None] | None = None,
     sync_folder: bool = True,
 ) -> None:
-    """Give a synced temp file its mode and time, rename it over `target`, fsync the folder
-    (`sync_folder` False: the caller fsyncs each folder once for many files)."""
+    """Give a synced temp file its owner, mode and time, rename it over `target`, fsync the
+    folder (`sync_folder` False: the caller fsyncs each folder once for many files)."""
+    if owner is not None:
+        owner.apply(temp)
     if mode is not None:
         temp.chmod(mode)
     if mtime_s is not None:
@@ -144,3 +153,21 @@ def place_bytes(
 ) -> Placed:
     """Place `data` at `target` durably (a sidecar, a marker, a plan file)."""
     return place_file(target, bytes_source(data), tag=tag, mode=mode, before_rename=before_rename)
+
+
+def make_folders(folder: Path, modes: FileModes) -> None:
+    """Create `folder` and its missing parents, each new one with `modes.dir_mode` (and owner);
+    folders already there are left as they are. FileExistsError when a file is in the way."""
+    missing: list[Path] = []
+    current = folder
+    while not current.is_dir() and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if path.is_dir():
+                continue  # another writer made it at the same moment: it sets its mode
+            raise
+        modes.settle_folder(path)

@@ -17,7 +17,8 @@ Invariants:
 - Only alive assets whose local original is present get one (deleted in iCloud, by photoledger
   or anyone: the sidecar already written is what the backups hold; it is frozen).
 - Write, then record: the file is placed through engine.placement (tag "sidecar": temp file,
-  fsync, rename, fsync the folder), then SidecarWritten is appended, saved in batches
+  `library.file_mode` set whatever the umask, fsync, rename, fsync the folder; the same
+  placement as engine.sidecar.write_sidecar), then SidecarWritten is appended, saved in batches
   (engine.batching). A kill between the two leaves a complete file and no fact, so the rerun
   writes the same bytes again and records it once; a kill before the rename leaves a temp
   file, which the next write of that sidecar reuses (one temp name per target).
@@ -38,13 +39,15 @@ from engine.batching import Batcher
 from engine.cleanup.gate import DELETE_PENDING_ALBUM
 from engine.errors import StorageError
 from engine.fsutil import remove_temps_beside
+from engine.placement import place_bytes
 from engine.services import Services
-from engine.sidecar import MAX_OFFSET_S, SidecarFacts, render_xmp, sidecar_name, write_sidecar
+from engine.sidecar import MAX_OFFSET_S, SidecarFacts, render_xmp, sidecar_name
 from projections.albums import known_albums
 from projections.download import sidecar_candidates
 from projections.media import MediaProjection
 
 SAVE_EVERY = 50
+SIDECAR_TAG = "sidecar"  # the temp name engine.sidecar.write_sidecar uses too: one per target
 LEAVE_OUT = frozenset({DELETE_PENDING_ALBUM})  # photoledger's working album, not the user's
 SYSTEMIC_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 _MICRO = 1_000_000
@@ -131,6 +134,7 @@ class SidecarRun:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.library_root = services.config.library_root
+        self.file_mode = services.config.library_modes().file_mode
         self.summary = SidecarSummary()
         self.batcher = Batcher.for_ledger(services.ledger, SAVE_EVERY)
 
@@ -155,7 +159,8 @@ class SidecarRun:
         target = self.library_root / relpath
         try:
             remove_temps_beside(target, f".{target.name}.", ".tmp")  # older versions' temp
-            sha256 = write_sidecar(target, data, before_replace=self._before_rename)
+            sha256 = place_bytes(target, data, tag=SIDECAR_TAG, mode=self.file_mode,
+                                 before_rename=self._before_rename).sha256
         except OSError as exc:
             self._failed(relpath, exc)
             return

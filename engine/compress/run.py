@@ -7,6 +7,9 @@ Invariants:
   has already decoded back and checked: engine.placement.commit_temp renames it over the old
   file and fsyncs the folder. A format change removes the old-named file only after the new
   one is durable.
+- A compressed copy keeps the asset's capture time as its modification time (as the
+  downloaded file had it, so date sorting survives) and gets `library.file_mode`, set
+  explicitly whatever the umask or the encoder (engine.filemodes).
 - Compressed is appended after the replacement; a kill in between leaves a smaller local file
   the ledger does not know yet, and the rerun re-encodes it from the NAS original (never from
   that file). CompressionSkipped says why a file was left as it was.
@@ -47,6 +50,7 @@ from engine.compress.work import (
     discard_temps,
     execute_compress_job,
 )
+from engine.download.plan import capture_mtime_s
 from engine.errors import ConfigError
 from engine.fsutil import fsync_dir, sha256_file
 from engine.placement import commit_temp
@@ -92,6 +96,7 @@ class CompressRun:
     ) -> None:
         self.services, self.worker, self.options = services, worker, options
         self.settings = services.config.settings.compression
+        self.file_mode = services.config.library_modes().file_mode
         self.reporter = reporter
         self.summary = CompressSummary()
         self.batch = Batcher.for_ledger(services.ledger, options.save_every)
@@ -126,7 +131,7 @@ class CompressRun:
         asset = self.services.ledger.get_asset(UUID(job.asset_id))
         now = self.services.clock()
         if outcome.status == "ready":
-            self._put_in_place(outcome)
+            self._put_in_place(outcome, capture_mtime_s(asset.state.captured_at_utc))
             self._record_compressed(asset, job, outcome, now)
         else:
             self._record_not_compressed(asset, job, outcome, now)
@@ -148,8 +153,9 @@ class CompressRun:
         else:
             self.summary.skipped += 1
 
-    def _put_in_place(self, outcome: JobOutcome) -> None:
-        """Rename each checked temp over its local file (see module invariants)."""
+    def _put_in_place(self, outcome: JobOutcome, mtime_s: float | None) -> None:
+        """Rename each checked temp over its local file, with the capture time `mtime_s` and
+        the library's mode (see module invariants)."""
         root = self.worker.library_root
         self.services.crash.reach("compress.before_replace")
         try:
@@ -157,7 +163,7 @@ class CompressRun:
                 if f.temp_path is None:
                     continue
                 target = root / f.relpath_after
-                commit_temp(Path(f.temp_path), target)
+                commit_temp(Path(f.temp_path), target, mtime_s=mtime_s, mode=self.file_mode)
                 if f.relpath_after != f.relpath:
                     (root / f.relpath).unlink(missing_ok=True)
                     fsync_dir(target.parent)

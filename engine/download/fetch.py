@@ -12,6 +12,8 @@ Invariants:
   different file is never replaced: the next candidate name is taken instead. The one
   exception is a re-download after a recover, whose bytes were checked against the sha256
   recorded before: it replaces the same asset's own file at its own path (its compressed copy).
+- A filed file gets `library.file_mode` and a folder the run creates `library.dir_mode`, set
+  explicitly whatever the umask (engine.filemodes); its modification time is the capture time.
 - Local file-system failures raise StorageError (the run stops); network trouble is a result.
 """
 
@@ -35,10 +37,11 @@ from engine.download.plan import (
     decide_file_verdict,
 )
 from engine.errors import StorageError
+from engine.filemodes import DEFAULT_MODES, FileModes
 from engine.fsutil import HASH_CHUNK_BYTES, fsync_dir, sha256_file
 from engine.icloud.port import ContentError, IcloudPort, ThrottledError, UrlExpiredError
 from engine.naming import join_relpath
-from engine.placement import commit_temp
+from engine.placement import commit_temp, make_folders
 
 CHUNK_BYTES = 1 << 16  # a cut loses at most one chunk: the rest is resumed
 MAX_RESUMES = 3
@@ -67,6 +70,7 @@ class FileJob:
     declared_size_bytes: int
     mtime_s: float | None
     replaces_own_file: bool = False  # a re-download after a recover (engine.download.plan)
+    modes: FileModes = DEFAULT_MODES  # library.file_mode / dir_mode
 
     @property
     def folder(self) -> Path:
@@ -233,10 +237,10 @@ def fetch_file(
         return decide_file_verdict(result, job.declared_size_bytes), result
 
 
-def ensure_folder(folder: Path) -> None:
-    """Create the destination folder (and parents)."""
+def ensure_folder(folder: Path, modes: FileModes = DEFAULT_MODES) -> None:
+    """Create the destination folder (and parents), each new one with `modes.dir_mode`."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folders(folder, modes)
     except OSError as exc:
         raise StorageError(f"cannot create {folder}: {exc.strerror}") from None
 
@@ -247,7 +251,7 @@ def finalize_file(
     """Move a verified part into place; the chosen relpath, or None when every name is taken."""
     part = job.folder / job.part_name
     try:
-        _sync_with_times(part, job.mtime_s)
+        _sync_with_times(part, job.mtime_s, job.modes)
         with registry.lock:
             chosen = _take_free_name(
                 job, part, owner=owner, size_bytes=size_bytes, sha256=sha256, registry=registry
@@ -275,7 +279,8 @@ def remove_placed(paths: Iterable[Path]) -> None:
     sync_folders(path.parent for path in paths)
 
 
-def _sync_with_times(part: Path, mtime_s: float | None) -> None:
+def _sync_with_times(part: Path, mtime_s: float | None, modes: FileModes) -> None:
+    modes.settle_file(part)
     if mtime_s is not None:
         os.utime(part, (mtime_s, mtime_s))
     fd = os.open(part, os.O_RDONLY)

@@ -243,6 +243,7 @@ class DownloadRun:
             declared_size_bytes=plan.declared_size_bytes,
             mtime_s=capture_mtime_s(state.captured_at_utc),
             replaces_own_file=plan.replaces_own_file,
+            modes=self.services.config.library_modes(),
         )
 
     def _finish(self, asset: Asset, verdict: FileVerdict) -> AssetJob | None:
@@ -258,7 +259,7 @@ class DownloadRun:
                 detail = "iCloud gave no download URL"
                 outcomes.append(FileOutcome(file_job.key, FileVerdict("failed", "no_url", detail)))
                 continue
-            ensure_folder(file_job.folder)
+            ensure_folder(file_job.folder, file_job.modes)
             verdict, result = fetch_file(
                 self.port,
                 file_job,

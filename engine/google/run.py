@@ -128,6 +128,7 @@ class GoogleRun:
     ) -> None:
         self.services, self.route, self.options, self.reporter = services, route, options, reporter
         self.now_utc = services.clock()
+        self.modes = services.config.library_modes()  # the outbox reads like the library
         self.summary = GoogleSummary()
         self.batch = Batcher.for_ledger(services.ledger, options.save_every)
 
@@ -173,7 +174,9 @@ class GoogleRun:
                 for file, source in job.files:
                     target = self.route.outbox / file.relpath
                     mtime_ns = decide_resend_mtime_ns(now_ns, outbox_stat(target))
-                    placed.append(resend_outbox_file(source, target, file.sha256, mtime_ns))
+                    placed.append(
+                        resend_outbox_file(source, target, file.sha256, mtime_ns, self.modes)
+                    )
             except StageRefusedError as exc:  # changed since it was chosen: this asset only
                 self.summary.failed += 1
                 self.reporter.asset_done("failed", job.files[0][0].relpath, str(exc))
@@ -223,7 +226,7 @@ class GoogleRun:
             try:
                 try:
                     placed.append(place_outbox_file(
-                        self.route.library_root / file.relpath, target, file.sha256
+                        self.route.library_root / file.relpath, target, file.sha256, self.modes
                     ))
                 except StageRefusedError:
                     placed.append(self._place_from_nas(file, target))
@@ -239,7 +242,7 @@ class GoogleRun:
         if isinstance(source, str):
             raise StageRefusedError(source)
         mtime_ns = Path(source.path).stat().st_mtime_ns  # the capture time backup-nas kept
-        return resend_outbox_file(source, target, file.sha256, mtime_ns)
+        return resend_outbox_file(source, target, file.sha256, mtime_ns, self.modes)
 
     def _count_staged(self, placed: list[Placed]) -> None:
         self.summary.staged += 1

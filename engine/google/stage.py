@@ -10,8 +10,10 @@ Invariants:
   (its `.tmp` suffix).
 - What lands in the outbox hashes to the sha256 recorded at download; otherwise nothing is
   placed and StageRefusedError says why (the library copy is gone or no longer the original).
-- A hardlink shares the library file's inode, size and modification time; a copy gets the
-  library file's modification time, so Syncthing sees the same file either way.
+- A hardlink shares the library file's inode, size, mode and modification time; a copy gets
+  the library file's modification time, so Syncthing sees the same file either way.
+- A copy gets `library.file_mode` and a folder created in the outbox `library.dir_mode`, set
+  explicitly whatever the umask (engine.filemodes): the outbox reads like the library.
 - An outbox copy already in place with the right bytes is adopted, not rewritten (a rerun after
   a crash stages nothing twice).
 - A resend is the exception: it always writes a fresh copy (never a hardlink, whose time is
@@ -23,14 +25,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.filemodes import DEFAULT_MODES, FileModes
 from engine.fsutil import HASH_CHUNK_BYTES, fsync_dir, sha256_file
 from engine.google.plan import OutboxFile, OutboxStat, SourceSeen
 from engine.nas.access import NAS_MARKER_NAME, nas_path
-from engine.placement import commit_temp
+from engine.placement import commit_temp, make_folders
 
 _NO_LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 
@@ -62,14 +64,17 @@ def outbox_stat(path: Path) -> OutboxStat | None:
     return OutboxStat(size_bytes=info.st_size, mtime_ns=info.st_mtime_ns)
 
 
-def place_outbox_file(source: Path, target: Path, sha256: str) -> Placed:
-    """Put the library file `source` at `target` in the outbox, checked against `sha256`."""
+def place_outbox_file(
+    source: Path, target: Path, sha256: str, modes: FileModes = DEFAULT_MODES
+) -> Placed:
+    """Put the library file `source` at `target` in the outbox, checked against `sha256`
+    (a copy and new folders with `modes`)."""
     if not source.is_file():
         raise StageRefusedError(f"the library copy {source} is missing")
     adopted = _adopt_existing(source, target, sha256)
     if adopted is not None:
         return adopted
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(target.parent, modes)
     temp = temp_path_for(target)
     temp.unlink(missing_ok=True)
     try:
@@ -77,7 +82,7 @@ def place_outbox_file(source: Path, target: Path, sha256: str) -> Placed:
         if method == "hardlink":
             actual = sha256_file(temp)
         else:
-            actual = _copy_hashing(source, temp, source.stat().st_mtime_ns)
+            actual = _copy_hashing(source, temp, source.stat().st_mtime_ns, modes.file_mode)
         _refuse_unless_downloaded(f"the library copy {source}", actual, sha256)
         size_bytes = temp.stat().st_size
         commit_temp(temp, target)
@@ -118,15 +123,16 @@ def _refuse_unless_downloaded(label: str, actual: str, sha256: str) -> None:
         )
 
 
-def _copy_hashing(source: Path, temp: Path, mtime_ns: int) -> str:
-    """Copy `source` to `temp` durably with modification time `mtime_ns`; returns its sha256."""
+def _copy_hashing(source: Path, temp: Path, mtime_ns: int, mode: int) -> str:
+    """Copy `source` to `temp` durably with `mode` and modification time `mtime_ns`; returns
+    its sha256."""
     digest = hashlib.sha256()
     with source.open("rb") as reader, temp.open("wb") as writer:
         while chunk := reader.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
             writer.write(chunk)
         writer.flush()
-        shutil.copymode(source, temp)
+        os.fchmod(writer.fileno(), mode)
         # Set before the fsync so the time is as durable as the bytes (Syncthing's version
         # of the file is its size and time).
         os.utime(temp, ns=(mtime_ns, mtime_ns))
@@ -170,19 +176,23 @@ def _observe(where: str, path: Path) -> SourceSeen:
         return SourceSeen(where, str(path), None, f"cannot be read ({exc.strerror})")
 
 
-def resend_outbox_file(source: SourceSeen, target: Path, sha256: str, mtime_ns: int) -> Placed:
-    """Write a fresh copy of `source` at `target` with modification time `mtime_ns`.
+def resend_outbox_file(
+    source: SourceSeen, target: Path, sha256: str, mtime_ns: int,
+    modes: FileModes = DEFAULT_MODES,
+) -> Placed:
+    """Write a fresh copy of `source` at `target` with modification time `mtime_ns` (and
+    `modes`, like place_outbox_file).
 
     Unlike place_outbox_file, the copy in place is never adopted (its time is the one the Pixel
     already has) and never a hardlink (setting its time would change the library file's).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(target.parent, modes)
     temp = temp_path_for(target)
     temp.unlink(missing_ok=True)
     try:
         # Hashed again while copying: the file may have changed since it was chosen.
         try:
-            actual = _copy_hashing(Path(source.path), temp, mtime_ns)
+            actual = _copy_hashing(Path(source.path), temp, mtime_ns, modes.file_mode)
         except FileNotFoundError:
             raise StageRefusedError(f"the {source.where} copy {source.path} is gone") from None
         _refuse_unless_downloaded(f"the {source.where} copy {source.path}", actual, sha256)

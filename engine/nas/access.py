@@ -16,6 +16,12 @@ Invariants:
   against the source's size, fsync, rename, fsync the folder: restic/borg order). A failed
   copy removes its temp file; a killed one leaves a temp file that the next copy of that
   file removes (temp names end in TEMP_SUFFIX and are never read as content).
+- A copy gets `nas.file_mode` and the folders a copy creates `nas.dir_mode` (default 0644 and
+  0755: Synology Photos, Plex, Immich or another login on the share can read them), and
+  `nas.owner` when it is set, all before the rename and whatever the umask
+  (engine.filemodes); a copy of a media file keeps the asset's capture time as its
+  modification time (`mtime_s`), as the downloaded file does. Folders already there are left
+  as they are.
 - A source that cannot be opened or changes size while copied is the asset's problem
   (SourceFileError); a full or read-only NAS stops the stage (NasUnavailableError).
 - A re-read drops the file's pages from this machine's page cache first
@@ -36,15 +42,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.errors import ExitCode, PhotoledgerError, StorageError
+from engine.filemodes import DEFAULT_MODES, FileModes
 from engine.fsutil import remove_temps_beside
-from engine.placement import TEMP_SUFFIX, file_source, place_bytes, place_file, temp_path
+from engine.placement import (
+    TEMP_SUFFIX,
+    file_source,
+    make_folders,
+    place_bytes,
+    place_file,
+    temp_path,
+)
 
 NAS_MARKER_NAME = ".photoledger-nas"
 NAS_ID_FIELD = "nas_id:"
 _MARKER_MAX_BYTES = 64 << 10  # a marker is a few lines; anything longer is not read whole
 TEMP_TAG = "nas"  # engine.placement.temp_path(target, TEMP_TAG) is a NAS copy's temp file
-# NAS copies have always been owner-only (mkstemp's mode): new ones match those already there.
-COPY_MODE = 0o600
 REREAD_METHOD = "reread-fadvise-dontneed"
 ADOPTED_METHOD = "adopted-existing"
 READ_CHUNK_BYTES = 4 << 20
@@ -209,9 +221,11 @@ def remove_stale_temps(target: Path) -> int:
 
 
 def copy_to_nas(
-    source: Path, target: Path, before_rename: Callable[[], None], check_nas: Callable[[], None]
+    source: Path, target: Path, before_rename: Callable[[], None], check_nas: Callable[[], None],
+    *, modes: FileModes = DEFAULT_MODES, mtime_s: float | None = None,
 ) -> int:
-    """Copy `source` to `target` durably (see module invariants); returns bytes copied.
+    """Copy `source` to `target` durably with `modes` and modification time `mtime_s` (None:
+    the time of the copy); returns bytes copied (see module invariants).
 
     `check_nas` (NasGuard.check) runs before the folder is created and again just before the
     rename: it raises to stop the copy when the NAS went away.
@@ -219,14 +233,15 @@ def copy_to_nas(
     try:
         size_bytes = _readable_size(source)
         check_nas()
-        _ensure_folder(target.parent)
+        _ensure_folder(target.parent, modes)
 
         def checked_rename() -> None:
             before_rename()
             check_nas()
 
         placed = place_file(target, _copy_of(source, size_bytes), tag=TEMP_TAG,
-                            mode=COPY_MODE, before_rename=checked_rename)
+                            mtime_s=mtime_s, mode=modes.file_mode, owner=modes.owner,
+                            before_rename=checked_rename)
     except OSError as exc:
         raise _nas_write_error(target, exc) from None
     return placed.size_bytes
@@ -255,9 +270,9 @@ def _copy_of(source: Path, size_bytes: int) -> Callable[[Any], None]:
     return write
 
 
-def _ensure_folder(folder: Path) -> None:
+def _ensure_folder(folder: Path, modes: FileModes) -> None:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folders(folder, modes)
     except FileExistsError:
         raise NasUnavailableError(f"{folder} on the NAS is a file, not a folder") from None
 

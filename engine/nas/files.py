@@ -14,7 +14,12 @@ Invariants:
 - Every verdict about a NAS file comes from a re-read with the page cache dropped
   (engine.nas.access.reread_sha256), never from size or modification time.
 - The roots come from the config only (`nas_roots`): nas.root, then the library and the
-  Pixel outbox as the sources a copy may be repaired from.
+  Pixel outbox as the sources a copy may be repaired from; so do the modes and owner of what
+  is written there (`nas.file_mode`, `nas.dir_mode`, `nas.owner`).
+- A copy of a media file gets the asset's capture time as its modification time (the job's
+  `mtime_s`), so the NAS sorts by date as the library does; a copy of the XMP sidecar gets the
+  time it was copied (a sidecar is rewritten when iCloud's facts change, and a tool that syncs
+  by time and size must see that). An adopted file is left as it is.
 - Workers return results and never touch the ledger; a full or read-only NAS, or one that
   is no longer the NAS the run started on (engine.nas.access.NasGuard, checked before each
   folder and each rename), raises NasUnavailableError, which stops the stage.
@@ -26,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import resources as res
 from engine.config import Config
 from engine.crashpoints import CrashPoints
 from engine.errors import ConfigError
+from engine.filemodes import DEFAULT_MODES, FileModes
 from engine.nas.access import (
     NasGuard,
     SourceFileError,
@@ -58,6 +65,7 @@ class NasRoots:
     library_root: Path
     nas_root: Path
     repair_sources: tuple[RepairSource, ...] = ()  # tried after the library, in this order
+    modes: FileModes = DEFAULT_MODES  # of the copies and folders written on the NAS
 
     @property
     def sources(self) -> tuple[RepairSource, ...]:
@@ -82,7 +90,7 @@ def repair_sources(config: Config) -> tuple[RepairSource, ...]:
 def nas_roots(config: Config) -> NasRoots:
     """The library, the configured NAS and the repair sources (ConfigError without nas.root)."""
     return NasRoots(library_root=config.library_root, nas_root=nas_root_of(config),
-                    repair_sources=repair_sources(config))
+                    repair_sources=repair_sources(config), modes=config.nas_modes())
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,8 @@ class _Placing:
     guard: NasGuard
     crash: CrashPoints
     on_bytes: BytesFn
+    modes: FileModes
+    mtime_s: float | None  # the capture time of a media file; None (the copy's time): sidecar
 
 
 def execute_backup_job(
@@ -103,7 +113,8 @@ def execute_backup_job(
     results: list[FileResult] = []
     for nas_file in job.files:
         target = nas_path(roots.nas_root, nas_file.relpath)
-        placing = _Placing(nas_file, target, guard, crash, on_bytes)
+        mtime_s = None if nas_file.key == res.SIDECAR else job.mtime_s
+        placing = _Placing(nas_file, target, guard, crash, on_bytes, roots.modes, mtime_s)
         result = _backup_file(roots.sources, placing, is_local_altered=job.is_local_altered)
         results.append(result)
         if result.action == "failed":
@@ -143,7 +154,7 @@ def _copy_from(placing: _Placing, source: RepairSource, *, is_checked_first: boo
     try:
         size_bytes = copy_to_nas(
             path, placing.target, lambda: placing.crash.reach("backup_nas.before_rename"),
-            placing.guard.check,
+            placing.guard.check, modes=placing.modes, mtime_s=placing.mtime_s,
         )
     except SourceFileError as exc:
         return str(exc)

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from engine import events as ev
 from engine import resources as res
 from engine.asset import MediaState, is_in_icloud
+from engine.download.plan import capture_mtime_s
 
 FileAction = Literal[
     "adopted", "copied", "verified", "mismatched", "missing", "unrepairable", "failed"
@@ -55,6 +56,7 @@ class NasJob:
     files: tuple[NasFile, ...]
     is_local_altered: bool  # the local copy was re-encoded since download
     label: str
+    mtime_s: float | None = None  # the capture time: the modification time of the media copies
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def plan_nas_job(
         files=tuple(files),
         is_local_altered=state.compression_tier is not None,
         label=state.local_relpath,
+        mtime_s=capture_mtime_s(state.captured_at_utc),
     )
 
 
