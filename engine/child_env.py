@@ -6,6 +6,8 @@ Invariants:
   secret, its `_FILE` twin, libpq's PGPASSWORD) or when its value holds a secret value
   photoledger knows (read from the environment, a secret file, the .env file, the keyring,
   Syncthing's config.xml or the ledger URL): a copy under another name does not leak either.
+  A compression worker (a forkserver process) matches values against the secrets of its own
+  environment and secret files only; names are stripped everywhere.
 - Values shorter than MIN_CONTAINED are only matched whole, so a short secret cannot strip
   PATH or HOME by accident.
 - `extra` (the notify script's PHOTOLEDGER_EVENT ...) is added after scrubbing.
