@@ -13,6 +13,9 @@ Invariants:
   `-movflags use_metadata_tags`. Audio is copied unless the tier says otherwise.
 - Every ffmpeg call has a timeout and dies with its parent (PR_SET_PDEATHSIG), so a killed
   worker leaves no encoder running.
+- ffmpeg-python builds the video command line (engine.compress.ffmpeg_cli) and run_tool
+  runs it; the encode it asks for is the same as the hand-written command of earlier
+  versions, byte for byte (tests/unit/test_encoders_ffmpeg.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pillow_heif
 from PIL import Image, PngImagePlugin
 
 from engine.child_env import child_environment
+from engine.compress.ffmpeg_cli import encode_argv
 from engine.compress.process import die_with_parent
 from engine.fsutil import remove_temps_beside
 from engine.placement import temp_path
@@ -35,6 +39,9 @@ TEMP_TAG = "compress"
 # (engine.tempfiles lists the suffix too).
 LEGACY_TEMP_SUFFIX = ".photoledger-compress"
 _LEGACY_STEM_CHARS = 100
+# No stdin, overwrite the temp file, errors only (the last stderr line is the failure's reason).
+_FFMPEG_GLOBAL_OPTIONS = ("-nostdin", "-y", "-v", "error")
+_VIDEO_STREAMS = ("v:0", "a?")  # the first video stream, and every audio stream there is
 pillow_heif.register_heif_opener()
 
 
@@ -139,23 +146,25 @@ def video_argv(
     ffmpeg: str, source: Path, out: Path, settings: dict[str, Any], *, pix_fmt: str,
     creation_time: str | None,
 ) -> list[str]:
-    """The ffmpeg command line that re-encodes the video and keeps its metadata."""
+    """The ffmpeg command line that re-encodes the video and keeps its metadata, built by
+    ffmpeg-python (engine.compress.ffmpeg_cli); the output file is its last argument."""
     codec = settings["codec"]
     ten_bit = "10" in pix_fmt and codec == "libx265"
-    argv = [
-        ffmpeg, "-nostdin", "-y", "-v", "error", "-noautorotate", "-i", str(source),
-        "-map", "0:v:0", "-map", "0:a?", "-c:v", codec, "-preset", settings["preset"],
-        "-crf", str(settings["crf"]), "-pix_fmt", "yuv420p10le" if ten_bit else "yuv420p",
-        "-fps_mode", "passthrough",
-    ]
+    options: dict[str, str | None] = {
+        "c:v": codec, "preset": settings["preset"], "crf": str(settings["crf"]),
+        "pix_fmt": "yuv420p10le" if ten_bit else "yuv420p", "fps_mode": "passthrough",
+        "map_metadata": "0", "movflags": "use_metadata_tags",
+    }
     if codec == "libx265":
-        argv += ["-tag:v", "hvc1", "-x265-params", "log-level=error"]  # hvc1: Apple plays it
+        options |= {"tag:v": "hvc1", "x265-params": "log-level=error"}  # hvc1: Apple plays it
     if settings["copy_audio"]:
-        argv += ["-c:a", "copy"]
+        options["c:a"] = "copy"
     else:
-        argv += ["-c:a", "aac", "-b:a", f"{settings['audio_kbps']}k"]
-    argv += ["-map_metadata", "0"]
+        options |= {"c:a": "aac", "b:a": f"{settings['audio_kbps']}k"}
     if creation_time:  # some ffmpeg builds write 0000:00:00 unless it is set explicitly
-        argv += ["-metadata", f"creation_time={creation_time}"]
+        options["metadata"] = f"creation_time={creation_time}"
     container = "mp4" if source.suffix.lower() in (".mp4", ".m4v") else "mov"
-    return [*argv, "-movflags", "use_metadata_tags", "-f", container, str(out)]
+    return encode_argv(
+        ffmpeg, _FFMPEG_GLOBAL_OPTIONS, source, out, input_options={"noautorotate": None},
+        streams=_VIDEO_STREAMS, output_format=container, output_options=options,
+    )

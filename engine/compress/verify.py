@@ -27,7 +27,9 @@ Invariants:
   date, camera make/model and the GPS block, the ICC profile byte for byte, XMP present.
 - A video is probed with packets counted (ffprobe reads every packet, so a cut file shows
   fewer): same frame count, duration within a quarter second, same coded size and rotation,
-  as many audio streams, the expected codec, and every kept container tag equal.
+  as many audio streams, the expected codec, and every kept container tag equal. The probe
+  is the command `ffmpeg.probe` starts (engine.compress.ffmpeg_cli), run by run_tool with the
+  caller's timeout (ffmpeg-python's own probe has none).
 - Checks raise VerifyError with the reason; they never change a file.
 """
 
@@ -44,6 +46,7 @@ import simplejpeg
 from PIL import Image
 
 from engine.compress.encoders import EncodeError, run_tool
+from engine.compress.ffmpeg_cli import probe_argv
 
 FORMAT_NAMES = {"jpeg": "JPEG", "heic": "HEIF", "avif": "AVIF", "png": "PNG"}
 VIDEO_CODEC_NAMES = {"libx264": "h264", "libx265": "hevc"}
@@ -53,6 +56,8 @@ _TOP_TAGS = {0x010F: "Make", 0x0110: "Model"}
 _EXIF_TAGS = {0x9003: "DateTimeOriginal", 0x9011: "OffsetTimeOriginal"}
 _ROTATED_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _DURATION_TOLERANCE_S = 0.25
+# Errors only; read every packet (nb_read_packets) and show the streams and the container.
+_PROBE_OPTIONS = {"v": "error", "count_packets": None}
 _JPEG_CHECK_SCALE = 8  # libjpeg's smallest DCT scale; see the module invariants
 _SOI, _EOI, _SOS, _DRI, _RST0, _RST7 = 0xD8, 0xD9, 0xDA, 0xDD, 0xD0, 0xD7
 # Markers that have no length field, so cannot start a segment after SOI (TEM, SOI, RSTn) or
@@ -222,11 +227,7 @@ class VideoFacts:
 def probe_video(path: Path, ffprobe: str, timeout_s: float) -> VideoFacts:
     """Probe a video, counting every packet; VerifyError if it cannot be read."""
     try:
-        out = run_tool(
-            [ffprobe, "-v", "error", "-count_packets", "-show_streams", "-show_format",
-             "-of", "json", str(path)],
-            timeout_s,
-        )
+        out = run_tool(probe_argv(ffprobe, path, _PROBE_OPTIONS), timeout_s)
         data: dict[str, Any] = json.loads(out)
     except (EncodeError, ValueError) as exc:
         raise VerifyError(f"ffprobe cannot read {path.name}: {exc}") from None
