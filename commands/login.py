@@ -5,6 +5,9 @@ Invariants:
   supplies the terminal prompts, and only when stdin is a terminal.
 - The password comes from the environment, the .env file beside the config or the keyring;
   the terminal prompt is only a last resort.
+- --request-code / --submit-code are the two-step headless login: the first signs in and
+  leaves the sign-in waiting for Apple's code, the second (another process, no password)
+  gives the code; a wrong one keeps it waiting.
 """
 
 from __future__ import annotations
@@ -12,14 +15,23 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from commands.context import Settings
 from commands.output import console
-from engine.config import load_config
-from engine.icloud.login_flow import CodeFileUnreadableError, decide_code_source, run_login
+from engine.config import Config, load_config
+from engine.icloud.login_flow import (
+    INTERACTIVE_ATTEMPTS,
+    CodeFileUnreadableError,
+    LoginReport,
+    decide_code_source,
+    request_code,
+    run_login,
+    submit_code,
+)
 
 _DELIVERY_TEXT = {
     "sms": "the code sent by SMS to your trusted phone",
@@ -46,34 +58,61 @@ def _password_prompt(username: str) -> Callable[[], str]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Read the 2FA code from this file or FIFO (once, only if Apple asks for one).",
 )
+@click.option("--request-code", "wants_code", is_flag=True,
+              help="Sign in and ask Apple for a 2FA code, then stop: give the code later with "
+              "--submit-code (headless, two steps).")
+@click.option("--submit-code", "submitted", metavar="CODE",
+              help="Give the 2FA code to the sign-in waiting for it (no password needed).")
 @click.pass_obj
-def command(settings: Settings, code: str | None, code_file: Path | None) -> None:
+def command(settings: Settings, code: str | None, code_file: Path | None, wants_code: bool,
+            submitted: str | None) -> None:
     """Sign in to iCloud and keep the session, so later runs need no password or 2FA code.
 
     Reuses the stored session when Apple still accepts it. When Apple asks for a two-factor
-    code it is read from --code, from --code-file, or asked for on the terminal.
+    code it is read from --code, from --code-file, or asked for on the terminal. Headless in
+    two steps: --request-code, then --submit-code CODE (also answers the code a `run` or
+    `watch` asked for).
     """
-    if code is not None and code_file is not None:
-        raise click.UsageError("give either --code or --code-file, not both")
+    given = [name for name, value in (("--code", code), ("--code-file", code_file),
+                                      ("--request-code", wants_code or None),
+                                      ("--submit-code", submitted)) if value is not None]
+    if len(given) > 1:
+        raise click.UsageError(f"give only one of {', '.join(given)}")
     config = load_config(settings.config_path)
-    is_interactive = sys.stdin.isatty()
-    try:
-        report = run_login(
-            config,
-            password_prompt=(
-                _password_prompt(config.settings.icloud.username) if is_interactive else None
-            ),
-            code_source=decide_code_source(
-                code, code_file, _prompt_code if is_interactive else None
-            ),
-            environ=os.environ,
-        )
-    except CodeFileUnreadableError as exc:
-        raise click.UsageError(str(exc)) from None
+    now = settings.clock()
+    if wants_code:
+        report = request_code(config, environ=os.environ, now=now)
+    elif submitted is not None:
+        report = submit_code(config, submitted, environ=os.environ, now=now)
+    else:
+        report = _login(config, code, code_file, now)
+    if report.code_requested:
+        console.print(f"iCloud asked {report.username} for a 2FA code: run `photoledger login "
+                      "--submit-code CODE` with it", markup=False)
+        return
     console.print(
         f"logged in to iCloud as {report.username}; session kept in {report.session_dir}",
         markup=False,
     )
+
+
+def _login(config: Config, code: str | None, code_file: Path | None,
+           now: datetime) -> LoginReport:
+    is_interactive = sys.stdin.isatty()
+    source = decide_code_source(code, code_file, _prompt_code if is_interactive else None)
+    try:
+        return run_login(
+            config,
+            password_prompt=(
+                _password_prompt(config.settings.icloud.username) if is_interactive else None
+            ),
+            code_source=source,
+            environ=os.environ,
+            now=now,
+            code_attempts=INTERACTIVE_ATTEMPTS if source is _prompt_code else 1,
+        )
+    except CodeFileUnreadableError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 login_command = command

@@ -42,6 +42,8 @@ def command(settings: Settings, as_json: bool) -> None:
 def _print_report(report: StatusReport) -> None:
     for damage in report.nas_damage[:20]:  # the alarm before anything else
         console.print(Text(damage["message"], style="bold red" if damage["is_last_copy"] else ""))
+    if report.icloud_login:
+        console.print(Text(report.icloud_login, style="yellow"))
     t = report.totals
     console.print(
         f"{t['assets']} assets ({human_bytes(t['icloud_bytes'])} in iCloud); "

@@ -1,7 +1,8 @@
 """`photoledger watch --interval S`: `run` again and again, for systemd or a terminal.
 
 Invariant: the loop, its locks, signals, sd_notify and clean-up are engine.watch's; this module
-reads the options and prints one line per cycle (the alarm first) and one at the end.
+reads the options and prints one line per cycle (the alarm first) and one at the end, and exits
+with the code engine.watch decided (the last cycle's, when it failed).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import click
 from commands.context import Settings
 from commands.output import console
 from engine.config import load_config
+from engine.errors import ExitCode
+from engine.pipeline.run import RunAttentionError
 from engine.pipeline.summary import PipelineOptions, RunSummary
 from engine.watch import WatchSchedule, run_watch
 
@@ -36,7 +39,9 @@ def command(settings: Settings, interval_s: float, cycles: int, execute_deletes:
 
     SIGTERM or Ctrl-C finish the files in flight, save what is decided, remove temp files
     and exit 0. A second watcher on the same library is refused. Speaks sd_notify when
-    started by systemd (Type=notify). Notifications go out after every cycle.
+    started by systemd (Type=notify). Notifications go out after every cycle. Exits with the
+    last finished cycle's code when that cycle failed (15, needs attention, is not a failure),
+    so `--cycles N` exits non-zero when every cycle failed.
     """
     config = load_config(settings.config_path)
     options = PipelineOptions(execute_deletes=execute_deletes)
@@ -44,3 +49,5 @@ def command(settings: Settings, interval_s: float, cycles: int, execute_deletes:
     result = run_watch(config, settings, options, schedule, on_cycle=_print_cycle)
     console.print(f"watch stopped after {result.cycles} runs; {result.temp_files_removed} "
                   "temp files removed", markup=False)
+    if result.exit_code != ExitCode.OK:
+        raise RunAttentionError(f"the last cycle failed: {result.headline}", result.exit_code)

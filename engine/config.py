@@ -54,6 +54,8 @@ class IcloudSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     username: str
     session_dir: str
     library: str = "PrimarySync"
+    twofa_retry_after_hours: float = 24.0  # a requested 2FA code is awaited this long
+    trust_warning_days: int = 7  # warn this many days before Apple's trust is expected to end
 
 
 class LedgerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -284,6 +286,9 @@ def _validate_values(config: Config) -> None:
             "must be above 0 and at most 1",
         ),
         ("icloud.username", bool(s.icloud.username.strip()), "must not be empty"),
+        ("icloud.twofa_retry_after_hours", s.icloud.twofa_retry_after_hours > 0,
+         "must be above 0"),
+        ("icloud.trust_warning_days", s.icloud.trust_warning_days >= 0, "must not be negative"),
         ("notify.script_timeout_s", s.notify.script_timeout_s > 0, "must be above 0"),
         ("library.root", bool(s.library.root.strip()), "must not be empty"),
         (

@@ -57,7 +57,9 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CHECK_FAILED: "`check` found damage, or a projection that differs from a replay",
     ExitCode.LEDGER_UNAVAILABLE: "the configured PostgreSQL ledger cannot be reached or refused us",
     ExitCode.AUTH_FAILED: "iCloud login failed: wrong password, 2FA code needed "
-    "(`photoledger login`), or web access off / Advanced Data Protection on",
+    "(`photoledger login`), or web access off / Advanced Data Protection on; `run`/`watch` "
+    "waiting for a requested 2FA code (`photoledger login --submit-code CODE`); `login "
+    "--submit-code` with a wrong code (the sign-in still waits: try again) or none waiting",
     ExitCode.ICLOUD_UNAVAILABLE: "iCloud kept refusing after retries (throttled, unreachable, "
     "library still indexing); run again later",
     ExitCode.NAS_UNAVAILABLE: "the NAS folder is unavailable (not mounted: its marker file "

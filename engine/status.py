@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.cleanup.last_copy import decide_damage, describe_damage
+from engine.icloud.twofa_state import icloud_login_status
 from engine.services import Services
 from projections.last_copy import DeletedBytes, damaged_nas_copies, deleted_bytes
 from projections.worklists import (
@@ -33,6 +34,7 @@ class StatusReport:
     ledger_position: int
     nas_damage: list[dict[str, Any]]  # last copies first
     icloud_deleted: DeletedBytes
+    icloud_login: str | None = None  # a 2FA code awaited, or Apple's trust ending (estimated)
 
 
 def run_status(services: Services) -> StatusReport:
@@ -52,4 +54,5 @@ def run_status(services: Services) -> StatusReport:
         failures=failures(projection),
         last_run=last_run(projection),
         ledger_position=projection.position(),
+        icloud_login=icloud_login_status(services.config, now),
     )

@@ -9,6 +9,9 @@ Invariants:
   pause the wait ends at once. Then temp files are removed.
 - Every cycle opens a new iCloud session (refreshed from the stored one) and re-reads the
   albums through the stages; nothing is kept between cycles but the ledger.
+- The exit code is the last finished cycle's when that cycle failed (any code but OK and
+  NEEDS_ATTENTION), else OK; an interrupted cycle does not count. So `--cycles N` whose
+  every cycle failed exits non-zero, and a stopped watcher whose last cycle failed says so.
 - systemd: READY=1 after start, STATUS= after each cycle, STOPPING=1 on stop, through
   $NOTIFY_SOCKET when set; without it (or on any socket error) nothing happens.
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from engine.config import Config
+from engine.errors import ExitCode
 from engine.lock import WriterLock
 from engine.pipeline.run import run_once, send_notifications
 from engine.pipeline.summary import PipelineOptions, RunSummary
@@ -85,6 +89,18 @@ class WatchSchedule:
 class WatchResult:
     cycles: int
     temp_files_removed: int
+    exit_code: ExitCode = ExitCode.OK  # the last finished cycle's, when it failed
+    headline: str = ""  # why that cycle failed
+
+
+_NOT_FAILED = (ExitCode.OK, ExitCode.NEEDS_ATTENTION)
+
+
+def decide_exit(last: RunSummary | None) -> tuple[ExitCode, str]:
+    """The watcher's exit code and reason from its last finished cycle (None: none finished)."""
+    if last is None or last.exit_code in _NOT_FAILED:
+        return ExitCode.OK, ""
+    return last.exit_code, last.headline
 
 
 def temp_roots(config: Config) -> list[Path]:
@@ -103,20 +119,22 @@ def run_watch(config: Config, runtime: Runtime, options: PipelineOptions,
     with WriterLock(state_dir / "watch.lock", "watch"), signals.installed():
         sd_notify("READY=1", os.environ)
         try:
-            done = watch_loop(config, runtime, options, schedule, signals, on_cycle=on_cycle)
+            done, last = watch_loop(config, runtime, options, schedule, signals,
+                                    on_cycle=on_cycle)
         finally:
             sd_notify("STOPPING=1", os.environ)
             # Ignore a second signal while cleaning up: the clean-up is short and must finish.
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             removed = remove_temp_files(temp_roots(config))
-    return WatchResult(done, removed)
+    return WatchResult(done, removed, *decide_exit(last))
 
 
 def watch_loop(config: Config, runtime: Runtime, options: PipelineOptions,
-               schedule: WatchSchedule, signals: StopSignals, *, on_cycle: CycleFn) -> int:
-    """Run cycles until stopped (or `cycles` done); returns how many cycles ran."""
-    cycles, done = schedule.cycles, 0
+               schedule: WatchSchedule, signals: StopSignals, *, on_cycle: CycleFn
+               ) -> tuple[int, RunSummary | None]:
+    """Run cycles until stopped (or `cycles` done); returns how many finished and the last."""
+    cycles, done, last = schedule.cycles, 0, None
     while not signals.stopping.is_set() and (cycles == 0 or done < cycles):
         signals.in_cycle = True
         try:
@@ -125,10 +143,10 @@ def watch_loop(config: Config, runtime: Runtime, options: PipelineOptions,
             break
         finally:
             signals.in_cycle = False
-        done += 1
+        done, last = done + 1, summary
         send_notifications(config, summary, runtime.warn)
         on_cycle(done, summary)
         sd_notify(f"STATUS=cycle {done}: exit {int(summary.exit_code)}", os.environ)
         if cycles == 0 or done < cycles:
             signals.stopping.wait(schedule.interval_s)
-    return done
+    return done, last

@@ -7,14 +7,17 @@ Invariants:
   subclasses, ThrottledError, IcloudError) with a one-line message; throttling (429/503, which
   pyicloud reports as a failed login) and unreachable networks are retried with backoff first.
 - A 2FA code is asked for only through the `code_source` callable; without one, a login that
-  needs 2FA fails with TwoFactorRequiredError ("run `photoledger login`").
+  needs 2FA fails with TwoFactorCodeRequestedError, which carries how Apple delivers the code,
+  so the caller can record the request and a later process can submit the code
+  (`submit_pending_code`) against the sign-in pyicloud kept in the session folder. A wrong
+  code fails the same way (WrongTwoFactorCodeError): the sign-in still waits.
 - Session files are 0600 in a 0700 folder after every login.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ from engine.icloud.port import (
 )
 from engine.icloud.redirect import CallCounter, mount_on
 from engine.icloud.retry import RetryPolicy, TransientError, execute_with_retry
+from engine.icloud.twofa_state import SUBMIT_HINT, TwoFactorCodeRequestedError
 
 _THROTTLE_CODES = {429, 503}
 _NO_PASSWORD = "No password set"
@@ -134,6 +138,19 @@ class IcloudLogin:
         precreate_private_file(Path(api.session.cookiejar_path), "#LWP-Cookies-2.0\n")
         return api
 
+    def resume_challenge(self, method: str, auth_options: dict[str, Any]) -> Any:
+        """A service for the 2FA challenge another process started, ready for the code.
+
+        pyicloud keeps the session id, scnt and token on disk, but how the code is delivered
+        only in memory: that is restored from what the requesting process recorded."""
+        api = self._new_service()
+        api._auth_data = dict(auth_options)  # noqa: SLF001 (pyicloud has no public setter)
+        if method == "sms":
+            api._set_two_factor_delivery_state("sms")  # noqa: SLF001 (as above)
+        else:
+            api.use_existing_trusted_device_code()
+        return api
+
     def _ask_password(self) -> str:
         prompt = self.options.password_prompt
         if prompt is None:
@@ -165,6 +182,13 @@ class _PasswordNeededError(PhotoledgerError):
     """The stored session was not enough and no password is known yet."""
 
 
+class WrongTwoFactorCodeError(TwoFactorCodeRequestedError):
+    """Apple rejected the code; the sign-in still waits for the right one."""
+
+
+_WHERE = {"sms": "by SMS to the trusted phone", "trusted_device": "on the trusted devices"}
+
+
 def complete_two_factor(api: Any, username: str, code_source: CodeSource | None) -> None:
     """Ask for the code, validate it and trust the session; one-line errors otherwise."""
     method = str(api.two_factor_delivery_method)
@@ -174,12 +198,18 @@ def complete_two_factor(api: Any, username: str, code_source: CodeSource | None)
         raise AuthenticationError(
             f"{username} signs in with a security key, which photoledger cannot use"
         )
+    # The non-secret 2FA options (masked trusted phone) a later process needs for an SMS code.
+    options = dict(getattr(api, "_auth_data", None) or {})
     if code_source is None:
-        raise TwoFactorRequiredError(
-            f"iCloud needs a two-factor code for {username}: run `photoledger login` "
-            "(or `photoledger login --code CODE`)"
+        raise TwoFactorCodeRequestedError(
+            f"iCloud sent a two-factor code for {username} {_WHERE.get(method, '')}: run "
+            f"`{SUBMIT_HINT}` (or `photoledger login` on a terminal)", method, options
         )
-    code = code_source(method).strip()
+    check_code(api, code_source(method).strip(), method, options)
+
+
+def check_code(api: Any, code: str, method: str, options: dict[str, Any]) -> None:
+    """Validate the code and trust the session; WrongTwoFactorCodeError when Apple says no."""
     try:
         accepted = bool(api.validate_2fa_code(code))
     except PyiCloudConnectionException as exc:
@@ -187,13 +217,27 @@ def complete_two_factor(api: Any, username: str, code_source: CodeSource | None)
     except PyiCloudException as exc:
         raise AuthenticationError(f"iCloud refused the 2FA code: {_one_line(exc)}") from exc
     if not accepted:
-        raise AuthenticationError(
-            "iCloud rejected the 2FA code: run `photoledger login` again and enter the new code"
+        raise WrongTwoFactorCodeError(
+            "iCloud rejected the 2FA code: check it and try again with "
+            f"`{SUBMIT_HINT}` (the sign-in still waits; no password needed)", method, options
         )
     if not api.is_trusted_session and not api.trust_session():
         raise AuthenticationError(
             "iCloud accepted the 2FA code but did not trust this session: run `photoledger login`"
         )
+
+
+def submit_pending_code(options: LoginOptions, code: str, method: str,
+                        auth_options: dict[str, Any]) -> None:
+    """Give Apple the code for the sign-in pyicloud kept in the session folder (no password).
+
+    WrongTwoFactorCodeError when Apple rejects it (the sign-in still waits)."""
+    prepare_session_dir(options.session_dir)
+    api = IcloudLogin(replace(options, password=None)).resume_challenge(method, auth_options)
+    try:
+        check_code(api, code, method, auth_options)
+    finally:
+        secure_session_files(options.session_dir)
 
 
 def classify_login_error(  # noqa: PLR0911 (one return per kind of failure)

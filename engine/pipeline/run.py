@@ -13,6 +13,8 @@ Invariants:
   its `backup-damaged` notification once per damage. The other notifications are sent after
   the run is recorded and the lock released (`send_notifications`); a failing notification
   is a warning, never a different exit code.
+- While a requested 2FA code is awaited (engine.pipeline.twofa_wait), the stages needing
+  iCloud are skipped with the reason, nothing signs in, and the pass exits AUTH_FAILED.
 """
 
 from __future__ import annotations
@@ -24,10 +26,17 @@ from engine.cleanup.last_copy import decide_damage_error, describe_damage, execu
 from engine.config import Config
 from engine.errors import ExitCode, PhotoledgerError
 from engine.icloud.port import IcloudPort, TwoFactorRequiredError
+from engine.icloud.twofa_state import SUBMIT_HINT, TwoFactorCodeRequestedError
 from engine.notify import Notification, Notifier
 from engine.pipeline.stages import STAGE_FUNCTIONS, StageFn
 from engine.pipeline.summary import PipelineOptions, RunSummary, StageResult
-from engine.services import Runtime, Services, open_icloud, open_writer
+from engine.pipeline.twofa_wait import (
+    WaitingRunSummary,
+    decide_wait,
+    due_trust_notification,
+    note_stage_error,
+)
+from engine.services import Runtime, Services, open_icloud, open_writer, utc_now
 from projections.worklists import problem_counts
 
 STAGES = ("discover", "download", "backup-nas", "backup-google", "compress", "album-move",
@@ -84,14 +93,20 @@ def decide_skip(stage: str, config: Config, lost: set[str]) -> str | None:
 
 def run_pipeline(
     services: Services, port: IcloudPort, options: PipelineOptions,
-    stage_fns: Mapping[str, StageFn] | None = None,
+    stage_fns: Mapping[str, StageFn] | None = None, waiting: str | None = None,
 ) -> RunSummary:
-    """Every stage in order; returns the summary (never raises a stage's PhotoledgerError)."""
+    """Every stage in order; returns the summary (never raises a stage's PhotoledgerError).
+
+    `waiting`: why iCloud must not be asked now (a 2FA code is awaited); its stages skip."""
     fns = STAGE_FUNCTIONS if stage_fns is None else stage_fns
-    summary = RunSummary()
+    summary = RunSummary() if waiting is None else WaitingRunSummary(waiting_reason=waiting)
     lost: set[str] = set()
     problems_before = problem_counts(services.projection)
     for stage in STAGES:
+        if waiting is not None and "icloud" in _NEEDS[stage]:
+            summary.stages.append(StageResult(stage, "skipped", waiting,
+                                              int(ExitCode.AUTH_FAILED)))
+            continue
         skip = decide_skip(stage, services.config, lost)
         if skip is None and stage not in fns:
             skip = "this stage is not available in this version"
@@ -101,6 +116,7 @@ def run_pipeline(
         try:
             detail = fns[stage](services, port, options, summary)
         except PhotoledgerError as exc:
+            note_stage_error(services.config, exc, services.clock())
             lost.add(_LOST_BY_CODE.get(exc.exit_code, stage))
             summary.stages.append(StageResult(stage, "failed", str(exc), int(exc.exit_code)))
             summary.notifications.append(_failure_notification(stage, exc))
@@ -129,10 +145,11 @@ def run_once(config: Config, runtime: Runtime, options: PipelineOptions,
              command: str = "run") -> RunSummary:
     """Lock, run every stage, record the run with the summary's exit code; never raises it."""
     summary = RunSummary()
+    waiting = decide_wait(config, runtime.clock())
     try:
         writer = open_writer(config, runtime, command, verify_ledger=True)
         with open_icloud(config) as port, writer as services:
-            summary = run_pipeline(services, port, options)
+            summary = run_pipeline(services, port, options, waiting=waiting)
             check_damage(services, summary, runtime.warn)
             if summary.exit_code != ExitCode.OK:
                 raise RunAttentionError("needs attention", summary.exit_code)
@@ -142,15 +159,20 @@ def run_once(config: Config, runtime: Runtime, options: PipelineOptions,
 
 
 def send_notifications(config: Config, summary: RunSummary, warn: Callable[[str], None]) -> None:
-    """Send the summary's notifications; problems become warnings."""
+    """Send the summary's notifications (and a due `trust-expiring`); problems become
+    warnings."""
     notifier = Notifier(config.settings.notify, dict(os.environ))
-    for notification in summary.notifications:
+    trust = due_trust_notification(config, utc_now())
+    for notification in [*summary.notifications, *([trust] if trust else [])]:
         for problem in notifier.send(notification):
             warn(problem)
 
 
 def _failure_notification(stage: str, exc: PhotoledgerError) -> Notification:
     details = {"stage": stage, "error": str(exc), "exit_code": str(int(exc.exit_code))}
+    if isinstance(exc, TwoFactorCodeRequestedError):
+        return Notification("2fa-needed", f"iCloud sent a 2FA code: run `{SUBMIT_HINT}`",
+                            details)
     if isinstance(exc, TwoFactorRequiredError):
         return Notification("2fa-needed", "iCloud needs a 2FA code: run `photoledger login`",
                             details)

@@ -157,4 +157,23 @@ def test_2fa_code_from_a_fifo(
 def test_code_and_code_file_together_is_a_usage_error(library: Library, tmp_path: Path) -> None:
     code, output = invoke(library, "--code", "1", "--code-file", str(tmp_path / "c"))
     assert code == ExitCode.USAGE
-    assert "either --code or --code-file" in output
+    assert "only one of --code, --code-file" in output
+
+
+def test_request_code_and_submit_code_together_is_a_usage_error(library: Library) -> None:
+    code, output = invoke(library, "--request-code", "--submit-code", "123456")
+    assert code == ExitCode.USAGE
+    assert "only one of --request-code, --submit-code" in output
+
+
+def test_2fa_headless_records_the_request_so_submit_code_can_answer_it(
+    two_factor_server: SimulatorServer, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, message = invoke(library)
+    assert code == ExitCode.AUTH_FAILED
+    assert "--submit-code" in message
+    pending = two_factor_server.pending_code(USERNAME)
+    assert pending is not None
+    monkeypatch.delenv("PHOTOLEDGER_ICLOUD_PASSWORD")
+    code, output = invoke(library, "--submit-code", pending)
+    assert code == ExitCode.OK, output

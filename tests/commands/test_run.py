@@ -34,9 +34,9 @@ def with_notify_script(library: Library, tmp_path: Path) -> Path:
     script.chmod(0o755)
     text = library.config_path.read_text()
     text = text.replace("  events: [2fa-needed, run-failed, quarantined, deletion-plan-waiting, "
-                        "assets-failed,\n           backup-damaged]",
+                        "assets-failed,\n           backup-damaged, trust-expiring]",
                         "  events: [2fa-needed, run-failed, quarantined, deletion-plan-waiting, "
-                        "assets-failed, backup-damaged, "
+                        "assets-failed, backup-damaged, trust-expiring, "
                         "run-completed]")
     library.config_path.write_text(text.replace("  script: null", f"  script: {script}"))
     return Path(f"{script}.log")
