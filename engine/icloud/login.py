@@ -219,7 +219,9 @@ def check_code(api: Any, code: str, method: str, options: dict[str, Any]) -> Non
     if not accepted:
         raise WrongTwoFactorCodeError(
             "iCloud rejected the 2FA code: check it and try again with "
-            f"`{SUBMIT_HINT}` (the sign-in still waits; no password needed)", method, options
+            f"`{SUBMIT_HINT}` (the sign-in still waits; no password needed); a code Apple "
+            "sent long ago may have expired: `photoledger login --request-code` asks for a "
+            "new one", method, options
         )
     if not api.is_trusted_session and not api.trust_session():
         raise AuthenticationError(

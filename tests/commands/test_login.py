@@ -17,6 +17,8 @@ from commands.context import Settings
 from commands.login import login_command
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, PhotoledgerError
+from engine.icloud.login import WrongTwoFactorCodeError
+from engine.icloud.login_flow import INTERACTIVE_ATTEMPTS, run_login
 from engine.services import utc_now
 from simulator.icloud.server import SimulatorServer
 from tests.factories import Library
@@ -177,3 +179,31 @@ def test_2fa_headless_records_the_request_so_submit_code_can_answer_it(
     monkeypatch.delenv("PHOTOLEDGER_ICLOUD_PASSWORD")
     code, output = invoke(library, "--submit-code", pending)
     assert code == ExitCode.OK, output
+
+
+def test_at_a_terminal_a_mistyped_code_is_asked_for_again(
+    two_factor_server: SimulatorServer, library: Library
+) -> None:
+    asked: list[str] = []
+
+    def prompt(method: str) -> str:  # what a person types: a typo first, then the code
+        asked.append(method)
+        pending = two_factor_server.pending_code(USERNAME)
+        assert pending is not None
+        return "000000" if pending != "000000" and len(asked) == 1 else pending
+
+    report = run_login(library.config, password_prompt=None, code_source=prompt,
+                       environ=os.environ, now=utc_now(), code_attempts=INTERACTIVE_ATTEMPTS)
+    assert report.two_factor_passed
+    assert asked == ["trusted_device", "trusted_device"]
+    assert two_factor_server.requests.count(path_prefix="/appleauth/auth/signin/complete") == 1
+
+
+def test_a_code_given_with_code_is_not_retried(
+    two_factor_server: SimulatorServer, library: Library
+) -> None:
+    with pytest.raises(WrongTwoFactorCodeError, match="--submit-code"):
+        run_login(library.config, password_prompt=None, code_source=lambda _m: "000000",
+                  environ=os.environ, now=utc_now())
+    assert two_factor_server.requests.count(
+        path_prefix="/appleauth/auth/verify/trusteddevice/securitycode") == 1
