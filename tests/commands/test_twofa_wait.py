@@ -210,3 +210,15 @@ def test_status_and_one_notification_warn_before_the_trust_ends(
         code, _, err = cli(world, server, "run")
         assert code in (ExitCode.OK, ExitCode.NEEDS_ATTENTION), err  # a warning, not a failure
     assert sent_events(world).count("trust-expiring") == 1  # at most once a day
+
+
+def test_request_then_submit_an_sms_code_in_two_processes(world: Library) -> None:
+    database = generate_library(GeneratorSpec(assets=1, seed=4, include_malformed=False,
+                                              shared_assets=0, size_scale=0.01))
+    with start_simulator(database, two_factor="sms") as sms_server:
+        two_step_login(world, sms_server)
+        verify = "/appleauth/auth/verify/phone"
+        assert sms_server.requests.count(path_prefix=verify) == 2  # one SMS sent, one check
+        assert sms_server.requests.count(path_prefix=f"{verify}/securitycode") == 1
+        state = json.loads((world.config.state_dir / STATE_NAME).read_text())
+        assert state["trusted_at"] is not None
