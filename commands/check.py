@@ -1,4 +1,9 @@
-"""`photoledger check`: prove the ledger is intact and the projection equals a fresh replay."""
+"""`photoledger check`: prove the ledger is intact and the projection equals a fresh replay.
+
+Invariant: every finding exits 8 (CHECK_FAILED), a ledger that cannot even be opened
+(missing, not a database) included; other codes only for a bad config (3), an unreachable
+PostgreSQL ledger (9) or a bug (1).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,8 @@ import click
 from commands.context import Settings
 from commands.output import console, print_json, progress_bar
 from engine.config import load_config
-from engine.errors import CheckFailedError
-from engine.maintenance import run_check
+from engine.errors import CheckFailedError, LedgerDamagedError
+from engine.maintenance import CheckReport, run_check
 from engine.services import open_reader
 
 
@@ -21,13 +26,18 @@ def command(settings: Settings, as_json: bool) -> None:
     """Verify the ledger and the projection; exit 8 when anything is wrong.
 
     Runs SQLite's integrity_check on the ledger file, decodes every event, checks that each
-    asset's versions are contiguous, and compares the media table with a fresh replay.
+    asset's versions are contiguous, checks the media projection file (SQLite quick_check), and
+    compares the media table with a fresh replay. A ledger that cannot be opened is a finding.
     Read-only apart from bringing the projection up to date.
     """
-    with open_reader(load_config(settings.config_path), settings, catch_up=False) as services:
-        events = services.ledger.max_position()
-        with progress_bar("checking events", events, settings.show_progress) as advance:
-            report = run_check(services, advance)
+    config = load_config(settings.config_path)
+    try:
+        with open_reader(config, settings, catch_up=False) as services:
+            events = services.ledger.max_position()
+            with progress_bar("checking events", events, settings.show_progress) as advance:
+                report = run_check(services, advance)
+    except LedgerDamagedError as exc:  # cannot be opened: that is the finding
+        report = CheckReport(events=0, assets=0, findings=[str(exc)])
     if as_json:
         print_json({**asdict(report), "is_clean": report.is_clean})
     else:

@@ -3,17 +3,19 @@
 Invariants:
 - Read-only: no lock, no run; engine.reports brings the reports file (`<state>/reports.duckdb`)
   in step with the caught-up projection and runs the report's SQL file on it.
-- `--json` prints the report's stable document (projections.reports); `--csv` prints every
-  section in one CSV whose first column names the section; `--plot` writes a PNG chart.
+- Tables show people's headers (projections.reports.label); `--json` prints the report's
+  stable document, keyed by column name. A CSV is one section with its column names as the
+  header: `--csv` prints the section `--section` names (or the report's only one), and
+  `--csv-dir DIR` writes every section to `DIR/<report>-<section>.csv`.
+- Output paths are checked before any work: a missing folder is a usage error (exit 2).
 """
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 from rich.table import Table
@@ -22,9 +24,9 @@ from rich.text import Text
 from commands.context import Settings
 from commands.output import console, human_bytes, print_json
 from engine.config import load_config
-from engine.reports import run_named_report
+from engine.reports import run_named_report, write_csv, write_csv_folder
 from engine.services import open_reader
-from projections.reports import Report, Section, plain
+from projections.reports import Report, Section, is_bytes, label, plain
 from projections.reports.charts import plot_report
 
 
@@ -37,71 +39,98 @@ def command() -> None:
     """
 
 
+def _plot_path(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"folder {value.parent} does not exist", param_hint="--plot")
+    return value
+
+
 def _output_options(func: Callable[..., None]) -> Callable[..., None]:
-    func = click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-                        help="Also write a chart to this PNG file.")(func)
-    func = click.option("--csv", "as_csv", is_flag=True,
-                        help="Print every section as one CSV (first column: section).")(func)
-    return click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")(func)
+    options = [
+        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON."),
+        click.option("--section", help="Only this section (tables, JSON and CSV)."),
+        click.option("--csv", "as_csv", is_flag=True,
+                     help="Print one section as CSV (--section, or the report's only one)."),
+        click.option("--csv-dir", type=click.Path(exists=True, file_okay=False, writable=True,
+                                                  path_type=Path),
+                     help="Write every section to DIR/<report>-<section>.csv."),
+        click.option("--plot", "plot_path", callback=_plot_path,
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="Also write a chart to this PNG file (its folder must exist)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
-def _emit(settings: Settings, name: str, as_json: bool, as_csv: bool,
-          plot_path: Path | None) -> None:
-    if as_json and as_csv:
+def _emit(settings: Settings, name: str, options: dict[str, Any]) -> None:
+    if options["as_json"] and options["as_csv"]:
         raise click.UsageError("--json and --csv exclude each other")
     with open_reader(load_config(settings.config_path), settings) as services:
         report = run_named_report(services, name)
-    if plot_path is not None:
-        plot_report(report, plot_path)
-    if as_json:
+    if options["plot_path"] is not None:  # from every section, whichever are shown
+        plot_report(report, options["plot_path"])
+    if options["section"] or (options["as_csv"] and len(report.sections) == 1):
+        try:
+            report = report.only(options["section"] or next(iter(report.sections)))
+        except KeyError as exc:
+            raise click.BadParameter(exc.args[0], param_hint="--section") from None
+    elif options["as_csv"]:
+        raise click.UsageError(f"--csv prints one section: add --section NAME (one of "
+                               f"{', '.join(report.sections)}), or use --csv-dir DIR")
+    _write_outputs(report, options)
+
+
+def _write_outputs(report: Report, options: dict[str, Any]) -> None:
+    written = write_csv_folder(report, options["csv_dir"]) if options["csv_dir"] else []
+    if options["as_json"]:
         print_json(report.as_json())
-    elif as_csv:
-        write_csv(report, sys.stdout)
+    elif options["as_csv"]:
+        write_csv(next(iter(report.sections.values())), sys.stdout)
+    elif written:
+        console.print(Text("\n".join(f"wrote {path}" for path in written)))
     else:
         print_tables(report)
-        if name == "savings":
+        if report.name == "savings" and "totals" in report.sections:
             print_icloud_freed(report)
-        if plot_path is not None:
-            console.print(Text(f"chart written to {plot_path}"))
+    if options["plot_path"] is not None and not (options["as_json"] or options["as_csv"]):
+        console.print(Text(f"chart written to {options['plot_path']}"))
 
 
 @command.command("savings")
 @_output_options
 @click.pass_obj
-def savings_command(settings: Settings, as_json: bool, as_csv: bool,
-                    plot_path: Path | None) -> None:
+def savings_command(settings: Settings, /, **options: Any) -> None:
     """Bytes saved by compression (by tier, year and kind) and freed in iCloud.
 
     Also what is still recoverable from iCloud's Recently Deleted, and the bytes held locally,
     on the NAS and staged for the Pixel. The chart shows savings month by month.
     """
-    _emit(settings, "savings", as_json, as_csv, plot_path)
+    _emit(settings, "savings", options)
 
 
 @command.command("backlog")
 @_output_options
 @click.pass_obj
-def backlog_command(settings: Settings, as_json: bool, as_csv: bool,
-                    plot_path: Path | None) -> None:
+def backlog_command(settings: Settings, /, **options: Any) -> None:
     """What each stage still has to do, its oldest item, and why items are stuck.
 
     Stuck means a failure, a quarantine, or a reason the deletion gate gives for holding an
-    asset back (not verified on the NAS, too recent, changed in iCloud ...). The chart shows
-    the backlog by stage.
+    asset back (not verified on the NAS, too recent, changed in iCloud ...). Compression counts
+    only what `compress` would do now (`compress --plan`). The chart shows the backlog.
     """
-    _emit(settings, "backlog", as_json, as_csv, plot_path)
+    _emit(settings, "backlog", options)
 
 
 @command.command("failures")
 @_output_options
 @click.pass_obj
-def failures_command(settings: Settings, as_json: bool, as_csv: bool,
-                     plot_path: Path | None) -> None:
+def failures_command(settings: Settings, /, **options: Any) -> None:
     """Every asset with a failure or in quarantine, with its last error (newest first).
 
     The chart counts the problems by the stage each asset waits for.
     """
-    _emit(settings, "failures", as_json, as_csv, plot_path)
+    _emit(settings, "failures", options)
 
 
 def print_icloud_freed(report: Report) -> None:
@@ -121,31 +150,25 @@ def print_icloud_freed(report: Report) -> None:
     ))
 
 
-def write_csv(report: Report, out: TextIO) -> None:
-    """All sections in one CSV: `section` first, then the union of columns in order."""
-    csv.writer(out, lineterminator="\n").writerows(report.csv_rows())
-
-
 def print_tables(report: Report) -> None:
-    """One rich table per section; byte columns shown human-readable."""
+    """One rich table per section: people's headers, byte columns human-readable."""
     for name, section in report.sections.items():
         console.print(_table(f"{report.name}: {name.replace('_', ' ')}", section))
     console.print(f"ledger position {report.ledger_position}")
 
 
 def _table(title: str, section: Section) -> Table:
-    table = Table(*section.columns, title=title)
+    table = Table(*map(label, section.columns), title=title)
     if not section.rows:
         table.caption = "nothing to show"
     for row in section.rows:
-        cells = [_cell(column, value) for column, value in zip(section.columns, row, strict=True)]
-        table.add_row(*cells)
+        table.add_row(*(_cell(c, v) for c, v in zip(section.columns, row, strict=True)))
     return table
 
 
 def _cell(column: str, value: Any) -> Text:
     if value is None:
         return Text("-")
-    if "bytes" in column and isinstance(value, int | float):
+    if is_bytes(column) and isinstance(value, int | float):
         return Text(human_bytes(int(value)))
     return Text(str(plain(value)))  # data, never rich markup

@@ -4,6 +4,8 @@ Invariants:
 - Read-only: the projection is caught up, nothing is recorded or sent.
 - A damaged last copy (engine.cleanup.last_copy) is shown before anything else, with the
   command that fixes it; other damaged NAS copies follow it.
+- The iCloud table's rows add up to its last row (every byte iCloud ever listed), and its
+  columns (originals, live videos, other resources) to its total column.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from commands.output import console, human_bytes, print_json
 from engine.config import load_config
 from engine.services import open_reader
 from engine.status import StatusReport, run_status
-from projections.last_copy import DeletedBytes
+from projections.icloud_bytes import IcloudStandings
 
 
 @click.command("status")
@@ -34,7 +36,8 @@ def command(settings: Settings, as_json: bool) -> None:
     with open_reader(load_config(settings.config_path), settings) as services:
         report = run_status(services)
     if as_json:
-        print_json({**asdict(report), "stages": [asdict(s) for s in report.stages]})
+        print_json({**asdict(report), "stages": [asdict(s) for s in report.stages],
+                    "icloud": report.icloud.as_json()})
         return
     _print_report(report)
 
@@ -46,16 +49,15 @@ def _print_report(report: StatusReport) -> None:
         console.print(Text(report.icloud_login, style="yellow"))
     t = report.totals
     console.print(
-        f"{t['assets']} assets ({human_bytes(t['icloud_bytes'])} in iCloud); "
+        f"{t['assets']} assets; "
         f"{t['downloaded']} downloaded ({human_bytes(t['downloaded_bytes'])}"
         + (f"; {t['partially_downloaded']} of them partly, see problems" if
            t["partially_downloaded"] else "") + "), "
         f"{t['nas_verified']} NAS-verified, {t['google_verified']} Google-verified, "
         f"{t['compressed']} compressed (saved {human_bytes(t['compression_saved_bytes'])}), "
-        f"{t['deleted_from_icloud']} deleted from iCloud "
-        f"({human_bytes(t['icloud_freed_bytes'])} freed)"
+        f"{t['deleted_from_icloud']} deleted from iCloud by photoledger"
     )
-    _print_deleted(report.icloud_deleted)
+    console.print(_icloud_table(report.icloud))
     table = Table("stage", "waiting", "size", "oldest capture", title="backlog")
     for s in report.stages:
         table.add_row(
@@ -88,21 +90,36 @@ def _print_problems(report: StatusReport) -> None:
     console.print(problems)
 
 
-def _print_deleted(d: DeletedBytes) -> None:
-    """Deleted from iCloud: what Recently Deleted still holds (until when), and what is freed
-    for good; both lines once anything was deleted."""
-    if not (d.recoverable_assets or d.freed_for_good_assets):
-        return
-    first, last = d.recoverable_until_first_utc, d.recoverable_until_last_utc
-    until = ""
-    if first is not None and last is not None:
-        until = (f" until {last:%Y-%m-%d}" if first.date() == last.date()
-                 else f" until {first:%Y-%m-%d} .. {last:%Y-%m-%d}")
-    console.print(
-        f"in iCloud's Recently Deleted{until}: {d.recoverable_assets} assets, "
-        f"{human_bytes(d.recoverable_bytes)} (`photoledger recover ASSET` brings one back)"
-    )
-    console.print(
-        f"freed in iCloud for good: {d.freed_for_good_assets} assets, "
-        f"{human_bytes(d.freed_for_good_bytes)} (past Recently Deleted's 30 days)"
-    )
+_ICLOUD_ROWS = (
+    ("in_icloud", "in iCloud now"),
+    ("deletion_requested", "deletion requested, outcome unknown"),
+    ("recently_deleted", "in Recently Deleted"),
+    ("freed_for_good", "freed for good"),
+    ("deleted_elsewhere", "deleted outside photoledger"),
+)
+
+
+def _icloud_table(icloud: IcloudStandings) -> Table:
+    """Where iCloud's bytes are: the rows add up to the last (every byte ever listed)."""
+    table = Table("iCloud", "assets", "originals", "live videos", "other", "total",
+                  title="iCloud bytes (by the resources each record lists)",
+                  caption="Recently Deleted keeps an asset 30 days: `photoledger recover ASSET`"
+                  " brings one back; after that it is freed for good")
+    first, last = icloud.recoverable_until_first_utc, icloud.recoverable_until_last_utc
+    for key, label in _ICLOUD_ROWS:
+        if key in ("deletion_requested", "deleted_elsewhere") and not icloud[key].assets:
+            continue
+        until = ""
+        if key == "recently_deleted" and first is not None and last is not None:
+            until = (f" until {last:%Y-%m-%d}" if first.date() == last.date()
+                     else f" until {first:%Y-%m-%d} .. {last:%Y-%m-%d}")
+        table.add_row(label + until, *_bytes_cells(icloud, key))
+    table.add_section()
+    table.add_row("ever in iCloud", *_bytes_cells(icloud, "ever"))
+    return table
+
+
+def _bytes_cells(icloud: IcloudStandings, key: str) -> list[str]:
+    row = icloud[key]
+    return [str(row.assets), human_bytes(row.original_bytes), human_bytes(row.live_video_bytes),
+            human_bytes(row.other_bytes), human_bytes(row.total_bytes)]

@@ -54,7 +54,9 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.NOT_FOUND: "the asset named on the command line is not in the ledger (or, for "
     "`backup-google --resend`, no copy of it has the downloaded bytes, or it was never staged "
     "for Google)",
-    ExitCode.CHECK_FAILED: "`check` found damage, or a projection that differs from a replay",
+    ExitCode.CHECK_FAILED: "`check` found damage, or a projection that differs from a replay; "
+    "or the media projection (`media.db`, derived from the ledger) is damaged: `photoledger "
+    "rebuild` recreates it",
     ExitCode.LEDGER_UNAVAILABLE: "the configured PostgreSQL ledger cannot be reached or refused us",
     ExitCode.AUTH_FAILED: "iCloud login failed: wrong password, 2FA code needed "
     "(`photoledger login`), or web access off / Advanced Data Protection on; `run`/`watch` "
@@ -140,6 +142,12 @@ class NotFoundError(PhotoledgerError):
 
 class CheckFailedError(PhotoledgerError):
     """`check` found at least one problem."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+
+class ProjectionDamagedError(PhotoledgerError):
+    """The media projection file (`<state>/media.db`, derived) cannot be read: `rebuild`."""
 
     exit_code = ExitCode.CHECK_FAILED
 

@@ -3,18 +3,21 @@
 Invariants:
 - `run_check` only reads (apart from bringing the projection up to date): SQLite integrity,
   every event decodes, versions are contiguous, and the media table equals a fresh replay.
-  Comparing with the replay is skipped while the ledger itself has problems.
+  Comparing with the replay is skipped while the ledger itself has problems. A damaged
+  projection file (SQLite's quick_check) is a finding naming `photoledger rebuild`.
 - `run_rebuild` replaces the projection's tables in one transaction (the old ones stay
-  readable until then); the caller holds the writer lock, so no fact arrives meanwhile.
+  readable until then); a damaged projection file is recreated from the ledger instead. The
+  caller holds the writer lock, so no fact arrives meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.errors import PhotoledgerError
+from engine.errors import PhotoledgerError, ProjectionDamagedError
 from engine.ledger_check import check_events, sqlite_integrity
 from engine.services import Services
 from projections.media import replay_rows
@@ -48,9 +51,19 @@ def run_check(services: Services, advance: ProgressFn) -> CheckReport:
     findings += check_events(services.ledger, advance)
     assets = 0
     if not findings:
+        findings += _projection_damage(services)
+    if not findings:
         findings += _compare_projection(services)
         assets = asset_count(services.projection)
     return CheckReport(events=events, assets=assets, findings=findings)
+
+
+def _projection_damage(services: Services) -> list[str]:
+    problems = services.projection.integrity_findings()
+    return [
+        f"media projection {services.projection.path} is damaged ({p}): run "
+        "`photoledger rebuild`" for p in problems[:5]
+    ]
 
 
 def _compare_projection(services: Services) -> list[str]:
@@ -77,7 +90,9 @@ def _compare_projection(services: Services) -> list[str]:
 
 def run_rebuild(services: Services, advance: ProgressFn) -> RebuildResult:
     """Replay every event into fresh projection tables (one atomic swap)."""
-    services.projection.refuse_if_ahead(services.ledger)
+    # A damaged file's position cannot be read: nothing to compare, the file is recreated.
+    with contextlib.suppress(ProjectionDamagedError):
+        services.projection.refuse_if_ahead(services.ledger)
     started = time.perf_counter()
     events = services.projection.rebuild(services.ledger, progress=advance)
     assets = asset_count(services.projection)

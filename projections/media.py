@@ -9,6 +9,9 @@ Invariants:
   result row for row (checked by `photoledger check` and a property test).
 - The projection is disposable: a schema change bumps SCHEMA_VERSION and the next open rebuilds.
 - Catch-up runs under `BEGIN IMMEDIATE`, so two processes never apply the same events twice.
+- A file SQLite cannot open is replaced at open; a damaged page met later (SQLITE_CORRUPT)
+  surfaces as ProjectionDamagedError (projections.damage), and `rebuild` recreates the file
+  from the ledger when the old one cannot be read (`integrity_findings`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from engine.crashpoints import CrashPoints
 from engine.errors import LedgerDamagedError
 from engine.ledger import Ledger, RawEvent
 from engine.mapper import current_decoder, decode_stored_state
+from projections.damage import reported_as_damage
 from projections.runs import RunsFold
 
 SCHEMA_VERSION = 6
@@ -186,9 +190,13 @@ class MediaProjection:
         except sqlite3.DatabaseError as exc:
             # Derived data: an unreadable file is replaced and refilled by catch_up.
             self.damage = str(exc)
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            self._con = self._connect()
+            self._con = self._recreate()
+
+    def _recreate(self) -> sqlite3.Connection:
+        """Remove the file (and its WAL) and open an empty projection in its place."""
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, timeout=30)
@@ -238,9 +246,18 @@ class MediaProjection:
             raise
         self._con.execute("COMMIT")
 
+    def integrity_findings(self) -> list[str]:
+        """SQLite's quick_check of the file: one line per problem (empty when sound)."""
+        try:
+            rows = self._con.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return [f"quick_check could not run: {exc}"]
+        return [str(row[0]) for row in rows if row[0] != "ok"][:20]
+
     def position(self) -> int:
         """The ledger position this projection has applied up to."""
-        return int(self._con.execute("SELECT position FROM tracking").fetchone()[0])
+        with reported_as_damage(self.path):
+            return int(self._con.execute("SELECT position FROM tracking").fetchone()[0])
 
     def refuse_if_ahead(self, ledger: Ledger) -> None:
         """Raise LedgerDamagedError when this projection has applied events the ledger lacks."""
@@ -261,7 +278,8 @@ class MediaProjection:
                 position = self.position()
                 batch = ledger.read_after(position, BATCH_EVENTS)
                 if batch:
-                    self._apply_batch(batch)
+                    with reported_as_damage(self.path):
+                        self._apply_batch(batch)
                     self.crash.reach("projection.before_commit")
             if not batch:
                 return applied
@@ -310,6 +328,9 @@ class MediaProjection:
                 count, position = count + len(page), page[-1].position
                 if progress:
                     progress(len(page))
+            if self.integrity_findings():  # damaged: the old tables cannot be dropped
+                self._con.close()
+                self._con = self._recreate()
             with self._transaction():
                 self._create_schema()
                 self._write(fold, position)

@@ -9,6 +9,7 @@ or damaged copy is still repaired from a local one.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,10 @@ from projections.last_copy import SOLE_COPY_SQL
 from projections.media import MediaProjection
 
 _ALIVE = "NOT is_remote_deleted AND deletion_state IS NULL"
+# engine.asset_state.is_in_icloud: no deletion requested or done, not gone (a failed one is)
+IN_ICLOUD_SQL = (
+    "NOT is_remote_deleted AND COALESCE(deletion_state, '') NOT IN ('requested', 'deleted')"
+)
 _HAS_ORIGINAL = "sha256 IS NOT NULL AND local_removed_at_utc IS NULL"
 # engine.resources.is_sidecar_on_nas: the last NAS verification re-read the current sidecar
 _SIDECAR_ON_NAS = (
@@ -127,11 +132,22 @@ def stage_summaries(projection: MediaProjection) -> list[StageSummary]:
     return summaries
 
 
+def summary_of(projection: MediaProjection, stage: str, asset_ids: list[str]) -> StageSummary:
+    """Count, bytes and oldest item of the listed assets, as `stage`'s backlog (for a work list
+    decided in Python, e.g. compression's tier/age plan)."""
+    count, size, oldest = projection._con.execute(
+        "SELECT COUNT(*), COALESCE(SUM(COALESCE(downloaded_size_bytes, declared_size_bytes)), 0),"
+        " MIN(captured_at_utc) FROM media WHERE asset_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(asset_ids),),
+    ).fetchone()
+    return StageSummary(stage, int(count), int(size), oldest)
+
+
 def library_totals(projection: MediaProjection) -> dict[str, Any]:
     """Whole-library counts and bytes per milestone."""
     row = projection._query(
         "SELECT COUNT(*) AS assets,"
-        " COALESCE(SUM(CASE WHEN deletion_state IS NULL AND NOT is_remote_deleted"
+        f" COALESCE(SUM(CASE WHEN {IN_ICLOUD_SQL}"
         "   THEN icloud_size_bytes END), 0) AS icloud_bytes,"
         " COUNT(sha256) AS downloaded,"
         " SUM(sha256 IS NOT NULL AND missing_resources <> '[]') AS partially_downloaded,"

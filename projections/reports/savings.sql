@@ -41,8 +41,10 @@ SELECT
     COALESCE(SUM(downloaded_size_bytes + CASE WHEN live_video_sha256 IS NOT NULL
                THEN COALESCE(live_video_declared_size_bytes, 0) ELSE 0 END)
         FILTER (WHERE google_status IN ('staged', 'verified')), 0) AS outbox_staged_bytes,
+    -- in iCloud now: as `status` counts it (engine.asset_state.is_in_icloud)
     COALESCE(SUM(icloud_size_bytes)
-        FILTER (WHERE NOT is_remote_deleted AND deletion_state IS DISTINCT FROM 'deleted'), 0)
+        FILTER (WHERE NOT is_remote_deleted
+                AND COALESCE(deletion_state, '') NOT IN ('requested', 'deleted')), 0)
         AS icloud_bytes
 FROM media
 

@@ -11,7 +11,8 @@ Invariants:
   column a report starts using is copied without a change here (LAYOUT_VERSION is part of the
   reuse check, and the column list is stored with it).
 - Stage membership and "has a problem" are computed by SQLite with the very WHERE clauses of
-  `projections.worklists`, so a report's backlog is exactly what each stage would work on.
+  `projections.worklists`, so a report's backlog is exactly what each stage would work on;
+  compress's work list is replaced, with the gate blocks, by what its plan says is due now.
 - Gate reasons come from `engine.cleanup.gate`, the one judge of album-move and deletion,
   called for every asset of those two work lists; the NAS marker's presence and `now` are
   passed in (no file system or clock here). The gate runs on a second thread with its own
@@ -51,7 +52,7 @@ from projections.media import MEDIA_FIELDS, MediaProjection, states_where
 from projections.worklists import FAILURES_WHERE, STAGE_WORKLISTS
 
 REPORTS_FILE = "reports.duckdb"
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 _HINTS = typing.get_type_hints(MediaState)
 _REPORTS_PACKAGE = "projections.reports"
 
@@ -187,6 +188,9 @@ class BuildInputs:
     # The gate is evaluated per asset in Python (about 20 us each with decoding its state);
     # only the backlog needs it.
     with_gate_blocks: bool = True
+    # What a `compress` run would compress now (engine.status.due_for_compression): with the
+    # gate blocks, it replaces the compress work list (the SQL one ignores tiers and age).
+    compress_due: tuple[str, ...] | None = None
 
 
 def gate_blocks(con: sqlite3.Connection, inputs: BuildInputs) -> list[GateRow]:
@@ -320,6 +324,10 @@ def _refresh_gate_blocks(con: duckdb.DuckDBPyConnection, blocks: list[GateRow],
     """Replace the gate blocks with the gate's answers at `inputs.now`."""
     con.execute("DELETE FROM gate_blocks")
     _append(con, "gate_blocks", blocks)
+    if inputs.compress_due is not None:
+        order = _STAGES.index("compress")
+        con.execute("DELETE FROM worklists WHERE stage = 'compress'")
+        _append(con, "worklists", [("compress", order, i) for i in inputs.compress_due])
     con.execute("UPDATE report_meta SET has_gate_blocks = true, nas_marker_present = ?, "
                 "gate_blocks_at_utc = ?, mounted_nas_id = ?",
                 (inputs.mounted_nas_id is not None, inputs.now.replace(tzinfo=None),

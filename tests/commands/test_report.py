@@ -11,10 +11,9 @@ import duckdb
 import pytest
 
 from commands.context import Settings
-from commands.report import write_csv
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
-from engine.reports import run_named_report
+from engine.reports import run_named_report, write_csv
 from engine.services import open_reader, utc_now
 from projections import media as media_module
 from projections.media import row_to_state
@@ -117,10 +116,11 @@ def test_failures_list_every_problem(world: tuple[Library, Expected]) -> None:
 def test_csv_and_table_and_plot(world: tuple[Library, Expected], tmp_path: Path) -> None:
     library, exp = world
     chart = tmp_path / "savings.png"
-    result = run_cli(["report", "savings", "--csv", "--plot", str(chart)], library.config_path)
+    result = run_cli(["report", "savings", "--section", "by_tier", "--csv", "--plot", str(chart)],
+                     library.config_path)
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    by_tier = {r["tier"]: int(r["saved_bytes"]) for r in rows if r["section"] == "by_tier"}
+    by_tier = {r["tier"]: int(r["saved_bytes"]) for r in rows}
     assert by_tier == exp.saved_by_tier
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = run_cli(["report", "backlog", "--plot", str(tmp_path / "b.png")], library.config_path)
@@ -136,7 +136,7 @@ def test_reports_file_is_readable_by_others(world: tuple[Library, Expected]) -> 
     with open_reader(library.config, Settings(library.config_path, CrashPoints(), utc_now, False, lambda _m: None)) as deps:
         report = run_named_report(deps, "failures")
     buffer = io.StringIO()
-    write_csv(report, buffer)
+    write_csv(report.sections["failures"], buffer)
     assert buffer.getvalue().count("\n") == len(exp.problems) + 1
     con = duckdb.connect(str(library.config.state_dir / "reports.duckdb"), read_only=True)
     try:

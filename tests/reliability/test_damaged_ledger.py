@@ -152,3 +152,52 @@ def test_damaged_ledger_fails_check_and_stops_every_acting_command(
             assert after == {k: v for k, v in before.items() if k != "ledger.db-wal"}, name
         else:
             assert after == before, f"{name} changed something"
+
+
+def damage_media_db(library: Library) -> Path:
+    """Overwrite bytes in the middle of the media projection: a page of its media table."""
+    path = library.config.state_dir / "media.db"
+    con = sqlite3.connect(path)
+    try:
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = [row[0] for row in con.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'media' AND pagetype = 'leaf'")]
+    finally:
+        con.close()
+    assert len(pages) > 2
+    with path.open("r+b") as handle:
+        handle.seek((pages[len(pages) // 2] - 1) * page_size)
+        handle.write(b"\xa5" * 64)
+    return path
+
+
+def test_damaged_projection_is_found_by_check_named_by_status_and_repaired_by_rebuild(
+    library: Library,
+) -> None:
+    damage_media_db(library)
+    ledger_before = ledger_digests(library)
+
+    check = run_cli(["--no-progress", "check"], library.config_path)
+    assert check.returncode == ExitCode.CHECK_FAILED, (check.stdout, check.stderr)
+    assert "problem: media projection" in check.stdout and "photoledger rebuild" in check.stdout
+    status = run_cli(["status"], library.config_path)
+    assert_one_line_error(status, ExitCode.CHECK_FAILED, "media projection", "rebuild")
+    report = run_cli(["report", "backlog"], library.config_path)
+    assert_one_line_error(report, ExitCode.CHECK_FAILED, "media projection", "rebuild")
+
+    rebuild = run_cli(["--no-progress", "rebuild"], library.config_path)
+    assert rebuild.returncode == 0, rebuild.stderr
+    assert f"{ASSETS} assets" in rebuild.stdout
+    check = run_cli(["--no-progress", "check"], library.config_path)
+    assert check.returncode == 0 and "projection matches" in check.stdout, check.stdout
+    status = run_cli(["status", "--json"], library.config_path)
+    assert status.returncode == 0, status.stderr
+    assert ledger_digests(library) == ledger_before  # the ledger was only read
+
+
+def test_check_of_a_missing_ledger_exits_8_naming_it(library: Library) -> None:
+    remove_ledger(library)
+    check = run_cli(["--no-progress", "check"], library.config_path)
+    assert check.returncode == ExitCode.CHECK_FAILED, (check.stdout, check.stderr)
+    assert "problem: " in check.stdout and "no ledger at" in check.stdout
