@@ -35,6 +35,7 @@ from engine.pipeline.twofa_wait import (
     decide_wait,
     due_trust_notification,
     note_stage_error,
+    waiting_port,
 )
 from engine.services import Runtime, Services, open_icloud, open_writer, utc_now
 from projections.worklists import problem_counts
@@ -100,6 +101,7 @@ def run_pipeline(
     `waiting`: why iCloud must not be asked now (a 2FA code is awaited); its stages skip."""
     fns = STAGE_FUNCTIONS if stage_fns is None else stage_fns
     summary = RunSummary() if waiting is None else WaitingRunSummary(waiting_reason=waiting)
+    port = port if waiting is None else waiting_port(waiting)
     lost: set[str] = set()
     problems_before = problem_counts(services.projection)
     for stage in STAGES:

@@ -5,6 +5,8 @@ Invariants:
   ago is awaited (engine.icloud.twofa_state), the stages needing iCloud are skipped with the
   reason and the pass exits AUTH_FAILED (only the last-copy alarm outranks it). Nothing signs
   in, so Apple sends no new code and no new `2fa-needed` goes out.
+- While waiting, the stages get a WaitingPort: a stage that still reaches for iCloud (a NAS
+  repair asking for a re-download) fails with WaitingForCodeError instead of signing in.
 - A stage that fails with TwoFactorCodeRequestedError records the request: that sign-in made
   the one request of the wait, and its notification is the one `2fa-needed`.
 - `trust-expiring` goes out at most once a day while the estimated end of Apple's trust is
@@ -15,9 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn, cast
 
 from engine.config import Config
 from engine.errors import ExitCode, PhotoledgerError
+from engine.icloud.port import AuthenticationError, IcloudPort
 from engine.icloud.twofa_state import (
     TwoFactorCodeRequestedError,
     read_state,
@@ -52,6 +56,28 @@ class WaitingRunSummary(RunSummary):
         if self.damage_code == ExitCode.LAST_COPY_DAMAGED:
             return self.damage[0]
         return self.waiting_reason
+
+
+class WaitingForCodeError(AuthenticationError):
+    """iCloud is not asked while a 2FA code is awaited (no sign-in, so no new code)."""
+
+
+class WaitingPort:
+    """Stands for the iCloud port while a 2FA code is awaited: every use fails, nothing signs
+    in."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise WaitingForCodeError(self._reason)
+
+    def close(self) -> None:
+        """Nothing was opened."""
+
+
+def waiting_port(reason: str) -> IcloudPort:
+    return cast(IcloudPort, WaitingPort(reason))
 
 
 def decide_wait(config: Config, now: datetime) -> str | None:

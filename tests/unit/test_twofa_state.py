@@ -6,6 +6,8 @@ import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from engine.errors import ExitCode
 from engine.icloud.twofa_state import (
     TRUST_DAYS,
@@ -19,7 +21,7 @@ from engine.icloud.twofa_state import (
 )
 from engine.notify import Notification
 from engine.pipeline.summary import RunSummary, StageResult
-from engine.pipeline.twofa_wait import WaitingRunSummary
+from engine.pipeline.twofa_wait import WaitingForCodeError, WaitingRunSummary, waiting_port
 from engine.watch import decide_exit
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
@@ -81,3 +83,11 @@ def test_watch_exits_with_the_last_cycles_code_when_it_failed() -> None:
     assert decide_exit(None) == (ExitCode.OK, "")
     assert decide_exit(failed) == (ExitCode.ICLOUD_UNAVAILABLE, "discover failed: no")
     assert decide_exit(attention)[0] == ExitCode.OK
+
+
+def test_while_waiting_the_stages_get_a_port_that_never_signs_in() -> None:
+    port = waiting_port("waiting for a 2FA code since x")
+    with pytest.raises(WaitingForCodeError, match="waiting for a 2FA code since x"):
+        port.login()
+    port.close()
+    assert WaitingForCodeError("x").exit_code == ExitCode.AUTH_FAILED
