@@ -94,6 +94,9 @@ def test_request_then_submit_in_two_processes_without_the_password(
     code, _, err = cli(world, server, "login", password=False)  # trusted: no code, no password
     assert code == ExitCode.OK, err
     assert server.requests.count(path_prefix=SIGNIN) == 0
+    code, out, err = cli(world, server, "login", "--request-code")  # trusted: nothing to ask
+    assert code == ExitCode.OK and "logged in to iCloud" in out, err
+    assert server.requests.count(path_prefix=SIGNIN) == 0
 
 
 def test_a_wrong_code_keeps_the_sign_in_waiting_for_the_right_one(
