@@ -58,6 +58,7 @@ def _print_report(report: StatusReport) -> None:
         f"{t['deleted_from_icloud']} deleted from iCloud by photoledger"
     )
     console.print(_icloud_table(report.icloud))
+    _print_deleted(report.icloud)
     table = Table("stage", "waiting", "size", "oldest capture", title="backlog")
     for s in report.stages:
         table.add_row(
@@ -102,9 +103,7 @@ _ICLOUD_ROWS = (
 def _icloud_table(icloud: IcloudStandings) -> Table:
     """Where iCloud's bytes are: the rows add up to the last (every byte ever listed)."""
     table = Table("iCloud", "assets", "originals", "live videos", "other", "total",
-                  title="iCloud bytes (by the resources each record lists)",
-                  caption="Recently Deleted keeps an asset 30 days: `photoledger recover ASSET`"
-                  " brings one back; after that it is freed for good")
+                  title="iCloud bytes (by the resources each record lists)")
     first, last = icloud.recoverable_until_first_utc, icloud.recoverable_until_last_utc
     for key, label in _ICLOUD_ROWS:
         if key in ("deletion_requested", "deleted_elsewhere") and not icloud[key].assets:
@@ -123,3 +122,21 @@ def _bytes_cells(icloud: IcloudStandings, key: str) -> list[str]:
     row = icloud[key]
     return [str(row.assets), human_bytes(row.original_bytes), human_bytes(row.live_video_bytes),
             human_bytes(row.other_bytes), human_bytes(row.total_bytes)]
+
+
+def _print_deleted(icloud: IcloudStandings) -> None:
+    """In words, once anything was deleted: what Recently Deleted still holds (until when),
+    and what is freed for good."""
+    kept, freed = icloud["recently_deleted"], icloud["freed_for_good"]
+    if not (kept.assets or freed.assets):
+        return
+    last = icloud.recoverable_until_last_utc
+    until = f" until {last:%Y-%m-%d}" if last is not None else ""
+    console.print(
+        f"in iCloud's Recently Deleted{until}: {kept.assets} assets, "
+        f"{human_bytes(kept.total_bytes)} (`photoledger recover ASSET` brings one back)"
+    )
+    console.print(
+        f"freed in iCloud for good: {freed.assets} assets, "
+        f"{human_bytes(freed.total_bytes)} (past Recently Deleted's 30 days)"
+    )
