@@ -26,7 +26,7 @@ from commands.output import console, human_bytes, print_json
 from engine.config import load_config
 from engine.reports import run_named_report, write_csv, write_csv_folder
 from engine.services import open_reader
-from projections.reports import Report, Section, is_bytes, label, plain
+from projections.reports import REPORT_NAMES, Report, Section, is_bytes, label, plain
 from projections.reports.charts import plot_report
 
 
@@ -97,40 +97,35 @@ def _write_outputs(report: Report, options: dict[str, Any]) -> None:
         console.print(Text(f"chart written to {options['plot_path']}"))
 
 
-@command.command("savings")
-@_output_options
-@click.pass_obj
-def savings_command(settings: Settings, /, **options: Any) -> None:
-    """Bytes saved by compression (by tier, year and kind) and freed in iCloud.
+_HELP = {
+    "savings": """Bytes saved by compression (by tier, year and kind) and freed in iCloud.
 
     Also what is still recoverable from iCloud's Recently Deleted, and the bytes held locally,
     on the NAS and staged for the Pixel. The chart shows savings month by month.
-    """
-    _emit(settings, "savings", options)
-
-
-@command.command("backlog")
-@_output_options
-@click.pass_obj
-def backlog_command(settings: Settings, /, **options: Any) -> None:
-    """What each stage still has to do, its oldest item, and why items are stuck.
+    """,
+    "backlog": """What each stage still has to do, its oldest item, and why items are stuck.
 
     Stuck means a failure, a quarantine, or a reason the deletion gate gives for holding an
     asset back (not verified on the NAS, too recent, changed in iCloud ...). Compression counts
     only what `compress` would do now (`compress --plan`). The chart shows the backlog.
-    """
-    _emit(settings, "backlog", options)
-
-
-@command.command("failures")
-@_output_options
-@click.pass_obj
-def failures_command(settings: Settings, /, **options: Any) -> None:
-    """Every asset with a failure or in quarantine, with its last error (newest first).
+    """,
+    "failures": """Every asset with a failure or in quarantine, with its last error (newest first).
 
     The chart counts the problems by the stage each asset waits for.
-    """
-    _emit(settings, "failures", options)
+    """,
+}
+
+
+def _add_report_command(name: str) -> None:
+    @command.command(name, help=_HELP[name])
+    @_output_options
+    @click.pass_obj
+    def report_command(settings: Settings, /, **options: Any) -> None:
+        _emit(settings, name, options)
+
+
+for _name in REPORT_NAMES:
+    _add_report_command(_name)
 
 
 def print_icloud_freed(report: Report) -> None:
