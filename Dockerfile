@@ -48,10 +48,13 @@ RUN apt-get update \
 COPY --from=build /opt/photoledger /opt/photoledger
 COPY docker/entrypoint.sh /usr/local/bin/photoledger-entrypoint
 COPY docker/healthcheck.py /usr/local/bin/photoledger-healthcheck
+COPY docker/photoledger-as-user.sh /usr/local/bin/photoledger
 RUN chmod 0755 /usr/local/bin/photoledger-entrypoint /usr/local/bin/photoledger-healthcheck \
+        /usr/local/bin/photoledger \
  && sed -i '1s|.*|#!/opt/photoledger/bin/python|' /usr/local/bin/photoledger-healthcheck
 
-ENV PATH=/opt/photoledger/bin:$PATH \
+# /usr/local/bin/photoledger (as PUID, also under `docker exec`) ahead of the venv's.
+ENV PATH=/usr/local/bin:/opt/photoledger/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/config \
     PHOTOLEDGER_CONFIG=/config/photoledger.yaml \
     PUID=1000 \

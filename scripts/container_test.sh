@@ -63,7 +63,8 @@ if ! "${PODMAN[@]}" image exists "$BASE_IMAGE"; then
     $SUDO mv "$ROOTFS_CACHE.partial" "$ROOTFS_CACHE"
   fi
   say "importing $ROOTFS_CACHE as $BASE_IMAGE"
-  $SUDO tar -C "$ROOTFS_CACHE" -c . | "${PODMAN[@]}" import - "$BASE_IMAGE" >/dev/null
+  $SUDO tar -C "$ROOTFS_CACHE" -c . | "${PODMAN[@]}" import - "$BASE_IMAGE" > "$WORK/import.log" 2>&1 \
+    || { cat "$WORK/import.log" >&2; fail "podman import"; }
 fi
 
 # 2. Can podman run a container here? Some hosts (a VM without CAP_SYS_RESOURCE, cgroups in
@@ -117,12 +118,27 @@ got="$("${RUN[@]}" -e UMASK=002 -e TZ=Europe/Paris "$IMAGE" sh -c \
 want="$TEST_UID:$TEST_GID 0002 CET /config
 $TEST_UID:$TEST_GID:664"
 [ "$got" = "$want" ] || fail "entrypoint: got [$got], want [$want]"
-if "${RUN[@]}" -e PUID=0 "$IMAGE" status 2>"$WORK/err"; then fail "PUID=0 was accepted"; fi
-grep -q '^photoledger: error: PUID 0' "$WORK/err" || fail "PUID=0: $(cat "$WORK/err")"
-if "${RUN[@]}" -e UMASK=abc "$IMAGE" status 2>"$WORK/err"; then fail "UMASK=abc was accepted"; fi
-grep -q '^photoledger: error: UMASK' "$WORK/err" || fail "UMASK=abc: $(cat "$WORK/err")"
+for bad in PUID=0 UMASK=abc; do  # exit 3 (CONFIG) with one line naming the variable
+  code=0; "${RUN[@]}" -e "$bad" "$IMAGE" status 2>"$WORK/err" || code=$?
+  [ "$code" = 3 ] && grep -q "^photoledger: error: ${bad%%=*}" "$WORK/err" \
+    || fail "$bad: exit $code: $(cat "$WORK/err")"
+done
 
-# 6. The demo pipeline inside the container, against the built-in simulator, no network.
+# 6. The README's first steps on fresh volumes: init writes /config/photoledger.yaml (the image's
+#    PHOTOLEDGER_CONFIG), status answers, and the health check waits for a first run.
+mkdir -p "$WORK/fresh/config" "$WORK/fresh/library" "$WORK/fresh/nas"
+FRESH=("${PODMAN[@]}" run --rm --no-healthcheck --network none -e PUID=$TEST_UID -e PGID=$TEST_GID
+       -v "$WORK/fresh/config:/config" -v "$WORK/fresh/library:/library" -v "$WORK/fresh/nas:/nas")
+"${FRESH[@]}" "$IMAGE" init --library-root /library --nas-root /nas --session-dir /config/session \
+  --username jdoe@example.com > "$WORK/init.log" 2>&1 || { cat "$WORK/init.log" >&2; fail "init"; }
+[ "$(stat -c %u:%g "$WORK/fresh/config/photoledger.yaml")" = "$TEST_UID:$TEST_GID" ] \
+  || fail "init wrote no /config/photoledger.yaml owned by $TEST_UID:$TEST_GID"
+"${FRESH[@]}" "$IMAGE" status > "$WORK/status.log" 2>&1 || { cat "$WORK/status.log" >&2; fail "status"; }
+got="$("${FRESH[@]}" "$IMAGE" /usr/local/bin/photoledger-healthcheck 2>/dev/null || echo "exit $?")"
+[ "$got" = "unhealthy: no run recorded yet
+exit 1" ] || fail "healthcheck before any run: [$got]"
+
+# 7. The demo pipeline inside the container, against the built-in simulator, no network.
 say "photoledger demo --assets 5 in the container"
 "${RUN[@]}" "$IMAGE" --no-progress demo --dir /library/demo --assets 5 > "$WORK/demo.log" 2>&1 \
   || { tail -30 "$WORK/demo.log" >&2; fail "demo in the container"; }
@@ -141,7 +157,7 @@ assert status["totals"], status
 print(f"container_test: status --json: last run {last['command']} {last['outcome']}")
 PY
 
-# 7. The health check: healthy now; unhealthy when the last run is older than the limit.
+# 8. The health check: healthy now; unhealthy when the last run is older than the limit.
 "${RUN[@]}" "${CFG[@]}" "$IMAGE" /usr/local/bin/photoledger-healthcheck \
   || fail "healthcheck after the demo"
 if "${RUN[@]}" "${CFG[@]}" -e PHOTOLEDGER_HEALTH_MAX_AGE=0 "$IMAGE" \
@@ -149,7 +165,7 @@ if "${RUN[@]}" "${CFG[@]}" -e PHOTOLEDGER_HEALTH_MAX_AGE=0 "$IMAGE" \
   fail "healthcheck passed with PHOTOLEDGER_HEALTH_MAX_AGE=0"
 fi
 
-# 8. The default command (watch) and the image's HEALTHCHECK; a stop ends watch gracefully.
+# 9. The default command (watch) and the image's HEALTHCHECK; a stop ends watch gracefully.
 say "watch (the default command) with the image's HEALTHCHECK"
 "${PODMAN[@]}" run -d --name "$NAME" --network none -e PUID=$TEST_UID -e PGID=$TEST_GID \
   -v "$WORK/library:/library" -v "$WORK/config:/config" "${CFG[@]}" "$IMAGE" >/dev/null 2>&1 \
@@ -166,6 +182,16 @@ procs="$("${PODMAN[@]}" top "$NAME" huser comm)"
 echo "$procs" | awk -v uid=$TEST_UID 'NR > 1 && $2 != "tini" && $1 != uid { bad = 1 } END { exit bad }' \
   || fail "a process in the container runs as another user: $procs"
 echo "$procs" | awk -v uid=$TEST_UID '$1 == uid' | grep -q photoledger || fail "no photoledger: $procs"
+# `docker exec ... photoledger` runs as root: the image's photoledger drops to PUID first.
+[ "$("${PODMAN[@]}" exec "$NAME" id -u)" = 0 ] || fail "exec does not start as root (untested)"
+"${PODMAN[@]}" exec "$NAME" photoledger status --json > /dev/null || fail "exec photoledger status"
+"${PODMAN[@]}" exec "$NAME" photoledger --config /config/probe.yaml init \
+  --library-root /config/probe-library --session-dir /config/probe-session \
+  --username jdoe@example.com > /dev/null || fail "exec photoledger init"
+owners="$(find "$WORK/config" -path "$WORK/config/probe*" -printf '%u:%g\n' | sort -u | tr '\n' ' ')"
+[ "$owners" = "$TEST_UID:$TEST_GID " ] || fail "exec photoledger wrote files as [$owners]"
+rooted="$(find "$WORK/library" "$WORK/config" -user root | head -5)"
+[ -z "$rooted" ] || fail "root-owned files after exec: $rooted"
 "${PODMAN[@]}" stop -t 60 "$NAME" >/dev/null 2>&1
 code="$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$NAME")"
 [ "$code" != 137 ] || fail "watch did not stop on SIGTERM within 60 s"
