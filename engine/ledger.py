@@ -39,6 +39,7 @@ from eventsourcing.persistence import (
 from engine.asset import Asset, MediaState, SyncRun
 from engine.crashpoints import CrashPoints
 from engine.errors import (
+    ConfigError,
     LedgerDamagedError,
     LedgerUnavailableError,
     NotFoundError,
@@ -348,7 +349,13 @@ def redact_url(url: str) -> str:
 
 def _probe_postgres(env: dict[str, str], location: str) -> None:
     """One direct connection: fails at once with libpq's reason (the pool waits 10 s, vaguely)."""
-    import psycopg
+    try:
+        import psycopg
+    except ImportError:  # a runtime-only install: PostgreSQL support is the `postgres` extra
+        raise ConfigError(
+            f"ledger.url names a PostgreSQL ledger ({location}) but PostgreSQL support is not "
+            "installed: pip install 'photoledger[postgres]'"
+        ) from None
 
     try:
         psycopg.connect(
