@@ -19,7 +19,7 @@ import click
 from rich.text import Text
 
 from commands.context import Settings
-from commands.output import console, err_console, human_bytes, print_json
+from commands.output import console, human_bytes, log, print_json, warn_line
 from commands.progress import reporter_for
 from engine.config import load_config
 from engine.download.options import DownloadSummary, download_options
@@ -119,11 +119,11 @@ def _print_summary(summary: DownloadSummary) -> None:
             f"rewritten, {summary.sidecars_failed} failed", markup=False, highlight=False,
         )
     for failure in summary.sidecar_failures:
-        err_console.print(f"sidecar failed: {failure}", markup=False, highlight=False)
+        log("warning", f"sidecar failed: {failure}")
     if summary.fallback_named:
-        err_console.print(
-            f"photoledger: warning: {summary.fallback_named} assets have no usable file name in "
+        warn_line(
+            f"{summary.fallback_named} assets have no usable file name in "
             "iCloud (filenameEnc missing or undecodable) and were named from their record "
-            "name, as icloudpd does", highlight=False, markup=False,
+            "name, as icloudpd does"
         )
 
