@@ -40,7 +40,7 @@ from engine.services import open_reader, open_writer
               "all are confirmed or the Pixel is offline).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many assets.")
 @click.option("--resend", "resend", multiple=True, metavar="ASSET",
-              help="Send this Google-verified (or staged) asset to the Pixel again instead of "
+              help="Send this asset (on the Pixel already, or staged) to the Pixel again instead of "
               "the work list; repeatable. ASSET is an asset id, iCloud record name or local "
               "path, as for `photoledger history`.")
 @click.option("--dry-run", is_flag=True, help="Show what would be staged or confirmed (with "
@@ -55,8 +55,11 @@ def backup_google_command(
 
     Each original (and its live-photo video) is placed in the Syncthing send-only outbox at
     its library path (hardlink, else copy; checked against the downloaded sha256). The asset
-    is verified when the server's Syncthing shows the Pixel holds that exact file; the Pixel's
-    Google Photos backs the folder up. Refuses a dangerous set-up (see `photoledger doctor`).
+    counts as "on the Pixel" (GoogleVerified) when the server's Syncthing shows the Pixel holds
+    that exact file. That is all photoledger can see: the Pixel's Google Photos app backs the
+    folder up, but neither its upload nor its quality is visible from here (Pixel 2 to 5 upload
+    in Storage saver quality; later models count against the Google account's storage).
+    Refuses a dangerous set-up (see `photoledger doctor`).
 
     A file the Pixel frees later (Google Photos "Free up space") is not sent again unless you
     ask: --resend ASSET writes a fresh copy into the outbox from the library copy if it still

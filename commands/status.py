@@ -53,7 +53,7 @@ def _print_report(report: StatusReport) -> None:
         f"{t['downloaded']} downloaded ({human_bytes(t['downloaded_bytes'])}"
         + (f"; {t['partially_downloaded']} of them partly, see problems" if
            t["partially_downloaded"] else "") + "), "
-        f"{t['nas_verified']} NAS-verified, {t['google_verified']} Google-verified, "
+        f"{t['nas_verified']} NAS-verified, {t['google_verified']} on the Pixel, "
         f"{t['compressed']} compressed (saved {human_bytes(t['compression_saved_bytes'])}), "
         f"{t['deleted_from_icloud']} deleted from iCloud by photoledger"
     )
