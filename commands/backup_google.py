@@ -41,8 +41,8 @@ from engine.services import open_reader, open_writer
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many assets.")
 @click.option("--resend", "resend", multiple=True, metavar="ASSET",
               help="Send this asset (on the Pixel already, or staged) to the Pixel again "
-              "instead of the work list; repeatable. ASSET is an asset id, iCloud record name or local "
-              "path, as for `photoledger history`.")
+              "instead of the work list; repeatable. ASSET is an asset id, iCloud record name "
+              "or local path, as for `photoledger history`.")
 @click.option("--dry-run", is_flag=True, help="Show what would be staged or confirmed (with "
               "--resend: re-sent, and from which copy); change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
