@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Callable
@@ -145,6 +146,64 @@ def file_source(path: Path, expected_size_bytes: int | None = None) -> Callable[
             )
 
     return write
+
+
+def place_copy(
+    target: Path,
+    source: Path,
+    *,
+    tag: str,
+    expected_size_bytes: int | None = None,
+    mtime_s: float | None = None,
+    mode: int = 0o644,
+    owner: Owner | None = None,
+    before_rename: Callable[[], None] | None = None,
+) -> int:
+    """Copy the file at `source` to `target` durably, in the kernel where it can
+    (copy_file_range; read/write where a file system refuses it); returns the bytes copied.
+    Not hashed while copied: a caller that needs the hash re-reads the placed file (the NAS
+    route re-reads every copy with the page cache dropped). StorageError when the source
+    changed size while copied; OSError when it cannot be read."""
+    temp = temp_path(target, tag)
+    try:
+        with source.open("rb") as src, temp.open("wb") as dst:
+            copied = _kernel_copy(src.fileno(), dst.fileno())
+            if expected_size_bytes is not None and copied != expected_size_bytes:
+                raise StorageError(f"{source} changed while copying ({copied} of "
+                                   f"{expected_size_bytes} bytes)")
+            os.fsync(dst.fileno())
+        commit_temp(temp, target, mtime_s=mtime_s, mode=mode, owner=owner,
+                    before_rename=before_rename)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return copied
+
+
+_NO_KERNEL_COPY_ERRNOS = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
+_KERNEL_COPY_CHUNK_BYTES = 64 << 20
+
+
+def _kernel_copy(source_fd: int, target_fd: int) -> int:
+    """Copy from the start of source to target in the kernel when it can; returns bytes."""
+    copied = 0
+    try:
+        while n := os.copy_file_range(source_fd, target_fd, _KERNEL_COPY_CHUNK_BYTES):
+            copied += n
+        return copied
+    except OSError as exc:
+        # Some kernels and network file systems refuse copy_file_range across mounts.
+        if copied or exc.errno not in _NO_KERNEL_COPY_ERRNOS:
+            raise
+    os.lseek(source_fd, 0, os.SEEK_SET)
+    os.lseek(target_fd, 0, os.SEEK_SET)
+    while chunk := os.read(source_fd, HASH_CHUNK_BYTES):
+        view = memoryview(chunk)
+        while view:
+            written = os.write(target_fd, view)
+            view = view[written:]
+            copied += written
+    return copied
 
 
 def place_bytes(

@@ -39,17 +39,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from engine.errors import ExitCode, PhotoledgerError, StorageError
 from engine.filemodes import DEFAULT_MODES, FileModes
 from engine.fsutil import remove_temps_beside
 from engine.placement import (
     TEMP_SUFFIX,
-    file_source,
     make_folders,
     place_bytes,
-    place_file,
+    place_copy,
     temp_path,
 )
 
@@ -239,12 +238,15 @@ def copy_to_nas(
             before_rename()
             check_nas()
 
-        placed = place_file(target, _copy_of(source, size_bytes), tag=TEMP_TAG,
-                            mtime_s=mtime_s, mode=modes.file_mode, owner=modes.owner,
-                            before_rename=checked_rename)
+        return place_copy(target, source, tag=TEMP_TAG, expected_size_bytes=size_bytes,
+                          mtime_s=mtime_s, mode=modes.file_mode, owner=modes.owner,
+                          before_rename=checked_rename)
+    except SourceFileError:
+        raise
+    except StorageError as exc:  # the source changed size while copied: this asset's problem
+        raise SourceFileError(str(exc)) from None
     except OSError as exc:
         raise _nas_write_error(target, exc) from None
-    return placed.size_bytes
 
 
 def _readable_size(source: Path) -> int:
@@ -256,18 +258,6 @@ def _readable_size(source: Path) -> int:
         raise SourceFileError(f"cannot read {source}: {exc.strerror}") from None
 
 
-def _copy_of(source: Path, size_bytes: int) -> Callable[[Any], None]:
-    """placement's copy of `source`; a source that changed size while copied is a
-    SourceFileError: a problem of this asset, not of the NAS."""
-    copy = file_source(source, size_bytes)
-
-    def write(out: Any) -> None:
-        try:
-            copy(out)
-        except StorageError as exc:
-            raise SourceFileError(str(exc)) from None
-
-    return write
 
 
 def _ensure_folder(folder: Path, modes: FileModes) -> None:

@@ -72,3 +72,37 @@ def test_every_temp_name_is_one_tempfiles_finds_even_for_long_names(tmp_path: Pa
         assert is_temp_name(temp.name), temp.name
         assert len(temp.name.encode()) <= 255
     assert not is_temp_name("IMG_0001.HEIC")
+
+
+def test_a_kernel_copy_is_placed_whole_and_refused_when_the_source_changes_size(
+    tmp_path: Path,
+) -> None:
+    from engine.placement import place_copy
+
+    source = tmp_path / "src.heic"
+    source.write_bytes(b"y" * 100_000)
+    copied = place_copy(tmp_path / "dst.heic", source, tag="nas", expected_size_bytes=100_000,
+                        mode=0o640, mtime_s=1_500_000_000)
+    assert copied == 100_000 and (tmp_path / "dst.heic").read_bytes() == source.read_bytes()
+    assert (tmp_path / "dst.heic").stat().st_mtime == 1_500_000_000
+    with pytest.raises(StorageError, match="changed while copying"):
+        place_copy(tmp_path / "other.heic", source, tag="nas", expected_size_bytes=99)
+    assert not (tmp_path / "other.heic").exists()
+    assert find_temp_files([tmp_path]) == []
+
+
+def test_a_file_system_that_refuses_kernel_copies_gets_a_plain_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno as errno_module
+
+    from engine import placement
+
+    def refuse(*_args: object) -> int:
+        raise OSError(errno_module.EXDEV, "cross-device")
+
+    monkeypatch.setattr(placement.os, "copy_file_range", refuse)
+    source = tmp_path / "src.mov"
+    source.write_bytes(bytes(range(256)) * 5000)
+    assert placement.place_copy(tmp_path / "dst.mov", source, tag="nas") == 1_280_000
+    assert (tmp_path / "dst.mov").read_bytes() == source.read_bytes()
