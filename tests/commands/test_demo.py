@@ -58,7 +58,7 @@ def test_demo_backs_up_every_download_to_the_nas_and_the_pixel_and_reruns_idle(
     assert sum(library[p] != nas[p] for p in nas) > 0  # compress changed some local copies
     totals = re.search(
         r"(\d+) downloaded .*?, (\d+) NAS-verified, (\d+) on the Pixel, (\d+) compressed "
-        r".*?, (\d+) deleted from iCloud \(([\d.]+ \w+) freed\)",
+        r".*?, (\d+) deleted from iCloud by photoledger",
         first.stdout,
     )
     assert totals is not None, first.stdout[-3000:]

@@ -143,7 +143,11 @@ def test_damaged_ledger_is_refused_and_left_untouched(
 
     result = run_cli([command], copy.config_path)
 
-    assert_one_line_error(result, ExitCode.LEDGER_DAMAGED, says)
+    if command == "check":  # check reports damage as its finding (exit 8, README), reason on stdout
+        assert_one_line_error(result, ExitCode.CHECK_FAILED, "check found 1 problem")
+        assert says in result.stdout, result.stdout
+    else:
+        assert_one_line_error(result, ExitCode.LEDGER_DAMAGED, says)
     assert recorded(copy) == before
     assert copy.ledger_path.exists() == (damage != "deleted")  # never created by a reader
     assert_no_stray_files(copy)

@@ -240,7 +240,7 @@ def test_nas_copy_never_replaced_by_a_compressed_local_file(roots: NasRoots) -> 
     original = os.urandom(4096)
     nas_file = NasFile("original", "IMG.HEIC", sha(original))
     put_local(roots, "IMG.HEIC", b"re-encoded, smaller")
-    damaged = original[:100] + b"\x00" + original[101:]
+    damaged = original[:100] + bytes([original[100] ^ 0xFF]) + original[101:]  # always differs
     (roots.nas_root / "IMG.HEIC").write_bytes(damaged)
     job = NasJob("00" * 16, (nas_file,), is_local_altered=True, label="IMG.HEIC")
     [result] = execute_backup_job(roots, job, guard(roots), CrashPoints(), lambda _n: None)
@@ -295,10 +295,10 @@ def test_nas_copy_repaired_from_the_outbox_when_the_library_copy_is_no_good(
     nas_file = NasFile("alternative", "2024/IMG.DNG", sha(original))
     if library_holds != "nothing":
         put_local(roots, "2024/IMG.DNG", b"smaller" if library_holds == "compressed" else
-                  original[:-1] + b"?")
+                  original[:-1] + bytes([original[-1] ^ 0x3F]))  # bit rot: always differs
     if nas_holds == "damaged":
         (roots.nas_root / "2024").mkdir()
-        (roots.nas_root / "2024/IMG.DNG").write_bytes(original[:-1] + b"!")
+        (roots.nas_root / "2024/IMG.DNG").write_bytes(original[:-1] + bytes([original[-1] ^ 0x21]))
     both = with_outbox(roots, tmp_path)
     (tmp_path / "outbox/2024").mkdir()
     (tmp_path / "outbox/2024/IMG.DNG").write_bytes(original)
