@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import click
 from commands.context import Settings
 from commands.output import console
 from engine.config import Config, load_config
+from engine.icloud.credentials import PASSWORD_ENV, find_password, store_password
 from engine.icloud.login_flow import (
     INTERACTIVE_ATTEMPTS,
     CodeFileUnreadableError,
@@ -63,9 +64,12 @@ def _password_prompt(username: str) -> Callable[[], str]:
               "--submit-code (headless, two steps).")
 @click.option("--submit-code", "submitted", metavar="CODE",
               help="Give the 2FA code to the sign-in waiting for it (no password needed).")
+@click.option("--save-password", is_flag=True,
+              help="Sign in with the password (asked for on a terminal, else from "
+              "PHOTOLEDGER_ICLOUD_PASSWORD[_FILE]) and keep it in the OS keyring.")
 @click.pass_obj
 def command(settings: Settings, code: str | None, code_file: Path | None, wants_code: bool,
-            submitted: str | None) -> None:
+            submitted: str | None, save_password: bool) -> None:
     """Sign in to iCloud and keep the session, so later runs need no password or 2FA code.
 
     Reuses the stored session when Apple still accepts it. When Apple asks for a two-factor
@@ -76,6 +80,9 @@ def command(settings: Settings, code: str | None, code_file: Path | None, wants_
     given = [name for name, value in (("--code", code), ("--code-file", code_file),
                                       ("--request-code", wants_code or None),
                                       ("--submit-code", submitted)) if value is not None]
+    if save_password and (wants_code or submitted is not None):
+        raise click.UsageError("--save-password signs in itself: not with --request-code or "
+                               "--submit-code")
     if len(given) > 1:
         raise click.UsageError(f"give only one of {', '.join(given)}")
     config = load_config(settings.config_path)
@@ -84,8 +91,10 @@ def command(settings: Settings, code: str | None, code_file: Path | None, wants_
         report = request_code(config, environ=os.environ, now=now)
     elif submitted is not None:
         report = submit_code(config, submitted, environ=os.environ, now=now)
+    elif save_password:
+        report = _login_saving_password(config, code, code_file, now)
     else:
-        report = _login(config, code, code_file, now)
+        report = _login(config, code, code_file, now, os.environ)
     if report.code_requested:
         console.print(f"iCloud asked {report.username} for a 2FA code: run `photoledger login "
                       "--submit-code CODE` with it", markup=False)
@@ -96,8 +105,25 @@ def command(settings: Settings, code: str | None, code_file: Path | None, wants_
     )
 
 
+def _login_saving_password(config: Config, code: str | None, code_file: Path | None,
+                           now: datetime) -> LoginReport:
+    """Sign in with the password given now, then keep it in the keyring."""
+    username = config.settings.icloud.username
+    password = find_password(username, environ=os.environ, dotenv_path=None,
+                             keyring_lookup=None)
+    if not password and sys.stdin.isatty():
+        password = _password_prompt(username)()
+    if not password:
+        raise click.UsageError("--save-password needs the password: it is asked for on a "
+                               "terminal, else give it in PHOTOLEDGER_ICLOUD_PASSWORD(_FILE)")
+    report = _login(config, code, code_file, now, {**os.environ, PASSWORD_ENV: password})
+    store_password(username, password)
+    console.print(f"password of {username} kept in the OS keyring", markup=False)
+    return report
+
+
 def _login(config: Config, code: str | None, code_file: Path | None,
-           now: datetime) -> LoginReport:
+           now: datetime, environ: Mapping[str, str]) -> LoginReport:
     is_interactive = sys.stdin.isatty()
     source = decide_code_source(code, code_file, _prompt_code if is_interactive else None)
     try:
@@ -107,7 +133,7 @@ def _login(config: Config, code: str | None, code_file: Path | None,
                 _password_prompt(config.settings.icloud.username) if is_interactive else None
             ),
             code_source=source,
-            environ=os.environ,
+            environ=environ,
             now=now,
             code_attempts=INTERACTIVE_ATTEMPTS if source is _prompt_code else 1,
         )

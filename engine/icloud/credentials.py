@@ -18,6 +18,7 @@ import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from engine.errors import ConfigError
 from engine.secrets import ICLOUD_PASSWORD, read_secret, remember
 
 PASSWORD_ENV = ICLOUD_PASSWORD
@@ -66,6 +67,29 @@ def keyring_password(username: str) -> str | None:
     except Exception as exc:  # a broken keyring backend must not stop a login that has a session
         _LOG.debug("keyring lookup failed: %s", exc)
         return None
+
+
+def store_password(username: str, password: str) -> None:
+    """Keep the password in the OS keyring (the entry `keyring_password` and pyicloud read);
+    ConfigError naming the other sources when no keyring backend can store it."""
+    remember(password)
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:  # pragma: no cover - keyring is a runtime dependency
+        raise ConfigError("the keyring package is not installed: use "
+                          "PHOTOLEDGER_ICLOUD_PASSWORD_FILE instead") from None
+    try:
+        keyring.set_password(KEYRING_SERVICE, username, password)
+        is_kept = keyring.get_password(KEYRING_SERVICE, username) == password
+        why = "it did not keep it"
+    except KeyringError as exc:
+        is_kept, why = False, type(exc).__name__
+    if not is_kept:  # some backends (the null one) accept and drop it
+        raise ConfigError(
+            f"no OS keyring can keep the password ({why}): give it in "
+            "PHOTOLEDGER_ICLOUD_PASSWORD_FILE (a Docker secret) or a .env file instead"
+        )
 
 
 def find_password(

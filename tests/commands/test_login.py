@@ -207,3 +207,52 @@ def test_a_code_given_with_code_is_not_retried(
                   environ=os.environ, now=utc_now())
     assert two_factor_server.requests.count(
         path_prefix="/appleauth/auth/verify/trusteddevice/securitycode") == 1
+
+
+def test_save_password_keeps_it_in_the_keyring_for_later_logins(
+    server: SimulatorServer, library: Library, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    import keyring
+
+    from engine.icloud.credentials import KEYRING_SERVICE
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the keyring's file
+    before = keyring.get_keyring()
+    keyring.set_keyring(keyring.core.load_keyring("keyrings.alt.file.PlaintextKeyring"))
+    request.addfinalizer(lambda: keyring.set_keyring(before))
+
+    code, output = invoke(library, "--save-password")
+
+    assert code == ExitCode.OK, output
+    assert f"password of {USERNAME} kept in the OS keyring" in output
+    assert keyring.get_password(KEYRING_SERVICE, USERNAME) == PASSWORD
+    # Later sign-ins need no password in the environment: the keyring gives it.
+    monkeypatch.delenv("PHOTOLEDGER_ICLOUD_PASSWORD")
+    (library.config_path.parent / "session").rename(tmp_path / "old-session")
+    code, output = invoke(library)
+    assert code == ExitCode.OK, output
+
+
+def test_save_password_without_a_working_keyring_is_a_config_error(
+    server: SimulatorServer, library: Library, request: pytest.FixtureRequest
+) -> None:
+    import keyring
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(keyring.core.load_keyring("keyring.backends.null.Keyring"))
+    request.addfinalizer(lambda: keyring.set_keyring(before))
+
+    code, message = invoke(library, "--save-password")  # the null keyring drops it
+
+    assert code == ExitCode.CONFIG, message
+    assert "PHOTOLEDGER_ICLOUD_PASSWORD_FILE" in message
+
+
+def test_save_password_headless_without_a_password_is_a_usage_error(
+    server: SimulatorServer, library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PHOTOLEDGER_ICLOUD_PASSWORD")
+    code, message = invoke(library, "--save-password")
+    assert code == 2, message
+    assert "--save-password needs the password" in message
