@@ -42,7 +42,7 @@ COMMAND_MODULES: dict[str, str] = {
     "recover": "recover",
     "run": "run", "watch": "watch", "audit": "audit", "status": "status", "report": "report",
     "history": "history", "albums": "albums", "rebuild": "rebuild", "check": "check",
-    "simulator": "simulator",
+    "simulator": "simulator", "serve": "serve",
     "demo": "demo",
 }
 

@@ -1,0 +1,62 @@
+"""`photoledger serve`: the web UI (engine.web) for one library, served by uvicorn.
+
+Invariants:
+- Bound to 127.0.0.1 unless told otherwise; a non-loopback --host without --tls-cert and
+  --tls-key, or without --insecure-lan, is a usage error (exit 2) before anything starts.
+- The access token is made at first start (or with --new-token) and printed once on stdout;
+  only its hash is kept (engine.web.auth.TokenStore, beside the config).
+- Pages only read the library: the writer lock is never taken, so it runs beside `watch`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import uvicorn
+
+from commands.context import Settings
+from engine.config import load_config
+from engine.services import check_library
+from engine.web import TokenStore, build_app
+from engine.web.auth import bind_refusal
+
+FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True,
+              help="The TCP port to listen on.")
+@click.option("--tls-cert", type=FILE, help="A PEM certificate: serve HTTPS (with --tls-key).")
+@click.option("--tls-key", type=FILE, help="The PEM private key for --tls-cert.")
+@click.option("--insecure-lan", is_flag=True,
+              help="Allow a non-loopback --host without TLS (token and cookie in clear).")
+@click.option("--new-token", is_flag=True,
+              help="Replace the access token with a new one (printed once); old sessions end.")
+@click.pass_obj
+def command(settings: Settings, host: str, port: int, tls_cert: Path | None,
+            tls_key: Path | None, insecure_lan: bool, new_token: bool) -> None:
+    """Serve the web UI: a dashboard of the library's state, behind an access token.
+
+    The token is created at first start and shown once; the server keeps only its hash in
+    photoledger-web.token beside the config. Pages are read-only and never take the writer
+    lock, so `serve` runs beside `watch`.
+    """
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    refusal = bind_refusal(host, tls_cert is not None, insecure_lan)
+    if refusal is not None:
+        raise click.UsageError(refusal)
+    config = load_config(settings.config_path)
+    check_library(config)
+    store = TokenStore.beside(config.path)
+    token = store.ensure(renew=new_token)
+    if token is not None:
+        click.echo(f"access token (shown once; only its hash is kept in {store.path}): {token}")
+    scheme = "https" if tls_cert is not None else "http"
+    click.echo(f"serving {scheme}://{host}:{port}/ (Ctrl-C stops it)")
+    app = build_app(config, settings, store, secure_cookies=tls_cert is not None)
+    uvicorn.run(app, host=host, port=port, log_level="warning",
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None)

@@ -1,0 +1,117 @@
+"""The Starlette app: /login, / (the dashboard), /logout.
+
+Invariants:
+- Every page but /login needs a live session cookie (engine.web.auth.Sessions); without one
+  a page redirects to /login.
+- Every form carries a CSRF token and every POST checks it first: a missing or wrong one is
+  403 and nothing happens. Before a session exists, the login form's token is a random value
+  also set in a SameSite=Strict cookie (double submit).
+- A wrong access token is a 401 page and no session. The session cookie is random,
+  HttpOnly, SameSite=Strict, and Secure when served over TLS.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from engine.config import Config
+from engine.services import Runtime
+from engine.web.auth import SESSION_HOURS, Session, Sessions, TokenStore, same_secret
+from engine.web.dashboard import read_dashboard
+
+SESSION_COOKIE = "photoledger_session"
+LOGIN_CSRF_COOKIE = "photoledger_login_csrf"
+TEMPLATES = Path(__file__).parent / "templates"
+MAX_FORM_BYTES = 16 * 1024
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form's fields (the first value of each); anything else, or a body over
+    MAX_FORM_BYTES, reads as an empty form (so its CSRF check fails)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != (
+            "application/x-www-form-urlencoded"):
+        return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {key: values[0] for key, values in fields.items()}
+
+
+def build_app(config: Config, runtime: Runtime, token_store: TokenStore, *,
+              secure_cookies: bool = False) -> Starlette:
+    """The web UI for one library; `secure_cookies` when served over TLS."""
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    sessions = Sessions()
+
+    def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
+                            secure=secure_cookies, path="/")
+
+    def current(request: Request) -> tuple[str, Session] | None:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        session = sessions.find(session_id, runtime.clock())
+        return (session_id, session) if session_id and session else None
+
+    def page(request: Request, name: str, status: int = 200, **context: object) -> Response:
+        response = templates.TemplateResponse(request, name, context, status_code=status)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            csrf = secrets.token_urlsafe(32)
+            response = page(request, "login.html", csrf=csrf, message=None)
+            set_cookie(response, LOGIN_CSRF_COOKIE, csrf, 600)
+            return response
+        form = await read_form(request)
+        if not same_secret(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form.get("csrf")):
+            return page(request, "error.html", 403, message="The form expired: reload the page.")
+        token = form.get("token", "").strip()
+        if not token or not token_store.verify(token):
+            csrf = secrets.token_urlsafe(32)
+            response = page(request, "login.html", 401, csrf=csrf,
+                            message="That access token is not the one this server made.")
+            set_cookie(response, LOGIN_CSRF_COOKIE, csrf, 600)
+            return response
+        session_id, _ = sessions.start(runtime.clock())
+        response = RedirectResponse("/", status_code=303)
+        set_cookie(response, SESSION_COOKIE, session_id, SESSION_HOURS * 3600)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+        return response
+
+    def dashboard(request: Request) -> Response:
+        found = current(request)
+        if found is None:
+            return RedirectResponse("/login", status_code=303)
+        return page(request, "dashboard.html", csrf=found[1].csrf,
+                    board=read_dashboard(config, runtime))
+
+    async def logout(request: Request) -> Response:
+        found = current(request)
+        if found is None:
+            return RedirectResponse("/login", status_code=303)
+        form = await read_form(request)
+        if not same_secret(found[1].csrf, form.get("csrf")):
+            return page(request, "error.html", 403, message="Refused: the form's check failed.")
+        sessions.end(found[0])
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return Starlette(routes=[
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/", dashboard, methods=["GET"]),
+        Route("/logout", logout, methods=["POST"]),
+    ])
