@@ -51,67 +51,81 @@ async def read_form(request: Request) -> dict[str, str]:
 def build_app(config: Config, runtime: Runtime, token_store: TokenStore, *,
               secure_cookies: bool = False) -> Starlette:
     """The web UI for one library; `secure_cookies` when served over TLS."""
-    templates = Jinja2Templates(directory=str(TEMPLATES))
-    sessions = Sessions()
+    web = WebUI(config, runtime, token_store, secure_cookies)
+    return Starlette(routes=[
+        Route("/login", web.login, methods=["GET", "POST"]),
+        Route("/", web.dashboard, methods=["GET"]),
+        Route("/logout", web.logout, methods=["POST"]),
+    ])
 
-    def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
-                            secure=secure_cookies, path="/")
 
-    def current(request: Request) -> tuple[str, Session] | None:
-        session_id = request.cookies.get(SESSION_COOKIE)
-        session = sessions.find(session_id, runtime.clock())
-        return (session_id, session) if session_id and session else None
+class WebUI:
+    """The pages' handlers, sharing the library, the token store and the sessions."""
 
-    def page(request: Request, name: str, status: int = 200, **context: object) -> Response:
-        response = templates.TemplateResponse(request, name, context, status_code=status)
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Frame-Options"] = "DENY"
-        return response
+    def __init__(self, config: Config, runtime: Runtime, token_store: TokenStore,
+                 secure_cookies: bool) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.token_store = token_store
+        self.secure_cookies = secure_cookies
+        self.templates = Jinja2Templates(directory=str(TEMPLATES))
+        self.sessions = Sessions()
 
-    async def login(request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
         if request.method == "GET":
-            csrf = secrets.token_urlsafe(32)
-            response = page(request, "login.html", csrf=csrf, message=None)
-            set_cookie(response, LOGIN_CSRF_COOKIE, csrf, 600)
-            return response
+            return self._login_form(request, 200, None)
         form = await read_form(request)
         if not same_secret(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form.get("csrf")):
-            return page(request, "error.html", 403, message="The form expired: reload the page.")
+            return self._page(request, "error.html", 403,
+                              message="The form expired: reload the page.")
         token = form.get("token", "").strip()
-        if not token or not token_store.verify(token):
-            csrf = secrets.token_urlsafe(32)
-            response = page(request, "login.html", 401, csrf=csrf,
-                            message="That access token is not the one this server made.")
-            set_cookie(response, LOGIN_CSRF_COOKIE, csrf, 600)
-            return response
-        session_id, _ = sessions.start(runtime.clock())
+        if not token or not self.token_store.verify(token):
+            return self._login_form(
+                request, 401, "That access token is not the one this server made.")
+        session_id, _ = self.sessions.start(self.runtime.clock())
         response = RedirectResponse("/", status_code=303)
-        set_cookie(response, SESSION_COOKIE, session_id, SESSION_HOURS * 3600)
+        self._set_cookie(response, SESSION_COOKIE, session_id, SESSION_HOURS * 3600)
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
         return response
 
-    def dashboard(request: Request) -> Response:
-        found = current(request)
+    def dashboard(self, request: Request) -> Response:
+        found = self._current(request)
         if found is None:
             return RedirectResponse("/login", status_code=303)
-        return page(request, "dashboard.html", csrf=found[1].csrf,
-                    board=read_dashboard(config, runtime))
+        return self._page(request, "dashboard.html", csrf=found[1].csrf,
+                          board=read_dashboard(self.config, self.runtime))
 
-    async def logout(request: Request) -> Response:
-        found = current(request)
+    async def logout(self, request: Request) -> Response:
+        found = self._current(request)
         if found is None:
             return RedirectResponse("/login", status_code=303)
         form = await read_form(request)
         if not same_secret(found[1].csrf, form.get("csrf")):
-            return page(request, "error.html", 403, message="Refused: the form's check failed.")
-        sessions.end(found[0])
+            return self._page(request, "error.html", 403,
+                              message="Refused: the form's check failed.")
+        self.sessions.end(found[0])
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    return Starlette(routes=[
-        Route("/login", login, methods=["GET", "POST"]),
-        Route("/", dashboard, methods=["GET"]),
-        Route("/logout", logout, methods=["POST"]),
-    ])
+    def _login_form(self, request: Request, status: int, message: str | None) -> Response:
+        csrf = secrets.token_urlsafe(32)
+        response = self._page(request, "login.html", status, csrf=csrf, message=message)
+        self._set_cookie(response, LOGIN_CSRF_COOKIE, csrf, 600)
+        return response
+
+    def _set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
+                            secure=self.secure_cookies, path="/")
+
+    def _current(self, request: Request) -> tuple[str, Session] | None:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        session = self.sessions.find(session_id, self.runtime.clock())
+        return (session_id, session) if session_id and session else None
+
+    def _page(self, request: Request, name: str, status: int = 200,
+              **context: object) -> Response:
+        response = self.templates.TemplateResponse(request, name, context, status_code=status)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
