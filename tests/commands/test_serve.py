@@ -2,7 +2,9 @@
 
 - Without a session every page sends the browser to /login; a wrong token is a 401 and no
   session; the right one gives a random HttpOnly, SameSite=Strict session cookie.
-- The dashboard shows the library's figures as `status` computes them (engine.status).
+- The dashboard shows the library's figures as `status` computes them (engine.status), the
+  alarms (damaged last copies, other NAS damage, a 2FA code awaited) above them.
+- Over TLS the session cookie is Secure; the command prints the token once, at first start.
 - POST /logout without its CSRF token is 403 and the session lives on; with it the session ends.
 - The token file is 0600 and holds only a salted hash, never the token.
 - A non-loopback --host without TLS files or --insecure-lan is one usage line, exit 2.
@@ -19,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -30,9 +32,11 @@ from commands.context import Settings
 from engine import events as ev
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
+from engine.icloud.twofa_state import TwoFactorCodeRequestedError, record_request, state_path
 from engine.services import open_reader, utc_now
 from engine.status import run_status
 from engine.web import TokenStore, build_app
+from engine.web.dashboard import dashboard_of, human_bytes
 from tests.factories import REPO_ROOT, Library, discover, download, make_library, new_run, run_cli
 
 
@@ -278,3 +282,39 @@ def test_the_command_shows_the_token_once_and_serves_with_it(tmp_path: Path) -> 
     finally:
         second.terminate()
         second.wait(10)
+
+
+def test_a_waiting_2fa_code_is_an_alarm_above_the_figures(server: Server) -> None:
+    error = TwoFactorCodeRequestedError("sent", "trusted_device", {})
+    record_request(state_path(server.library.config.state_dir), error, "jdoe@example.com",
+                   utc_now())
+    session, _ = sign_in(server, server.token)
+    text = session.get(f"{server.url}/").text
+    assert "waiting for a 2FA code since" in text
+    assert text.index('class="alarm"') < text.index("<h2>Library</h2>")
+
+
+def test_damaged_last_copies_come_first_and_bytes_read_in_units(server: Server) -> None:
+    with open_reader(server.library.config, settings_for(server.library)) as services:
+        report = run_status(services)
+    damaged = replace(report, icloud_login="waiting for a 2FA code", nas_damage=[
+        {"asset_id": "a", "nas_relpath": "x", "is_last_copy": False, "message": "x damaged"},
+        {"asset_id": "b", "nas_relpath": "y", "is_last_copy": True, "message": "y LAST copy"},
+    ])
+    board = dashboard_of(damaged)
+    assert [(a.text, a.severe) for a in board.alarms] == [
+        ("y LAST copy", True), ("x damaged", False), ("waiting for a 2FA code", False)]
+    assert [human_bytes(n) for n in (None, 0, 1023, 1536, 5 * 2**20, 3 * 2**40)] == [
+        "-", "0 B", "1023 B", "1.5 KiB", "5.0 MiB", "3.0 TiB"]
+
+
+def test_a_form_that_is_too_large_or_not_urlencoded_fails_its_check(server: Server) -> None:
+    session = requests.Session()
+    csrf = login_form_csrf(session, server.url)
+    big = session.post(f"{server.url}/login", allow_redirects=False,
+                       data={"token": server.token, "csrf": csrf, "pad": "x" * 20000})
+    assert big.status_code == 403
+    as_json = session.post(f"{server.url}/login", allow_redirects=False,
+                           json={"token": server.token, "csrf": csrf})
+    assert as_json.status_code == 403
+    assert "photoledger_session" not in session.cookies
