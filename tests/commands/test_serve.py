@@ -318,3 +318,12 @@ def test_a_form_that_is_too_large_or_not_urlencoded_fails_its_check(server: Serv
                            json={"token": server.token, "csrf": csrf})
     assert as_json.status_code == 403
     assert "photoledger_session" not in session.cookies
+
+
+def test_a_damaged_token_file_is_one_error_line_naming_new_token(tmp_path: Path) -> None:
+    library = make_library(tmp_path)
+    (tmp_path / "photoledger-web.token").write_text("not json")
+    result = run_cli(["serve", "--port", str(free_port())], library.config_path)
+    assert result.returncode == ExitCode.CONFIG
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--new-token" in result.stderr
