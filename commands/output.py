@@ -20,7 +20,6 @@ Invariants:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,10 +33,9 @@ from rich.text import Text
 from engine.cleanup.last_copy import (
     DamageReport,
     describe_damage,
-    execute_damage_alarms,
+    notify_damage,
     raise_for_damage,
 )
-from engine.notify import Notifier
 from engine.services import Services
 
 DAMAGE_LINES_SHOWN = 20  # damage lines printed; the rest are counted
@@ -149,10 +147,7 @@ def check_nas_damage(
 ) -> DamageReport:
     """Raise (notify and record) the alarms not told yet, and print every damage held
     (unless `quiet`, e.g. for --json); returns the damage."""
-    notifier = Notifier(services.config.settings.notify, dict(os.environ))
-    report = execute_damage_alarms(services, notifier.send)
-    for problem in report.problems:
-        warn(problem)
+    report = notify_damage(services, warn)
     if not quiet:
         print_damage(report, services.clock())
     return report

@@ -20,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from uuid import UUID
 from engine import events as ev
 from engine.asset import MediaState
 from engine.errors import LastCopyDamagedError, NasMismatchedError, PhotoledgerError
-from engine.notify import Notification
+from engine.notify import Notification, Notifier
 from engine.services import Services
 from projections.last_copy import damaged_nas_copies
 
@@ -190,6 +191,16 @@ def execute_damage_alarms(
     services.ledger.save(*assets)
     services.projection.catch_up(services.ledger)
     report.notified = len(due)
+    return report
+
+
+def notify_damage(services: Services, warn: Callable[[str], None]) -> DamageReport:
+    """`execute_damage_alarms` through the configured channels (this process's environment,
+    as every notification); a delivery that failed is a warning, tried again next run."""
+    notifier = Notifier(services.config.settings.notify, dict(os.environ))
+    report = execute_damage_alarms(services, notifier.send)
+    for problem in report.problems:
+        warn(problem)
     return report
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from engine.cleanup.last_copy import decide_damage_error, describe_damage, execute_damage_alarms
+from engine.cleanup.last_copy import decide_damage_error, describe_damage, notify_damage
 from engine.config import Config
 from engine.errors import ExitCode, PhotoledgerError
 from engine.icloud.port import IcloudPort, TwoFactorRequiredError
@@ -133,10 +133,7 @@ def run_pipeline(
 
 def check_damage(services: Services, summary: RunSummary, warn: Callable[[str], None]) -> None:
     """The NAS damage the ledger holds after the stages: alarm, notification, exit code."""
-    notifier = Notifier(services.config.settings.notify, dict(os.environ))
-    report = execute_damage_alarms(services, notifier.send)
-    for problem in report.problems:
-        warn(problem)
+    report = notify_damage(services, warn)
     now = services.clock()
     summary.damage = [describe_damage(d, now) for d in report.damages]
     error = decide_damage_error(report.damages, now)
