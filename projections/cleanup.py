@@ -49,12 +49,7 @@ class DeletedAsset(NamedTuple):
 
 def album_move_candidates(projection: MediaProjection, zone: str) -> list[str]:
     """Asset ids album-move asks the gate about, oldest capture first."""
-    rows = projection._query(
-        f"SELECT asset_id FROM media WHERE {ALBUM_MOVE_CANDIDATES_WHERE} AND zone = ? "
-        f"{_OLDEST_FIRST}",
-        (zone,),
-    )
-    return [row["asset_id"] for row in rows]
+    return _oldest_first(projection, ALBUM_MOVE_CANDIDATES_WHERE, zone)
 
 
 def in_delete_pending(projection: MediaProjection, zone: str) -> list[MovedAsset]:
@@ -68,10 +63,12 @@ def in_delete_pending(projection: MediaProjection, zone: str) -> list[MovedAsset
 
 def delete_candidates(projection: MediaProjection, zone: str) -> list[str]:
     """Asset ids a deletion plan asks the gate about, oldest capture first."""
+    return _oldest_first(projection, DELETE_CANDIDATES_WHERE, zone)
+
+
+def _oldest_first(projection: MediaProjection, where: str, zone: str) -> list[str]:
     rows = projection._query(
-        f"SELECT asset_id FROM media WHERE {DELETE_CANDIDATES_WHERE} AND zone = ? "
-        f"{_OLDEST_FIRST}",
-        (zone,),
+        f"SELECT asset_id FROM media WHERE {where} AND zone = ? {_OLDEST_FIRST}", (zone,)
     )
     return [row["asset_id"] for row in rows]
 

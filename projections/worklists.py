@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from projections.cleanup import ALBUM_MOVE_CANDIDATES_WHERE, IN_DELETE_PENDING_WHERE
 from projections.last_copy import SOLE_COPY_SQL
 from projections.media import MediaProjection
 
@@ -39,11 +40,11 @@ STAGE_WORKLISTS: dict[str, str] = {
     "backup-google": f"{_ALIVE} AND {_HAS_ORIGINAL} AND google_status IS NOT 'verified'",
     "compress": f"{_ALIVE} AND {_HAS_ORIGINAL} AND nas_status = 'verified' "
     "AND nas_verified_sha256 = sha256 AND google_status = 'verified'",
-    "album-move": f"{_ALIVE} AND sha256 IS NOT NULL AND nas_status = 'verified' "
-    "AND google_status = 'verified' AND album_moved_at_utc IS NULL "
-    "AND NOT is_album_removal_observed",
-    "delete": "NOT is_remote_deleted AND album_moved_at_utc IS NOT NULL "
-    "AND (deletion_state IS NULL OR deletion_state = 'failed')",
+    # The cleanup stages' own candidate clauses (projections.cleanup); album-move's work list
+    # counts only those whose default required copies are verified.
+    "album-move": f"{ALBUM_MOVE_CANDIDATES_WHERE} AND nas_status = 'verified' "
+    "AND google_status = 'verified'",
+    "delete": IN_DELETE_PENDING_WHERE,
 }
 # Compression candidates: every local original; engine.compress.tiers decides the tier by age
 # (which needs the clock) and checks the backups the config requires.
