@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 # syncthing (the Google route's server and, in tests, the stand-in Pixel).
 # libimage-exiftool-perl: exiftool, which copies a RAW's EXIF into its developed still (compression.raw)
 # and which the compression tests read metadata back with.
+# chromium: the browser the web UI's tests drive through Playwright (its own browser download
+# cannot work offline); fonts-dejavu-core gives its pages readable text in screenshots.
 APT_PACKAGES=(postgresql python3 python3-venv python3-dev ca-certificates ffmpeg syncthing
-              libimage-exiftool-perl)
+              libimage-exiftool-perl chromium fonts-dejavu-core)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

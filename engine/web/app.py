@@ -56,7 +56,14 @@ def build_app(config: Config, runtime: Runtime, token_store: TokenStore, *,
         Route("/login", web.login, methods=["GET", "POST"]),
         Route("/", web.dashboard, methods=["GET"]),
         Route("/logout", web.logout, methods=["POST"]),
+        *page_routes(web),
     ])
+
+
+def page_routes(web: WebUI) -> list[Route]:  # noqa: ARG001 (until a page module is added)
+    """Every feature page's routes; each page module owns its handlers and shares `web`'s
+    sessions, CSRF check and templates."""
+    return []
 
 
 class WebUI:
@@ -76,7 +83,7 @@ class WebUI:
             return self._login_form(request, 200, None)
         form = await read_form(request)
         if not same_secret(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form.get("csrf")):
-            return self._page(request, "error.html", 403,
+            return self.render(request, "error.html", 403,
                               message="The form expired: reload the page.")
         token = form.get("token", "").strip()
         if not token or not self.token_store.verify(token):
@@ -89,20 +96,20 @@ class WebUI:
         return response
 
     def dashboard(self, request: Request) -> Response:
-        found = self._current(request)
+        found = self.current_session(request)
         if found is None:
             return RedirectResponse("/login", status_code=303)
-        return self._page(request, "dashboard.html", csrf=found[1].csrf,
-                          board=read_dashboard(self.config, self.runtime))
+        return self.render(request, "dashboard.html", csrf=found[1].csrf,
+                           board=read_dashboard(self.config, self.runtime))
 
     async def logout(self, request: Request) -> Response:
-        found = self._current(request)
+        found = self.current_session(request)
         if found is None:
             return RedirectResponse("/login", status_code=303)
         form = await read_form(request)
         if not same_secret(found[1].csrf, form.get("csrf")):
-            return self._page(request, "error.html", 403,
-                              message="Refused: the form's check failed.")
+            return self.render(request, "error.html", 403,
+                               message="Refused: the form's check failed.")
         self.sessions.end(found[0])
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
@@ -110,7 +117,7 @@ class WebUI:
 
     def _login_form(self, request: Request, status: int, message: str | None) -> Response:
         csrf = secrets.token_urlsafe(32)
-        response = self._page(request, "login.html", status, csrf=csrf, message=message)
+        response = self.render(request, "login.html", status, csrf=csrf, message=message)
         self._set_cookie(response, LOGIN_CSRF_COOKIE, csrf, 600)
         return response
 
@@ -118,13 +125,25 @@ class WebUI:
         response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
                             secure=self.secure_cookies, path="/")
 
-    def _current(self, request: Request) -> tuple[str, Session] | None:
+    async def checked_form(self, request: Request) -> tuple[Session, dict[str, str]] | Response:
+        """The session and the posted form when both are good; else the response to send
+        (to /login without a session, 403 when the form's CSRF token is missing or wrong)."""
+        found = self.current_session(request)
+        if found is None:
+            return RedirectResponse("/login", status_code=303)
+        form = await read_form(request)
+        if not same_secret(found[1].csrf, form.get("csrf")):
+            return self.render(request, "error.html", 403,
+                               message="Refused: the form's check failed.")
+        return found[1], form
+
+    def current_session(self, request: Request) -> tuple[str, Session] | None:
         session_id = request.cookies.get(SESSION_COOKIE)
         session = self.sessions.find(session_id, self.runtime.clock())
         return (session_id, session) if session_id and session else None
 
-    def _page(self, request: Request, name: str, status: int = 200,
-              **context: object) -> Response:
+    def render(self, request: Request, name: str, status: int = 200,
+               **context: object) -> Response:
         response = self.templates.TemplateResponse(request, name, context, status_code=status)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
