@@ -6,10 +6,16 @@ Invariants:
 - The access token is made at first start (or with --new-token) and printed once on stdout;
   only its hash is kept (engine.web.auth.TokenStore, beside the config).
 - Pages only read the library: the writer lock is never taken, so it runs beside `watch`.
+- --new-token ends every session made under the old token, in this server and in one already
+  running for the same config (sessions are tied to the stored hash). When the port is taken,
+  --new-token still replaces the token and says so (exit 0); without it, a taken port is one
+  usage line (exit 2) before anything is changed.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 import click
@@ -33,7 +39,8 @@ FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--insecure-lan", is_flag=True,
               help="Allow a non-loopback --host without TLS (token and cookie in clear).")
 @click.option("--new-token", is_flag=True,
-              help="Replace the access token with a new one (printed once); old sessions end.")
+              help="Replace the access token with a new one (printed once); every session "
+              "made under the old one ends, in a server already running too.")
 @click.pass_obj
 def command(settings: Settings, host: str, port: int, tls_cert: Path | None,
             tls_key: Path | None, insecure_lan: bool, new_token: bool) -> None:
@@ -50,13 +57,33 @@ def command(settings: Settings, host: str, port: int, tls_cert: Path | None,
         raise click.UsageError(refusal)
     config = load_config(settings.config_path)
     check_library(config)
+    taken = port_taken(host, port)
+    if taken and not new_token:
+        raise click.UsageError(f"{host}:{port} is already in use (another `photoledger "
+                               "serve`?): choose another --port")
     store = TokenStore.beside(config.path)
     token = store.ensure(renew=new_token)
     if token is not None:
         click.echo(f"access token (shown once; only its hash is kept in {store.path}): {token}")
+    if taken:
+        click.echo(f"{host}:{port} is already served: a server running for this config takes "
+                   "only the new token now, and its old sessions have ended")
+        return
     scheme = "https" if tls_cert is not None else "http"
     click.echo(f"serving {scheme}://{host}:{port}/ (Ctrl-C stops it)")
     app = build_app(config, settings, store, secure_cookies=tls_cert is not None)
     uvicorn.run(app, host=host, port=port, log_level="warning",
                 ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None)
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Something already listens on host:port (checked by binding it, then letting go)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False

@@ -8,6 +8,9 @@ Invariants:
 - A session exists only after the right token: a random id kept server-side (in memory, so a
   restart signs everyone out) with its own random CSRF token; ids and CSRF tokens are compared
   in constant time. A session ends on logout or after SESSION_HOURS.
+- A session remembers the stored hash of the token it was made under, and is refused (and
+  forgotten) once the token file holds another one (`serve --new-token`, even run while this
+  server is running) or cannot be read: a cookie made under an old token is worth nothing.
 """
 
 from __future__ import annotations
@@ -58,6 +61,13 @@ class TokenStore:
         place_bytes(self.path, json.dumps(record).encode(), tag="token", mode=TOKEN_MODE)
         return token
 
+    def fingerprint(self) -> str | None:
+        """The stored hash (hex) identifying the current token; None when unreadable."""
+        try:
+            return str(self._read()["hash"])
+        except ConfigError:
+            return None
+
     def verify(self, token: str) -> bool:
         """The token given matches the stored hash (constant-time comparison)."""
         record = self._read()
@@ -82,29 +92,40 @@ class TokenStore:
 class Session:
     csrf: str
     expires: datetime
+    token_fingerprint: str | None = None  # the token hash it was made under (None: any)
 
 
 class Sessions:
-    """Server-side sessions: id -> CSRF token and expiry (thread-safe)."""
+    """Server-side sessions: id -> CSRF token, expiry and token fingerprint (thread-safe).
 
-    def __init__(self) -> None:
+    With a token store, each session is tied to the token current when it started."""
+
+    def __init__(self, tokens: TokenStore | None = None) -> None:
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
+        self._tokens = tokens
+
+    def _fingerprint(self) -> str | None:
+        return self._tokens.fingerprint() if self._tokens is not None else None
 
     def start(self, now: datetime) -> tuple[str, Session]:
         session_id = secrets.token_urlsafe(32)
-        session = Session(secrets.token_urlsafe(32), now + timedelta(hours=SESSION_HOURS))
+        session = Session(secrets.token_urlsafe(32), now + timedelta(hours=SESSION_HOURS),
+                          self._fingerprint())
         with self._lock:
             self._sessions[session_id] = session
         return session_id, session
 
     def find(self, session_id: str | None, now: datetime) -> Session | None:
-        """The live session with this id (compared in constant time), or None."""
+        """The live session with this id (compared in constant time), or None; sessions of
+        another token than the stored one end here."""
         if not session_id:
             return None
+        current = self._fingerprint()
         with self._lock:
             for known, session in list(self._sessions.items()):
-                if session.expires <= now:
+                if session.expires <= now or (self._tokens is not None and (
+                        current is None or session.token_fingerprint != current)):
                     del self._sessions[known]
                 elif hmac.compare_digest(known.encode(), session_id.encode()):
                     return session

@@ -1,20 +1,37 @@
 """The dashboard's figures in words: engine.status's report, read-only, alarms first.
 
 Invariants:
-- Everything comes from engine.status.run_status inside engine.services.open_reader (never the
-  writer lock); nothing here queries the projection itself.
-- Alarms come first: damaged last copies, other NAS damage, the 2FA wait or trust warning.
-- Bytes are shown with binary units (KiB, MiB, ...), never as raw integers.
+- Everything is read inside engine.services.open_reader (never the writer lock): the figures
+  are engine.status.run_status's; the recent runs and the plain waiting reasons are named
+  queries (projections.dashboard); problems and the gate's blocks per stage are the backlog
+  report's `stuck` section and the chart is the savings report's `over_time` section, run on
+  the reports file exactly as `photoledger report` builds it (engine.reports). Nothing here
+  writes SQL.
+- One reports build at a time in this process (a lock): two pages loading at once would
+  otherwise share a temporary file name.
+- Alarms come first: damaged last copies, other NAS damage, the 2FA wait or trust warning, then
+  the alarms other pages add (`alarm_sources`, e.g. a deletion plan waiting for review).
+- Bytes are shown with binary units (KiB, MiB, ...), never as raw integers; reasons are words.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from engine.cleanup.effects import mounted_nas_id
 from engine.config import Config
-from engine.services import Runtime, open_reader
+from engine.reports import build_reports_file
+from engine.services import Runtime, Services, open_reader
 from engine.status import StatusReport, run_status
+from engine.web.dashboard_chart import SavingsChart, savings_chart
+from engine.web.dashboard_words import stuck_words, waiting_words
+from engine.web.units import human_bytes
+from projections.damage import reported_as_damage
+from projections.dashboard import RunRow, recent_runs, waiting_reasons
+from projections.reports import run_report_file
 
 MILESTONES = (
     ("assets", None, "known in the ledger"),
@@ -24,24 +41,38 @@ MILESTONES = (
     ("compressed", "compression_saved_bytes", "compressed (bytes saved)"),
     ("deleted_from_icloud", "icloud_freed_bytes", "deleted from iCloud by photoledger"),
 )
-
-
-def human_bytes(size_bytes: int | None) -> str:
-    """1536 -> '1.5 KiB' (the CLI's units)."""
-    if size_bytes is None:
-        return "-"
-    value = float(size_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
+RECENT_RUNS = 8
+_REPORTS_BUILD = threading.Lock()
+__all__ = ["Alarm", "AlarmSource", "Dashboard", "dashboard_of", "human_bytes", "read_dashboard"]
 
 
 @dataclass(frozen=True)
 class Alarm:
     text: str
     severe: bool
+    link: str | None = None  # the page that acts on it, when there is one
+
+
+# A source of extra alarms: reads what it needs from the open (read-only) services.
+AlarmSource = Callable[[Services], list[Alarm]]
+
+
+@dataclass(frozen=True)
+class StageBacklog:
+    stage: str
+    waiting: int
+    size: str
+    oldest: str
+    reasons: list[tuple[str, int, str]]  # why they wait, in words: (reason, assets, size)
+
+
+@dataclass(frozen=True)
+class RunLine:
+    command: str
+    started: str
+    finished: str
+    outcome: str
+    failed: bool
 
 
 @dataclass(frozen=True)
@@ -52,19 +83,65 @@ class Dashboard:
     problems: int
     last_run: str | None
     ledger_position: int
+    stages: list[StageBacklog] = field(default_factory=list)
+    runs: list[RunLine] = field(default_factory=list)
+    chart: SavingsChart | None = None
 
 
-def read_dashboard(config: Config, runtime: Runtime) -> Dashboard:
+@dataclass(frozen=True)
+class Extras:
+    """What the dashboard reads beside engine.status's report."""
+
+    runs: list[RunRow]
+    waiting: list[tuple[str, str, int, int]]  # stage, reason in words, assets, bytes
+    stuck: list[dict[str, Any]]  # the backlog report's `stuck` rows
+    over_time: list[dict[str, Any]]  # the savings report's `over_time` rows
+    alarms: list[Alarm]
+
+
+def read_dashboard(config: Config, runtime: Runtime,
+                   alarm_sources: Sequence[AlarmSource] = ()) -> Dashboard:
     """The dashboard's figures, read under open_reader (no writer lock)."""
     with open_reader(config, runtime) as services:
-        return dashboard_of(run_status(services))
+        report = run_status(services)
+        return dashboard_of(report, _read_extras(services, report, alarm_sources))
 
 
-def dashboard_of(report: StatusReport) -> Dashboard:
+def _read_extras(services: Services, report: StatusReport,
+                 alarm_sources: Sequence[AlarmSource]) -> Extras:
+    now = services.clock()
+    with reported_as_damage(services.projection.path), _REPORTS_BUILD:
+        path = build_reports_file(services)
+    backlog = run_report_file(path, "backlog", now)
+    savings = run_report_file(path, "savings", now)
+    waiting = [(r.stage, waiting_words(r.code), r.assets, r.size_bytes)
+               for r in waiting_reasons(services.projection)]
+    nas_root = services.config.nas_root()
+    nas_waiting = any(s.stage == "backup-nas" and s.waiting for s in report.stages)
+    if nas_waiting and mounted_nas_id(nas_root) is None:
+        where = "no NAS is configured" if nas_root is None else (
+            f"the NAS is not mounted (no marker in {nas_root}): nothing can be copied")
+        waiting.insert(0, ("backup-nas", where, 0, 0))
+    return Extras(
+        runs=recent_runs(services.projection, RECENT_RUNS),
+        waiting=waiting,
+        stuck=backlog.sections["stuck"].records(),
+        over_time=savings.sections["over_time"].records(),
+        alarms=[alarm for source in alarm_sources for alarm in source(services)],
+    )
+
+
+def dashboard_of(report: StatusReport, extras: Extras | None = None, *,
+                 extra_alarms: Sequence[Alarm] = ()) -> Dashboard:
+    """The dashboard of a status report (and what else was read); `extra_alarms` follow the
+    status alarms (damaged copies, 2FA), before anything else on the page."""
     alarms = [Alarm(d["message"], bool(d["is_last_copy"]))
               for d in sorted(report.nas_damage, key=lambda d: not d["is_last_copy"])]
     if report.icloud_login:
         alarms.append(Alarm(report.icloud_login, False))
+    alarms += extra_alarms
+    if extras is not None:
+        alarms += extras.alarms
     totals = report.totals
     return Dashboard(
         alarms=alarms,
@@ -75,7 +152,48 @@ def dashboard_of(report: StatusReport) -> Dashboard:
         problems=totals["with_problems"],
         last_run=_last_run(report.last_run),
         ledger_position=report.ledger_position,
+        stages=_stages(report, extras) if extras is not None else [],
+        runs=[_run_line(r) for r in extras.runs] if extras is not None else [],
+        chart=savings_chart(extras.over_time) if extras is not None else None,
     )
+
+
+def _stages(report: StatusReport, extras: Extras) -> list[StageBacklog]:
+    stages = []
+    for s in report.stages:
+        reasons = [(words, n, human_bytes(size) if n else "")
+                   for stage, words, n, size in extras.waiting if stage == s.stage]
+        reasons += [(stuck_words(str(r["reason"])), int(r["assets"]),
+                     human_bytes(r["size_bytes"])) for r in extras.stuck
+                    if r["stage"] == s.stage]
+        if s.waiting and not reasons:
+            reasons = [(_due_words(s.stage), s.waiting, human_bytes(s.waiting_bytes))]
+        stages.append(StageBacklog(s.stage, s.waiting, human_bytes(s.waiting_bytes),
+                                   (s.oldest_captured_at_utc or "-")[:10], reasons))
+    return stages
+
+
+def _due_words(stage: str) -> str:
+    return {"compress": "due: the next compress run re-encodes them",
+            "album-move": "ready: the next album-move adds them to DeletePending",
+            "delete": "ready: the next `delete plan` lists them for review"}.get(
+        stage, "due: the next run takes them")
+
+
+def _run_line(run: RunRow) -> RunLine:
+    finished = run.finished_at_utc
+    outcome = run.outcome or ("unfinished (still running, or stopped without a word)"
+                              if finished is None else "finished")
+    if run.exit_code not in (None, 0):
+        outcome += f" (exit {run.exit_code})"
+    return RunLine(run.command, _minute(run.started_at_utc),
+                   _minute(finished) if finished else "-", outcome,
+                   run.exit_code not in (None, 0))
+
+
+def _minute(iso: str) -> str:
+    """'2026-12-06T04:05:06.123+00:00' -> '2026-12-06 04:05 UTC'."""
+    return f"{iso[:10]} {iso[11:16]} UTC"
 
 
 def _last_run(run: dict[str, Any] | None) -> str | None:

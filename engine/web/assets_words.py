@@ -1,0 +1,173 @@
+"""One asset's history in words: each recorded fact (engine.history) as a headline and its
+values as people read them.
+
+Invariants:
+- Never a Python repr: times read '2026-05-01 12:00 UTC', sizes in binary units with the exact
+  byte count, yes/no for flags, album ids by their names, resources by their keys; a value
+  left None is left out (nothing to say), an empty list reads 'none'.
+- Every fact of the entry is shown (engine.history.HistoryEntry.facts), under a label made from
+  its field name; only the envelope (ids, topic, version) is not repeated.
+- The iCloud standing and the album list use `photoledger history`'s wording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from engine.events.values import LocalFileFact, PlanEntry, ResourceHash, VersionFact
+from engine.history import AlbumMembership, HistoryEntry, IcloudStanding
+from engine.resources import DownloadedResource
+from engine.web.units import human_bytes
+
+_HEADLINES = {
+    "Discovered": "Seen in iCloud for the first time",
+    "RemoteChanged": "iCloud holds a new version",
+    "RemoteDeleted": "Gone from iCloud (not deleted by photoledger)",
+    "MetadataChanged": "iCloud's description of it (caption, keywords, place) recorded",
+    "AlbumsChanged": "Its iCloud albums changed",
+    "SidecarWritten": "XMP sidecar written beside the library copy",
+    "Downloaded": "Downloaded to the library, size checked and hashed",
+    "DownloadFailed": "A download attempt failed (nothing kept)",
+    "Quarantined": "Quarantined for review",
+    "Compressed": "The library copy was re-encoded (compressed)",
+    "CompressionSkipped": "Compression was tried and not applied",
+    "NasCopied": "Copied to the NAS (not yet verified)",
+    "NasVerified": "Verified on the NAS: a re-read hashed to the downloaded bytes",
+    "NasMismatched": "The NAS copy did not match the downloaded bytes",
+    "PixelStaged": "Staged in the outbox shared with the Pixel",
+    "GoogleVerified": "On the Pixel: its Syncthing holds the exact staged file",
+    "RefetchRequested": "A new download from iCloud was asked for (repair)",
+    "DamageAlarmRaised": "The damage alarm went out for its NAS copy",
+    "AlbumMoved": "Added to the review album in iCloud",
+    "AlbumRemovalObserved": "You took it out of the review album: it is never deleted",
+    "DeletionRequested": "Deletion from iCloud asked for, with its evidence",
+    "Deleted": "Deleted from iCloud (kept in Recently Deleted for 30 days)",
+    "DeletionFailed": "iCloud did not delete it",
+    "LocalCopyRemoved": "The library copy was removed (both backups verified)",
+    "Recovered": "Brought back from iCloud's Recently Deleted",
+}
+_LABELS = {
+    "is_favorite": "favourite", "is_hidden": "hidden", "is_screenshot": "screenshot",
+    "is_retriable": "tried again later", "is_failure": "counts as a failure",
+    "is_reconciled": "found already done", "is_last_copy": "the last full-quality copy",
+    "album_ids": "albums", "versions": "resources iCloud lists", "files": "files",
+    "extra_files": "other files", "latitude_microdeg": "latitude",
+    "longitude_microdeg": "longitude", "altitude_mm": "altitude",
+    "timezone_offset_s": "time zone", "local_relpath": "library path",
+    "nas_relpath": "NAS path", "outbox_relpath": "outbox path", "item_type": "file type",
+    "remote_change_tag": "iCloud change tag", "remote_checksum": "iCloud checksum",
+    "nas_id": "NAS id", "device_id": "Pixel device", "google_device_id": "Pixel device",
+    "sha256_after": "sha256 after", "params_hash": "encoder settings hash",
+}
+
+
+@dataclass(frozen=True)
+class FactLine:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class EntryWords:
+    version: int
+    when: str
+    headline: str
+    run: str  # "download run 1a2b3c4d" ("" when none)
+    facts: list[FactLine]
+
+
+def when_words(value: datetime | str | None) -> str:
+    """A time as '2026-05-01 12:00 UTC' (ISO text accepted)."""
+    if value is None:
+        return "-"
+    text = value.isoformat() if isinstance(value, datetime) else value
+    return f"{text[:10]} {text[11:16]} UTC"
+
+
+def label_of(field: str) -> str:
+    if field in _LABELS:
+        return _LABELS[field]
+    words = field.replace("_", " ")
+    if words.endswith(" utc"):
+        words = words[:-4]
+    return words.removesuffix(" bytes")
+
+
+def _item(value: Any) -> str:
+    if isinstance(value, VersionFact):
+        return f"{value.key} {human_bytes(value.size_bytes)} ({value.file_type})"
+    if isinstance(value, ResourceHash):
+        return f"{value.key} sha256 {value.sha256 or '(the downloaded one)'}"
+    if isinstance(value, LocalFileFact | DownloadedResource):
+        return f"{value.key} at {value.relpath}, {human_bytes(value.size_bytes)}"
+    if isinstance(value, PlanEntry):
+        return f"{value.record_name} ({human_bytes(value.icloud_size_bytes)})"
+    return str(value)
+
+
+def value_words(field: str, value: Any, albums: Mapping[str, str]) -> str:
+    """One fact's value in words (albums: album id -> its path or name)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return when_words(value)
+    if isinstance(value, tuple | list):
+        if field == "album_ids":
+            value = [albums.get(str(v), f"an album the ledger never named ({v})") for v in value]
+        return "; ".join(_item(v) for v in value) if value else "none"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _number_words(field, value)
+    return str(value)
+
+
+def _number_words(field: str, value: int) -> str:
+    if field.endswith("bytes") or field.startswith("size_bytes"):
+        return f"{human_bytes(value)} ({value:,} bytes)"
+    if field.endswith("_microdeg"):
+        return f"{value / 1e6:.6f}°"
+    if field == "altitude_mm":
+        return f"{value / 1000:.1f} m"
+    if field == "timezone_offset_s":
+        sign, minutes = ("+" if value >= 0 else "-"), abs(value) // 60
+        return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return str(value)
+
+
+def entry_words(entry: HistoryEntry, albums: Mapping[str, str],
+                commands: Mapping[str, str]) -> EntryWords:
+    """One recorded fact in words; `commands`: run id -> the command that run was."""
+    run = ""
+    if entry.run_id:
+        run = f"{commands.get(entry.run_id, 'a')} run {entry.run_id[:8]}"
+    facts = [FactLine(label_of(k), value_words(k, v, albums))
+             for k, v in entry.facts.items() if v is not None]
+    headline = _HEADLINES.get(entry.event, entry.event)
+    return EntryWords(entry.version, when_words(entry.recorded_at_utc), headline, run, facts)
+
+
+def albums_words(albums: list[AlbumMembership]) -> str:
+    """`photoledger history`'s album line."""
+    names = [a.path or f"{a.name or a.album_id} (removed)" for a in albums]
+    return "albums: " + (", ".join(names) if names else "none")
+
+
+def icloud_words(asset_id: UUID, standing: IcloudStanding | None) -> str | None:
+    """`photoledger history`'s iCloud line (None: nothing to say)."""
+    if standing is None:
+        return None
+    size = human_bytes(standing.size_bytes)
+    until = standing.recoverable_until_utc
+    if standing.kind == "recently_deleted" and until is not None:
+        return (f"iCloud: deleted; {size} in Recently Deleted until {until:%Y-%m-%d %H:%M} "
+                f"UTC (`photoledger recover {asset_id.hex}` brings it back until then)")
+    if standing.kind == "freed_for_good" and until is not None:
+        return (f"iCloud: deleted; {size} freed for good (Recently Deleted let it go on "
+                f"{until:%Y-%m-%d})")
+    recovered = standing.recovered_at_utc
+    day = f"{recovered:%Y-%m-%d}" if recovered else "an unknown day"
+    return (f"iCloud: recovered from Recently Deleted on {day}; "
+            "back in the Library (a new deletion passes the whole gate again)")
