@@ -1,4 +1,5 @@
-# photoledger as a container for a NAS (Synology, Unraid, TrueNAS): `watch` as a service.
+# photoledger as a container for a NAS (Synology, Unraid, TrueNAS): `watch` as a service, and
+# the web UI (`serve`, port 8765) as a second service of the same image.
 #
 # Build:   docker build -t photoledger .
 #          (--build-arg WITH_SYNCTHING=1 adds Syncthing for backup-google;
@@ -63,6 +64,8 @@ ENV PATH=/usr/local/bin:/opt/photoledger/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     TZ=Etc/UTC \
     PYTHONUNBUFFERED=1
 VOLUME ["/config", "/library", "/nas"]
+# `photoledger serve --host 0.0.0.0 ...` listens here (docker-compose.yml: the `web` service).
+EXPOSE 8765
 WORKDIR /config
 # Healthy: `photoledger status --json` exits 0 and the last run started or finished within
 # PHOTOLEDGER_HEALTH_MAX_AGE seconds (default 3 h: the default 1 h watch interval plus a run).

@@ -7,7 +7,9 @@
 # every stage against the built-in iCloud simulator and two Syncthing instances on loopback; then
 # `status --json`, the health check (healthy, and unhealthy when the last run is too old), the
 # PUID/PGID/UMASK/TZ handling, the runtime-only venv (no pytest, mypy, psycopg) and the default
-# `watch` command with the image's HEALTHCHECK are checked. Exits 0 only when every check passes.
+# `watch` command with the image's HEALTHCHECK, and `serve` beside it (its token shown once in
+# the logs, its hash file private, /login answered, the dashboard refused without a session)
+# are checked. Exits 0 only when every check passes.
 #
 # Needs root (or sudo) for debootstrap and rootful podman; installs podman, buildah's runtime
 # (runc) and debootstrap with apt-get when missing. Environment:
@@ -47,6 +49,7 @@ chmod 0755 "$WORK"
 NAME="photoledger-test-$$"
 cleanup() {
   "${PODMAN[@]}" rm -f -t 5 "$NAME" >/dev/null 2>&1 || true
+  "${PODMAN[@]}" rm -f -t 5 "$NAME-web" >/dev/null 2>&1 || true
   $SUDO rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -196,4 +199,29 @@ rooted="$(find "$WORK/library" "$WORK/config" -user root | head -5)"
 code="$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$NAME")"
 [ "$code" != 137 ] || fail "watch did not stop on SIGTERM within 60 s"
 "${PODMAN[@]}" logs "$NAME" 2>&1 | tail -3 | sed 's/^/container_test: watch: /'
+
+# 10. serve, as docker-compose.yml's `web` service runs it: the token once in its logs, only a
+# private hash beside the config, /login answered, the dashboard refused without a session.
+say "serve (the web service)"
+"${PODMAN[@]}" run -d --name "$NAME-web" --network none -e PUID=$TEST_UID -e PGID=$TEST_GID \
+  -v "$WORK/library:/library" -v "$WORK/config:/config" "${CFG[@]}" "$IMAGE" \
+  serve --host 0.0.0.0 --insecure-lan >/dev/null 2>&1 || fail "podman run serve"
+up=""
+for _ in $(seq 1 30); do
+  if "${PODMAN[@]}" exec "$NAME-web" /opt/photoledger/bin/python -c "
+import http.client
+c = http.client.HTTPConnection('127.0.0.1', 8765, timeout=5)
+c.request('GET', '/login'); assert c.getresponse().status == 200
+c = http.client.HTTPConnection('127.0.0.1', 8765, timeout=5)
+c.request('GET', '/'); r = c.getresponse()
+assert r.status == 303 and r.getheader('location') == '/login', r.status
+" >/dev/null 2>&1; then up=1; break; fi
+  sleep 1
+done
+[ -n "$up" ] || { "${PODMAN[@]}" logs "$NAME-web" 2>&1 | tail -10 >&2; fail "serve never answered"; }
+[ "$("${PODMAN[@]}" logs "$NAME-web" 2>&1 | grep -c '^access token (shown once')" = 1 ] \
+  || fail "serve's logs do not show the token exactly once"
+TOKEN_FILE="$WORK/library/demo/photoledger-web.token"
+[ "$(stat -c '%a %u' "$TOKEN_FILE")" = "600 $TEST_UID" ] || fail "token file: $(stat -c '%a %u' "$TOKEN_FILE")"
+"${PODMAN[@]}" stop -t 30 "$NAME-web" >/dev/null 2>&1
 say "OK"
