@@ -38,13 +38,19 @@ class Downloaded(AssetEvent):
     was listed with (`checksum`; "" when unknown). v2 facts were about the original and carried
     its live video and extra renditions in the same fact: the `live_video_*` and `extra_files`
     fields are set only by them and are None/empty in v3 facts.
+
+    Since v4 `provenance` says where the bytes came from: "downloaded" (fetched from iCloud
+    and checked against the declared size and Content-Length) or "adopted" (a file found at
+    the path icloudpd names it, whose byte count equals the declared size, hashed locally by
+    `photoledger import-existing`). Facts before v4 are "downloaded".
     """
 
-    class_version = 3
+    class_version = 4
     stored_fields_v2 = (
         "timestamp", "run_id", "local_relpath", "size_bytes", "sha256", "live_video_relpath",
         "live_video_size_bytes", "live_video_sha256", "extra_files",
     )
+    stored_fields_v3 = (*stored_fields_v2, "resource", "checksum")
 
     local_relpath: str
     size_bytes: int
@@ -55,6 +61,7 @@ class Downloaded(AssetEvent):
     extra_files: tuple[LocalFileFact, ...] = ()
     resource: str = "original"
     checksum: str = ""
+    provenance: str = "downloaded"
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -65,6 +72,11 @@ class Downloaded(AssetEvent):
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         """v2 was the original's fact (with its siblings); the listed checksum is the state's."""
         state.update(resource="original", checksum="")
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        """Every fact before v4 was a download from iCloud."""
+        state["provenance"] = "downloaded"
 
 
 class DownloadFailed(AssetEvent):

@@ -1,0 +1,81 @@
+"""`photoledger import-existing PATH`: adopt an icloudpd tree's files instead of downloading them.
+
+Invariants:
+- Options -> config -> services -> one engine entry (engine.import_existing) -> render.
+- `--dry-run` reads the ledger and the tree only (no lock, nothing written) and prints
+  exactly the lines the run prints, with "would " in front.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.text import Text
+
+from commands.context import Settings
+from commands.options import naming_flags, naming_options
+from commands.output import console, human_bytes, print_json
+from commands.progress import reporter_for
+from engine.config import load_config
+from engine.import_existing import ImportOptions, ImportSummary, run_import_existing
+from engine.naming_settings import with_naming_flags
+from engine.reporting import NullReporter
+from engine.services import open_reader, open_writer
+
+
+@click.command("import-existing")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@naming_options
+@click.option("--dry-run", is_flag=True,
+              help="List what would be adopted and what left for download; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def command(settings: Settings, /, path: Path, dry_run: bool, as_json: bool,
+            **naming: Any) -> None:
+    """Adopt the photos an icloudpd (1.32) download folder PATH already holds.
+
+    Run `photoledger discover` first: for each discovered asset not yet downloaded, each
+    resource is looked for where icloudpd names it (default names and {:%Y/%m/%d} folders,
+    -<size> dedup twins, name-id7, live-photo _HEVC.MOV/.MOV, RAW twins; set the naming
+    options to the ones icloudpd ran with). A regular file with exactly the byte count iCloud
+    declares is hashed and recorded as downloaded (provenance "adopted"); anything else
+    (missing, truncated, another size) is left for `photoledger download`.
+
+    When PATH is library.root the files are adopted where they are. Otherwise each is
+    hard-linked into the library under the same relative path (same file system; the
+    icloudpd copy is never modified), or copied there when a link is impossible.
+    """
+    config = with_naming_flags(load_config(settings.config_path), naming_flags(naming))
+    options = ImportOptions(tree=path, dry_run=dry_run)
+    if dry_run:
+        with open_reader(config, settings) as services:
+            summary = run_import_existing(services, options, NullReporter())
+    else:
+        with (
+            open_writer(config, settings, "import-existing") as services,
+            reporter_for(settings.show_progress, quiet=as_json) as reporter,
+        ):
+            summary = run_import_existing(services, options, reporter)
+    _render(summary, dry_run, as_json)
+
+
+def _render(summary: ImportSummary, dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        print_json({**asdict(summary), "dry_run": dry_run})
+        return
+    would = "would " if dry_run else ""
+    for relpath in summary.adopted:
+        console.print(Text(f"{would}adopt {relpath}"))
+    for relpath, reason in summary.left:
+        console.print(Text(f"{would}leave {relpath} for download: {reason}"))
+    console.print(Text(
+        f"{would}adopt {summary.files_adopted} files ({human_bytes(summary.bytes_adopted)}) of "
+        f"{summary.assets_adopted + summary.assets_partly} assets ({summary.linked} hard-linked, "
+        f"{summary.copied} copied, {summary.in_place} in place); {len(summary.left)} files "
+        f"of {summary.assets_partly + summary.assets_left} assets left for download"
+    ))
+
+

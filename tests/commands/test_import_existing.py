@@ -1,0 +1,147 @@
+"""`import-existing` end to end: an icloudpd 1.32 tree of the simulator's library is adopted,
+then `download` fetches only what the tree did not hold (counted at the simulator)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import UTC
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from commands import cli
+from engine.download.options import DownloadOptions, naming_policy
+from engine.download.stage import plan_download
+from engine.errors import PhotoledgerError
+from engine.import_existing import ImportOptions, ImportSummary, run_import_existing
+from engine.reporting import NullReporter
+from engine.services import open_reader, open_writer
+from simulator.icloud.blobs import content_token
+from simulator.icloud.serving import content_address
+from tests.commands.test_download import same_name_twice
+from tests.icloudpd_tree import IcloudpdTree, truncate, write_icloudpd_tree
+from tests.scenarios.fault_world import (
+    World,
+    assert_files_match_the_ledger,
+    content_histories,
+    media_states,
+    open_world,
+    stage_events,
+    waiting_for_download,
+)
+
+
+def run_import(world: World, tree: Path, *, dry_run: bool = False) -> ImportSummary:
+    options = ImportOptions(tree=tree, dry_run=dry_run,
+                            naming=naming_policy(world.library.config, UTC))
+    if dry_run:
+        with open_reader(world.library.config, world.settings()) as services:
+            return run_import_existing(services, options, NullReporter())
+    with open_writer(world.library.config, world.settings(), "import-existing") as services:
+        return run_import_existing(services, options, NullReporter())
+
+
+def token_of(world: World, record_name: str, key: str) -> str:
+    owner, prefix = content_address(world.state, record_name, key)
+    master = world.state.master(owner)
+    rev = master.content_rev if master is not None else world.state.asset(owner).edit_rev
+    return content_token(owner, prefix, rev)
+
+
+def pick_victim(tree: IcloudpdTree) -> tuple[str, str, str]:
+    """(record name, resource, relpath) of a live-photo video to cut short."""
+    for record_name, files in sorted(tree.files.items()):
+        if "live_video" in files:
+            return record_name, "live_video", files["live_video"]
+    raise AssertionError("no live photo in the library")
+
+
+def test_an_icloudpd_tree_is_adopted_and_download_fetches_only_the_rest(tmp_path: Path) -> None:
+    with open_world(tmp_path, assets=24, seed=7) as world:
+        same_name_twice(world.database)
+        world.discover()
+        tree = write_icloudpd_tree(world.state, tmp_path / "icloudpd")
+        assert any("TWIN-" in r for r in tree.relpaths()), "a -<size> dedup twin"
+        assert any(r.endswith("_HEVC.MOV") for r in tree.relpaths())
+        assert any(r.endswith(".CR2") for r in tree.relpaths()), "a RAW twin"
+        victim_name, victim_key, victim = pick_victim(tree)
+        truncate(tree, victim, 100)
+
+        dry = run_import(world, tree.root, dry_run=True)
+        summary = run_import(world, tree.root)
+
+        assert (summary.adopted, summary.left) == (dry.adopted, dry.left)
+        assert summary.counts() == dry.counts()
+        # icloudpd keeps a leading dot (a hidden file); photoledger never names a file so
+        expected = {r for r in tree.relpaths() if not r.rpartition("/")[2].startswith(".")}
+        assert set(summary.adopted) == expected - {victim}, summary.left
+        assert summary.bytes_adopted == sum(tree.sizes[r] for r in expected - {victim})
+        assert summary.linked == summary.files_adopted and summary.copied == 0
+        reasons = dict(summary.left)
+        assert "100 bytes" in reasons[victim]
+        root = world.root
+        for relpath in summary.adopted:  # hard links: the same file, never a second copy
+            assert os.stat(root / relpath).st_ino == os.stat(tree.root / relpath).st_ino
+        adopted_facts = [e for e in stage_events(world, victim_name) if e.resource == "original"]
+        assert [e.provenance for e in adopted_facts] == ["adopted"]
+
+        with open_reader(world.library.config, world.settings()) as services:
+            plan = plan_download(services, dataclasses.replace(DownloadOptions(), local_tz=UTC))
+        assert not set(plan.planned_relpaths) & set(summary.adopted)
+        assert victim in plan.planned_relpaths  # the library has no file there: the plain name
+
+        mark = len(world.server.requests.entries())
+        result = world.download()
+        fetched = set(content_histories(world, mark))
+        adopted_tokens = {
+            token_of(world, name, key)
+            for name, files in tree.files.items() for key, relpath in files.items()
+            if relpath in set(summary.adopted)
+        }
+        assert not fetched & adopted_tokens, "an adopted file was downloaded again"
+        assert token_of(world, victim_name, victim_key) in fetched
+        assert result.files_downloaded == len(fetched) and result.failed == 0
+        assert sorted(result.planned_relpaths) == []
+        assert (root / victim).stat().st_size > 100
+        assert waiting_for_download(world) == set()
+        assert_files_match_the_ledger(world)
+        states = media_states(world)
+        assert all(s.sha256 for s in states.values() if s.record_name in tree.files)
+
+
+@dataclasses.dataclass
+class Ran:
+    exit_code: int
+    output: str
+
+
+def invoke(world: World, *args: str) -> Ran:
+    """The exit code and text the CLI's error mapper (commands.main) would give."""
+    result = CliRunner().invoke(cli, ["--config", str(world.library.config_path), *args],
+                                env={"TZ": "UTC"})
+    if isinstance(result.exception, PhotoledgerError):
+        return Ran(int(result.exception.exit_code), str(result.exception))
+    return Ran(result.exit_code, result.output)
+
+
+def test_the_command_adopts_in_place_and_refuses_bad_input(tmp_path: Path) -> None:
+    with open_world(tmp_path, assets=8, seed=3) as world:
+        missing = invoke(world, "import-existing", str(tmp_path / "nowhere"))
+        assert missing.exit_code == 7 and "not a folder" in missing.output
+        empty = invoke(world, "import-existing", str(tmp_path))
+        assert empty.exit_code == 7 and "photoledger discover" in empty.output
+        world.discover()
+        tree = write_icloudpd_tree(world.state, world.root)  # the library root IS the tree
+        dry = invoke(world, "import-existing", "--dry-run", str(world.root))
+        run = invoke(world, "import-existing", str(world.root))
+        assert dry.exit_code == run.exit_code == 0, run.output
+        said = [line.removeprefix("would ") for line in dry.output.splitlines()]
+        done = [line for line in run.output.splitlines() if line.startswith(("adopt", "leave"))]
+        assert said == done and len(done) > 3
+        adoptable = [r for r in tree.relpaths() if not r.rpartition("/")[2].startswith(".")]
+        assert f"(0 hard-linked, 0 copied, {len(adoptable)} in place)" in run.output
+        again = invoke(world, "import-existing", str(world.root))
+        assert "adopt 0 files" in again.output
+        bad = invoke(world, "import-existing", "--folder-structure", "{:%Q", str(world.root))
+        assert bad.exit_code == 3 and "library.folder_structure" in bad.output
