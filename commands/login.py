@@ -67,9 +67,13 @@ def _password_prompt(username: str) -> Callable[[], str]:
 @click.option("--save-password", is_flag=True,
               help="Sign in with the password (asked for on a terminal, else from "
               "PHOTOLEDGER_ICLOUD_PASSWORD[_FILE]) and keep it in the OS keyring.")
+@click.option("--import-icloudpd-session", "icloudpd_dir", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="First take over icloudpd's session for this Apple ID from DIR (its "
+              "--cookie-directory, default ~/.pyicloud), so its 2FA trust is kept.")
 @click.pass_obj
 def command(settings: Settings, code: str | None, code_file: Path | None, wants_code: bool,
-            submitted: str | None, save_password: bool) -> None:
+            submitted: str | None, save_password: bool, icloudpd_dir: Path | None) -> None:
     """Sign in to iCloud and keep the session, so later runs need no password or 2FA code.
 
     Reuses the stored session when Apple still accepts it. When Apple asks for a two-factor
@@ -87,6 +91,8 @@ def command(settings: Settings, code: str | None, code_file: Path | None, wants_
         raise click.UsageError(f"give only one of {', '.join(given)}")
     config = load_config(settings.config_path)
     now = settings.clock()
+    if icloudpd_dir is not None:
+        _take_over_icloudpd(config, icloudpd_dir)
     if wants_code:
         report = request_code(config, environ=os.environ, now=now)
     elif submitted is not None:
@@ -105,12 +111,22 @@ def command(settings: Settings, code: str | None, code_file: Path | None, wants_
     )
 
 
+def _take_over_icloudpd(config: Config, folder: Path) -> None:
+    from engine.icloud.icloudpd_session import import_icloudpd_session
+
+    icloud = config.settings.icloud
+    taken = import_icloudpd_session(folder, icloud.username, config.resolve(icloud.session_dir))
+    trust = "with" if taken.has_trust_token else "without"
+    console.print(f"took over icloudpd's session ({taken.source_session}, {taken.cookie_count} "
+                  f"cookies, {trust} a 2FA trust token)", markup=False)
+
+
 def _login_saving_password(config: Config, code: str | None, code_file: Path | None,
                            now: datetime) -> LoginReport:
     """Sign in with the password given now, then keep it in the keyring."""
     username = config.settings.icloud.username
     password = find_password(username, environ=os.environ, dotenv_path=None,
-                             keyring_lookup=None)
+                             keyring_lookup=None, variables=config.password_variables)
     if not password and sys.stdin.isatty():
         password = _password_prompt(username)()
     if not password:
