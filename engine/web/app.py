@@ -24,8 +24,9 @@ from starlette.templating import Jinja2Templates
 
 from engine.config import Config
 from engine.services import Runtime
+from engine.web import deletion
 from engine.web.auth import SESSION_HOURS, Session, Sessions, TokenStore, same_secret
-from engine.web.dashboard import read_dashboard
+from engine.web.dashboard import AlarmSource, read_dashboard
 
 SESSION_COOKIE = "photoledger_session"
 LOGIN_CSRF_COOKIE = "photoledger_login_csrf"
@@ -60,10 +61,12 @@ def build_app(config: Config, runtime: Runtime, token_store: TokenStore, *,
     ])
 
 
-def page_routes(web: WebUI) -> list[Route]:  # noqa: ARG001 (until a page module is added)
+def page_routes(web: WebUI) -> list[Route]:
     """Every feature page's routes; each page module owns its handlers and shares `web`'s
     sessions, CSRF check and templates."""
-    return []
+    return [
+        *deletion.routes(web),
+    ]
 
 
 class WebUI:
@@ -77,6 +80,8 @@ class WebUI:
         self.secure_cookies = secure_cookies
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         self.sessions = Sessions()
+        # Page modules add the dashboard's extra alarms here from their routes(web).
+        self.alarm_sources: list[AlarmSource] = []
 
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
@@ -100,7 +105,7 @@ class WebUI:
         if found is None:
             return RedirectResponse("/login", status_code=303)
         return self.render(request, "dashboard.html", csrf=found[1].csrf,
-                           board=read_dashboard(self.config, self.runtime))
+                           board=read_dashboard(self.config, self.runtime, self.alarm_sources))
 
     async def logout(self, request: Request) -> Response:
         found = self.current_session(request)
