@@ -5,6 +5,9 @@ PhotoledgerError becomes one line on stderr and its documented ExitCode (README,
 a usage error (unknown option, missing argument, bad choice) is the same one line and exit 2,
 naming the command's --help; anything else is a bug: one line plus exit 1, with the traceback
 only under --debug. `--log-level`/`--log-format` apply to every stderr line (commands.output).
+`--account NAME` is kept in Settings and exported as PHOTOLEDGER_ACCOUNT (its documented
+twin), the one variable this module sets: engine.config.load_config reads it with the other
+inputs it takes from the environment, so every command acts on the same account.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from commands.output import (
     error_line,
     warn_line,
 )
+from engine.accounts import ACCOUNT_ENV
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode, PhotoledgerError
 from engine.services import VERSION, utc_now
@@ -39,9 +43,10 @@ COMMAND_MODULES: dict[str, str] = {
     "init": "init", "login": "login", "discover": "discover", "download": "download",
     "backup-nas": "backup_nas", "backup-google": "backup_google", "verify": "verify",
     "doctor": "doctor", "compress": "compress", "album-move": "album_move", "delete": "delete",
-    "recover": "recover",
+    "recover": "recover", "import-existing": "import_existing",
     "run": "run", "watch": "watch", "audit": "audit", "status": "status", "report": "report",
-    "history": "history", "albums": "albums", "rebuild": "rebuild", "check": "check",
+    "history": "history", "albums": "albums", "list": "list", "rebuild": "rebuild",
+    "check": "check",
     "simulator": "simulator", "serve": "serve",
     "demo": "demo",
 }
@@ -71,6 +76,10 @@ class LazyGroup(click.Group):
     envvar="PHOTOLEDGER_CONFIG",
     help="The YAML config file (env PHOTOLEDGER_CONFIG).",
 )
+@click.option("--account", "account", metavar="NAME", envvar=ACCOUNT_ENV, default=None,
+              help="With an `accounts:` list in the config: act on this account only (env "
+              "PHOTOLEDGER_ACCOUNT). Needed by every command but run, watch and init, which go "
+              "through all accounts without it.")
 @click.option("--no-progress", is_flag=True, help="Never draw progress bars.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True,
@@ -84,8 +93,8 @@ class LazyGroup(click.Group):
 @click.version_option(VERSION, prog_name="photoledger")
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: Path, no_progress: bool, debug: bool, log_level: str,
-    log_format: str,
+    ctx: click.Context, config_path: Path, account: str | None, no_progress: bool, debug: bool,
+    log_level: str, log_format: str,
 ) -> None:
     """photoledger: get a photo library out of iCloud without ever losing a photo.
 
@@ -93,12 +102,15 @@ def cli(
     work list are rebuilt from it. Start with `photoledger init`, then `photoledger status`.
     """
     configure_logging(log_level, log_format)
+    if account:
+        os.environ[ACCOUNT_ENV] = account
     ctx.obj = Settings(
         config_path=config_path,
         crash=CrashPoints.from_env(os.environ),
         clock=utc_now,
         show_progress=not no_progress and err_console.is_terminal and LOG.format == "text",
         warn=warn_line,
+        account=account or None,
     )
     ctx.meta["debug"] = debug
 

@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict
+from typing import Any
 
 import click
 from rich.text import Text
 
 from commands.context import Settings
+from commands.options import (
+    library_option,
+    naming_flags,
+    naming_options,
+    selection_flags,
+    selection_options,
+    with_library_flag,
+)
 from commands.output import console, human_bytes, log, print_json, warn_line
 from commands.progress import reporter_for
 from engine.config import load_config
@@ -27,6 +36,9 @@ from engine.download.plan import SIZE_CHOICES
 from engine.download.stage import plan_download
 from engine.download.stage import run_download as run_download_stage
 from engine.errors import AssetsFailedError
+from engine.library_passes import download_passes
+from engine.naming_settings import with_naming_flags
+from engine.selection_scope import with_selection_flags
 from engine.services import open_icloud, open_reader, open_writer
 
 
@@ -39,25 +51,35 @@ from engine.services import open_icloud, open_reader, open_writer
 @click.option("--dry-run", is_flag=True, help="Show what would be downloaded; change nothing.")
 @click.option("--only-print-filenames", is_flag=True,
               help="Print the relative paths that would be written, one per line.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many assets.")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="At most this many assets, oldest capture first (--recent: the newest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@selection_options
+@naming_options
+@library_option
 @click.pass_obj
 def download_command(
-    settings: Settings,
+    settings: Settings, /,
+    libraries: tuple[str, ...],
     workers: int,
     sizes: tuple[str, ...],
     dry_run: bool,
     only_print_filenames: bool,
     limit: int | None,
     as_json: bool,
+    **selection: Any,
 ) -> None:
-    """Download every discovered asset not yet in the library.
+    """Download every discovered asset not yet in the library (of the selection).
 
     Each file streams to a hidden .part file beside its destination, resumes after a cut,
     and is kept only when its byte count matches what iCloud declared; it is then hashed,
-    synced to disk and renamed into place (icloudpd-compatible names and folders).
+    synced to disk and renamed into place (icloudpd-compatible names and folders). Only the
+    selected libraries' assets are fetched (icloud.library or --library; "all": every library
+    discovered), each library in turn.
     """
-    config = load_config(settings.config_path)
+    config = with_selection_flags(load_config(settings.config_path), selection_flags(selection))
+    config = with_naming_flags(config, naming_flags(selection))  # files written from now on
+    config = with_library_flag(config, libraries)
     opts = dataclasses.replace(
         download_options(config, workers=workers, limit=limit),
         sizes=tuple(sizes) or ("original",),
@@ -65,7 +87,7 @@ def download_command(
     )
     if opts.dry_run:
         with open_reader(config, settings) as services:
-            summary = plan_download(services, opts)
+            summary = download_passes(services, lambda scoped: plan_download(scoped, opts))
         _print_plan(summary, only_print_filenames, as_json)
         return
     with (
@@ -73,7 +95,8 @@ def download_command(
         open_icloud(config) as port,
         reporter_for(settings.show_progress) as reporter,
     ):
-        summary = run_download_stage(services, port, opts, reporter)
+        summary = download_passes(
+            services, lambda scoped: run_download_stage(scoped, port, opts, reporter))
         if as_json:
             print_json(asdict(summary))
         else:

@@ -9,34 +9,49 @@ Invariants:
   Every secret source (NAME or NAME_FILE, engine.secrets) and every Apprise URL is checked at
   load, so a bad one is a config error before anything starts.
 - Relative paths are relative to the config file's folder, so a config can travel with its tree.
+- With an `accounts:` list (engine.accounts), each account is loaded as its own Config from the
+  merged settings; every account is validated whichever is chosen. Without the list, a config
+  loads exactly as a one-account config always did.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 import msgspec
-import yaml
 
+from engine.accounts import (
+    ACCOUNT_ENV,
+    AccountTrees,
+    AccountView,
+    account_views,
+    choose,
+    describe_names,
+    password_variable,
+    separation_problem,
+)
 from engine.compress.settings import CompressionSettings, validate_compression
-from engine.errors import ConfigError
+from engine.config_yaml import explain, read_yaml, refuse_secrets
+from engine.errors import AccountChoiceError, ConfigError
 from engine.filemodes import FileModes, file_modes
+from engine.naming_settings import icloud_problems, naming_problems
 from engine.notify import NotifySettings, apprise_urls
 from engine.notify_apprise import apprise_problem
 from engine.secrets import (
     APPRISE_URLS,
+    ICLOUD_PASSWORD,
     LEDGER_PASSWORD,
     check_secrets,
     read_secret,
     remember,
 )
+from engine.selection import SelectionSettings, settings_problems
 
 
 class LibrarySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -46,6 +61,7 @@ class LibrarySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         "name-size-dedup-with-suffix"
     )
     keep_unicode_in_filenames: bool = False
+    live_photo_mov_filename_policy: str = "suffix"  # or "original" (engine.naming_settings)
     file_mode: str | int = "0644"  # octal, in quotes (an int is refused with that hint)
     dir_mode: str | int = "0755"
 
@@ -53,9 +69,13 @@ class LibrarySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 class IcloudSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     username: str
     session_dir: str
+    # A library id or name, "all", or several comma-separated (engine.libraries).
     library: str = "PrimarySync"
     twofa_retry_after_hours: float = 24.0  # a requested 2FA code is awaited this long
     trust_warning_days: int = 7  # warn this many days before Apple's trust is expected to end
+    domain: str = "com"  # "cn": Apple's mainland-China endpoints (icloud.com.cn)
+    max_retries: int = 5  # retries of a throttled or failed iCloud call (icloudpd --max-retries)
+    retry_delay_s: float = 1.0  # the first retry's wait ceiling, doubled per retry
 
 
 class LedgerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -98,6 +118,8 @@ class CleanupSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_delete: int = 500
     max_delete_fraction: float = 0.5
     remove_local: bool = False
+    # Deleting a Shared Library asset deletes it for every participant: off unless set.
+    include_shared_library: bool = False
 
 
 class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -112,6 +134,7 @@ class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     cleanup: CleanupSettings = CleanupSettings()
     compression: CompressionSettings = CompressionSettings()
     notify: NotifySettings = NotifySettings()
+    selection: SelectionSettings = SelectionSettings()
 
 
 @dataclass(frozen=True)
@@ -121,6 +144,9 @@ class Config:
     settings: ConfigFile
     path: Path
     key_lines: Mapping[str, int] = field(default_factory=dict)
+    account: str | None = None  # its name in `accounts:` (None: a config without the list)
+    # Where its iCloud password may come from, in order (engine.icloud.credentials).
+    password_variables: tuple[str, ...] = (ICLOUD_PASSWORD,)
 
     @property
     def library_root(self) -> Path:
@@ -150,10 +176,16 @@ class Config:
         nas = self.settings.nas
         return file_modes("nas", nas.file_mode, nas.dir_mode, nas.owner, self.where)
 
+    def for_library(self, zone: str) -> Config:
+        """This config narrowed to one library zone (what a per-library stage runs with)."""
+        icloud = msgspec.structs.replace(self.settings.icloud, library=zone)
+        return replace(self, settings=msgspec.structs.replace(self.settings, icloud=icloud))
+
     def where(self, key: str) -> str:
         """`<file> line N: <key>` for messages about a key."""
         line = self.key_lines.get(key)
-        return f"{self.path}{f' line {line}' if line else ''}: {key}"
+        account = f" (account {self.account})" if self.account else ""
+        return f"{self.path}{f' line {line}' if line else ''}: {key}{account}"
 
     def require_existing_dir(self, key: str, value: str) -> Path:
         """The folder a key names; ConfigError when it does not exist."""
@@ -163,105 +195,74 @@ class Config:
         return path
 
 
-_SECRET_KEYS = {"password", "icloud_password", "api_key", "token"}
-_PATH_RE = re.compile(r"`\$((?:\.[A-Za-z0-9_-]+|\[\d+\])*)`")
-
-
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, account: str | None = None
+) -> Config:
     """Read and validate the config file; every failure is one ConfigError line.
 
-    `environ` (default: this process's) is where the secrets come from; they are checked here."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    `environ` (default: this process's) is where the secrets come from; they are checked here.
+    With `accounts:`, the account named by `account` (else env PHOTOLEDGER_ACCOUNT), or the
+    only one; several and none chosen is an AccountChoiceError (exit 2) naming them."""
+    configs = _load(path, os.environ if environ is None else environ, account)
+    if len(configs) > 1:
+        raise AccountChoiceError(
+            f"the config has {describe_names([c.account for c in configs])}: choose one with "
+            f"--account NAME (or {ACCOUNT_ENV}); `run`, `watch` and `init` go through all")
+    return configs[0]
+
+
+def load_accounts(
+    path: Path, environ: Mapping[str, str] | None = None, account: str | None = None
+) -> tuple[Config, ...]:
+    """Every account's Config in the file's order (one without `accounts:`), or the one chosen
+    (`account`, else env PHOTOLEDGER_ACCOUNT). Several together: the unnamed password variable
+    is refused, since it would be sent for every Apple ID."""
+    env = os.environ if environ is None else environ
+    configs = _load(path, env, account)
+    if len(configs) > 1 and read_secret(ICLOUD_PASSWORD, env):
         raise ConfigError(
-            f"config file {path} not found (pass --config or set PHOTOLEDGER_CONFIG; "
-            "`photoledger init` writes one)"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
-    loader = yaml.SafeLoader(text)
+            f"{ICLOUD_PASSWORD} is set but the config has "
+            f"{describe_names([c.account for c in configs])}: set "
+            f"{', '.join(c.password_variables[0] for c in configs)} instead (or pass --account)")
+    return configs
+
+
+def _load(path: Path, environ: Mapping[str, str], account: str | None) -> tuple[Config, ...]:
+    data, key_lines = read_yaml(path)
+    views = account_views(data, key_lines, path)
+    chosen = choose([v.name for v in views], account or environ.get(ACCOUNT_ENV) or None)
+    configs = [_build(v, path, environ, is_single=len(chosen) == 1) for v in views]
+    problem = separation_problem([_trees(c) for c in configs]) if len(configs) > 1 else None
+    if problem is not None:
+        raise ConfigError(f"{path}: {problem}")
+    return tuple(configs[i] for i in chosen)
+
+
+def _build(view: AccountView, path: Path, environ: Mapping[str, str], *, is_single: bool
+           ) -> Config:
+    """One account's Config from its merged settings."""
+    label = f" (account {view.name})" if view.name else ""
+    refuse_secrets(view.data, path, view.key_lines)
     try:
-        node = loader.get_single_node()  # one parse: the node gives line numbers, then the data
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from None
-    finally:
-        loader.dispose()
-    key_lines = dict(_key_lines(node)) if node is not None else {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with `library:` and `icloud:` sections")
-    _refuse_secrets(data, path, key_lines)
-    try:
-        settings = msgspec.convert(data, ConfigFile, strict=True)
+        settings = msgspec.convert(view.data, ConfigFile, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_explain(str(exc), path, key_lines)) from None
-    config = Config(settings=settings, path=path.absolute(), key_lines=key_lines)
+        raise ConfigError(explain(str(exc), path, view.key_lines) + label) from None
+    own = (password_variable(view.name),) if view.name else ()
+    shared = (ICLOUD_PASSWORD,) if is_single else ()
+    config = Config(settings, path.absolute(), view.key_lines, view.name, own + shared)
     _validate_values(config)
-    _validate_secrets(config, os.environ if environ is None else environ)
+    _validate_secrets(config, environ)
+    check_secrets(environ, own)
     return config
 
 
-def _key_lines(node: yaml.Node, prefix: str = "") -> Iterator[tuple[str, int]]:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
-            yield key, key_node.start_mark.line + 1
-            yield from _key_lines(value_node, key)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            key = f"{prefix}[{index}]"
-            yield key, item.start_mark.line + 1
-            yield from _key_lines(item, key)
-
-
-def _refuse_secrets(data: Mapping[str, Any], path: Path, key_lines: Mapping[str, int]) -> None:
-    for section, values in data.items():
-        if not isinstance(values, dict):
-            continue
-        for key in values:
-            if str(key).lower() in _SECRET_KEYS:
-                dotted = f"{section}.{key}"
-                raise ConfigError(
-                    f"{path} line {key_lines.get(dotted, '?')}: {dotted}: secrets are never "
-                    "read from the config; set PHOTOLEDGER_ICLOUD_PASSWORD or use a .env file "
-                    "beside the config"
-                )
-
-
-def _explain(message: str, path: Path, key_lines: Mapping[str, int]) -> str:
-    """Turn msgspec's `... - at `$.a.b`` into `<file> line N: a.b: <what is wrong>`."""
-    found = _PATH_RE.search(message)
-    dotted = found.group(1).lstrip(".") if found else ""
-    what = message.split(" - at ", maxsplit=1)[0]
-    unknown = re.match(r"Object contains unknown field `([^`]+)`", what)
-    missing = re.match(r"Object missing required field `([^`]+)`", what)
-    if unknown:
-        dotted = f"{dotted}.{unknown.group(1)}" if dotted else unknown.group(1)
-        what = "unknown key (check the spelling; config.example.yaml lists every key)"
-    elif missing:
-        dotted = f"{dotted}.{missing.group(1)}" if dotted else missing.group(1)
-        what = "missing required value"
-    else:
-        what = what[0].lower() + what[1:]
-    line = _nearest_line(dotted, key_lines)
-    return f"{path}{f' line {line}' if line else ''}: {dotted or '(top level)'}: {what}"
-
-
-def _nearest_line(dotted: str, key_lines: Mapping[str, int]) -> int | None:
-    key = dotted
-    while key:
-        if key in key_lines:
-            return key_lines[key]
-        key = key.rpartition(".")[0]
-    return None
+def _trees(config: Config) -> AccountTrees:
+    g = config.settings.google
+    trees = {"library.root": config.library_root}
+    trees.update({key: config.resolve(value) for key, value in
+                  (("nas.root", config.settings.nas.root), ("google.outbox", g.outbox)) if value})
+    folder = (g.syncthing_url, g.folder_id) if g.outbox else None
+    return AccountTrees(config.account or "", trees, config.settings.ledger.url, folder)
 
 
 def _validate_values(config: Config) -> None:
@@ -299,6 +300,9 @@ def _validate_values(config: Config) -> None:
         ),
     ]
     checks.extend((key, False, why) for key, why in validate_compression(s.compression))
+    checks.extend((key, False, why) for key, why in naming_problems(s.library))
+    checks.extend((key, False, why) for key, why in icloud_problems(s.icloud))
+    checks.extend((key, False, why) for key, why in settings_problems(s.selection))
     for key, ok, why in checks:
         if not ok:
             raise ConfigError(f"{config.where(key)}: {why}")
@@ -306,7 +310,7 @@ def _validate_values(config: Config) -> None:
     config.library_modes()  # a bad mode or owner is refused at load, not at the first write
     config.nas_modes()
     try:
-        s.library.folder_structure.format(datetime(2000, 1, 2))
+        s.library.folder_structure.format(datetime(2000, 1, 2), library="PrimarySync")
     except (ValueError, KeyError, IndexError, AttributeError) as exc:
         raise ConfigError(
             f"{config.where('library.folder_structure')}: not a valid date template ({exc})"

@@ -7,7 +7,8 @@ Invariants:
   folder `{:%Y/%m/%d}` of the capture date in LOCAL time (`none` = flat); `<>:"/\\|?*` and NUL
   become `_`; non-ASCII is removed unless kept; the extension is rewritten from the version's
   UTI (ITEM_TYPE_EXTENSIONS, upper case; an unknown UTI keeps the name's own extension); a
-  live-photo video is `NAME_HEVC.MOV` beside a HEIC still and `NAME.MOV` beside any other;
+  live-photo video is `NAME_HEVC.MOV` beside a HEIC still and `NAME.MOV` beside any other
+  (`--live-photo-mov-filename-policy suffix`), or always `NAME.MOV` (`original`);
   medium/thumb get `-medium`/`-thumb`; adjusted/alternative get `-adjusted`/`-alternative`
   only when they would collide with the original's name; `name-size-dedup-with-suffix` gives
   a name held by a different asset the suffix `-<declared size bytes>`; `name-id7` suffixes
@@ -63,6 +64,10 @@ ITEM_TYPE_EXTENSIONS: dict[str, str] = {
 MOVIE_UTI = "com.apple.quicktime-movie"
 SIZE_DEDUP = "name-size-dedup-with-suffix"
 NAME_ID7 = "name-id7"
+FILE_MATCH_POLICIES = (SIZE_DEDUP, NAME_ID7)
+LIVE_SUFFIX = "suffix"
+LIVE_ORIGINAL = "original"
+LIVE_MOV_POLICIES = (LIVE_SUFFIX, LIVE_ORIGINAL)
 FLAT = "none"
 COMPONENT_MAX_BYTES = 255
 BASE_NAME_MAX_BYTES = 200  # leaves room for -alternative, -<size>, _HEVC, _id7, _<hash>-N
@@ -90,6 +95,7 @@ class NamingPolicy:
     folder_structure: str = "{:%Y/%m/%d}"
     file_match_policy: str = SIZE_DEDUP
     keep_unicode: bool = False
+    live_photo_mov_filename_policy: str = LIVE_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -151,11 +157,15 @@ def rewrite_extension(name: str, uti: str) -> str:
     return f"{stem}.{extension}"
 
 
-def live_video_name(still_name: str) -> str:
-    """icloudpd's default (`suffix`) live-photo video name for a still's file name."""
+def live_video_name(still_name: str, policy: str = LIVE_SUFFIX) -> str:
+    """icloudpd's live-photo video name for a still's file name: `suffix` (its default) gives
+    `NAME_HEVC.MOV` beside a HEIC still and `NAME.MOV` beside any other; `original` always
+    `NAME.MOV` (the name Photos apps pair a live photo by)."""
     stem, ext = split_extension(still_name)
     if not ext:
         return still_name + "_HEVC.MOV"  # icloudpd would reuse the still's name: a clash
+    if policy == LIVE_ORIGINAL:
+        return stem + ".MOV"
     return stem + ("_HEVC.MOV" if ext.lower() == ".heic" else ".MOV")
 
 
@@ -208,10 +218,12 @@ def base_name(info: NamingInput, policy: NamingPolicy) -> str:
     return name
 
 
-def version_name(base: str, key: str, file_type: str, info: NamingInput) -> str:
+def version_name(
+    base: str, key: str, file_type: str, info: NamingInput, live_policy: str = LIVE_SUFFIX
+) -> str:
     """The file name of one rendition (before collision handling), as icloudpd 1.32 names it."""
     if not info.is_video and file_type == MOVIE_UTI:
-        name = live_video_name(base)
+        name = live_video_name(base, live_policy)
     else:
         name = rewrite_extension(base, file_type)
     if key in _ALWAYS_SUFFIXED:
@@ -229,7 +241,8 @@ def version_names(
     original (and live video) even when only another rendition is fetched.
     """
     base = base_name(info, policy)
-    names = {key: version_name(base, key, uti, info) for key, uti in renditions.items()}
+    live = policy.live_photo_mov_filename_policy
+    names = {key: version_name(base, key, uti, info, live) for key, uti in renditions.items()}
     taken = {names[key].casefold() for key in _UNSUFFIXED if key in names}
     for key, suffix in _SUFFIXED_ON_COLLISION.items():
         if key in names and names[key].casefold() in taken:
@@ -248,13 +261,16 @@ def local_capture_date(captured_at_utc: datetime | None, local_tz: tzinfo) -> da
         return moment.astimezone(UTC)
 
 
-def folder_for(captured_at_utc: datetime | None, policy: NamingPolicy) -> str:
-    """The folder (relative, `/`-separated, "" for flat) for a capture date."""
+def folder_for(
+    captured_at_utc: datetime | None, policy: NamingPolicy, *, library: str = "PrimarySync"
+) -> str:
+    """The folder (relative, `/`-separated, "" for flat) for a capture date; `{library}` in
+    the template is `library` (engine.libraries.library_folder of the asset's zone)."""
     if policy.folder_structure.strip().lower() == FLAT:
         return ""
     moment = local_capture_date(captured_at_utc, policy.local_tz)
     try:
-        formatted = policy.folder_structure.format(moment)
+        formatted = policy.folder_structure.format(moment, library=library)
     except (ValueError, KeyError, IndexError, AttributeError):
         formatted = f"{moment:%Y/%m/%d}"
     return safe_folder(formatted, keep_unicode=policy.keep_unicode)

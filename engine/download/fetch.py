@@ -101,15 +101,33 @@ class NameRegistry:
         self._held[relpath.casefold()] = owner
 
     def reserve_first_free(
-        self, relfolder: str, candidates: Iterable[str], owner: str, root: Path
+        self, relfolder: str, candidates: Iterable[str], owner: str, root: Path,
+        size_bytes: int | None = None,
     ) -> str | None:
-        """Claim the first candidate no other asset holds and no file occupies (None: none)."""
+        """Claim the first candidate no other asset holds and no file occupies (None: none).
+
+        A regular file of exactly `size_bytes` does not make its name unavailable: the run
+        keeps it there when the downloaded bytes equal it (`finalize_file`), so the plain name
+        is the one to predict (a dry run must not announce a `-<size>` twin never written)."""
         for name in candidates:
             relpath = join_relpath(relfolder, name)
-            if not self.is_held_by_other(relpath, owner) and not os.path.lexists(root / relpath):
+            if self.is_held_by_other(relpath, owner):
+                continue
+            if not os.path.lexists(root / relpath) or _has_size(root / relpath, size_bytes):
                 self.claim(relpath, owner)
                 return relpath
         return None
+
+
+def _has_size(path: Path, size_bytes: int | None) -> bool:
+    """A regular file (not a link) of exactly `size_bytes` bytes is at `path`."""
+    if size_bytes is None:
+        return False
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_size == size_bytes
 
 
 def stream_to_part(

@@ -51,6 +51,7 @@ class DownloadSummary:
     sidecar_failures: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     planned_relpaths: list[str] = field(default_factory=list)
+    not_selected: int = 0  # assets waiting for a download that the selection left out
 
     def counts(self) -> dict[str, int]:
         return {
@@ -92,6 +93,7 @@ def naming_policy(config: Config, local_tz: tzinfo | None = None) -> NamingPolic
         folder_structure=library.folder_structure,
         file_match_policy=library.file_match_policy,
         keep_unicode=library.keep_unicode_in_filenames,
+        live_photo_mov_filename_policy=library.live_photo_mov_filename_policy,
     )
 
 
@@ -100,10 +102,11 @@ def download_options(
 ) -> DownloadOptions:
     """The run's options from the config (download.*) and what the command line asked."""
     settings = config.settings.download
+    skipped = ("live_video",) if config.settings.selection.skip_live_photos else ()
     return DownloadOptions(
         workers=DownloadOptions.workers if workers is None else workers,
         limit=limit,
-        resources=tuple(settings.resources),
+        resources=tuple(r for r in settings.resources if r not in skipped),
         max_consecutive_failures=settings.max_consecutive_failures,
     )
 

@@ -24,6 +24,7 @@ from engine import resources as res
 from engine.asset import MediaState
 from engine.discover import remote_facts
 from engine.icloud.model import LIVE_VIDEO, ORIGINAL, RemoteAsset, RemoteVersion
+from engine.libraries import library_folder
 from engine.naming import (
     NamingInput,
     NamingPolicy,
@@ -33,6 +34,7 @@ from engine.naming import (
     join_relpath,
     version_names,
 )
+from engine.selection import HIDDEN_FOLDER
 
 StreamStatus = Literal["complete", "cut", "expired", "http_error", "throttled"]
 EXTRA_KEYS = res.DERIVED_KEYS  # opt-in renditions Apple derives from the others
@@ -233,14 +235,18 @@ def plan_files(
     sizes: tuple[str, ...],
     policy: NamingPolicy,
     resources: tuple[str, ...] = res.ARCHIVE_KEYS,
+    hidden_apart: bool = False,
 ) -> list[FilePlan]:
-    """Every file to fetch for one asset, with its candidate names in order."""
+    """Every file to fetch for one asset, with its candidate names in order; with
+    `hidden_apart` (selection.hidden: separate) a hidden asset's folder is under Hidden/."""
     renditions = renditions_to_fetch(state, fresh, sizes, resources)
     types = {v.key: v.file_type for v in state.versions if v.key in (ORIGINAL, LIVE_VIDEO)}
     types[ORIGINAL] = state.item_type  # named with the rest, so collisions are seen
     types.update({v.key: v.file_type for v in renditions})
     names = version_names(naming_input(state), policy, types)
-    relfolder = folder_for(state.captured_at_utc, policy)
+    relfolder = folder_for(state.captured_at_utc, policy, library=library_folder(state.zone))
+    if hidden_apart and state.is_hidden:
+        relfolder = join_relpath(HIDDEN_FOLDER, relfolder)
     plans = [
         _file_plan(state, v, name=names[v.key], relfolder=relfolder, policy=policy,
                    asset_key=asset_key)
@@ -316,13 +322,16 @@ def capture_mtime_s(captured_at_utc: datetime | None) -> float | None:
 
 
 def downloaded_facts(
-    key: str, relpath: str, size_bytes: int, sha256: str, checksum: str
+    key: str, relpath: str, size_bytes: int, sha256: str, checksum: str,
+    *, provenance: str = "downloaded",
 ) -> dict[str, Any]:
-    """One resource's Downloaded fields (v3: one fact per resource)."""
+    """One resource's Downloaded fields (v3: one fact per resource; v4: with its provenance,
+    "downloaded" or "adopted" by import-existing)."""
     return {
         "resource": key,
         "local_relpath": relpath,
         "size_bytes": size_bytes,
         "sha256": sha256,
         "checksum": checksum,
+        "provenance": provenance,
     }

@@ -60,13 +60,13 @@ from engine.download.plan import (
     plan_files,
     remote_changed_facts,
 )
+from engine.download.selected import selected_worklist
 from engine.errors import StorageError
 from engine.icloud.port import IcloudPort
 from engine.reporting import Reporter
 from engine.services import Services
 from engine.tempfiles import remove_temp_files
 from projections.download import held_relpaths
-from projections.worklists import worklist
 
 LOOKUP_BATCH = 200
 CONFIRM_BATCH = 200  # downloaded assets proven still current by one records/lookup
@@ -107,6 +107,7 @@ class DownloadRun:
         self.services, self.port, self.options, self.reporter = services, port, options, reporter
         self.run_id, self.library_root = services.run_id, services.config.library_root
         self.naming = naming_policy(services.config, options.local_tz)
+        self.hidden_apart = services.config.settings.selection.hidden == "separate"
         self.summary = DownloadSummary()
         self.port_lock = threading.Lock()
         self.registry = NameRegistry(held_relpaths(services.projection))
@@ -117,10 +118,9 @@ class DownloadRun:
 
     def execute(self) -> DownloadSummary:
         started = time.monotonic()
-        only = self.options.asset_ids
-        limit = None if only else self.options.limit
-        listed = worklist(self.services.projection, "download", limit)
-        ids = [UUID(i) for i in listed if only is None or i in only]
+        work = selected_worklist(self.services, self.options)
+        self.summary.not_selected = work.not_selected
+        ids = [UUID(i) for i in work.asset_ids]
         assets = {i: self.services.ledger.get_asset(i) for i in ids}
         # Resources left out by download.resources stay missing: such assets wait for nothing.
         self.assets = {i: a for i, a in assets.items() if self._has_wanted(a.state)}
@@ -214,11 +214,14 @@ class DownloadRun:
         plans = plan_files(
             asset.state, fresh, asset_key=key, sizes=self.options.sizes,
             policy=self.naming, resources=self.options.resources,
+            hidden_apart=self.hidden_apart,
         )
         if not plans:  # the change made every missing resource current (or none is wanted)
             return None
         for p in plans:  # here, in work-list order: see NameRegistry
-            self.registry.reserve_first_free(p.relfolder, p.candidates, key, self.library_root)
+            self.registry.reserve_first_free(
+                p.relfolder, p.candidates, key, self.library_root, p.declared_size_bytes
+            )
         if asset.state.filename_status in ("missing", "undecodable"):
             self.summary.fallback_named += 1
         return AssetJob(

@@ -19,6 +19,7 @@ from engine.icloud.adapter import PyicloudPort
 from engine.icloud.ckclient import CloudKitClient
 from engine.icloud.content import ContentClient
 from engine.icloud.credentials import (
+    PASSWORD_ENV,
     CodeSource,
     KeyringLookup,
     PasswordPrompt,
@@ -53,9 +54,17 @@ def build_port(
         password_prompt=password_prompt,
         code_source=code_source,
         environ=os.environ if environ is None else environ,
-        policy=policy or RetryPolicy(),
+        policy=policy or retry_policy(config),
         keyring_lookup=keyring_lookup,
+        password_variables=config.password_variables,
+        china_mainland=icloud.domain == "cn",
     )
+
+
+def retry_policy(config: Config) -> RetryPolicy:
+    """icloud.max_retries and icloud.retry_delay_s as the retry policy of every iCloud call."""
+    icloud = config.settings.icloud
+    return RetryPolicy(max_attempts=icloud.max_retries + 1, base_delay_s=icloud.retry_delay_s)
 
 
 def build_port_for(
@@ -69,12 +78,15 @@ def build_port_for(
     environ: Mapping[str, str],
     policy: RetryPolicy,
     keyring_lookup: KeyringLookup | None,
+    china_mainland: bool = False,
+    password_variables: tuple[str, ...] = (PASSWORD_ENV,),
 ) -> PyicloudPort:
     """The same, from plain values (tests and the demo use this directly)."""
     calls = CallCounts()
     counter = CallCounter(calls)
     password = find_password(
-        username, environ=environ, dotenv_path=dotenv_path, keyring_lookup=keyring_lookup
+        username, environ=environ, dotenv_path=dotenv_path, keyring_lookup=keyring_lookup,
+        variables=password_variables,
     )
     login = IcloudLogin(
         LoginOptions(
@@ -86,7 +98,12 @@ def build_port_for(
             endpoint=endpoint,
             policy=policy,
             counter=counter,
+            password_variable=password_variables[0],
+            china_mainland=china_mainland,
         )
     )
     content = ContentClient(endpoint=endpoint, counter=counter, policy=policy)
-    return PyicloudPort(login, CloudKitClient(login), content, calls)
+    return PyicloudPort(
+        login, CloudKitClient(login), content, calls,
+        shared=CloudKitClient(login, database="shared"),
+    )

@@ -67,6 +67,8 @@ class LoginOptions:
     endpoint: str | None
     policy: RetryPolicy
     counter: CallCounter
+    china_mainland: bool = False  # icloud.domain "cn": setup.icloud.com.cn (pyicloud's switch)
+    password_variable: str = "PHOTOLEDGER_ICLOUD_PASSWORD"  # named in messages (per account)
 
 
 class IcloudLogin:
@@ -131,6 +133,7 @@ class IcloudLogin:
             self._password,
             cookie_directory=str(opts.session_dir),
             authenticate=False,
+            china_mainland=opts.china_mainland,
         )
         mount_on(api.session, endpoint=opts.endpoint, counter=opts.counter)
         # pyicloud rewrites these files with the process umask; created 0600 they stay 0600.
@@ -155,7 +158,8 @@ class IcloudLogin:
         prompt = self.options.password_prompt
         if prompt is None:
             raise AuthenticationError(
-                f"no iCloud password for {self.options.username}: set PHOTOLEDGER_ICLOUD_PASSWORD, "
+                f"no iCloud password for {self.options.username}: set "
+                f"{self.options.password_variable}, "
                 "put it in a .env file beside the config, store it in the keyring, or run "
                 "`photoledger login` on a terminal"
             )
@@ -166,7 +170,8 @@ class IcloudLogin:
             try:
                 api.authenticate(force_refresh=force_refresh)
             except PyiCloudException as exc:
-                raise classify_login_error(exc, self.options.username) from exc
+                raise classify_login_error(exc, self.options.username,
+                                           self.options.password_variable) from exc
 
         try:
             execute_with_retry(
@@ -243,7 +248,7 @@ def submit_pending_code(options: LoginOptions, code: str, method: str,
 
 
 def classify_login_error(  # noqa: PLR0911 (one return per kind of failure)
-    exc: PyiCloudException, username: str
+    exc: PyiCloudException, username: str, password_variable: str = "PHOTOLEDGER_ICLOUD_PASSWORD"
 ) -> Exception:
     """A pyicloud login failure as a port error, or a TransientError worth retrying."""
     code = api_error_code(exc)
@@ -268,7 +273,7 @@ def classify_login_error(  # noqa: PLR0911 (one return per kind of failure)
             return _PasswordNeededError("no password")
         return AuthenticationError(
             f"iCloud refused the login for {username} (wrong password?): check "
-            "PHOTOLEDGER_ICLOUD_PASSWORD, the .env file or the keyring"
+            f"{password_variable}, the .env file or the keyring"
         )
     return IcloudError(f"iCloud login failed: {_one_line(exc)}")
 

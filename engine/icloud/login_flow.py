@@ -191,7 +191,7 @@ def _login_options(config: Config, environ: Mapping[str, str]) -> LoginOptions:
         username=icloud.username, session_dir=config.resolve(icloud.session_dir),
         password=None, password_prompt=None, code_source=None,
         endpoint=environ.get(ENDPOINT_ENV) or None, policy=RetryPolicy(),
-        counter=CallCounter(CallCounts()),
+        counter=CallCounter(CallCounts()), china_mainland=icloud.domain == "cn",
     )
 
 

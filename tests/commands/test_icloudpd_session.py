@@ -86,3 +86,30 @@ def test_a_folder_without_the_session_is_one_line_and_changes_nothing(
     (tmp_path / file_stem(USERNAME)).write_text("#LWP-Cookies-2.0\n")
     code, message = invoke(library, "--import-icloudpd-session", str(tmp_path))
     assert code == ExitCode.CONFIG and "no session or trust token" in message
+
+
+def test_domain_cn_signs_in_through_apples_mainland_china_hosts(
+    monkeypatch: pytest.MonkeyPatch, library: Library
+) -> None:
+    monkeypatch.setenv("PHOTOLEDGER_ICLOUD_PASSWORD", PASSWORD)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    text = library.config_path.read_text()
+    library.config_path.write_text(text.replace("icloud:\n", "icloud:\n  domain: cn\n", 1))
+    with start_simulator(TinyPhotoDatabase()) as running:
+        monkeypatch.setenv("PHOTOLEDGER_ICLOUD_ENDPOINT", running.base_url)
+        code, output = invoke(library)
+        assert code == ExitCode.OK, output
+        hosts = {e.host for e in running.requests.entries()}
+    assert "setup.icloud.com.cn" in hosts and "setup.icloud.com" not in hosts
+
+
+def test_max_retries_and_retry_delay_are_the_retry_policy(library: Library) -> None:
+    from engine.config import load_config
+    from engine.icloud.factory import retry_policy
+
+    assert retry_policy(library.config).max_attempts == 6  # icloud.max_retries 5, then give up
+    text = library.config_path.read_text()
+    library.config_path.write_text(text.replace(
+        "icloud:\n", "icloud:\n  max_retries: 0\n  retry_delay_s: 2.5\n", 1))
+    policy = retry_policy(load_config(library.config_path))
+    assert (policy.max_attempts, policy.base_delay_s) == (1, 2.5)  # icloudpd 1.29+: no retry

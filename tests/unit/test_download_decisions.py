@@ -255,7 +255,10 @@ def test_part_names_are_hidden_per_asset_and_content_and_fit() -> None:
 def test_downloaded_facts_are_one_resource_each() -> None:
     facts = downloaded_facts("live_video", "a/IMG_HEVC.MOV", 500, "s2", "chk-live")
     assert facts == {"resource": "live_video", "local_relpath": "a/IMG_HEVC.MOV",
-                     "size_bytes": 500, "sha256": "s2", "checksum": "chk-live"}
+                     "size_bytes": 500, "sha256": "s2", "checksum": "chk-live",
+                     "provenance": "downloaded"}
+    adopted = downloaded_facts("original", "a/IMG.HEIC", 5, "s", "c", provenance="adopted")
+    assert adopted["provenance"] == "adopted"
 
 
 def test_a_download_is_still_listed_when_every_checksum_it_came_with_is_current() -> None:

@@ -167,6 +167,19 @@ def test_downloaded_v1_is_read_as_v2_without_extra_files() -> None:
     assert event.extra_files == () and event.size_bytes == 3
 
 
+def test_downloaded_v3_positional_row_is_read_as_downloaded_from_icloud() -> None:
+    _run, (asset, _) = realistic_assets()
+    _created, downloaded = asset.collect_events()
+    values = msgspec.msgpack.decode(MsgspecMapper().to_stored_event(downloaded).state)
+    assert values[0] == 4 and values[-1] == "downloaded"
+    v3 = [3, *values[1:-1]]  # as photoledger wrote it before `provenance`
+    stored = StoredEvent(uuid4(), 2, "Downloaded", msgspec.msgpack.encode(v3))
+    event = MsgspecMapper().to_domain_event(stored)
+    assert event.provenance == "downloaded" and event.sha256 == downloaded.sha256
+    adopted = dataclasses.replace(downloaded, provenance="adopted")
+    assert MsgspecMapper().to_domain_event(MsgspecMapper().to_stored_event(adopted)) == adopted
+
+
 # ---------------------------------------------------------------- positional encoding
 
 # The stored field order of each event class's current class_version. Positional rows name
@@ -182,11 +195,11 @@ STORED_FIELDS = {
     "item_type captured_at_utc is_favorite is_hidden unreadable_resources",
     "RemoteDeleted": "timestamp run_id observed_via",
     "MetadataChanged": "timestamp run_id title description keywords latitude_microdeg "
-    "longitude_microdeg altitude_mm orientation is_screenshot timezone_offset_s",
+    "longitude_microdeg altitude_mm orientation is_screenshot timezone_offset_s asset_subtype",
     "AlbumsChanged": "timestamp run_id album_ids",
     "SidecarWritten": "timestamp run_id sidecar_relpath sha256 album_paths",
     "Downloaded": "timestamp run_id local_relpath size_bytes sha256 live_video_relpath "
-    "live_video_size_bytes live_video_sha256 extra_files resource checksum",
+    "live_video_size_bytes live_video_sha256 extra_files resource checksum provenance",
     "DownloadFailed": "timestamp run_id error is_retriable",
     "Quarantined": "timestamp run_id reason detail",
     "NasCopied": "timestamp run_id nas_relpath size_bytes nas_id",
@@ -215,9 +228,9 @@ STORED_FIELDS = {
     "DeletePlanned": "timestamp plan_id asset_count plan_sha256 entries",
     "RunFinished": "timestamp exit_code outcome",
 }
-CURRENT_VERSIONS = {"Discovered": 3, "RemoteChanged": 3, "Downloaded": 3, "DeletePlanned": 2,
+CURRENT_VERSIONS = {"Discovered": 3, "RemoteChanged": 3, "Downloaded": 4, "DeletePlanned": 2,
                     "Compressed": 2, "CompressionSkipped": 2, "NasCopied": 2, "NasVerified": 2,
-                    "NasMismatched": 2, "DeletionRequested": 2}
+                    "NasMismatched": 2, "DeletionRequested": 2, "MetadataChanged": 2}
 
 
 @pytest.mark.parametrize("event_class", list(ev.TOPICS.values()), ids=lambda c: c.__name__)

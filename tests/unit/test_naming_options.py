@@ -1,0 +1,162 @@
+"""icloudpd's naming options (live-photo MOV policy, id7, flat and dated folders, unicode) as
+pure names, their config keys and flags, and import-existing's decisions on a fake disk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from engine import events as ev
+from engine.download.fetch import NameRegistry
+from engine.download.plan import downloaded_facts, plan_files
+from engine.errors import ConfigError
+from engine.import_existing_plan import FileInfo, decide_asset
+from engine.naming import NAME_ID7, NamingInput, NamingPolicy, folder_for, version_names
+from engine.naming_settings import with_naming_flags
+from tests.factories import Library, discover, new_run
+
+MASTER = "AY6c+BsE0jjaXx9tmVGJM1D2VcEO"
+LIVE = {"original": "public.heic", "live_video": "com.apple.quicktime-movie"}
+JPEG_LIVE = {"original": "public.jpeg", "live_video": "com.apple.quicktime-movie"}
+
+
+def names(filename: str, renditions: dict[str, str], **policy: object) -> dict[str, str]:
+    info = NamingInput(filename, MASTER, renditions["original"],
+                       datetime(2024, 5, 17, 23, 30, tzinfo=UTC), False)
+    return version_names(info, NamingPolicy(local_tz=UTC, **policy), renditions)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("policy", "heic", "jpeg"), [
+    ("suffix", "IMG_1_HEVC.MOV", "IMG_1.MOV"),
+    ("original", "IMG_1.MOV", "IMG_1.MOV"),
+])
+def test_live_photo_mov_filename_policy(policy: str, heic: str, jpeg: str) -> None:
+    assert names("IMG_1.HEIC", LIVE, live_photo_mov_filename_policy=policy)["live_video"] == heic
+    assert names("IMG_1.JPG", JPEG_LIVE, live_photo_mov_filename_policy=policy)[
+        "live_video"] == jpeg
+
+
+def test_name_id7_with_the_original_mov_policy_names_both_halves_alike() -> None:
+    assert names("IMG_1.HEIC", LIVE, file_match_policy=NAME_ID7,
+                 live_photo_mov_filename_policy="original") == {
+        "original": "IMG_1_QVk2Yyt.HEIC", "live_video": "IMG_1_QVk2Yyt.MOV"}
+
+
+def test_unicode_kept_or_removed() -> None:
+    assert names("Café☕.JPG", {"original": "public.jpeg"})["original"] == "Caf.JPG"
+    assert names("Café☕.JPG", {"original": "public.jpeg"}, keep_unicode=True)[
+        "original"] == "Café☕.JPG"
+
+
+@pytest.mark.parametrize(("template", "folder"), [
+    ("{:%Y/%m/%d}", "2024/05/17"), ("none", ""), ("{:%Y-%m}", "2024-05"),
+    ("{0:%Y}/{0:%B}", "2024/May"),
+])
+def test_folder_structures(template: str, folder: str) -> None:
+    moment = datetime(2024, 5, 17, 12, tzinfo=UTC)
+    assert folder_for(moment, NamingPolicy(local_tz=UTC, folder_structure=template)) == folder
+
+
+def test_flags_override_the_config_and_bad_values_name_the_key_and_choices(
+    library: Library,
+) -> None:
+    config = with_naming_flags(library.config, {
+        "folder_structure": "none", "file_match_policy": None,
+        "live_photo_mov_filename_policy": "original", "keep_unicode_in_filenames": True,
+    })
+    settings = config.settings.library
+    assert (settings.folder_structure, settings.live_photo_mov_filename_policy) == (
+        "none", "original")
+    assert settings.keep_unicode_in_filenames and library.config.settings.library.folder_structure
+    assert with_naming_flags(library.config, {"folder_structure": None}) is library.config
+    with pytest.raises(ConfigError, match=r"live_photo_mov_filename_policy.*suffix, original"):
+        with_naming_flags(library.config, {"live_photo_mov_filename_policy": "both"})
+    with pytest.raises(ConfigError, match=r"library\.folder_structure"):
+        with_naming_flags(library.config, {"folder_structure": "{:%Y"})
+
+
+def test_config_keys_are_checked_at_load(library: Library) -> None:
+    from engine.config import load_config
+
+    text = library.config_path.read_text()
+    for key, value, choices in [
+        ("library", "  live_photo_mov_filename_policy: hevc", "suffix, original"),
+        ("icloud", "  domain: de", "com, cn"),
+        ("icloud", "  max_retries: -1", "between 0 and 20"),
+        ("icloud", "  retry_delay_s: 0", "above 0"),
+    ]:
+        library.config_path.write_text(text.replace(f"{key}:\n", f"{key}:\n{value}\n", 1))
+        with pytest.raises(ConfigError, match=choices):
+            load_config(library.config_path)
+    library.config_path.write_text(text)
+
+
+def test_a_changed_naming_option_never_renames_or_refetches_a_downloaded_file() -> None:
+    run = new_run()
+    asset = discover(run, 1)
+    asset.record(ev.Downloaded, run.id.hex, **downloaded_facts(
+        "original", "2024/05/17/IMG_0001.HEIC", asset.state.declared_size_bytes, "a" * 64,
+        asset.state.remote_checksum))
+    for policy in (NamingPolicy(local_tz=UTC, folder_structure="none"),
+                   NamingPolicy(local_tz=UTC, file_match_policy=NAME_ID7)):
+        assert plan_files(asset.state, None, asset_key="k", sizes=("original",),
+                          policy=policy) == []
+    assert asset.state.local_relpath == "2024/05/17/IMG_0001.HEIC"
+
+
+class FakeDisk:
+    """Paths -> (size, inode); one device."""
+
+    def __init__(self, files: dict[Path, tuple[int, int]], same: bool = False) -> None:
+        self.files, self.same = files, same
+
+    def info(self, path: Path) -> FileInfo | None:
+        if path == Path("/lib"):
+            return FileInfo(0, False, (1, 1))
+        found = self.files.get(path)
+        return FileInfo(found[0], True, (1, found[1])) if found else None
+
+    def same_bytes(self, first: Path, second: Path) -> bool:
+        return self.same and first != second
+
+
+def decide(disk: FakeDisk, *, tree: str = "/tree", held: dict[str, str] | None = None,
+           **policy: object) -> list[tuple[str, str | None, str]]:
+    run = new_run()
+    asset = discover(run, 1, captured_at_utc=datetime(2024, 5, 17, 12, tzinfo=UTC))
+    decision = decide_asset(
+        "a" * 32, asset.state, tree=Path(tree), library_root=Path("/lib"),
+        policy=NamingPolicy(local_tz=UTC, **policy),  # type: ignore[arg-type]
+        resources=("original",), registry=NameRegistry(held or {}), probe=disk,
+    )
+    return [(f.relpath, f.placement, f.reason) for f in decision.files]
+
+
+SIZE = 1_000_001  # tests.factories.discover(…, 1)
+
+
+def test_import_decisions_on_names_sizes_and_places() -> None:
+    plain = "2024/05/17/IMG_0001.HEIC"
+    assert decide(FakeDisk({Path("/tree") / plain: (SIZE, 7)})) == [(plain, "link", "")]
+    twin = "2024/05/17/IMG_0001-1000001.HEIC"
+    other = {Path("/tree") / plain: (5, 7), Path("/tree") / twin: (SIZE, 8)}
+    assert decide(FakeDisk(other)) == [(twin, "link", "")]
+    old = "2024/05/17/IMG_0001-original.HEIC"
+    assert decide(FakeDisk({Path("/tree") / old: (SIZE, 9)})) == [(old, "link", "")]
+    cut = decide(FakeDisk({Path("/tree") / plain: (100, 7)}))
+    assert cut[0][1] is None and "100 bytes, iCloud declares 1000001" in cut[0][2]
+    id7 = "2024/05/17/IMG_0001_QVowMDA.HEIC"  # base64("AZ00000001master...")[:7]
+    assert decide(FakeDisk({Path("/tree") / id7: (SIZE, 7)}), file_match_policy=NAME_ID7) == [
+        (id7, "link", "")]
+    assert decide(FakeDisk({Path("/tree") / twin: (SIZE, 8)}), file_match_policy=NAME_ID7)[0][
+        1] is None
+    in_place = FakeDisk({Path("/lib") / plain: (SIZE, 7)})
+    assert decide(in_place, tree="/lib") == [(plain, "in_place", "")]
+    clash = {Path("/tree") / plain: (SIZE, 7), Path("/lib") / plain: (SIZE, 3)}
+    assert decide(FakeDisk(clash, same=True)) == [(plain, "in_place", "")]
+    assert "library already holds another file" in decide(FakeDisk(clash))[0][2]
+    held = decide(FakeDisk({Path("/tree") / plain: (SIZE, 7)}), held={plain: "b" * 32})
+    assert held[0][1] is None and "belongs to another asset" in held[0][2]
+
