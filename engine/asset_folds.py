@@ -126,11 +126,19 @@ def _on_album_removal_observed(s: MediaState, _e: ev.AlbumRemovalObserved) -> No
 
 
 def _on_metadata_changed(s: MediaState, e: ev.MetadataChanged) -> None:
+    before = _sidecar_metadata(s)
     s.title, s.description, s.keywords = e.title, e.description, tuple(e.keywords)
     s.latitude_microdeg, s.longitude_microdeg = e.latitude_microdeg, e.longitude_microdeg
     s.altitude_mm, s.orientation, s.is_screenshot = e.altitude_mm, e.orientation, e.is_screenshot
     s.timezone_offset_s = e.timezone_offset_s
-    s.is_sidecar_stale = True
+    s.asset_subtype = e.asset_subtype  # no sidecar field: learning it alone rewrites nothing
+    if _sidecar_metadata(s) != before:
+        s.is_sidecar_stale = True
+
+
+def _sidecar_metadata(s: MediaState) -> tuple[object, ...]:
+    return (s.title, s.description, s.keywords, s.latitude_microdeg, s.longitude_microdeg,
+            s.altitude_mm, s.orientation, s.is_screenshot, s.timezone_offset_s)
 
 
 def _on_albums_changed(s: MediaState, e: ev.AlbumsChanged) -> None:

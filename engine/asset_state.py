@@ -51,6 +51,7 @@ class MediaState(msgspec.Struct, kw_only=True):
     altitude_mm: int | None = None
     orientation: int | None = None
     is_screenshot: bool = False
+    asset_subtype: int | None = None  # assetSubtypeV2 naming a smart album (MetadataChanged)
     sidecar_relpath: str | None = None  # the XMP sidecar last written (SidecarWritten)
     sidecar_sha256: str | None = None
     sidecar_album_paths: tuple[str, ...] = ()  # the album paths that sidecar names

@@ -43,10 +43,12 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.INTERNAL: "unexpected internal error (a bug: report it with the --debug traceback)",
     ExitCode.USAGE: "bad command line (unknown option, missing argument, bad choice): one "
-    "`photoledger: error:` line naming the command's --help",
+    "`photoledger: error:` line naming the command's --help; or a config with several accounts "
+    "and a command for one account without `--account NAME` (or --account naming none of them)",
     ExitCode.CONFIG: "bad configuration: unknown key, wrong type, missing value, missing folder, "
     "or a configured tool (ffmpeg, ffprobe, exiftool) that cannot be run; or an `icloud.library` "
-    "the iCloud account does not have (the message lists its libraries)",
+    "the iCloud account does not have (the message lists its libraries); or a `selection` album "
+    "(`--album`, `--exclude-album`) the library does not have (the message lists its albums)",
     ExitCode.LOCKED: "another photoledger process holds the library's writer lock",
     ExitCode.LEDGER_DAMAGED: "the ledger is missing, corrupt or truncated; nothing was written",
     ExitCode.STORAGE: "the library or its state folder cannot be written (read-only, "
@@ -108,6 +110,11 @@ class ConfigError(PhotoledgerError):
 
 class UnknownZoneError(ConfigError):
     """`icloud.library` names a Photos library (zone) the iCloud account does not have."""
+
+
+class UnknownAlbumError(ConfigError):
+    """`selection.albums`/`--album` (or the exclude ones) names an album the library does not
+    have; the message lists the albums it has and the smart albums."""
 
 
 class LockedError(PhotoledgerError):
@@ -192,3 +199,9 @@ class GoneFromIcloudError(PhotoledgerError):
     """`recover` asked iCloud for an asset it no longer holds (purged after 30 days)."""
 
     exit_code = ExitCode.GONE_FROM_ICLOUD
+
+
+class AccountChoiceError(PhotoledgerError):
+    """The config has several accounts and none was chosen, or `--account` names none of them."""
+
+    exit_code = ExitCode.USAGE

@@ -25,7 +25,9 @@ from engine.cleanup.gate import DELETE_PENDING_ALBUM, decide_album_move
 from engine.cleanup.plan import label_of
 from engine.icloud.model import RemoteAlbum
 from engine.icloud.port import IcloudPort
+from engine.libraries import is_shared_library_zone
 from engine.reporting import Reporter
+from engine.selection_scope import selection_scope
 from engine.services import Services
 from projections.cleanup import album_move_candidates, in_delete_pending
 
@@ -48,6 +50,7 @@ class AlbumMovePlan:
 
     chosen: list[tuple[str, MediaState]]  # (asset id hex, state)
     not_eligible: int
+    waiting: list[tuple[str, list[str]]] = field(default_factory=list)  # (label, the gate's words)
 
     @property
     def labels(self) -> list[str]:
@@ -74,8 +77,11 @@ def plan_album_move(services: Services, limit: int | None = None) -> AlbumMovePl
     ids = album_move_candidates(services.projection, settings.icloud.library)
     states = services.projection.states_of(set(ids))
     now = services.clock()
-    chosen = [(i, states[i]) for i in ids if not decide_album_move(states[i], now, settings)]
-    return AlbumMovePlan(chosen[:limit], len(ids) - len(chosen))
+    selection = selection_scope(services)  # outside the selection: never moved
+    blocks = {i: decide_album_move(states[i], now, settings, selection) for i in ids}
+    chosen = [(i, states[i]) for i in ids if not blocks[i]]
+    waiting = [(label_of(states[i]), [str(b) for b in blocks[i]]) for i in ids if blocks[i]]
+    return AlbumMovePlan(chosen[:limit], len(ids) - len(chosen), waiting)
 
 
 def execute_album_move(
@@ -83,6 +89,11 @@ def execute_album_move(
 ) -> AlbumMoveSummary:
     """Observe removals from DeletePending, then add the eligible assets to it."""
     summary = AlbumMoveSummary()
+    if is_shared_library_zone(scope.zone) and not scope.settings.cleanup.include_shared_library:
+        # Nothing is written to a Shared Library the config keeps out (not even the album):
+        # every participant would see it. The gate blocks each asset (`shared-library`).
+        summary.not_eligible = plan_album_move(scope.services, limit).not_eligible
+        return summary
     album = scope.port.find_or_create_album(scope.zone, DELETE_PENDING_ALBUM)
     members = observed_members(scope, album)
     execute_removal_observation(scope, members, summary.removals_observed)

@@ -25,6 +25,7 @@ from engine.asset import MediaState, fold_fact
 from engine.cleanup.gate import decide_deletable
 from engine.cleanup.plan import plan_sha256
 from engine.config import ConfigFile
+from engine.selection import NO_SELECTION
 from engine.services import Services
 from projections.cleanup import deleted_assets, plan_run_ids
 
@@ -133,7 +134,8 @@ def _story_of_request(
     story = DeletionStory(event.plan_id, event.timestamp.isoformat(), evidence)
     # The ledger does not say which NAS was mounted when a deletion ran (execute judged that
     # then): the audit takes the NAS the evidence names as the one mounted.
-    verdict = decide_deletable(state, event.timestamp, settings, state.nas_id or "")
+    # A past request is judged without today's selection (it may not have existed then).
+    verdict = decide_deletable(state, event.timestamp, settings, state.nas_id or "", NO_SELECTION)
     story.problems += [f"gate at the time: {block}" for block in verdict.blocks]
     if verdict.evidence is not None:
         e = verdict.evidence

@@ -136,7 +136,7 @@ def _recheck(
     """The gate again, now (with the NAS `nas_id` mounted); the same bytes as planned;
     still in DeletePending."""
     state = asset.state
-    verdict = decide_deletable(state, scope.now(), scope.settings, nas_id)
+    verdict = decide_deletable(state, scope.now(), scope.settings, nas_id, scope.selection)
     if not verdict.is_deletable:
         return "; ".join(str(block) for block in verdict.blocks)
     if state.sha256 != entry.sha256:
@@ -182,7 +182,9 @@ def describe_remote_change(state: MediaState, live: RemoteAsset) -> str:
 def _record_request(
     scope: CleanupScope, asset: Asset, asset_id: str, plan_id: str, nas_id: str | None
 ) -> None:
-    verdict = decide_deletable(asset.state, scope.now(), scope.settings, nas_id)
+    verdict = decide_deletable(
+        asset.state, scope.now(), scope.settings, nas_id, scope.selection
+    )
     evidence: Evidence | None = verdict.evidence
     if evidence is None:  # _recheck passed a moment ago; this cannot change in between
         raise AssertionError(f"asset {asset_id} lost its evidence between checks")

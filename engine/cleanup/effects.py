@@ -26,6 +26,8 @@ from engine.icloud.model import RemoteAlbum
 from engine.icloud.port import IcloudPort
 from engine.ledger import Ledger
 from engine.nas.access import read_nas_id
+from engine.selection import SelectionCheck
+from engine.selection_scope import selection_scope
 from engine.services import Services
 from projections.media import MediaProjection
 
@@ -96,6 +98,7 @@ class CleanupScope:
     services: Services
     port: IcloudPort
     effects: CleanupEffects
+    selection: SelectionCheck  # the configured selection: outside it, nothing is touched
 
     @property
     def ledger(self) -> Ledger:
@@ -141,7 +144,7 @@ class CleanupScope:
 def cleanup_scope(services: Services, port: IcloudPort, *, dry_run: bool) -> CleanupScope:
     """The scope of a cleanup run on `services` (no-op effects when dry)."""
     effects: CleanupEffects = DryRunEffects() if dry_run else LiveEffects(services.ledger, port)
-    return CleanupScope(services, port, effects)
+    return CleanupScope(services, port, effects, selection_scope(services))
 
 
 def mounted_nas_id(nas_root: Path | None) -> str | None:

@@ -18,6 +18,11 @@ Invariants:
 - "Unchanged in iCloud" compares every resource's checksum and size with what was
   downloaded; a favourite toggle changes the change tag, not the content, and is checked
   against the live record at execution (see engine.cleanup.run).
+- A Shared Library asset (zone `SharedSync-*`) is never album-moved or deleted unless
+  `cleanup.include_shared_library` is true (`shared-library`): deleting it there deletes it
+  for every participant.
+- An asset outside the configured selection (engine.selection: kinds, dates, albums, hidden,
+  recent) is `not-selected`: never album-moved, never deleted. A selection only narrows.
 - No clock, file system or network here: `now` and `mounted_nas_id` are passed in.
 """
 
@@ -31,7 +36,9 @@ from engine import resources as res
 from engine.asset import MediaState
 from engine.compress.tiers import CompressionPolicy, decide_compression
 from engine.config import ConfigFile
+from engine.libraries import is_shared_library_zone
 from engine.nas.access import short_id
+from engine.selection import SelectionCheck
 
 DELETE_PENDING_ALBUM = "DeletePending"
 RECOVERABLE_FOR = timedelta(days=30)  # iCloud keeps deleted photos in Recently Deleted
@@ -79,11 +86,13 @@ def icloud_size_bytes(state: MediaState) -> int:
 
 
 def decide_deletable(
-    state: MediaState, now: datetime, settings: ConfigFile, mounted_nas_id: str | None
+    state: MediaState, now: datetime, settings: ConfigFile, mounted_nas_id: str | None,
+    selection: SelectionCheck,
 ) -> GateVerdict:
     """Whether the asset may be deleted from iCloud at `now`, and the evidence if so, with
-    the NAS whose marker holds `mounted_nas_id` mounted (None: no NAS mounted)."""
-    blocks = [*decide_album_move(state, now, settings), *_album_blocks(state)]
+    the NAS whose marker holds `mounted_nas_id` mounted (None: no NAS mounted), under the
+    selection (engine.selection_scope; audit: NO_SELECTION)."""
+    blocks = [*decide_album_move(state, now, settings, selection), *_album_blocks(state)]
     if "nas" in settings.cleanup.require:
         blocks += _nas_freshness_blocks(state, now, settings, mounted_nas_id)
     if state.deletion_state in ("requested", "deleted"):
@@ -92,10 +101,18 @@ def decide_deletable(
     return GateVerdict(tuple(blocks), evidence)
 
 
-def decide_album_move(state: MediaState, now: datetime, settings: ConfigFile) -> list[Block]:
+def decide_album_move(
+    state: MediaState, now: datetime, settings: ConfigFile, selection: SelectionCheck
+) -> list[Block]:
     """Blocks against moving the asset to DeletePending: copies, age, remote changes."""
     if state.is_remote_deleted:
         return [Block("deleted-elsewhere", "the asset is no longer in iCloud")]
+    not_selected = selection.reason(state)
+    if not_selected is not None:
+        return [Block("not-selected", f"outside the selection: {not_selected}")]
+    shared = _shared_library_blocks(state, settings)
+    if shared:
+        return shared
     blocks = _download_blocks(state)
     if blocks:
         return blocks
@@ -111,6 +128,16 @@ def decide_album_move(state: MediaState, now: datetime, settings: ConfigFile) ->
     if state.is_album_removal_observed:
         blocks.append(Block("removed-from-album", "the user took it out of DeletePending"))
     return blocks
+
+
+def _shared_library_blocks(state: MediaState, settings: ConfigFile) -> list[Block]:
+    """A Shared Library asset stays unless the config allows it: deleting it there deletes it
+    for every participant."""
+    if not is_shared_library_zone(state.zone) or settings.cleanup.include_shared_library:
+        return []
+    return [Block("shared-library", f"in the Shared Library {state.zone}: deleting it would "
+                  "delete it for every participant (set cleanup.include_shared_library: true "
+                  "to allow)")]
 
 
 def _compression_blocks(state: MediaState, now: datetime, settings: ConfigFile) -> list[Block]:

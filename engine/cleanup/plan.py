@@ -25,6 +25,7 @@ from engine.asset import MediaState
 from engine.cleanup.gate import Block, decide_deletable
 from engine.config import ConfigFile
 from engine.events import PlanEntry
+from engine.selection import SelectionCheck
 
 _canonical = msgspec.json.Encoder(order="sorted")
 
@@ -70,13 +71,15 @@ def plan_deletion(
     now: datetime,
     settings: ConfigFile,
     mounted_nas_id: str | None,
+    *,
+    selection: SelectionCheck,
 ) -> DeletionPlan:
     """Evaluate the gate for each candidate (asset id hex, state) and build the plan, with
-    the NAS whose marker holds `mounted_nas_id` mounted (None: none)."""
+    the NAS whose marker holds `mounted_nas_id` mounted (None: none), under the selection."""
     entries: list[PlanEntry] = []
     blocked: list[BlockedAsset] = []
     for asset_id, state in candidates:
-        verdict = decide_deletable(state, now, settings, mounted_nas_id)
+        verdict = decide_deletable(state, now, settings, mounted_nas_id, selection)
         if verdict.evidence is None or not verdict.is_deletable:
             blocked.append(BlockedAsset(asset_id, label_of(state), verdict.blocks))
             continue

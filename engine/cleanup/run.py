@@ -80,7 +80,9 @@ def plan_deletions(scope: CleanupScope, plan_id: str) -> DeletionPlan:
     states = scope.projection.states_of(set(ids))
     nas_id = mounted_nas_id(scope.nas_root)
     candidates = ((i, states[i]) for i in ids)
-    return plan_deletion(plan_id, candidates, scope.now(), scope.settings, nas_id)
+    return plan_deletion(
+        plan_id, candidates, scope.now(), scope.settings, nas_id, selection=scope.selection
+    )
 
 
 def record_plan(scope: CleanupScope, run: SyncRun, plan: DeletionPlan) -> None:

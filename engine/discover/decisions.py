@@ -81,6 +81,7 @@ def metadata_facts(remote: RemoteAsset) -> dict[str, Any]:
         "orientation": remote.orientation,
         "is_screenshot": remote.is_screenshot,
         "timezone_offset_s": remote.timezone_offset_s,
+        "asset_subtype": remote.asset_subtype,
     }
 
 
@@ -95,7 +96,7 @@ def known_metadata(state: MediaState) -> dict[str, Any]:
 
 _METADATA_KEYS = (
     "title", "description", "keywords", "latitude_microdeg", "longitude_microdeg",
-    "altitude_mm", "orientation", "is_screenshot", "timezone_offset_s",
+    "altitude_mm", "orientation", "is_screenshot", "timezone_offset_s", "asset_subtype",
 )
 
 

@@ -164,6 +164,18 @@ class MetadataChanged(AssetEvent):
     orientation: int | None
     is_screenshot: bool  # assetSubtypeV2 == 3
     timezone_offset_s: int | None
+    asset_subtype: int | None = None  # v2: assetSubtypeV2 naming a smart album, else None
+
+    class_version = 2
+    stored_fields_v1 = (
+        "timestamp", "run_id", "title", "description", "keywords", "latitude_microdeg",
+        "longitude_microdeg", "altitude_mm", "orientation", "is_screenshot", "timezone_offset_s",
+    )
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 kept only the screenshot flag of assetSubtypeV2 (3); the rest is unknown."""
+        state["asset_subtype"] = 3 if state.get("is_screenshot") else None
 
 
 class AlbumsChanged(AssetEvent):

@@ -83,6 +83,7 @@ class RemoteAsset(msgspec.Struct, frozen=True, kw_only=True):
     altitude_m: float | None = None
     orientation: int | None = None  # EXIF code: the user's rotation, or the master's own if not 1
     is_screenshot: bool = False  # assetSubtypeV2 == 3
+    asset_subtype: int | None = None  # assetSubtypeV2 naming a smart album (panorama 1, ...)
     versions: tuple[RemoteVersion, ...] = ()
     # RESOURCE_KEYS whose fields were present but could not be read: the asset is kept, but
     # what it holds there is unknown, so nothing may treat it as safely copied.

@@ -112,6 +112,16 @@ def _adjustment_orientation(asset: Any) -> int | None:
     return value if value in _EXIF_ORIENTATIONS else None
 
 
+SMART_SUBTYPES = (1, 3, 101, 102)  # panorama, screenshot, slo-mo, time-lapse
+
+
+def asset_subtype(asset: Any) -> int | None:
+    """assetSubtypeV2 when it names a smart album only it tells (panorama 1, screenshot 3,
+    slo-mo 101, time-lapse 102); None otherwise (a live photo is told by its video)."""
+    value = int_value(asset, "assetSubtypeV2")
+    return value if value in SMART_SUBTYPES else None
+
+
 def is_screenshot(asset: Any) -> bool:
     """assetSubtypeV2 says screenshot (3)."""
     return int_value(asset, "assetSubtypeV2") == SCREENSHOT_SUBTYPE

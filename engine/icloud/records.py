@@ -57,6 +57,7 @@ from engine.icloud.record_fields import (
     timestamp_utc,
 )
 from engine.icloud.record_metadata import (
+    asset_subtype,
     decode_keywords,
     decode_location,
     decode_orientation,
@@ -214,6 +215,7 @@ def descriptive_metadata(asset: dict[str, Any], master: dict[str, Any]) -> dict[
         "altitude_m": alt,
         "orientation": decode_orientation(asset, master),
         "is_screenshot": is_screenshot(asset),
+        "asset_subtype": asset_subtype(asset),
     }
 
 

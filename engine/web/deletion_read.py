@@ -143,7 +143,7 @@ def blocked_now(scope: CleanupScope) -> list[BlockedLine]:
     now = scope.now()
     lines = []
     for asset_id in ids:
-        verdict = decide_deletable(states[asset_id], now, settings, nas_id)
+        verdict = decide_deletable(states[asset_id], now, settings, nas_id, scope.selection)
         if not verdict.is_deletable:
             lines.append(BlockedLine(asset_id, label_of(states[asset_id]),
                                      [b.detail for b in verdict.blocks]))

@@ -48,6 +48,7 @@ from engine.asset import MediaState
 from engine.cleanup.gate import Block, decide_album_move, decide_deletable
 from engine.config import ConfigFile
 from engine.ledger import connect_read_only
+from engine.selection import NO_SELECTION
 from projections.media import MEDIA_FIELDS, MediaProjection, states_where
 from projections.worklists import FAILURES_WHERE, STAGE_WORKLISTS
 
@@ -215,8 +216,10 @@ def _judge(projection_path: Path, inputs: BuildInputs) -> list[GateRow]:
 
 def _blocks_of(stage: str, state: MediaState, inputs: BuildInputs) -> Iterable[Block]:
     if stage == "album-move":
-        return decide_album_move(state, inputs.now, inputs.settings)
-    verdict = decide_deletable(state, inputs.now, inputs.settings, inputs.mounted_nas_id)
+        return decide_album_move(state, inputs.now, inputs.settings, NO_SELECTION)
+    verdict = decide_deletable(
+        state, inputs.now, inputs.settings, inputs.mounted_nas_id, NO_SELECTION
+    )
     return verdict.blocks
 
 

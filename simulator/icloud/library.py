@@ -1,6 +1,9 @@
 """The state of one simulated iCloud Photos library: zones, rows, change logs, content faults.
 
 Invariants:
+- Zones live in the private database (PrimarySync, and the Shared Library of an owner) or in
+  the shared database (a Shared Library joined as a participant: another ownerRecordName).
+  Record names are unique across all zones of one state (the name maps below are global).
 - One re-entrant lock guards everything; every public method takes it, so the HTTP server may
   call in from many threads while a test mutates the library.
 - Every mutation of a row takes a fresh recordChangeTag, appends to its zone's change log and
@@ -62,6 +65,7 @@ class Zone:
     albums: dict[str, AlbumRow] = field(default_factory=dict)
     relations: dict[str, RelationRow] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)  # names of hard-deleted records
+    database: str = "private"  # "shared": a Shared Library this account joined as a participant
 
     def zone_id(self) -> dict[str, str]:
         return {
@@ -105,9 +109,12 @@ class PhotoLibraryState:
 
     # --- building -------------------------------------------------------------------------
 
-    def add_zone(self, name: str) -> Zone:
+    def add_zone(self, name: str, *, database: str = "private", owner: str = "") -> Zone:
+        """A zone of this account's private database, or (database "shared") a zone another
+        user owns (`owner`) and shares with this account."""
         with self.lock:
-            zone = Zone(name, self.owner_record_name, ChangeLog(name, self.epoch))
+            zone = Zone(name, owner or self.owner_record_name, ChangeLog(name, self.epoch),
+                        database=database)
             self.zones[name] = zone
             return zone
 
@@ -230,6 +237,13 @@ class PhotoLibraryState:
         with self.lock:
             asset = self.asset(name)
             asset.is_favorite = is_favorite
+            self.touch_asset(asset, at_ms or now_ms())
+
+    def set_hidden(self, name: str, is_hidden: bool, *, at_ms: int | None = None) -> None:
+        """Hide or unhide the asset, as the Photos app does (isHidden; Hidden album)."""
+        with self.lock:
+            asset = self.asset(name)
+            asset.is_hidden = is_hidden
             self.touch_asset(asset, at_ms or now_ms())
 
     def delete_asset(self, name: str, *, at_ms: int | None = None) -> None:

@@ -18,6 +18,7 @@ from engine.asset import Asset, SyncRun, fold_fact
 from engine.cleanup.gate import decide_deletable
 from engine.config import ConfigFile, IcloudSettings, LibrarySettings
 from engine.mapper import MsgspecMapper
+from engine.selection import NO_SELECTION
 from tests.factories import T0, discover, new_run
 
 NOW = T0 + timedelta(days=400)
@@ -75,7 +76,7 @@ SETTINGS = ConfigFile(
 
 
 def block_codes(asset: Asset) -> list[str]:
-    verdict = decide_deletable(asset.state, NOW, SETTINGS, "nas-1")
+    verdict = decide_deletable(asset.state, NOW, SETTINGS, "nas-1", NO_SELECTION)
     return [b.code for b in verdict.blocks]
 
 
@@ -120,7 +121,7 @@ def test_gate_blocks_until_every_resource_is_downloaded_and_on_the_nas() -> None
                                        "adjusted_video-not-on-nas"}
     verify_on_nas(asset, run, ALL)
     assert block_codes(asset) == []
-    verdict = decide_deletable(asset.state, NOW, SETTINGS, "nas-1")
+    verdict = decide_deletable(asset.state, NOW, SETTINGS, "nas-1", NO_SELECTION)
     assert verdict.evidence is not None
     assert {f.key for f in verdict.evidence.files} == set(ALL)
     assert verdict.evidence.icloud_size_bytes == sum(SIZES.values())
@@ -188,7 +189,7 @@ def test_gate_never_passes_an_asset_with_a_resource_not_verified_on_the_nas(
                  files=files, nas_id="nas-1", timestamp=NOW - timedelta(hours=1))
     moved(asset, run)
     good_on_nas = on_nas - bad_nas
-    verdict = decide_deletable(asset.state, NOW, SETTINGS, "nas-1")
+    verdict = decide_deletable(asset.state, NOW, SETTINGS, "nas-1", NO_SELECTION)
     assert verdict.is_deletable == (set(keys) <= downloaded and set(keys) <= good_on_nas)
 
 

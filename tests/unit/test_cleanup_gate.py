@@ -16,6 +16,7 @@ from engine.cleanup.plan import decide_mass_delete_guard, plan_deletion, plan_sh
 from engine.compress.tiers import CompressionPolicy, decide_compression
 from engine.config import CleanupSettings, ConfigFile, IcloudSettings, LibrarySettings
 from engine.resources import archived_hashes
+from engine.selection import NO_SELECTION
 from tests.factories import T0, discover, download, new_run, remote_change
 
 NOW = T0 + timedelta(days=3)
@@ -44,13 +45,13 @@ def ready_asset(index: int = 100) -> Asset:
 
 
 def codes(asset: Asset, *, nas_id: str | None = NAS_ID, **cleanup: Any) -> list[str]:
-    verdict = decide_deletable(asset.state, NOW, settings(**cleanup), nas_id)
+    verdict = decide_deletable(asset.state, NOW, settings(**cleanup), nas_id, NO_SELECTION)
     return [block.code for block in verdict.blocks]
 
 
 def test_gate_passes_a_fully_backed_up_old_album_moved_asset_with_its_evidence() -> None:
     asset = ready_asset()
-    verdict = decide_deletable(asset.state, NOW, settings(), NAS_ID)
+    verdict = decide_deletable(asset.state, NOW, settings(), NAS_ID, NO_SELECTION)
     assert verdict.is_deletable and verdict.blocks == ()
     assert verdict.evidence is not None
     assert verdict.evidence.sha256 == asset.state.sha256
@@ -64,7 +65,7 @@ def test_gate_blocks_an_asset_whose_download_failed() -> None:
     asset.record(ev.DownloadFailed, run.id.hex, error="truncated", is_retriable=True)
     asset.record(ev.AlbumMoved, run.id.hex, album_name="DeletePending")
     assert codes(asset) == ["not-downloaded"]
-    assert decide_deletable(asset.state, NOW, settings(), NAS_ID).evidence is None
+    assert decide_deletable(asset.state, NOW, settings(), NAS_ID, NO_SELECTION).evidence is None
 
 
 def test_gate_blocks_a_mismatched_nas_copy() -> None:
@@ -76,7 +77,9 @@ def test_gate_blocks_a_mismatched_nas_copy() -> None:
 
 def test_gate_blocks_a_nas_verification_older_than_max_verify_age() -> None:
     asset = ready_asset()
-    later = decide_deletable(asset.state, NOW + timedelta(days=31), settings(), NAS_ID)
+    later = decide_deletable(
+        asset.state, NOW + timedelta(days=31), settings(), NAS_ID, NO_SELECTION
+    )
     assert [b.code for b in later.blocks] == ["nas-stale"]
 
 
@@ -87,7 +90,7 @@ def test_gate_blocks_when_the_nas_marker_is_missing() -> None:
 def test_gate_counts_nas_evidence_only_for_the_nas_mounted_now() -> None:
     asset = ready_asset()
     other = "9f8e7d6c" + "1" * 24
-    verdict = decide_deletable(asset.state, NOW, settings(), other)
+    verdict = decide_deletable(asset.state, NOW, settings(), other, NO_SELECTION)
     assert [str(b) for b in verdict.blocks] == [
         "nas-other: verified on NAS 1a2b3c4d, the mounted NAS is 9f8e7d6c "
         "(run `photoledger backup-nas`)"
@@ -150,7 +153,7 @@ def test_gate_blocks_a_remote_change_since_download() -> None:
 def test_gate_ignores_a_favourite_toggle_for_content_but_keeps_the_new_tag_as_evidence() -> None:
     asset = ready_asset()
     remote_change(asset, new_run(), is_favorite=True, remote_change_tag="fav")
-    verdict = decide_deletable(asset.state, NOW, settings(), NAS_ID)
+    verdict = decide_deletable(asset.state, NOW, settings(), NAS_ID, NO_SELECTION)
     assert verdict.evidence is not None and verdict.evidence.remote_change_tag == "fav"
 
 
@@ -160,7 +163,8 @@ def test_gate_blocks_recent_photos_and_photos_without_a_date() -> None:
     run = new_run()
     undated = discover(run, 5, captured_at_utc=None, added_at_utc=None)
     download(undated, run)
-    assert "no-date" in [b.code for b in decide_album_move(undated.state, NOW, settings())]
+    blocks = decide_album_move(undated.state, NOW, settings(), NO_SELECTION)
+    assert "no-date" in [b.code for b in blocks]
 
 
 def test_gate_blocks_assets_not_in_or_taken_out_of_delete_pending() -> None:
@@ -187,7 +191,8 @@ def test_plan_holds_only_deletable_assets_and_its_hash_ignores_order() -> None:
     good, bad = ready_asset(101), ready_asset(102)
     bad.record(ev.NasMismatched, "r", expected_sha256="x", actual_sha256=None, detail="gone")
     plan = plan_deletion(
-        "p1", [("a" * 32, good.state), ("b" * 32, bad.state)], NOW, settings(), NAS_ID
+        "p1", [("a" * 32, good.state), ("b" * 32, bad.state)], NOW, settings(), NAS_ID,
+        selection=NO_SELECTION,
     )
     assert [e.asset_id for e in plan.entries] == ["a" * 32]
     assert [b.asset_id for b in plan.blocked] == ["b" * 32]
@@ -208,8 +213,10 @@ def test_mass_delete_guard(count: int, library: int, io_error: bool, refused: bo
 
 
 def _executed(asset: Asset, plan_id: str) -> tuple[list[Any], dict[str, StoredPlan]]:
-    plan = plan_deletion(plan_id, [("a" * 32, asset.state)], NOW, settings(), NAS_ID)
-    evidence = decide_deletable(asset.state, NOW, settings(), NAS_ID).evidence
+    plan = plan_deletion(
+        plan_id, [("a" * 32, asset.state)], NOW, settings(), NAS_ID, selection=NO_SELECTION
+    )
+    evidence = decide_deletable(asset.state, NOW, settings(), NAS_ID, NO_SELECTION).evidence
     assert evidence is not None
     asset.record(ev.DeletionRequested, "r", plan_id=plan_id, sha256=evidence.sha256,
                  nas_verified_at_utc=evidence.nas_verified_at_utc,
