@@ -6,24 +6,31 @@ only reads the options, prints the summary and turns its exit code into the proc
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from rich.table import Table
 from rich.text import Text
 
 from commands.context import Settings
+from commands.options import selection_flags, selection_options
 from commands.output import console, print_json
 from engine.config import load_config
 from engine.errors import ExitCode
 from engine.pipeline.run import RunAttentionError, run_once, send_notifications
 from engine.pipeline.summary import PipelineOptions, RunSummary, summary_json
+from engine.selection_scope import with_selection_flags
 
 
 @click.command("run")
 @click.option("--execute-deletes", is_flag=True,
               help="Also execute a deletion plan that passes every guard without --force.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@selection_options
 @click.pass_obj
-def command(settings: Settings, execute_deletes: bool, as_json: bool) -> None:
+def command(
+    settings: Settings, /, execute_deletes: bool, as_json: bool, **selection: Any
+) -> None:
     """Run every stage in order: discover, download, backup-nas, backup-google, compress,
     album-move, then a deletion plan.
 
@@ -31,7 +38,7 @@ def command(settings: Settings, execute_deletes: bool, as_json: bool) -> None:
     still run. The exit code is 0 when nothing needs you, the failed stage's code, or 15 when
     assets were quarantined or a deletion plan waits. Notifications go out as configured.
     """
-    config = load_config(settings.config_path)
+    config = with_selection_flags(load_config(settings.config_path), selection_flags(selection))
     summary = run_once(config, settings, PipelineOptions(execute_deletes=execute_deletes))
     send_notifications(config, summary, settings.warn)
     if as_json:

@@ -7,14 +7,18 @@ with the code engine.watch decided (the last cycle's, when it failed).
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from commands.context import Settings
+from commands.options import selection_flags, selection_options
 from commands.output import console
 from engine.config import load_config
 from engine.errors import ExitCode
 from engine.pipeline.run import RunAttentionError
 from engine.pipeline.summary import PipelineOptions, RunSummary
+from engine.selection_scope import with_selection_flags
 from engine.watch import WatchSchedule, run_watch
 
 
@@ -32,8 +36,11 @@ def _print_cycle(done: int, summary: RunSummary) -> None:
               help="Stop after this many runs (0: until stopped).")
 @click.option("--execute-deletes", is_flag=True,
               help="Also execute deletion plans that pass every guard without --force.")
+@selection_options
 @click.pass_obj
-def command(settings: Settings, interval_s: float, cycles: int, execute_deletes: bool) -> None:
+def command(
+    settings: Settings, /, interval_s: float, cycles: int, execute_deletes: bool, **selection: Any
+) -> None:
     """Run every stage again and again (`photoledger run` in a loop), for systemd or cron-less
     machines.
 
@@ -43,7 +50,7 @@ def command(settings: Settings, interval_s: float, cycles: int, execute_deletes:
     last finished cycle's code when that cycle failed (15, needs attention, is not a failure),
     so `--cycles N` exits non-zero when every cycle failed.
     """
-    config = load_config(settings.config_path)
+    config = with_selection_flags(load_config(settings.config_path), selection_flags(selection))
     options = PipelineOptions(execute_deletes=execute_deletes)
     schedule = WatchSchedule(interval_s=interval_s, cycles=cycles)
     result = run_watch(config, settings, options, schedule, on_cycle=_print_cycle)
