@@ -81,14 +81,16 @@ def test_config_keys_are_checked_at_load(library: Library) -> None:
     from engine.config import load_config
 
     text = library.config_path.read_text()
-    for key, value, choices in [
-        ("library", "  live_photo_mov_filename_policy: hevc", "suffix, original"),
-        ("icloud", "  domain: de", "com, cn"),
-        ("icloud", "  max_retries: -1", "between 0 and 20"),
-        ("icloud", "  retry_delay_s: 0", "above 0"),
+    for line, value, choices in [
+        ("live_photo_mov_filename_policy: suffix", "hevc", "suffix, original"),
+        ("domain: com", "de", "com, cn"),
+        ("max_retries: 5", "-1", "between 0 and 20"),
+        ("retry_delay_s: 1.0", "0", "above 0"),
     ]:
-        library.config_path.write_text(text.replace(f"{key}:\n", f"{key}:\n{value}\n", 1))
-        with pytest.raises(ConfigError, match=choices):
+        key = line.partition(":")[0]
+        assert line in text
+        library.config_path.write_text(text.replace(line, f"{key}: {value}"))
+        with pytest.raises(ConfigError, match=f"{key}: must .*{choices}"):
             load_config(library.config_path)
     library.config_path.write_text(text)
 
@@ -160,3 +162,21 @@ def test_import_decisions_on_names_sizes_and_places() -> None:
     held = decide(FakeDisk({Path("/tree") / plain: (SIZE, 7)}), held={plain: "b" * 32})
     assert held[0][1] is None and "belongs to another asset" in held[0][2]
 
+
+
+@pytest.mark.parametrize("filename", ["IMG_1.JPG", "IMG_1.CR2"])
+def test_a_raw_pair_has_the_same_two_names_under_every_alignment(filename: str) -> None:
+    """icloudpd's --align-raw swaps which half is `original`: the file names do not change."""
+    raw, jpeg = "com.canon.cr2-raw-image", "public.jpeg"
+    as_is = names(filename, {"original": jpeg, "alternative": raw})
+    swapped = names(filename, {"original": raw, "alternative": jpeg})
+    assert set(as_is.values()) == set(swapped.values()) == {"IMG_1.JPG", "IMG_1.CR2"}
+
+
+def test_a_size_icloud_does_not_offer_is_skipped_never_replaced() -> None:
+    """icloudpd's --force-size, always: no medium, no substitute; the original is archived."""
+    from engine.download.plan import renditions_to_fetch
+
+    asset = discover(new_run(), 2)
+    fetched = renditions_to_fetch(asset.state, None, ("medium", "thumb"))
+    assert [v.key for v in fetched] == ["original"]
