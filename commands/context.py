@@ -22,3 +22,4 @@ class Settings:
     clock: Clock
     show_progress: bool
     warn: Callable[[str], None]
+    account: str | None = None  # --account (env PHOTOLEDGER_ACCOUNT): one of `accounts:`

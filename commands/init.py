@@ -2,7 +2,8 @@
 
 Invariant: the use case (engine.library_init) never overwrites a config without --force, never
 replaces an existing ledger, and marks the NAS folder only when it exists; this module only
-turns options into its call and its result into lines.
+turns options into its call and its result into lines. With an `accounts:` list, every
+account's library is initialised (or the one --account names), each named in its lines.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import click
 
 from commands.context import Settings
 from commands.output import console
-from engine.library_init import InitResult, run_init
+from engine.config import load_accounts
+from engine.library_init import InitResult, init_library, run_init
 from engine.nas.access import NAS_MARKER_NAME, short_id
 
 
@@ -34,8 +36,17 @@ def command(
 
     With --library-root and --username, writes the config (--config, default
     ./photoledger.yaml) with every setting explained. With an existing config, creates the
-    state folder and ledger it names. Safe to run twice: nothing recorded is ever replaced.
+    state folder and ledger it names (every account's, with an `accounts:` list). Safe to run
+    twice: nothing recorded is ever replaced.
     """
+    if library_root is None and username is None and settings.config_path.exists():
+        configs = load_accounts(settings.config_path, account=settings.account)
+        if configs[0].account is not None:
+            for config in configs:
+                console.print(f"account {config.account}:", markup=False)
+                _print_result(init_library(config, settings.crash, clock=settings.clock),
+                              f"photoledger --account {config.account} status")
+            return
     result = run_init(
         settings.config_path,
         settings.crash,
@@ -48,7 +59,7 @@ def command(
     _print_result(result)
 
 
-def _print_result(result: InitResult) -> None:
+def _print_result(result: InitResult, status: str = "photoledger status") -> None:
     if result.is_config_written:
         console.print(f"wrote {result.config_path} (read it: every setting is explained)")
     state = "created" if result.is_ledger_created else "already there"
@@ -63,4 +74,4 @@ def _print_result(result: InitResult) -> None:
             f"NAS {result.nas_root}: marker {NAS_MARKER_NAME} {result.nas_marker} "
             f"(NAS id {short_id(result.nas_id)})"
         )
-    console.print("next: `photoledger status`")
+    console.print(f"next: `{status}`", markup=False)

@@ -1,7 +1,8 @@
 """`photoledger run`: every stage in order, one summary, one exit code, notifications.
 
-Invariant: the pass itself is engine.pipeline's (`run_once`, `send_notifications`); this module
-only reads the options, prints the summary and turns its exit code into the process's.
+Invariant: the pass itself is engine.pipeline's (`run_once`, `send_notifications`; several
+accounts: `run_accounts`); this module only reads the options, prints the summary (one table
+per account, then one line per account) and turns its exit code into the process's.
 """
 
 from __future__ import annotations
@@ -13,10 +14,16 @@ from rich.table import Table
 from rich.text import Text
 
 from commands.context import Settings
-from commands.options import selection_flags, selection_options
+from commands.options import (
+    library_option,
+    selection_flags,
+    selection_options,
+    with_library_flag,
+)
 from commands.output import console, print_json
-from engine.config import load_config
+from engine.config import Config, load_accounts
 from engine.errors import ExitCode
+from engine.pipeline.accounts_run import AccountOutcome, accounts_json, run_accounts, worst
 from engine.pipeline.run import RunAttentionError, run_once, send_notifications
 from engine.pipeline.summary import PipelineOptions, RunSummary, summary_json
 from engine.selection_scope import with_selection_flags
@@ -27,9 +34,11 @@ from engine.selection_scope import with_selection_flags
               help="Also execute a deletion plan that passes every guard without --force.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @selection_options
+@library_option
 @click.pass_obj
 def command(
-    settings: Settings, /, execute_deletes: bool, as_json: bool, **selection: Any
+    settings: Settings, /, execute_deletes: bool, as_json: bool, libraries: tuple[str, ...],
+    **selection: Any,
 ) -> None:
     """Run every stage in order: discover, download, backup-nas, backup-google, compress,
     album-move, then a deletion plan.
@@ -38,8 +47,15 @@ def command(
     still run. The exit code is 0 when nothing needs you, the failed stage's code, or 15 when
     assets were quarantined or a deletion plan waits. Notifications go out as configured.
     """
-    config = with_selection_flags(load_config(settings.config_path), selection_flags(selection))
-    summary = run_once(config, settings, PipelineOptions(execute_deletes=execute_deletes))
+    flags = selection_flags(selection)
+    configs = tuple(with_library_flag(with_selection_flags(c, flags), libraries)
+                    for c in load_accounts(settings.config_path, account=settings.account))
+    options = PipelineOptions(execute_deletes=execute_deletes)
+    if configs[0].account is not None:  # an `accounts:` list: the same shape with one or all
+        _run_accounts(configs, settings, options, as_json)
+        return
+    config = configs[0]
+    summary = run_once(config, settings, options)
     send_notifications(config, summary, settings.warn)
     if as_json:
         print_json(summary_json(summary))
@@ -49,11 +65,34 @@ def command(
         raise RunAttentionError(summary.headline, summary.exit_code)
 
 
-def print_summary(summary: RunSummary) -> None:
+def _run_accounts(configs: tuple[Config, ...], settings: Settings, options: PipelineOptions,
+                  as_json: bool) -> None:
+    """Every account in turn: a table each as it ends, then one line per account."""
+    outcomes = run_accounts(configs, settings, options,
+                            on_account=None if as_json else _print_account)
+    if as_json:
+        print_json(accounts_json(outcomes))
+    else:
+        for outcome in outcomes:
+            console.print(Text(outcome.line()))
+    decisive = worst(outcomes)
+    if decisive is not None:
+        raise RunAttentionError(f"account {decisive.account}: {decisive.headline}",
+                                decisive.exit_code)
+
+
+def _print_account(outcome: AccountOutcome) -> None:
+    if outcome.summary is not None:
+        print_summary(outcome.summary, title=f"run: account {outcome.account}")
+    else:
+        console.print(Text(f"run: account {outcome.account}: {outcome.headline}"))
+
+
+def print_summary(summary: RunSummary, title: str = "run") -> None:
     """The alarm first, then one table: each stage with its outcome and its counts as text."""
     for line in summary.damage[:20]:
         console.print(Text(line))
-    table = Table("stage", "outcome", "detail", title="run")
+    table = Table("stage", "outcome", "detail", title=title)
     for s in summary.stages:
         table.add_row(s.stage, s.status, Text(s.text))
     console.print(table)

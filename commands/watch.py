@@ -2,7 +2,9 @@
 
 Invariant: the loop, its locks, signals, sd_notify and clean-up are engine.watch's; this module
 reads the options and prints one line per cycle (the alarm first) and one at the end, and exits
-with the code engine.watch decided (the last cycle's, when it failed).
+with the code engine.watch decided (the last cycle's, when it failed). With an `accounts:`
+list, engine.watch_accounts runs every account (or the one --account names) each cycle and
+this module prints one line per account per cycle.
 """
 
 from __future__ import annotations
@@ -12,14 +14,21 @@ from typing import Any
 import click
 
 from commands.context import Settings
-from commands.options import selection_flags, selection_options
+from commands.options import (
+    library_option,
+    selection_flags,
+    selection_options,
+    with_library_flag,
+)
 from commands.output import console
-from engine.config import load_config
+from engine.config import load_accounts
 from engine.errors import ExitCode
+from engine.pipeline.accounts_run import AccountOutcome
 from engine.pipeline.run import RunAttentionError
 from engine.pipeline.summary import PipelineOptions, RunSummary
 from engine.selection_scope import with_selection_flags
 from engine.watch import WatchSchedule, run_watch
+from engine.watch_accounts import run_watch_accounts
 
 
 def _print_cycle(done: int, summary: RunSummary) -> None:
@@ -27,6 +36,13 @@ def _print_cycle(done: int, summary: RunSummary) -> None:
     for line in summary.damage[:20]:  # the alarm first
         console.print(line, markup=False, highlight=False)
     console.print(f"cycle {done}: exit {int(summary.exit_code)}; {status}", markup=False)
+
+
+def _print_accounts_cycle(done: int, outcomes: list[AccountOutcome]) -> None:
+    for outcome in outcomes:
+        for line in (outcome.summary.damage[:20] if outcome.summary else []):
+            console.print(line, markup=False, highlight=False)
+        console.print(f"cycle {done}: {outcome.line()}", markup=False, highlight=False)
 
 
 @click.command("watch")
@@ -37,9 +53,11 @@ def _print_cycle(done: int, summary: RunSummary) -> None:
 @click.option("--execute-deletes", is_flag=True,
               help="Also execute deletion plans that pass every guard without --force.")
 @selection_options
+@library_option
 @click.pass_obj
 def command(
-    settings: Settings, /, interval_s: float, cycles: int, execute_deletes: bool, **selection: Any
+    settings: Settings, /, interval_s: float, cycles: int, execute_deletes: bool,
+    libraries: tuple[str, ...], **selection: Any,
 ) -> None:
     """Run every stage again and again (`photoledger run` in a loop), for systemd or cron-less
     machines.
@@ -50,10 +68,16 @@ def command(
     last finished cycle's code when that cycle failed (15, needs attention, is not a failure),
     so `--cycles N` exits non-zero when every cycle failed.
     """
-    config = with_selection_flags(load_config(settings.config_path), selection_flags(selection))
+    flags = selection_flags(selection)
+    configs = [with_library_flag(with_selection_flags(c, flags), libraries)
+               for c in load_accounts(settings.config_path, account=settings.account)]
     options = PipelineOptions(execute_deletes=execute_deletes)
     schedule = WatchSchedule(interval_s=interval_s, cycles=cycles)
-    result = run_watch(config, settings, options, schedule, on_cycle=_print_cycle)
+    if configs[0].account is not None:  # an `accounts:` list
+        result = run_watch_accounts(configs, settings, options, schedule,
+                                    on_cycle=_print_accounts_cycle)
+    else:
+        result = run_watch(configs[0], settings, options, schedule, on_cycle=_print_cycle)
     console.print(f"watch stopped after {result.cycles} runs; {result.temp_files_removed} "
                   "temp files removed", markup=False)
     if result.exit_code != ExitCode.OK:

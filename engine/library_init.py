@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from engine.config import load_config
+from engine.config import Config, load_config
 from engine.crashpoints import CrashPoints
 from engine.errors import ConfigError, StorageError
 from engine.fsutil import probe_writable
@@ -102,7 +102,13 @@ def run_init(
     """Write the config (when asked) and create the state folder and an empty ledger."""
     values = ConfigValues(library_root, username, session_dir, nas_root, google)
     written = _write_config_if_asked(config_path, values, is_forced=is_forced)
-    config = load_config(config_path)
+    return init_library(load_config(config_path), crash, is_config_written=written, clock=clock)
+
+
+def init_library(config: Config, crash: CrashPoints, *, is_config_written: bool = False,
+                 clock: Clock = utc_now) -> InitResult:
+    """Create one library's state folder and empty ledger, and mark its NAS (each account of
+    an `accounts:` list is initialised by this on its own Config)."""
     try:
         config.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -118,8 +124,8 @@ def run_init(
     marker = _mark_nas(nas, clock) if nas is not None else "no nas.root"
     nas_id = read_nas_id(nas) if nas is not None else None
     return InitResult(
-        config.path, written, config.library_root, ledger.location, not existed, marker, nas,
-        nas_id,
+        config.path, is_config_written, config.library_root, ledger.location, not existed, marker,
+        nas, nas_id,
     )
 
 

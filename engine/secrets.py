@@ -3,7 +3,8 @@
 Invariants:
 - SECRET_NAMES is the one list of photoledger's secrets (plus FOREIGN_SECRET_NAMES, libpq's
   PGPASSWORD): engine.child_env strips every one of them and its `_FILE` twin from a child
-  process's environment.
+  process's environment, and every account's own iCloud password variable
+  (PHOTOLEDGER_ICLOUD_PASSWORD_<NAME>, engine.accounts) with its `_FILE` twin.
 - A secret comes from NAME or from the file NAME_FILE names (Docker secrets), never both: both
   set, a file that cannot be read or an empty file is a ConfigError (one line, exit 3) naming
   the variable and the file, never the value. A file's trailing newline is not part of it.
@@ -48,7 +49,8 @@ def known_values() -> frozenset[str]:
 def is_secret_name(name: str) -> bool:
     """Whether an environment variable holds a secret or names a secret's file."""
     base = name.removesuffix(FILE_SUFFIX)
-    return base in SECRET_NAMES or name in FOREIGN_SECRET_NAMES
+    return (base in SECRET_NAMES or name in FOREIGN_SECRET_NAMES
+            or name.startswith(ICLOUD_PASSWORD + "_"))
 
 
 def read_secret(name: str, environ: Mapping[str, str]) -> str | None:
@@ -72,7 +74,9 @@ def check_secrets(environ: Mapping[str, str], names: Iterable[str] = SECRET_NAME
 def file_values(environ: Mapping[str, str]) -> set[str]:
     """The contents of every readable secret `_FILE` in `environ` (for scrubbing; no errors)."""
     found: set[str] = set()
-    for name in SECRET_NAMES:
+    per_account = {n.removesuffix(FILE_SUFFIX) for n in environ
+                   if n.startswith(ICLOUD_PASSWORD + "_") and n.endswith(FILE_SUFFIX)}
+    for name in (*SECRET_NAMES, *sorted(per_account)):
         path = environ.get(name + FILE_SUFFIX)
         if path:
             try:

@@ -5,6 +5,9 @@ Invariants:
   PHOTOLEDGER_ICLOUD_PASSWORD_FILE names (engine.secrets; both set: ConfigError), a `.env`
   file beside the config file (KEY=VALUE lines), the OS keyring (service `pyicloud://icloud-password`,
   key = Apple ID); an interactive prompt is only ever a callable passed in by the command layer.
+  An account of an `accounts:` list is looked up under its own variable first
+  (PHOTOLEDGER_ICLOUD_PASSWORD_<NAME>, env then `.env`); the unnamed one only when that
+  account is the one acted on (Config.password_variables says which, in order).
 - The session folder is 0700 and every file in it 0600; modes are re-asserted after each login
   because pyicloud rewrites its files after every request.
 - The engine never prompts and never prints.
@@ -98,16 +101,16 @@ def find_password(
     environ: Mapping[str, str],
     dotenv_path: Path | None,
     keyring_lookup: KeyringLookup | None,
+    variables: tuple[str, ...] = (PASSWORD_ENV,),
 ) -> str | None:
     """The password from the non-interactive sources, in their documented order."""
-    from_env = read_secret(PASSWORD_ENV, environ)
-    if from_env:
-        return from_env
-    if dotenv_path is not None:
-        from_file = read_dotenv(dotenv_path).get(PASSWORD_ENV)
-        if from_file:
-            remember(from_file)
-            return from_file
+    for variable in variables:
+        found = read_secret(variable, environ)
+        if not found and dotenv_path is not None:  # read only when the environment has none
+            found = read_dotenv(dotenv_path).get(variable)
+        if found:
+            remember(found)
+            return found
     if keyring_lookup is not None:
         from_keyring = keyring_lookup(username) or None
         remember(from_keyring)
