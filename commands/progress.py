@@ -11,6 +11,8 @@ Invariants:
   timestamps, `--log-format json`): the start with its size, one line per asset that did not
   simply succeed (outcome "ok", shown at `--log-level debug`), and a count at each tenth.
 - Both write to stderr; stdout is for results and JSON only.
+- `reporter_for` also feeds the progress board of the writer the command holds (the web UI's
+  live view), whatever is shown here, `--json` included.
 """
 
 from __future__ import annotations
@@ -33,24 +35,16 @@ from rich.progress import (
 from rich.text import Text
 
 from commands.output import LOG, err_console, human_bytes, log
-from engine.reporting import NullReporter, Reporter
+from engine.progress_board import current_board
+from engine.reporting import (
+    PHASE_VERBS,
+    PROBLEM_OUTCOMES,
+    NullReporter,
+    Reporter,
+    TeeReporter,
+)
 
-# What the first line says each phase is doing.
-PHASE_VERBS = {
-    "download": "downloading",
-    "backup": "copying to the NAS",
-    "verify": "re-reading NAS copies of",
-    "stage": "staging for the Pixel",
-    "resend": "re-sending to the Pixel",
-    "confirm": "confirming on the Pixel",
-    "compress": "compressing",
-    "album-move": "moving to DeletePending",
-    "delete": "deleting from iCloud",
-    "recover": "recovering",
-    "discover": "reading what iCloud holds",
-}
 QUIET_OUTCOMES = frozenset({"ok"})  # plain output: success needs no line of its own
-PROBLEM_OUTCOMES = frozenset({"failed", "mismatched", "quarantined", "partial", "unrepairable"})
 
 
 def asset_line(outcome: str, label: str, detail: str = "", size_bytes: int = 0) -> str:
@@ -176,7 +170,15 @@ class _CountOnly(MofNCompleteColumn):
 
 @contextmanager
 def reporter_for(show_progress: bool, *, quiet: bool = False) -> Iterator[Reporter]:
-    """Rich bars on a terminal, plain lines otherwise; nothing at all when `quiet` (--json)."""
+    """Rich bars on a terminal, plain lines otherwise; nothing at all when `quiet` (--json).
+    Whatever the CLI shows, the writer's progress board (engine.progress_board) is fed too."""
+    with _cli_reporter(show_progress, quiet=quiet) as shown:
+        board = current_board()
+        yield shown if isinstance(board, NullReporter) else TeeReporter(shown, board)
+
+
+@contextmanager
+def _cli_reporter(show_progress: bool, *, quiet: bool) -> Iterator[Reporter]:
     if quiet:
         yield NullReporter()
         return

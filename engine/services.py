@@ -6,6 +6,9 @@ Invariants:
 - Writers hold the writer lock for their whole life, start a SyncRun before any asset event,
   and record RunFinished with their exit code even when they fail.
 - Run-level facts are written only here (`Services`): stages call `record_stage_completed`.
+- Every writer keeps a progress board (engine.progress_board: `<state>/progress.json`, what
+  the web UI shows live) from its run's start to its end, and while it is open SIGTERM stops
+  it as Ctrl-C does (exit 130, RunFinished `interrupted`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
@@ -33,6 +36,8 @@ from engine.icloud.port import IcloudPort
 from engine.ledger import Ledger, open_ledger
 from engine.ledger_check import refuse_damaged_ledger
 from engine.lock import WriterLock
+from engine.progress_board import ProgressBoard, sigterm_stops_writer
+from engine.reporting import NullReporter, Reporter
 from projections.media import MediaProjection
 
 if TYPE_CHECKING:
@@ -71,6 +76,7 @@ class Services:
     crash: CrashPoints
     run: SyncRun | None = None
     lock: WriterLock | None = None
+    progress: Reporter = field(default_factory=NullReporter)  # a writer's progress board
 
     @property
     def run_id(self) -> str:
@@ -156,9 +162,21 @@ def open_writer(
             version=VERSION,
         )
         deps.ledger.save(deps.run)
-        exit_code = ExitCode.INTERNAL
-        try:
+        with _recorded_run(deps, command, settings.clock):
             yield deps
+
+
+@contextmanager
+def _recorded_run(deps: Services, command: str, clock: Clock) -> Iterator[Services]:
+    """RunFinished with the exit code whatever happens; the progress board (and SIGTERM as
+    Ctrl-C) meanwhile."""
+    board = ProgressBoard.start(deps.config.state_dir, command, deps.run_id, clock)
+    deps.progress = board
+    exit_code = ExitCode.INTERNAL
+    with sigterm_stops_writer() as sigterm:
+        try:
+            with board.current():
+                yield deps
             exit_code = ExitCode.OK
         except PhotoledgerError as exc:
             exit_code = exc.exit_code
@@ -167,7 +185,11 @@ def open_writer(
             exit_code = ExitCode.INTERRUPTED
             raise
         finally:
-            _finish_run(deps, exit_code)
+            sigterm.finishing = True
+            try:
+                _finish_run(deps, exit_code)
+            finally:
+                board.finish(run_outcome(exit_code), int(exit_code))
 
 
 @contextmanager
@@ -209,10 +231,14 @@ class PortOnDemand:
             self._port.close()
 
 
+def run_outcome(exit_code: ExitCode) -> str:
+    """The outcome RunFinished records for an exit code ("ok", "interrupted", ...)."""
+    return "ok" if exit_code == ExitCode.OK else exit_code.name.lower()
+
+
 def _finish_run(deps: Services, exit_code: ExitCode) -> None:
     assert deps.run is not None
-    outcome = "ok" if exit_code == ExitCode.OK else exit_code.name.lower()
-    deps.run.record(ev.RunFinished, exit_code=int(exit_code), outcome=outcome)
+    deps.run.record(ev.RunFinished, exit_code=int(exit_code), outcome=run_outcome(exit_code))
     try:
         deps.ledger.save(deps.run)
         deps.projection.catch_up(deps.ledger)

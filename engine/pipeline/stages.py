@@ -29,7 +29,6 @@ from engine.nas.run import NasOptions
 from engine.nas.stage import run_backup_nas
 from engine.notify import Notification
 from engine.pipeline.summary import PipelineOptions, RunSummary, StageDetail, counts_detail
-from engine.reporting import NullReporter
 from engine.services import Services
 from projections.worklists import worklist
 
@@ -40,7 +39,7 @@ def _discover(
     services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary
 ) -> StageDetail:
     options = DiscoverOptions(zone=services.config.settings.icloud.library)
-    result = run_discover(services, port, options, NullReporter())
+    result = run_discover(services, port, options, services.progress)
     return counts_detail(dict(sorted(result.counts.items())), lead=result.mode)
 
 
@@ -48,7 +47,7 @@ def _download(
     services: Services, port: IcloudPort, o: PipelineOptions, s: RunSummary
 ) -> StageDetail:
     options = download_options(services.config, workers=o.download_workers)
-    result = run_download(services, port, options, NullReporter())
+    result = run_download(services, port, options, services.progress)
     if result.has_failures:
         s.partial_stages.add("download")
         s.notifications.append(Notification(
@@ -61,7 +60,7 @@ def _download(
 def _backup_nas(
     services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary
 ) -> StageDetail:
-    summary = run_backup_nas(services, NasOptions(), NullReporter(), port)
+    summary = run_backup_nas(services, NasOptions(), services.progress, port)
     return counts_detail(summary.counts())
 
 
@@ -69,21 +68,21 @@ def _backup_google(
     services: Services, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary
 ) -> StageDetail:
     route = google_route(services.config, os.environ)
-    summary = run_backup_google(services, route, GoogleOptions(), NullReporter())
+    summary = run_backup_google(services, route, GoogleOptions(), services.progress)
     return counts_detail(summary.counts())
 
 
 def _compress(
     services: Services, _p: IcloudPort, _o: PipelineOptions, _s: RunSummary
 ) -> StageDetail:
-    summary = run_compress(services, CompressOptions(), NullReporter())
+    summary = run_compress(services, CompressOptions(), services.progress)
     return counts_detail(summary.counts())
 
 
 def _album_move(
     services: Services, port: IcloudPort, _o: PipelineOptions, _s: RunSummary
 ) -> StageDetail:
-    result = run_album_move(services, port, NullReporter())
+    result = run_album_move(services, port, services.progress)
     counts = {"moved": len(result.moved), "taken_out_by_you": len(result.removals_observed),
               "refused": len(result.refused), "not_eligible": result.not_eligible}
     return StageDetail(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()), counts)

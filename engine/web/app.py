@@ -24,7 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from engine.config import Config
 from engine.services import Runtime
-from engine.web import deletion
+from engine.web import deletion, live, signin
 from engine.web.auth import SESSION_HOURS, Session, Sessions, TokenStore, same_secret
 from engine.web.dashboard import AlarmSource, read_dashboard
 
@@ -66,6 +66,8 @@ def page_routes(web: WebUI) -> list[Route]:
     sessions, CSRF check and templates."""
     return [
         *deletion.routes(web),
+        *live.routes(web),
+        *signin.routes(web),
     ]
 
 

@@ -50,6 +50,7 @@ STATE_FILES = frozenset(
         "ledger.db", "ledger.db-wal", "ledger.db-shm",
         "media.db", "media.db-wal", "media.db-shm",
         "writer.lock", "watch.lock",  # kept empty when free: removing a flock file races
+        "progress.json",  # the last writer's progress board (engine.progress_board)
     }
 )
 
