@@ -92,7 +92,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.AUDIT_FAILED: "`audit` found a deletion without complete evidence at the time",
     ExitCode.PLAN_INVALID: "the deletion plan named is not in the ledger, or its stored hash does "
     "not match its entries",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); everything recorded so far is kept",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGTERM, or Cancel in the web UI); everything "
+    "recorded so far is kept",
 }
 
 
