@@ -222,8 +222,9 @@ def load_accounts(
     if len(configs) > 1 and read_secret(ICLOUD_PASSWORD, env):
         raise ConfigError(
             f"{ICLOUD_PASSWORD} is set but the config has "
-            f"{describe_names([c.account for c in configs])}: set "
-            f"{', '.join(c.password_variables[0] for c in configs)} instead (or pass --account)")
+            f"{describe_names([c.account for c in configs])} and it would go to every Apple ID: "
+            f"unset it and give each account its own "
+            f"({', '.join(c.password_variables[0] for c in configs)}), or pass --account")
     return configs
 
 
