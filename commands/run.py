@@ -46,6 +46,10 @@ def command(
     A stage that fails stops cleanly and the stages depending on it are skipped; the others
     still run. The exit code is 0 when nothing needs you, the failed stage's code, or 15 when
     assets were quarantined or a deletion plan waits. Notifications go out as configured.
+
+    With an `accounts:` list, every account in turn (or only --account NAME): one account's
+    failure does not stop the others, one line per account at the end, and the exit code is
+    the worst account's (the alarm, then a failure, then 15).
     """
     flags = selection_flags(selection)
     configs = tuple(with_library_flag(with_selection_flags(c, flags), libraries)

@@ -67,6 +67,9 @@ def command(
     started by systemd (Type=notify). Notifications go out after every cycle. Exits with the
     last finished cycle's code when that cycle failed (15, needs attention, is not a failure),
     so `--cycles N` exits non-zero when every cycle failed.
+
+    With an `accounts:` list, each cycle runs every account in turn (or only --account NAME),
+    one line per account; the exit code is the last cycle's worst failing account's.
     """
     flags = selection_flags(selection)
     configs = [with_library_flag(with_selection_flags(c, flags), libraries)
