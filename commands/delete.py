@@ -21,12 +21,14 @@ import click
 from rich.text import Text
 
 from commands.context import Settings
+from commands.options import library_option, with_library_flag
 from commands.output import check_nas_damage, console, human_bytes, print_json
 from commands.progress import reporter_for
 from engine.cleanup import run as cleanup
 from engine.cleanup.last_copy import raise_for_damage
 from engine.config import load_config
 from engine.icloud.port import IcloudPort
+from engine.library_passes import one_library
 from engine.services import Services, open_icloud, open_reader, open_writer
 
 
@@ -43,9 +45,9 @@ def command() -> None:
 
 
 def _open(
-    settings: Settings, dry_run: bool
+    settings: Settings, dry_run: bool, libraries: tuple[str, ...]
 ) -> tuple[AbstractContextManager[IcloudPort], AbstractContextManager[Services]]:
-    config = load_config(settings.config_path)
+    config = with_library_flag(load_config(settings.config_path), libraries)
     services = (open_reader(config, settings) if dry_run
                 else open_writer(config, settings, "delete", verify_ledger=True))
     return open_icloud(config), services
@@ -54,12 +56,17 @@ def _open(
 @command.command("plan")
 @click.option("--dry-run", is_flag=True, help="Evaluate and print; record no plan.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@library_option
 @click.pass_obj
-def plan_command(settings: Settings, dry_run: bool, as_json: bool) -> None:
-    """Evaluate the gate for every album-moved asset and record a plan with its evidence."""
-    icloud, opener = _open(settings, dry_run)
+def plan_command(
+    settings: Settings, dry_run: bool, as_json: bool, libraries: tuple[str, ...]
+) -> None:
+    """Evaluate the gate for every album-moved asset and record a plan with its evidence
+    (one library at a time)."""
+    icloud, opener = _open(settings, dry_run, libraries)
     with icloud as port, opener as services:
-        plan = cleanup.run_delete_plan(services, port, dry_run=dry_run)
+        plan = cleanup.run_delete_plan(one_library(services, "delete plan"), port,
+                                       dry_run=dry_run)
     data: dict[str, Any] = {
         "plan_id": None if dry_run else plan.plan_id, "plan_sha256": plan.plan_sha256,
         "would_delete": [e.record_name for e in plan.entries],
@@ -87,9 +94,11 @@ def plan_command(settings: Settings, dry_run: bool, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Run every check; delete and record nothing.")
 @click.option("--force", is_flag=True, help="Go past the mass-delete guard.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@library_option
 @click.pass_obj
 def execute_command(
-    settings: Settings, plan_id: str, dry_run: bool, force: bool, as_json: bool
+    settings: Settings, plan_id: str, dry_run: bool, force: bool, as_json: bool,
+    libraries: tuple[str, ...],
 ) -> None:
     """Re-check the gate for each asset of PLAN_ID and delete it from iCloud.
 
@@ -99,8 +108,9 @@ def execute_command(
     start by asking iCloud, never by deleting again. Exit 17 when a NAS copy re-read wrong
     (that asset stays in DeletePending), 12 when the NAS is not mounted.
     """
-    icloud, opener = _open(settings, dry_run)
-    with icloud as port, opener as services:
+    icloud, opener = _open(settings, dry_run, libraries)
+    with icloud as port, opener as opened:
+        services = one_library(opened, "delete execute")
         with reporter_for(settings.show_progress, quiet=as_json or not settings.show_progress) as r:
             summary = cleanup.run_delete_execute(services, port, plan_id, force=force,
                                                  dry_run=dry_run, reporter=r)

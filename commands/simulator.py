@@ -35,6 +35,15 @@ from simulator.serve import SimulatorOptions, run_simulator
     default=None,
     help="Where --content real keeps encoded media (default: a folder in the temp dir).",
 )
+@click.option(
+    "--shared-library", type=click.Choice(["owner", "participant", "none"]), default="owner",
+    show_default=True,
+    help="The iOS 16+ Shared Library (a SharedSync-<UUID> zone): owned by this account "
+    "(listed in the private database), joined as a participant (the shared database, another "
+    "owner), or none.",
+)
+@click.option("--shared-assets", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Assets in the Shared Library.")
 def command(
     assets: int,
     port: int,
@@ -45,6 +54,8 @@ def command(
     two_factor: TwoFactorMode,
     url_ttl_s: float,
     cache_dir: Path | None,
+    shared_library: Literal["owner", "participant", "none"],
+    shared_assets: int,
 ) -> None:
     """Serve a local iCloud (login, Photos, downloads) with a generated library.
 
@@ -60,6 +71,8 @@ def command(
         two_factor,
         url_ttl_s,
         cache_dir=cache_dir,
+        shared_library=shared_library,
+        shared_assets=shared_assets,
     )
     run_simulator(options, lambda line: console.print(line, markup=False, highlight=False))
 

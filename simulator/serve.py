@@ -40,6 +40,8 @@ class SimulatorOptions:
     username: str = DEFAULT_USERNAME
     password: str = DEFAULT_PASSWORD
     cache_dir: Path | None = None  # where --content real keeps its encoded media
+    shared_library: Literal["owner", "participant", "none"] = "owner"
+    shared_assets: int = 3
 
 
 def default_cache_dir() -> Path:
@@ -51,7 +53,8 @@ def generate_database(options: SimulatorOptions) -> PhotoDatabase:
 
     cache_dir = (options.cache_dir or default_cache_dir()) if options.content == "real" else None
     spec = GeneratorSpec(
-        assets=options.assets, seed=options.seed, content=options.content, cache_dir=cache_dir
+        assets=options.assets, seed=options.seed, content=options.content, cache_dir=cache_dir,
+        shared_library=options.shared_library, shared_assets=options.shared_assets,
     )
     database: PhotoDatabase = generate_library(spec)
     return database
@@ -70,7 +73,8 @@ def build_server(options: SimulatorOptions, database: PhotoDatabase) -> Simulato
 
 def describe(server: SimulatorServer, options: SimulatorOptions) -> list[str]:
     lines = [
-        f"iCloud simulator on {server.base_url} ({options.assets} assets, seed {options.seed})",
+        f"iCloud simulator on {server.base_url} ({options.assets} assets, seed {options.seed}; "
+        f"Shared Library: {_shared_line(options)})",
         f"username: {options.username}",
         f"password: {options.password}",
         f"PHOTOLEDGER_ICLOUD_ENDPOINT={server.base_url}",
@@ -82,6 +86,13 @@ def describe(server: SimulatorServer, options: SimulatorOptions) -> list[str]:
         )
     lines.append("Ctrl-C stops it.")
     return lines
+
+
+def _shared_line(options: SimulatorOptions) -> str:
+    if options.shared_library == "none":
+        return "none"
+    where = "joined, shared database" if options.shared_library == "participant" else "owned"
+    return f"{options.shared_assets} assets, {where}"
 
 
 def run_simulator(

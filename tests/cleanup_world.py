@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from engine import events as ev
@@ -166,12 +166,15 @@ def configure_cleanup(library: Library, **cleanup: Any) -> Library:
 @contextmanager
 def open_cleanup_world(
     tmp_path: Path, *, assets: int = 10, seed: int = 5, size_scale: float = TINY_SCALE,
+    shared_assets: int = 0, shared_library: Literal["owner", "participant", "none"] = "owner",
     **cleanup: Any,
 ) -> Iterator[CleanupWorld]:
     """A world with the NAS configured and its marker written; nothing discovered yet
-    (`size_scale` 1.0: photo-sized files, for benchmarks)."""
+    (`size_scale` 1.0: photo-sized files, for benchmarks; `shared_assets`: a Shared Library,
+    see open_world)."""
     settings = {"keep_recent_days": 0, "max_delete": 1000, "max_delete_fraction": 1.0, **cleanup}
-    with open_world(tmp_path, assets=assets, seed=seed, size_scale=size_scale) as world:
+    with open_world(tmp_path, assets=assets, seed=seed, size_scale=size_scale,
+                    shared_assets=shared_assets, shared_library=shared_library) as world:
         nas_root = tmp_path / "nas"
         nas_root.mkdir()
         library = configure_cleanup(with_nas(world.library, nas_root), **settings)

@@ -70,6 +70,8 @@ from engine.icloud.records import (
     sort_records,
 )
 from engine.icloud.scan import SeenNames, scan_listing
+from engine.icloud.zones import PRIMARY_ZONE, RemoteLibrary, ZoneRouter
+from engine.libraries import unknown_zone_message
 
 PAGE_SIZE = 100  # assets per page: Apple's own page size (200 records with their masters)
 LOOKUP_BATCH = 200
@@ -87,33 +89,38 @@ class PyicloudPort:
         calls: CallCounts,
         *,
         page_size: int = PAGE_SIZE,
+        shared: CloudKitClient | None = None,
     ) -> None:
         self.calls = calls
         self._login = login
-        self._ck = cloudkit
+        self._router = ZoneRouter(cloudkit, shared or CloudKitClient(login, database="shared"))
         self._content = content
         self._page_size = page_size
 
     def login(self) -> None:
         self._login.login()
 
+    def list_libraries(self) -> list[RemoteLibrary]:
+        """The account's Photos libraries (zones/list on the private and shared databases)."""
+        return self._router.libraries()
+
     def zone_sync_token(self, zone: str) -> str:
-        data = self._ck.post("zones/list", {})
-        names: list[str] = []
-        for entry in data.get("zones") or []:
-            zone_info = entry.get("zoneID") if isinstance(entry, dict) else None
-            token = entry.get("syncToken") if isinstance(entry, dict) else None
-            if not isinstance(zone_info, dict):
-                continue
-            names.append(str(zone_info.get("zoneName")))
-            if zone_info.get("zoneName") == zone and isinstance(token, str) and token:
-                return token
-        if zone not in names:
-            raise UnknownZoneError(unknown_zone_message(zone, names))
-        raise IcloudError(f"iCloud listed no sync token for the Photos zone {zone}")
+        listed = (self._router.list_zones("private") if zone == PRIMARY_ZONE
+                  else self._router.libraries())
+        found = next((lib for lib in listed if lib.zone == zone), None)
+        if found is None:
+            everything = listed if zone != PRIMARY_ZONE else self._router.libraries()
+            raise UnknownZoneError(unknown_zone_message(zone, everything))
+        if not found.sync_token:
+            raise IcloudError(f"iCloud listed no sync token for the Photos zone {zone}")
+        return found.sync_token
 
     def count_assets(self, zone: str) -> int:
         return self._count(zone, LIBRARY.count_index)
+
+    def count_index(self, zone: str, index_id: str) -> int:
+        """iCloud's count of one index (a smart folder's, `<index>:<album id>` an album's)."""
+        return self._count(zone, index_id)
 
     def scan_pages(self, zone: str, *, workers: int) -> Iterator[ScanPage]:
         """Every asset of the library (hidden ones too), page by page, each once."""
@@ -129,7 +136,9 @@ class PyicloudPort:
             )
 
     def changes_since(self, zone: str, sync_token: str) -> Iterator[ChangePage]:
-        return iter_change_pages(self._ck.post, zone, sync_token, self._lookup_records)
+        return iter_change_pages(
+            partial(self._router.post, zone), zone, sync_token, self._lookup_records
+        )
 
     def lookup_assets(self, zone: str, record_names: list[str]) -> ScanPage:
         """Fresh records (and download URLs) for these assets."""
@@ -165,7 +174,8 @@ class PyicloudPort:
                 assets_wanted=self._page_size,
                 parent_id=album.record_name,
             )
-            names = _member_names(self._ck.post("records/query", body).get("records"))
+            answer = self._router.post(zone, "records/query", body)
+            names = _member_names(answer.get("records"))
             if not names:
                 return
             start += len(names)
@@ -211,7 +221,7 @@ class PyicloudPort:
                 return album
         position = max((0, *(a.position for a in albums))) + 1
         record_name, body = create_album_body(zone, name, position)
-        answer = self._ck.post("records/modify", body)
+        answer = self._router.post(zone, "records/modify", body)
         refused = record_errors(answer).get(record_name)
         if refused is not None:
             raise RecordRefusedError(f"iCloud refused to create album {name!r}: {refused[0]}")
@@ -228,7 +238,7 @@ class PyicloudPort:
         for start in range(0, len(record_names), ALBUM_BATCH):
             batch = record_names[start : start + ALBUM_BATCH]
             body = add_to_album_body(zone, album.record_name, batch)
-            answer = self._ck.post("records/modify", body)
+            answer = self._router.post(zone, "records/modify", body)
             errors = record_errors(answer)
             for name in batch:
                 code, reason = errors.get(relation_name(name, album.record_name), ("", ""))
@@ -238,7 +248,8 @@ class PyicloudPort:
 
     def soft_delete(self, zone: str, record_name: str, change_tag: str) -> None:
         """Move one asset to Recently Deleted; CONFLICT when `change_tag` is not current."""
-        answer = self._ck.post("records/modify", soft_delete_body(zone, record_name, change_tag))
+        body = soft_delete_body(zone, record_name, change_tag)
+        answer = self._router.post(zone, "records/modify", body)
         refused = record_errors(answer).get(record_name)
         if refused is None:
             return
@@ -258,7 +269,7 @@ class PyicloudPort:
         tag = envelope_str(record, "recordChangeTag") or ""
         if not flag_value(record, "isDeleted"):
             return RecoverOutcome(kind="not-deleted", record_name=record_name, change_tag=tag)
-        answer = self._ck.post("records/modify", recover_body(zone, record_name, tag))
+        answer = self._router.post(zone, "records/modify", recover_body(zone, record_name, tag))
         refused = record_errors(answer).get(record_name)
         if refused is None:
             new_tag = saved_change_tag(answer, record_name)
@@ -291,7 +302,7 @@ class PyicloudPort:
         raise IcloudError(f"iCloud's lookup did not answer for {record_name}")
 
     def _require_indexed(self, zone: str) -> None:
-        data = self._ck.post("records/query", indexing_state_body(zone))
+        data = self._router.post(zone, "records/query", indexing_state_body(zone))
         records = data.get("records") or []
         state = str_value(records[0], "state") if records else None
         if state != "FINISHED":
@@ -301,7 +312,9 @@ class PyicloudPort:
             )
 
     def _count(self, zone: str, index_id: str) -> int:
-        data = self._ck.post("internal/records/query/batch", count_body(zone, index_id))
+        data = self._router.post(
+            zone, "internal/records/query/batch", count_body(zone, index_id)
+        )
         try:
             value = data["batch"][0]["records"][0]["fields"]["itemCount"]["value"]
             return max(0, int(value))
@@ -312,7 +325,8 @@ class PyicloudPort:
         self, zone: str, listing: Listing, start: int, wanted: int
     ) -> tuple[ScanPage, int]:
         body = list_page_body(zone, listing.list_type, start_rank=start, assets_wanted=wanted)
-        sorted_records = sort_records(zone, self._ck.post("records/query", body).get("records"))
+        answer = self._router.post(zone, "records/query", body)
+        sorted_records = sort_records(zone, answer.get("records"))
         return self._complete_page(zone, sorted_records), len(sorted_records.assets)
 
     def _complete_page(self, zone: str, sorted_records: SortedRecords) -> ScanPage:
@@ -329,14 +343,16 @@ class PyicloudPort:
         records: list[Any] = []
         for start in range(0, len(record_names), LOOKUP_BATCH):
             batch = record_names[start : start + LOOKUP_BATCH]
-            answer = self._ck.post("records/lookup", lookup_body(zone, batch)).get("records")
+            body = lookup_body(zone, batch)
+            answer = self._router.post(zone, "records/lookup", body).get("records")
             records.extend(answer if isinstance(answer, list) else [])
         return records
 
     def _album_records(self, zone: str, parent: str | None) -> Iterator[Any]:
         continuation: str | None = None
         while True:
-            data = self._ck.post("records/query", album_list_body(zone, parent, continuation))
+            body = album_list_body(zone, parent, continuation)
+            data = self._router.post(zone, "records/query", body)
             records = data.get("records")
             yield from records if isinstance(records, list) else []
             marker = data.get("continuationMarker")
@@ -359,19 +375,3 @@ def _member_names(records: Any) -> list[str]:
         if name:
             names[name] = None
     return list(names)
-
-
-def unknown_zone_message(zone: str, names: list[str]) -> str:
-    """Which zone was asked for and the ones the account has, each with what it holds."""
-    listed = ", ".join(f"{zone_kind(name)} {name}" for name in names) or "none"
-    return (f"this iCloud account has no Photos library {zone!r} (icloud.library); "
-            f"its libraries: {listed}")
-
-
-def zone_kind(name: str) -> str:
-    """What a Photos zone holds, from Apple's naming of its id."""
-    if name == "PrimarySync":
-        return "personal library"
-    if name.startswith("SharedSync-"):
-        return "Shared Library"
-    return "zone"

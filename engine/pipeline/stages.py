@@ -25,6 +25,7 @@ from engine.download.options import download_options
 from engine.download.stage import run_download
 from engine.google.run import GoogleOptions, google_route, run_backup_google
 from engine.icloud.port import IcloudPort
+from engine.library_passes import per_library
 from engine.nas.run import NasOptions
 from engine.nas.stage import run_backup_nas
 from engine.notify import Notification
@@ -114,7 +115,7 @@ def _delete(
 
 
 STAGE_FUNCTIONS: dict[str, StageFn] = {
-    "discover": _discover, "download": _download, "backup-nas": _backup_nas,
-    "backup-google": _backup_google, "compress": _compress, "album-move": _album_move,
-    "delete": _delete,
+    "discover": per_library(_discover), "download": per_library(_download),
+    "backup-nas": _backup_nas, "backup-google": _backup_google, "compress": _compress,
+    "album-move": per_library(_album_move), "delete": per_library(_delete),
 }

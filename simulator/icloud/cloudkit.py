@@ -13,8 +13,11 @@ Invariants:
   the compaction horizon) makes changes/zone answer, inside the zone entry, serverErrorCode
   BAD_REQUEST with reason "client knowledge differs from server knowledge"; pyicloud raises
   CloudKitApiError for it and a client falls back to a full scan.
-- The shared database holds no zones: this account owns its Shared Library zone, which lists
-  in the private database as `SharedSync-<UUID>`, as it does for the library's owner.
+- A Shared Library (`SharedSync-<UUID>`) lists in the private database for its owner, and in
+  the shared database (with the owner's ownerRecordName) for a participant; each zone answers
+  only in its own database, and a shared-database request must name the zone's owner
+  (zoneID.ownerRecordName), else ZONE_NOT_FOUND, as CloudKit does. Shared Libraries hold no
+  user albums (CPLAlbumByPositionLive answers no records there).
 - desiredKeys is ignored: records always carry every field.
 - Content bytes and the realities tests aim at records (refusals, damaged fields, content
   twins) are served by serving.py and realities.py; this class only routes to them.
@@ -101,9 +104,20 @@ class CloudKitPhotoDatabase:
             handler = self._ops.get(op)
             if handler is None:
                 return _error(400, "BAD_REQUEST", f"unknown operation {op}")
-            if database != "private":
-                return _error(404, "ZONE_NOT_FOUND", "no zones in the shared database")
+            if not all(self._is_in(database, z) for z in _zone_ids(body)):
+                return _error(404, "ZONE_NOT_FOUND", f"zone does not exist in the {database} "
+                              "database")
             return handler(body, ctx)
+
+    def _is_in(self, database: str, zone_id: dict[str, Any]) -> bool:
+        """Whether the zone a request names answers in `database` (unknown zones pass: the
+        handlers answer them as before)."""
+        zone = self.state.zone(str(zone_id.get("zoneName") or PRIMARY_ZONE))
+        if zone is None:
+            return database == "private"
+        if zone.database != database:
+            return False
+        return database == "private" or zone_id.get("ownerRecordName") == zone.owner_record_name
 
     def _zone_of(self, body: dict[str, Any]) -> Zone | None:
         zone_id = body.get("zoneID") or {}
@@ -112,20 +126,16 @@ class CloudKitPhotoDatabase:
     # --- zones --------------------------------------------------------------------------------
 
     def _zones_list(self, database: str) -> dict[str, Any]:
-        if database != "private":
-            return {"zones": []}
         zones = [
             {"zoneID": z.zone_id(), "syncToken": z.log.token_for(), "atomic": True}
             for z in self.state.zones.values()
+            if z.database == database
         ]
         return {"zones": zones}
 
     def _changes_database(self, database: str) -> dict[str, Any]:
-        zones = (
-            []
-            if database != "private"
-            else [{"zoneID": z.zone_id()} for z in self.state.zones.values()]
-        )
+        zones = [{"zoneID": z.zone_id()} for z in self.state.zones.values()
+                 if z.database == database]
         total = sum(z.log.seq for z in self.state.zones.values())
         return {"zones": zones, "moreComing": False, "syncToken": f"db-{self.state.epoch}-{total}"}
 
@@ -335,6 +345,17 @@ class CloudKitPhotoDatabase:
             )
         except UnknownRecordError:
             return None
+
+
+def _zone_ids(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every zoneID a request names: its own, its batch items' and its zone requests'."""
+    nested = any(isinstance(body.get(key), list) for key in ("batch", "zones"))
+    found = [body.get("zoneID") or {}] if "zoneID" in body or not nested else []
+    for key in ("batch", "zones"):
+        items = body.get(key)
+        found += [i.get("zoneID") or {} for i in items if isinstance(i, dict)] if isinstance(
+            items, list) else []
+    return [z for z in found if isinstance(z, dict)]
 
 
 def _entry_has_name(entry: Entry, name: str) -> bool:

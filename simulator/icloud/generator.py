@@ -12,6 +12,9 @@ Invariants:
   different assets, hostile and unicode filenames, one asset without filenameEnc, one whose
   filenameEnc is not UTF-8, favorites, hidden and deleted assets, captions, GPS, time zones and
   a 1965 scan. From 16 assets on, every library holds one of each special (generator_specials).
+- The Shared Library (`SharedSync-<UUID>`, `shared_assets` assets, the first a favourite)
+  belongs to this account ("owner"), is joined ("participant": the shared database), or is
+  absent ("none"); the role changes nothing else in the library.
 - Albums: "Family", a folder "Trips" holding "Paris", "Rome" and a folder "2021" holding
   "Lisbon", and "Best of 2019"; the asset at DESCRIBED_INDEX (3) is in all five and has a
   caption, a description, keywords, a place and the favourite flag. Some assets have
@@ -65,6 +68,9 @@ class GeneratorSpec:
     include_malformed_fields: bool = False
     include_content_twin: bool = False
     shared_assets: int = 3
+    # The Shared Library as this account sees it: "owner" (a SharedSync zone in the private
+    # database), "participant" (in the shared database, owned by another user), or "none".
+    shared_library: Literal["owner", "participant", "none"] = "owner"
     cache_dir: Path | None = None  # required for content="real"
     size_scale: float = 1.0  # multiplies fast-content sizes (tests may want small files)
     pixel_scale: float = 1.0  # multiplies real-content width and height (small, fast media)
@@ -85,8 +91,7 @@ def generate_library(spec: GeneratorSpec) -> CloudKitPhotoDatabase:
     state.empty_change_page_every = spec.empty_change_page_every
     plans = plan_assets(spec, rng, state)
     damage = apply_specials(spec, plans)
-    shared_zone = state.add_zone(f"SharedSync-{_uuid(rng)}")
-    shared_plans = plan_shared_assets(spec, rng, state, shared_zone.name)
+    shared_plans = _add_shared_library(spec, rng, state)
     if spec.content == "real":
         from simulator.icloud.generator_real import materialise_real_content
 
@@ -104,6 +109,21 @@ def generate_library(spec: GeneratorSpec) -> CloudKitPhotoDatabase:
     if spec.include_content_twin:
         add_generated_twin(state, plans, GENERATED_AT_MS)
     return CloudKitPhotoDatabase(state)
+
+
+def _add_shared_library(
+    spec: GeneratorSpec, rng: random.Random, state: PhotoLibraryState
+) -> list[AssetPlan]:
+    """The iOS 16+ Shared Library zone and its assets, as the spec's role sees it."""
+    name = f"SharedSync-{_uuid(rng)}"  # drawn for every role: the rest of the library stays
+    if spec.shared_library == "none":
+        return []
+    if spec.shared_library == "participant":
+        sharer = "_" + hashlib.blake2b(f"sharer|{spec.seed}".encode(), digest_size=16).hexdigest()
+        zone = state.add_zone(name, database="shared", owner=sharer)
+    else:
+        zone = state.add_zone(name)
+    return plan_shared_assets(spec, rng, state, zone.name)
 
 
 def _uuid(rng: random.Random) -> str:

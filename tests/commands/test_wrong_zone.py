@@ -41,8 +41,8 @@ def test_a_wrong_shared_library_id_is_a_config_error_listing_the_zones(tmp_path:
         assert code == ExitCode.CONFIG, stderr
         [line] = stderr.splitlines()[-1:]
         assert line.startswith("photoledger: error: ") and "icloud.library" in line
-        assert WRONG in line and "personal library PrimarySync" in line
-        assert f"Shared Library {shared[0]}" in line
+        assert WRONG in line and "Personal Library (PrimarySync)" in line
+        assert f"Shared Library ({shared[0]})" in line
 
         code, stdout, _ = photoledger(world, "run", "--json")  # the run says the same
         stages = {s["stage"]: s for s in json.loads(stdout)["stages"]}

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from commands.context import Settings
@@ -111,10 +111,14 @@ class World:
 
 @contextmanager
 def open_world(
-    tmp_path: Path, *, assets: int = ASSETS, size_scale: float = TINY_SCALE, seed: int = 5
+    tmp_path: Path, *, assets: int = ASSETS, size_scale: float = TINY_SCALE, seed: int = 5,
+    shared_assets: int = 0, shared_library: Literal["owner", "participant", "none"] = "owner",
 ) -> Iterator[World]:
+    """`shared_assets` > 0: a Shared Library with that many assets, owned by the account or
+    (`shared_library="participant"`) joined, in the shared database."""
     spec = GeneratorSpec(
-        assets=assets, seed=seed, include_malformed=False, shared_assets=0, size_scale=size_scale
+        assets=assets, seed=seed, include_malformed=False, shared_assets=shared_assets,
+        size_scale=size_scale, shared_library=shared_library,
     )
     database = generate_library(spec)
     library = make_library(tmp_path)
