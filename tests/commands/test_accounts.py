@@ -17,6 +17,7 @@ from engine.config import load_config
 from engine.crashpoints import CrashPoints
 from engine.errors import ExitCode
 from engine.ledger import open_ledger
+from engine.lock import WriterLock
 from simulator.icloud.cloudkit import CloudKitPhotoDatabase
 from simulator.icloud.generator import GeneratorSpec, generate_library
 from simulator.serve import SimulatorOptions, run_simulator
@@ -166,6 +167,15 @@ def test_run_goes_through_both_accounts_and_one_failure_never_stops_the_other(
         code, out, err = world.cli(["--account", "bob", "run", "--json"])
         assert code == ExitCode.OK, err
         assert [a["account"] for a in json.loads(out)["accounts"]] == ["bob"]
+
+        # An error before any stage (alice's library locked by another process) is alice's
+        # outcome; bob still runs.
+        with WriterLock(tmp_path / "alice" / ".photoledger" / "writer.lock", "backup-nas"):
+            code, out, err = world.cli(["run", "--json"])
+        alice, bob = json.loads(out)["accounts"]
+        assert code == alice["exit_code"] == ExitCode.LOCKED, err
+        assert alice["stages"] == [] and "library is locked by" in alice["error"]
+        assert bob["exit_code"] == ExitCode.OK and bob["stages"]
 
 
 def test_commands_for_one_account_need_account(tmp_path: Path) -> None:
