@@ -44,6 +44,9 @@ from simulator.serve import SimulatorOptions, run_simulator
 )
 @click.option("--shared-assets", type=click.IntRange(min=0), default=3, show_default=True,
               help="Assets in the Shared Library.")
+@click.option("--accounts", type=click.IntRange(1, 9), default=1, show_default=True,
+              help="Apple IDs to serve: the 2nd and later (demo2@photoledger.test, ...) have "
+              "their own password and library (the next seeds); for an `accounts:` config.")
 def command(
     assets: int,
     port: int,
@@ -54,6 +57,7 @@ def command(
     two_factor: TwoFactorMode,
     url_ttl_s: float,
     cache_dir: Path | None,
+    accounts: int,
     shared_library: Literal["owner", "participant", "none"],
     shared_assets: int,
 ) -> None:
@@ -71,6 +75,7 @@ def command(
         two_factor,
         url_ttl_s,
         cache_dir=cache_dir,
+        accounts=accounts,
         shared_library=shared_library,
         shared_assets=shared_assets,
     )

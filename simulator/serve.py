@@ -7,10 +7,13 @@ Invariants:
 - Ctrl-C is the normal way out of `run_simulator` and returns 0 (the server is stopped first).
 - Everything a client needs (endpoint, username, password, how to get a 2FA code) is emitted
   before the first request can arrive.
+- `accounts` > 1 serves more Apple IDs (demo2@..., demo3@...), each with its own password
+  and its own library generated from the next seed (so no record, asset or file is shared).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import threading
 from collections.abc import Callable
@@ -40,6 +43,7 @@ class SimulatorOptions:
     username: str = DEFAULT_USERNAME
     password: str = DEFAULT_PASSWORD
     cache_dir: Path | None = None  # where --content real keeps its encoded media
+    accounts: int = 1  # Apple IDs served; the 2nd and later: extra_account_options
     shared_library: Literal["owner", "participant", "none"] = "owner"
     shared_assets: int = 3
 
@@ -103,13 +107,29 @@ def run_simulator(
 ) -> int:
     """Serve until `stop` is set or Ctrl-C; returns the exit code (0)."""
     server = build_server(options, database_factory(options))
+    extras = extra_account_options(options)
+    for extra in extras:
+        server.add_account(SimAccount(extra.username, extra.password, database_factory(extra),
+                                      two_factor=extra.two_factor))
     stop = stop or threading.Event()
     with server:
         for line in describe(server, options):
             emit(line)
+        for extra in extras:
+            emit(f"also: username {extra.username}, password {extra.password} "
+                 f"({extra.assets} assets, seed {extra.seed})")
         try:
             while not stop.wait(0.5):
                 pass
         except KeyboardInterrupt:
             emit("stopping")
     return 0
+
+
+def extra_account_options(options: SimulatorOptions) -> list[SimulatorOptions]:
+    """The options of the 2nd and later accounts: own username, password and seed."""
+    local, _, domain = DEFAULT_USERNAME.partition("@")
+    return [dataclasses.replace(options, username=f"{local}{n}@{domain}",
+                                password=f"{DEFAULT_PASSWORD}-{n}", seed=options.seed + n - 1,
+                                accounts=1)
+            for n in range(2, options.accounts + 1)]
