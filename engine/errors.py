@@ -48,7 +48,9 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CONFIG: "bad configuration: unknown key, wrong type, missing value, missing folder, "
     "or a configured tool (ffmpeg, ffprobe, exiftool) that cannot be run; or an `icloud.library` "
     "the iCloud account does not have (the message lists its libraries); or a `selection` album "
-    "(`--album`, `--exclude-album`) the library does not have (the message lists its albums)",
+    "(`--album`, `--exclude-album`) the library does not have (the message lists its albums); "
+    "or two `accounts:` sharing a folder, a ledger or a Syncthing folder (naming both), or the "
+    "unnamed PHOTOLEDGER_ICLOUD_PASSWORD set while several accounts run",
     ExitCode.LOCKED: "another photoledger process holds the library's writer lock",
     ExitCode.LEDGER_DAMAGED: "the ledger is missing, corrupt or truncated; nothing was written",
     ExitCode.STORAGE: "the library or its state folder cannot be written (read-only, "
