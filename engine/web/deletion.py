@@ -84,8 +84,8 @@ class DeletionPages:
         made = await run_in_threadpool(make_plan, self.web.config, self.web.runtime)
         if isinstance(made, ActionError):
             return self.web.render(request, "deletion_refused.html",
-                                   409 if made.is_locked else 500, error=made,
-                                   action="No plan was made")
+                                   409 if made.is_locked else 503, error=made,
+                                   action="No plan was made", csrf=checked[0].csrf)
         return RedirectResponse(f"/deletion/plans/{made.plan_id}", status_code=303)
 
     def plan(self, request: Request) -> Response:
@@ -113,7 +113,7 @@ class DeletionPages:
         checked = await self.web.checked_form(request)
         if isinstance(checked, Response):
             return checked
-        _session, form = checked
+        session, form = checked
         plan_id = str(request.path_params["plan_id"])
         if not HEX_ID.fullmatch(plan_id):
             return self.web.render(request, "error.html", 404,
@@ -134,6 +134,7 @@ class DeletionPages:
         summary = result.summary
         return self.web.render(
             request, "deletion_result.html", status, result=result, plan_id=plan_id,
+            csrf=session.csrf,
             rows=outcome_rows(summary), freed=human_bytes(summary.freed_bytes if summary else 0),
             reread=human_bytes(summary.nas_reread_bytes if summary else 0))
 

@@ -126,10 +126,13 @@ def read_plan(config: Config, runtime: Runtime, plan_id: str) -> PlanView | None
         waiting = any(w.plan_id == plan_id for w in waiting_plans(services.projection))
         guard = decide_mass_delete_guard(len(entries), library_asset_count(services.projection),
                                          config.settings, had_io_error=False)
+        blocked = blocked_now(scope)
+        refused = {b.asset_id: b.reasons for b in blocked}
         return PlanView(
             plan_id=plan_id, plan_sha256=row.plan_sha256, planned=when(row.planned_at_utc),
-            entries=[_evidence(e, states.get(e.asset_id), plan_id) for e in entries],
-            blocked=blocked_now(scope), freed_bytes=sum(e.icloud_size_bytes for e in entries),
+            entries=[_evidence(e, states.get(e.asset_id), plan_id, refused.get(e.asset_id))
+                     for e in entries],
+            blocked=blocked, freed_bytes=sum(e.icloud_size_bytes for e in entries),
             needs_force=guard, status=_status(row, waiting),
         )
 
@@ -159,11 +162,15 @@ def _status(row: PlanRow, is_waiting: bool) -> str:
     return "waiting" if is_waiting else "not executed (a later execution overtook it)"
 
 
-def _evidence(entry: PlanEntry, state: MediaState | None, plan_id: str) -> AssetEvidence:
+def _evidence(entry: PlanEntry, state: MediaState | None, plan_id: str,
+              refused: list[str] | None) -> AssetEvidence:
+    """One entry's evidence; `refused`: the gate's reasons when it refuses the asset now."""
     state = state or MediaState(record_name=entry.record_name)
     pixel = (f"{when(entry.google_verified_at_utc)} ({entry.google_device_id})"
              if entry.google_verified_at_utc else "not required")
     outcome, is_pending = _outcome(state, plan_id)
+    if is_pending and refused:
+        outcome = f"{outcome}; the gate refuses it now: {'; '.join(refused)}"
     return AssetEvidence(
         asset_id=entry.asset_id, label=label_of(state), kind=state.kind or "-",
         captured=when(state.captured_at_utc), size=human_bytes(entry.icloud_size_bytes),

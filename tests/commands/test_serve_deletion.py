@@ -132,6 +132,7 @@ def test_deletion_pages_guard_every_step_and_execute_runs_the_gate(tmp_path: Pat
             assert outcome.count('<tr class="not-deleted">') == 1
             after = session.get(f"{url}/deletion/plans/{plan_id}").text
             assert f"executed: {len(names) - 1} deleted" in after
+            assert "the gate refuses it now: the NAS copy does not match" in after
             with cw.reader() as services:
                 assert read_waiting_plan(services) is None  # executed: no longer waiting
             assert "waits for your review" not in session.get(f"{url}/").text
