@@ -125,6 +125,13 @@ def _print_plan(summary: DownloadSummary, only_filenames: bool, as_json: bool) -
         console.print(Text(relpath if only_filenames else f"would download {relpath}"))
     if not only_filenames:
         console.print(f"{len(summary.planned_relpaths)} files would be downloaded")
+        _print_not_selected(summary)
+
+
+def _print_not_selected(summary: DownloadSummary) -> None:
+    if summary.not_selected:
+        console.print(f"{summary.not_selected} assets waiting for a download are outside the "
+                      "selection (not fetched by this command)", markup=False, highlight=False)
 
 
 def _print_summary(summary: DownloadSummary) -> None:
@@ -136,6 +143,7 @@ def _print_summary(summary: DownloadSummary) -> None:
         + (f", gone from iCloud {summary.remote_deleted}" if summary.remote_deleted else "")
         + f"; {human_bytes(summary.bytes_downloaded)} in {summary.elapsed_s:.1f} s"
     )
+    _print_not_selected(summary)
     if summary.sidecars_written or summary.sidecars_rewritten or summary.sidecars_failed:
         console.print(
             f"sidecars: {summary.sidecars_written} written, {summary.sidecars_rewritten} "

@@ -27,6 +27,7 @@ from engine.nas.stage import run_verify_nas
 from engine.reporting import NullReporter
 from projections.worklists import worklist
 from tests.cleanup_world import CleanupWorld, open_cleanup_world, prepare
+from tests.commands.test_selection_cleanup import with_selection
 from tests.factories import run_cli
 from tests.scenarios.fault_world import ZONE, asset_id
 from tests.sim import PASSWORD
@@ -170,6 +171,7 @@ def test_a_hidden_photo_in_delete_pending_is_not_mistaken_for_one_taken_out(
 ) -> None:
     # iCloud's album listings never show hidden photos; membership is asked of the relation.
     with open_cleanup_world(tmp_path) as cw:
+        with_selection(cw.world, "  hidden: include\n")  # the default skips hidden photos
         state = cw.world.state
         hidden = sorted(a.record_name for a in state.primary().assets.values() if not a.is_deleted)
         for name in hidden[:3]:

@@ -191,3 +191,42 @@ def test_bad_selection_values_are_one_line_each(world: World, cli: Cli) -> None:
         assert lines[0].startswith("photoledger: error: ") and text in lines[0], lines[0]
     assert "smart albums: Favorites, Videos, Live" in cli("download", "--album", "x")[2]
     assert downloaded(world) == set()  # none of these downloaded anything
+
+
+def test_keys_with_flags_over_them_in_run_watch_and_download(world: World, cli: Cli) -> None:
+    path = world.library.config_path
+    text = path.read_text()
+    assert "  skip_videos: false\n" in text and "  exclude_albums: []\n" in text
+    path.write_text(text.replace("  skip_videos: false\n", "  skip_videos: true\n")
+                    .replace("  exclude_albums: []\n", "  exclude_albums: [Family]\n"))
+    rows = [a for a in visible(world) if not a.is_hidden]
+    videos = {a.record_name for a in rows if is_video(world, a)}
+    family = {a.record_name for a in rows if in_album(world, a, "Family")}
+    paris = {a.record_name for a in rows if in_album(world, a, "Paris")}
+    everything = {a.record_name for a in rows}
+    assert videos and family and paris and paris - family
+
+    # run: the config's keys.
+    code, stdout, stderr = cli("run", "--json")
+    assert code in (0, 15), stderr
+    assert downloaded(world) == everything - videos - family
+
+    # watch: a flag overrides its key only (videos back in; Paris excluded instead of Family).
+    code, _, stderr = cli("watch", "--cycles", "1", "--interval", "0", "--no-skip-videos",
+                          "--exclude-album", "Trips/Paris")
+    assert code in (0, 15), stderr
+    after_run = everything - videos - family
+    assert downloaded(world) == (everything - paris) | (after_run & paris)
+
+    # download: the keys again; what waits outside the selection is said, not fetched.
+    code, stdout, _ = cli("download", "--dry-run")
+    assert code == 0 and planned(stdout) == set() and "0 files would be downloaded" in stdout
+    waiting = everything - downloaded(world)
+    assert waiting and waiting <= paris
+    assert f"{len(waiting)} assets waiting for a download are outside" in stdout
+    for command in ("download", "run", "watch"):
+        code, stdout, _ = cli(command, "--help")
+        assert code == 0 and all(flag in stdout for flag in (
+            "--skip-videos", "--skip-photos", "--skip-live-photos", "--live-photo-size",
+            "--recent", "--until-found", "--skip-created-before", "--skip-created-after",
+            "--album", "--exclude-album", "--hidden"))
