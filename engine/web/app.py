@@ -24,7 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from engine.config import Config
 from engine.services import Runtime
-from engine.web import deletion, live, signin
+from engine.web import assets, deletion, live, signin
 from engine.web.auth import SESSION_HOURS, Session, Sessions, TokenStore, same_secret
 from engine.web.dashboard import AlarmSource, read_dashboard
 
@@ -66,6 +66,7 @@ def page_routes(web: WebUI) -> list[Route]:
     sessions, CSRF check and templates."""
     return [
         *deletion.routes(web),
+        *assets.routes(web),
         *live.routes(web),
         *signin.routes(web),
     ]
@@ -81,7 +82,7 @@ class WebUI:
         self.token_store = token_store
         self.secure_cookies = secure_cookies
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
-        self.sessions = Sessions()
+        self.sessions = Sessions(token_store)
         # Page modules add the dashboard's extra alarms here from their routes(web).
         self.alarm_sources: list[AlarmSource] = []
 

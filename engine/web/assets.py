@@ -35,7 +35,7 @@ from engine.web.assets_words import (
     icloud_words,
     when_words,
 )
-from engine.web.units import human_bytes
+from engine.web.units import human_bytes, with_code
 from projections.albums import known_albums
 from projections.asset_search import AssetQuery, run_commands, search_assets
 
@@ -143,11 +143,15 @@ def read_asset_page(services: Services, asset_id: UUID) -> AssetPage:
         copies=copies_of(state),
         albums=[a.path or f"{a.name or a.album_id} (removed)" for a in history.albums],
         albums_line=albums_words(history.albums),
-        icloud_line=icloud_words(history.asset_id, history.icloud),
+        icloud_line=_marked(icloud_words(history.asset_id, history.icloud)),
         deletions=[_story(s.plan_id, s.requested_at_utc, s.outcome, s.problems)
                    for s in history.deletions],
         entries=[entry_words(e, named, commands) for e in reversed(history.entries)],
     )
+
+
+def _marked(text: str | None) -> str | None:
+    return None if text is None else with_code(text)
 
 
 def _summary(s: MediaState) -> str:
@@ -170,10 +174,12 @@ def _icloud_copy(s: MediaState) -> Copy:
         return Copy("iCloud", s.record_name, f"listed, change tag {s.remote_change_tag}", True)
     if s.is_remote_deleted:
         return Copy("iCloud", s.record_name, "gone (deleted outside photoledger)", False)
-    state = s.deletion_state or "requested"
-    until = f", recoverable until {when_words(s.recoverable_until_utc)}" if (
-        s.recoverable_until_utc) else ""
-    return Copy("iCloud", s.record_name, f"deletion {state}{until}", False)
+    if s.deletion_state == "deleted":
+        until = when_words(s.recoverable_until_utc)
+        return Copy("iCloud", s.record_name, f"deleted; in Recently Deleted until {until}",
+                    False)
+    return Copy("iCloud", s.record_name, "deletion requested, iCloud's answer not recorded",
+                False)
 
 
 def _library_copy(s: MediaState) -> Copy:

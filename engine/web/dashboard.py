@@ -28,7 +28,7 @@ from engine.services import Runtime, Services, open_reader
 from engine.status import StatusReport, run_status
 from engine.web.dashboard_chart import SavingsChart, savings_chart
 from engine.web.dashboard_words import stuck_words, waiting_words
-from engine.web.units import human_bytes
+from engine.web.units import human_bytes, with_code
 from projections.damage import reported_as_damage
 from projections.dashboard import RunRow, recent_runs, waiting_reasons
 from projections.reports import run_report_file
@@ -63,7 +63,7 @@ class StageBacklog:
     waiting: int
     size: str
     oldest: str
-    reasons: list[tuple[str, int, str]]  # why they wait, in words: (reason, assets, size)
+    reasons: list[tuple[str, int, str]]  # why they wait (escaped HTML words), assets, size
 
 
 @dataclass(frozen=True)
@@ -161,22 +161,24 @@ def dashboard_of(report: StatusReport, extras: Extras | None = None, *,
 def _stages(report: StatusReport, extras: Extras) -> list[StageBacklog]:
     stages = []
     for s in report.stages:
-        reasons = [(words, n, human_bytes(size) if n else "")
+        reasons = [(with_code(words), n, human_bytes(size) if n else "")
                    for stage, words, n, size in extras.waiting if stage == s.stage]
-        reasons += [(stuck_words(str(r["reason"])), int(r["assets"]),
+        reasons += [(with_code(stuck_words(str(r["reason"]))), int(r["assets"]),
                      human_bytes(r["size_bytes"])) for r in extras.stuck
                     if r["stage"] == s.stage]
         if s.waiting and not reasons:
-            reasons = [(_due_words(s.stage), s.waiting, human_bytes(s.waiting_bytes))]
+            reasons = [(with_code(_due_words(s.stage)), s.waiting,
+                        human_bytes(s.waiting_bytes))]
         stages.append(StageBacklog(s.stage, s.waiting, human_bytes(s.waiting_bytes),
                                    (s.oldest_captured_at_utc or "-")[:10], reasons))
     return stages
 
 
 def _due_words(stage: str) -> str:
-    return {"compress": "due: the next compress run re-encodes them",
-            "album-move": "ready: the next album-move adds them to DeletePending",
-            "delete": "ready: the next `delete plan` lists them for review"}.get(
+    return {"compress": "due: the next `photoledger compress` re-encodes them",
+            "album-move": "ready: the next `photoledger album-move` adds them to DeletePending",
+            "delete": "in DeletePending, nothing holds them back: `photoledger delete plan` "
+                      "lists them for review, and executing the plan deletes them"}.get(
         stage, "due: the next run takes them")
 
 

@@ -1,10 +1,12 @@
 """Numbers as people read them on the web pages.
 
-Invariant: bytes are shown with binary units (KiB, MiB, ...) as the CLI shows them, never as
-raw integers.
+Invariants: bytes are shown with binary units (KiB, MiB, ...) as the CLI shows them, never as
+raw integers; text is always escaped before a `command` in it is marked up as code.
 """
 
 from __future__ import annotations
+
+from markupsafe import Markup, escape
 
 
 def human_bytes(size_bytes: int | None) -> str:
@@ -17,3 +19,10 @@ def human_bytes(size_bytes: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
+
+
+def with_code(text: str) -> str:
+    """Words as HTML (a Markup), escaped, with each `command` in backticks set as <code>."""
+    parts = str(escape(text)).split("`")
+    html = "".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts))
+    return Markup(html)  # every part was escaped above

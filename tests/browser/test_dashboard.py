@@ -88,5 +88,5 @@ def test_dashboard_equals_status_and_reports_and_an_asset_tells_its_history(
                           "Deleted from iCloud", "in Recently Deleted until"):
                 assert words in body, words
             assert "datetime." not in body and "None" not in body
-            assert page.locator("#copies tr", has_text="NAS").first.get_attribute(
+            assert page.locator("#copies li", has_text="NAS").first.get_attribute(
                 "class") == "good"

@@ -91,7 +91,8 @@ def test_the_dashboard_joins_waiting_reasons_stuck_rows_runs_and_extra_alarms() 
                                 ("failed: HTTP 503", 1, "1.0 MiB")]
     assert download.oldest == "2024-01-01"
     assert album_move.reasons == [(
-        "ready: the next album-move adds them to DeletePending", 2, "2.0 MiB")]
+        "ready: the next <code>photoledger album-move</code> adds them to DeletePending", 2,
+        "2.0 MiB")]
     assert delete.reasons == []
     running, failed = board.runs
     assert running.outcome.startswith("unfinished") and not running.failed
