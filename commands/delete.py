@@ -28,7 +28,7 @@ from engine.cleanup import run as cleanup
 from engine.cleanup.last_copy import raise_for_damage
 from engine.config import load_config
 from engine.icloud.port import IcloudPort
-from engine.library_passes import one_library
+from engine.library_passes import one_library, plan_library
 from engine.services import Services, open_icloud, open_reader, open_writer
 
 
@@ -110,7 +110,7 @@ def execute_command(
     """
     icloud, opener = _open(settings, dry_run, libraries)
     with icloud as port, opener as opened:
-        services = one_library(opened, "delete execute")
+        services = plan_library(opened, plan_id)
         with reporter_for(settings.show_progress, quiet=as_json or not settings.show_progress) as r:
             summary = cleanup.run_delete_execute(services, port, plan_id, force=force,
                                                  dry_run=dry_run, reporter=r)

@@ -40,7 +40,8 @@ def command(
     read only what changed since the stored CloudKit sync token; a run with no change costs at
     most two CloudKit calls after login. A rejected token falls back to a full scan. With
     several libraries (--library all), each is discovered in turn with its own sync token;
-    --json then prints {"libraries": [...]}, one summary per library.
+    --json then prints {"libraries": [...]}, one summary per library. A library named by a
+    name or "all" (not the default PrimarySync) costs one zones/list per database first.
     """
     config = with_library_flag(load_config(settings.config_path), libraries)
     with (

@@ -10,7 +10,8 @@ Invariants:
   token, the work lists, DeletePending, the selection's library) is that library's.
 - Several libraries give one StageDetail: counts summed, and one text part per library named
   by its zone id.
-- album-move and delete (`one_library`) work on one library at a time, resolved like download.
+- album-move and delete (`one_library`) work on one library at a time, resolved like download;
+  `delete execute PLAN` takes the library of the plan's assets when several are selected.
 - `download` resolves the libraries against the ledger (the zones discover recorded), so it
   and its dry run stay offline; several libraries give one DownloadSummary (numbers summed,
   lists joined), whose `not_selected` leaves out the other libraries' assets.
@@ -23,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from engine.cleanup.audit import load_stored_plans
 from engine.config import Config
 from engine.discover.pages import DiscoverResult
 from engine.discover.stage import DiscoverOptions, run_discover
@@ -142,3 +144,17 @@ def run_discover_libraries(
         result.cloudkit_calls, cloudkit = result.cloudkit_calls - cloudkit, result.cloudkit_calls
         results.append((zone, result))
     return results
+
+
+def plan_library(services: Services, plan_id: str) -> Services:
+    """The services narrowed to the library of a stored deletion plan's assets, when the
+    config selects several (a plan is made for one library); otherwise `one_library`."""
+    zones = ledger_zones(services.config, services.projection)
+    if len(zones) == 1:
+        return narrowed(services, zones[0])
+    plan = load_stored_plans(services).get(plan_id)
+    ids = {entry.asset_id for entry in plan.entries} if plan is not None else set()
+    planned = {state.zone for state in services.projection.states_of(ids).values()}
+    if len(planned) == 1 and (zone := planned.pop()) in zones:
+        return narrowed(services, zone)
+    return one_library(services, "delete execute")

@@ -61,7 +61,8 @@ def test_shared_library_assets_leave_icloud_only_when_the_config_says_so(
         plan = json.loads(out)
         assert sorted(plan["would_delete"]) == sorted(shared.assets)
         primary_before = {n for n, a in world.state.primary().assets.items() if a.is_deleted}
-        code, out, err = cli(world, "delete", "execute", plan["plan_id"], "--library", "shared")
+        # icloud.library is "all": execute takes the library of the plan's assets
+        code, out, err = cli(world, "delete", "execute", plan["plan_id"])
         assert code == 0, err
         assert all(a.is_deleted for a in shared.assets.values())  # the shared zone shows it
         assert {n for n, a in world.state.primary().assets.items()
