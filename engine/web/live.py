@@ -62,6 +62,8 @@ def duration_words(seconds: float | None) -> str:
 
 def _of(done: int, total: int | None, size: bool) -> str:
     shown = human_bytes if size else str
+    if total is None and done == 0:
+        return "-"
     if total is None:
         return f"{shown(done)} (total not known yet)"
     if size:  # "1.5 MiB of 17.3 MiB"
@@ -74,7 +76,8 @@ def live_words(live: Live, cancelling: str = "") -> dict[str, Any]:
     `cancelling`: the run id a Cancel was sent to from this page."""
     snap = live.snapshot
     words: dict[str, Any] = {"state": live.state, "headline": _headline(live, cancelling),
-                             "active": live.state in CANCELLABLE, "run_id": "", "pid": 0}
+                             "active": live.state in CANCELLABLE,
+                             "moving": live.state == RUNNING, "run_id": "", "pid": 0}
     if snap is None:
         return words
     pace = live.pace
@@ -106,11 +109,12 @@ def _headline(live: Live, cancelling: str) -> str:
     if live.state == RUNNING and cancelling == snap.run_id:
         return f"Cancelling {who}… files already in flight are finished first."
     if live.state == RUNNING:
-        return f"{who} is running since {_time(snap.started_at)}."
+        return f"{who} is running since {_time(snap.started_at)}."  # watch: in a cycle
     ended = (f"{snap.command} ended at {_time(snap.finished_at)}: {snap.outcome} "
              f"(exit {snap.exit_code}{_meaning(snap.exit_code)})")
     if live.state == WAITING:
-        return f"watch (pid {snap.pid}) waits for its next cycle; the last {ended}."
+        return (f"watch (pid {snap.pid}) waits for its next cycle; the last cycle ended at "
+                f"{_time(snap.finished_at)}: {snap.outcome} (exit {snap.exit_code}).")
     if live.state == FINISHED:
         return f"Nothing is running. {ended}."
     assert live.state == STOPPED

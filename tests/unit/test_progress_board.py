@@ -200,7 +200,7 @@ def test_pace_from_the_snapshot_alone() -> None:
     words = live_words(Live(RUNNING, moving, measured))
     assert words["bytes"] == "3.0 MiB of 9.0 MiB" and words["rate"] == "1.0 MiB/s"
     assert words["eta"] == "6 s" and words["percent"] == 33 and words["active"]
-    assert words["files"] == "0 (total not known yet)"
+    assert words["files"] == "-"  # nothing done, no total known
     assert duration_words(75) == "1 min 15 s" and duration_words(7260) == "2 h 1 min"
     assert duration_words(None) == "-"
 
@@ -216,7 +216,12 @@ def test_headlines() -> None:
     assert "interrupted (exit 130, stopped as asked" in words["headline"]
     assert not words["active"]
     assert "stopped without recording" in live_words(Live(STOPPED, running, None))["headline"]
-    assert "waits for its next cycle" in live_words(Live(WAITING, ended, None))["headline"]
+    between = live_words(Live(WAITING, replace(ended, command="watch", exit_code=0,
+                                               outcome="ok"), None))
+    assert "waits for its next cycle; the last cycle ended at 2026-12-06 04:01:00 UTC: ok" in (
+        between["headline"])
+    assert between["active"] and not between["moving"]  # Cancel, but no stale figures
+    assert live_words(Live(RUNNING, running, None))["bytes"] == "-"  # nothing moved, no total
     assert "Nothing is running" in live_words(Live(IDLE, None, None))["headline"]
 
 
