@@ -8,6 +8,7 @@
 - Cancel without its CSRF token is 403 and the writer runs on; for another run it is refused;
   confirmed, the writer stops by SIGTERM as Ctrl-C would: exit 130, RunFinished
   `interrupted`, and the stream says so.
+- `run` feeds the board from its stages and leaves it finished with its exit code.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from engine.progress_board import Snapshot, progress_path, read_snapshot, write_
 from engine.services import open_reader
 from engine.status import run_status
 from tests.commands.test_serve import Server, serving, settings_for, sign_in
+from tests.factories import run_cli
+from tests.scenarios.fault_world import open_world
+from tests.sim import PASSWORD
 
 # A writer as every command opens one (engine.services.open_writer), reporting a download.
 WRITER = """
@@ -182,3 +186,17 @@ def test_a_killed_writers_snapshot_reads_as_not_running(tmp_path: Path) -> None:
             bystander.kill()
             bystander.wait()
         assert os.path.exists(progress_path(state_dir))
+
+
+def test_run_feeds_the_board_from_its_stages(tmp_path: Path) -> None:
+    with open_world(tmp_path, assets=4) as world:
+        env = {"PHOTOLEDGER_ICLOUD_ENDPOINT": world.server.base_url,
+               "PHOTOLEDGER_ICLOUD_PASSWORD": PASSWORD}
+        result = run_cli(["--no-progress", "run", "--json"], world.library.config_path, env=env)
+        assert result.returncode in (0, 15), result.stderr
+        board = read_snapshot(world.library.config.state_dir)
+        assert board is not None and board.command == "run" and board.is_finished
+        assert board.exit_code == result.returncode
+        assert board.outcome == ("ok" if result.returncode == 0 else "needs_attention")
+        assert board.phase  # the stages reported through it, not only the run's start
+        assert board.pid != os.getpid() and board.host == socket.gethostname()
