@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 import msgspec
@@ -245,7 +245,7 @@ def _build(view: AccountView, path: Path, environ: Mapping[str, str], *, is_sing
     label = f" (account {view.name})" if view.name else ""
     refuse_secrets(view.data, path, view.key_lines)
     try:
-        settings = msgspec.convert(view.data, ConfigFile, strict=True)
+        settings = msgspec.convert(_library_list_joined(view.data), ConfigFile, strict=True)
     except msgspec.ValidationError as exc:
         raise ConfigError(explain(str(exc), path, view.key_lines) + label) from None
     own = (password_variable(view.name),) if view.name else ()
@@ -255,6 +255,17 @@ def _build(view: AccountView, path: Path, environ: Mapping[str, str], *, is_sing
     _validate_secrets(config, environ)
     check_secrets(environ, own)
     return config
+
+
+def _library_list_joined(data: dict[str, Any]) -> dict[str, Any]:
+    """`icloud.library` written as a YAML list of libraries becomes its comma-separated form
+    (engine.libraries reads both); anything else is left for the type check."""
+    icloud = data.get("icloud")
+    value = icloud.get("library") if isinstance(icloud, dict) else None
+    if isinstance(icloud, dict) and isinstance(value, list) and value and all(
+            isinstance(v, str) and "," not in v for v in value):
+        return {**data, "icloud": {**icloud, "library": ", ".join(value)}}
+    return data
 
 
 def _trees(config: Config) -> AccountTrees:

@@ -10,7 +10,8 @@ import msgspec
 import pytest
 
 from engine.cleanup.gate import decide_album_move
-from engine.errors import NotFoundError, UnknownZoneError
+from engine.config import load_config
+from engine.errors import ConfigError, NotFoundError, UnknownZoneError
 from engine.icloud.zones import RemoteLibrary, ZoneRouter, parse_zones, with_owner
 from engine.ids import IcloudIdentity
 from engine.libraries import library_folder, library_names, resolve_libraries, selection_words
@@ -129,3 +130,19 @@ def test_one_record_name_in_two_zones_is_two_assets(
     finally:
         projection.close()
         ledger.close()
+
+
+def test_config_takes_a_library_list_and_the_library_folder_token(tmp_path: Path) -> None:
+    (tmp_path / "library").mkdir()
+    base = ("library:\n  root: ./library\n  folder_structure: \"{library}/{:%Y/%m}\"\n"
+            "icloud:\n  username: jdoe@example.com\n  session_dir: ./session\n")
+    path = tmp_path / "photoledger.yaml"
+    path.write_text(base + "  library: [PrimarySync, Shared Library]\n")
+    config = load_config(path)
+    assert selection_words(config.settings.icloud.library) == ("PrimarySync", "Shared Library")
+    assert config.settings.cleanup.include_shared_library is False
+    assert config.for_library(S1).settings.icloud.library == S1
+    assert config.settings.icloud.library == "PrimarySync, Shared Library"  # frozen, unchanged
+    path.write_text(base + "  library: [PrimarySync, 7]\n")
+    with pytest.raises(ConfigError, match=r"icloud\.library"):
+        load_config(path)
