@@ -30,6 +30,8 @@ def command(settings: Settings, as_json: bool) -> None:
 
     Paths join folder names with "/" (a "/" inside a name shows as U+2215). These are the paths
     written into each photo's XMP sidecar (lr:hierarchicalSubject, photoledger:Albums).
+    This is the ledger's view, read offline (what the last `discover` recorded); `photoledger
+    list albums` asks iCloud now instead, with smart folders and iCloud's own counts.
     """
     with open_reader(load_config(settings.config_path), settings) as services:
         listing = album_listing(services.projection)
