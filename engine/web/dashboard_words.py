@@ -43,6 +43,16 @@ _GATE = {
     "remote-changed": "iCloud holds a newer original than the one downloaded",
     "local-removed": "the local copy was already removed",
 }
+# Download failures and quarantines (engine.download.plan's reason codes), as recorded.
+_PROBLEMS = {
+    "cut_body": "the connection broke off every time",
+    "http_error": "iCloud answered with an HTTP error",
+    "url_expired": "the download link expired",
+    "throttled": "iCloud throttled the downloads",
+    "served_size_mismatch": "iCloud served another size than it declares",
+    "metadata_mismatch": "iCloud's record changed under the download",
+    "recovered_bytes_differ": "the recovered bytes are not the ones downloaded before",
+}
 _RESOURCE_SUFFIXES = {
     "-not-on-nas": "has no verified NAS copy",
     "-not-downloaded": "was not downloaded",
@@ -67,8 +77,12 @@ def gate_words(code: str) -> str:
 
 
 def stuck_words(reason: str) -> str:
-    """A `stuck` row's reason in words: 'gate: <code>' is translated, problems ('failed: ...',
-    'quarantined: ...', 'partly downloaded, missing ...') already are."""
+    """A `stuck` row's reason in words: 'gate: <code>' is translated, and so is a known
+    download failure or quarantine code ('failed: cut_body' reads 'failed: the connection
+    broke off every time (cut_body)'); other problems are already words."""
     if reason.startswith("gate: "):
         return "held back: " + gate_words(reason.removeprefix("gate: "))
+    head, _, code = reason.rpartition(": ")
+    if head and code in _PROBLEMS:
+        return f"{head}: {_PROBLEMS[code]} ({code})"
     return reason

@@ -59,6 +59,10 @@ def test_reasons_read_as_words() -> None:
     assert gate_words("brand-new-code") == "brand new code"
     assert stuck_words("gate: too-recent").startswith("held back: too recent")
     assert stuck_words("failed: HTTP 503") == "failed: HTTP 503"
+    assert stuck_words("failed: cut_body") == (
+        "failed: the connection broke off every time (cut_body)")
+    assert stuck_words("quarantined: served_size_mismatch").startswith(
+        "quarantined: iCloud served another size")
     assert waiting_words("waiting-for-pixel").startswith("staged in the outbox, waiting")
 
 

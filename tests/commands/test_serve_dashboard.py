@@ -1,0 +1,62 @@
+"""The dashboard of the real `photoledger serve` on a simulator-backed library with faults on:
+one original whose download always breaks off, and the NAS unmounted (its marker gone).
+
+- Each stage's backlog says why its items wait, in words: the failed download with its
+  recorded error, the NAS not mounted with the assets not copied yet, the assets not staged for
+  the Pixel; the counts add up to what `status --json` says is waiting.
+- The failed asset's page tells the failed attempt in words, its library copy as not
+  downloaded; the recent runs list the download with its outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from simulator.icloud.faults import ContentFault
+from tests.cleanup_world import open_cleanup_world
+from tests.commands.test_recover import cli
+from tests.scenarios.fault_world import original_token, pick_target
+from tests.web_server import serve_cli, signed_in
+
+
+def words_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_backlog_says_why_with_a_broken_download_and_the_nas_unmounted(
+        tmp_path: Path) -> None:
+    with open_cleanup_world(tmp_path, assets=6) as cw:
+        cw.world.discover()
+        target = pick_target(cw.world)
+        cw.world.server.faults.add_content_fault(
+            ContentFault(mode="drop", times=None, token=original_token(cw.world, target)))
+        cw.world.download()
+        (cw.nas_root / ".photoledger-nas").unlink()  # the NAS is not mounted
+        status = json.loads(cli(cw, "status", "--json").stdout)
+        waiting = {s["stage"]: s["waiting"] for s in status["stages"]}
+        assert waiting["download"] == 1 and waiting["backup-nas"] > 0
+        with serve_cli(cw.config_path) as server:
+            session = signed_in(server.url, server.token)
+            page = session.get(f"{server.url}/").text
+            why = {m.group(1): words_of(m.group(2)) for m in re.finditer(
+                r'<tr class="why" data-stage="([a-z-]+)">(.*?)</tr>', page, re.S)}
+            assert "1 · failed: the connection broke off every time (cut_body)" in (
+                why["download"]), why["download"]
+            nas = why["backup-nas"]
+            assert f"the NAS is not mounted (no marker in {cw.nas_root})" in nas
+            assert f"{waiting['backup-nas']} · not copied to the NAS yet" in nas
+            assert f"{waiting['backup-google']} · not staged for the Pixel yet" in (
+                why["backup-google"])
+            runs = words_of(page[page.index('id="runs"'):])
+            assert re.search(r"download 20\d\d-\d\d-\d\d \d\d:\d\d UTC \w+", runs), runs
+
+            filename = cw.state(target).filename
+            found = session.get(f"{server.url}/assets", params={"name": filename}).text
+            link = re.search(r'href="(/assets/[0-9a-f]{32})"', found)
+            assert link is not None
+            asset = words_of(session.get(f"{server.url}{link.group(1)}").text)
+            assert "A download attempt failed (nothing kept) " in asset
+            assert "error cut_body" in asset and "tried again later yes" in asset
+            assert "library - not downloaded yet" in asset
