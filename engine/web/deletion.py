@@ -9,6 +9,8 @@ Invariants:
   executing one are the CLI's own actions (engine.web.deletion_run): they take the writer lock
   as `delete plan` / `delete execute` do, and refuse, changing nothing, while another command
   holds it.
+- "Check only" on the confirmation form is `delete execute --dry-run`: every check, nothing
+  deleted or recorded.
 - Execute needs the confirmation form: `confirm=yes` and the sha256 of the plan the person
   was shown; anything else is a 400 and nothing is deleted. `force` is offered only when the
   plan is over the mass-delete limits, which is what the CLI's `--force` overrides.
@@ -21,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
@@ -128,8 +131,9 @@ class DeletionPages:
                 "Not executed: the confirmation did not name this plan. Open the plan, press "
                 "Execute and confirm again."))
         force = bool(view.needs_force) and form.get("force") == "yes"
-        result = await run_in_threadpool(execute_plan, self.web.config, self.web.runtime,
-                                         plan_id, force=force)
+        result = await run_in_threadpool(partial(
+            execute_plan, self.web.config, self.web.runtime, plan_id, force=force,
+            dry_run=form.get("dry_run") == "yes"))
         status = 409 if result.error is not None and result.error.is_locked else 200
         summary = result.summary
         return self.web.render(

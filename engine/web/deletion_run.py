@@ -10,6 +10,8 @@ Invariants:
   code `delete execute` would exit with: a damaged last copy (18) first, then the run's own
   outcome (20 or 17), then a NAS copy damaged before and still not repaired (17). The damage
   alarm is notified through the same path (engine.cleanup.last_copy.notify_damage).
+- A dry run is `delete execute --dry-run`: the same entry with no-op effects under a read-only
+  open (no lock, no run recorded, nothing deleted), its exit code decided the same way.
 - Another process holding the writer lock (e.g. `watch`) is a refusal that changed nothing
   (`is_locked`); every other error is one line with its exit code. Nothing here prints.
 """
@@ -28,7 +30,7 @@ from engine.cleanup.run import (
 )
 from engine.config import Config
 from engine.errors import ExitCode, LockedError, PhotoledgerError
-from engine.services import Runtime, open_icloud, open_writer
+from engine.services import Runtime, open_icloud, open_reader, open_writer
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,10 @@ class ExecuteResult:
 
 
 def execute_plan(config: Config, runtime: Runtime, plan_id: str, *,
-                 force: bool = False) -> ExecuteResult:
-    """`photoledger delete execute PLAN_ID [--force]` (see the module invariants)."""
+                 force: bool = False, dry_run: bool = False) -> ExecuteResult:
+    """`photoledger delete execute PLAN_ID [--force] [--dry-run]` (module invariants)."""
+    if dry_run:
+        return _dry_run(config, runtime, plan_id, force=force)
     summary: DeleteSummary | None = None
     warnings: list[str] = []
     try:
@@ -71,6 +75,19 @@ def execute_plan(config: Config, runtime: Runtime, plan_id: str, *,
     except PhotoledgerError as exc:
         return ExecuteResult(plan_id, summary, _error(exc), warnings)
     return ExecuteResult(plan_id, summary, None, warnings)
+
+
+def _dry_run(config: Config, runtime: Runtime, plan_id: str, *, force: bool) -> ExecuteResult:
+    """`delete execute --dry-run`: every check (the NAS re-read included) under a read-only
+    open, no lock, nothing recorded or deleted; the outcome's exit code as the CLI's."""
+    summary: DeleteSummary | None = None
+    try:
+        with open_icloud(config) as port, open_reader(config, runtime) as services:
+            summary = run_delete_execute(services, port, plan_id, force=force, dry_run=True)
+            raise_for_outcome(summary)
+    except PhotoledgerError as exc:
+        return ExecuteResult(plan_id, summary, _error(exc))
+    return ExecuteResult(plan_id, summary, None)
 
 
 def make_plan(config: Config, runtime: Runtime) -> DeletionPlan | ActionError:

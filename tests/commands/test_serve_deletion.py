@@ -6,9 +6,11 @@
 - Execute while another command holds the writer lock is a clear refusal (409, naming the
   holder) that changes nothing; afterwards it runs `delete execute`'s gate: a NAS copy damaged
   after the plan is re-read at deletion, that asset is not deleted and the page raises the
-  exit-17 alarm, the others are deleted in iCloud.
-- Thumbnails: a real JPEG local copy gives a JPEG, an undecodable one a placeholder PNG, an id
-  that is no asset a 404.
+  exit-17 alarm, the others are deleted in iCloud. "Check only" (the dry run) finds the same
+  and deletes and records nothing.
+- The dashboard's "deletion plan waiting" alarm links to the plan until it is executed.
+- Thumbnails: a real JPEG local copy gives a JPEG, an undecodable or missing one a placeholder
+  PNG, an id that is no asset a 404.
 - Over the mass-delete limit the confirmation offers `--force`; without it Execute is refused
   (exit 20) and nothing deleted; a plan made from the page is the same recorded plan.
 """
@@ -91,6 +93,10 @@ def test_deletion_pages_guard_every_step_and_execute_runs_the_gate(tmp_path: Pat
             assert Image.open(io.BytesIO(thumb.content)).size == (256, 192)
             other = session.get(f"{url}/deletion/thumbnails/{asset_id(names[1]).hex}")
             assert other.status_code == 200 and other.headers["content-type"] == "image/png"
+            gone = cw.library.config.library_root / str(cw.state(names[2]).local_relpath)
+            gone.unlink()  # a local copy that disappeared: a placeholder, never a 500
+            missing = session.get(f"{url}/deletion/thumbnails/{asset_id(names[2]).hex}")
+            assert missing.status_code == 200 and missing.headers["content-type"] == "image/png"
             assert session.get(f"{url}/deletion/thumbnails/{'0' * 32}").status_code == 404
             assert session.get(f"{url}/deletion/thumbnails/nope").status_code == 404
             assert session.get(f"{url}/deletion/plans/{'0' * 32}").status_code == 404
@@ -123,6 +129,11 @@ def test_deletion_pages_guard_every_step_and_execute_runs_the_gate(tmp_path: Pat
             assert waiting.text in board and f'href="/deletion/plans/{plan_id}"' in board
 
             flip_byte_keep_stat(nas_file(cw, names[1]))  # damaged after the plan
+            dry = session.post(execute, data={**form, "dry_run": "yes"})
+            assert dry.status_code == 200 and "Dry run of plan" in dry.text
+            assert "exit code 17" in dry.text and "not recorded: dry run" in dry.text
+            assert dry.text.count('<tr class="would-delete">') == len(names) - 1
+            assert cw.icloud_deleted() == set() and requested_topics(cw, names) == []
             done = session.post(execute, data=form)
             assert done.status_code == 200
             assert "exit code 17" in done.text and 'id="alarm"' in done.text
