@@ -44,11 +44,13 @@ FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.pass_obj
 def command(settings: Settings, host: str, port: int, tls_cert: Path | None,
             tls_key: Path | None, insecure_lan: bool, new_token: bool) -> None:
-    """Serve the web UI: a dashboard of the library's state, behind an access token.
+    """Serve the web UI: dashboard, asset pages, live progress, 2FA code, deletion review.
 
-    The token is created at first start and shown once; the server keeps only its hash in
-    photoledger-web.token beside the config. Pages are read-only and never take the writer
-    lock, so `serve` runs beside `watch`.
+    Bound to 127.0.0.1 unless --host says otherwise (then TLS, or --insecure-lan). The access
+    token is created at first start and shown once; the server keeps only its hash in
+    photoledger-web.token beside the config (--new-token replaces it and ends every session).
+    Pages only read and never take the writer lock, so `serve` runs beside `watch`; an action
+    (Execute, Cancel, a 2FA code) does exactly what its command does.
     """
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
