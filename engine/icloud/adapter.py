@@ -5,7 +5,10 @@ Invariants:
   (ckclient.py) and parsed by the tolerant parser (records.py), so one bad record costs one
   RecordProblem, never a page.
 - `calls` counts every HTTP request by kind at the adapter level; a run that finds no change
-  costs one CloudKit call (`changes/zone`) after login.
+  costs one CloudKit call (`changes/zone`) after login (a zone other than PrimarySync: two
+  `zones/list` more, once per port, to learn its database; engine.icloud.zones).
+- Every call goes to the database of its zone (ZoneRouter): a Shared Library joined as a
+  participant is read, changed and deleted from in the shared database.
 - An asset whose master is not in its page is completed with one `records/lookup` per page; it
   becomes a "missing_master" problem only if Apple does not know the master either.
 - `lookup_assets` tells the three states of an asset apart: in the Library (is_deleted False),
