@@ -6,7 +6,9 @@ Invariants:
   the library's local files only (never iCloud, never the NAS): the edited still when there is
   one, else the current local copy (compressed or not), else the RAW/JPEG twin.
 - A camera RAW gives its JPEG twin or edited still first, then LibRaw's embedded preview, then
-  a half-size development; a video gives a placeholder (no frame is decoded).
+  a half-size development. A video gives its first frame, turned as it plays, decoded by the
+  configured ffmpeg (a child process with a timeout, no secret in its environment, killed
+  with this one); without ffmpeg, or when it cannot, a placeholder.
 - Whatever cannot be read (missing file, damaged bytes, unknown format, a decoder's error)
   gives a placeholder image that says why in a word or two; making a thumbnail never raises
   for a bad file. `Thumbnail.reason` says why in a sentence.
@@ -20,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import io
+import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePath
@@ -30,6 +33,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from engine import resources as res
 from engine.asset import MediaState
+from engine.child_env import child_environment
+from engine.compress.process import die_with_parent
 from engine.placement import place_bytes
 
 pillow_heif.register_heif_opener()
@@ -41,6 +46,7 @@ RAW_SUFFIXES = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw"
                           ".sr2", ".raf", ".orf", ".rw2", ".pef", ".srw", ".raw", ".3fr",
                           ".erf", ".kdc", ".mos", ".iiq", ".x3f"})
 VIDEO_SUFFIXES = frozenset({".mov", ".mp4", ".m4v", ".avi", ".3gp", ".mkv", ".webm"})
+VIDEO_FRAME_TIMEOUT_S = 20.0
 
 
 class ThumbnailError(Exception):
@@ -63,9 +69,9 @@ def cache_path(state_dir: Path, sha256: str, size_px: int = THUMB_PX) -> Path:
 
 
 def thumbnail_for(state: MediaState, library_root: Path, state_dir: Path,
-                  size_px: int = THUMB_PX) -> Thumbnail:
+                  size_px: int = THUMB_PX, *, ffmpeg: str | None = None) -> Thumbnail:
     """The asset's thumbnail: from the cache, else made from its local files and cached,
-    else a placeholder (see the module invariants)."""
+    else a placeholder (see the module invariants); `ffmpeg` decodes a video's frame."""
     if state.sha256 is None:
         return placeholder("not downloaded", "the asset was never downloaded")
     cached = cache_path(state_dir, state.sha256, size_px)
@@ -79,7 +85,7 @@ def thumbnail_for(state: MediaState, library_root: Path, state_dir: Path,
     reasons = []
     for relpath in sources:
         try:
-            data = make_thumbnail(library_root / relpath, size_px)
+            data = make_thumbnail(library_root / relpath, size_px, ffmpeg=ffmpeg)
         except ThumbnailError as exc:
             reasons.append(f"{relpath}: {exc}")
             continue
@@ -103,11 +109,14 @@ def thumbnail_sources(state: MediaState) -> list[str]:
     return seen
 
 
-def make_thumbnail(path: Path, size_px: int = THUMB_PX) -> bytes:
-    """A JPEG thumbnail of the image (or RAW) at `path`; ThumbnailError when it cannot be."""
+def make_thumbnail(path: Path, size_px: int = THUMB_PX, *, ffmpeg: str | None = None) -> bytes:
+    """A JPEG thumbnail of the image, RAW or (with `ffmpeg`) video at `path`; ThumbnailError
+    when it cannot be made."""
     suffix = _suffix(path.name)
     if suffix in VIDEO_SUFFIXES:
-        raise ThumbnailError("a video (no frame is decoded for thumbnails)")
+        if ffmpeg is None:
+            raise ThumbnailError("a video (no ffmpeg to decode a frame)")
+        return _encode(_video_frame(path, ffmpeg, size_px), size_px)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -125,6 +134,27 @@ def _decode(data: bytes) -> Image.Image:
             return turned
     except Exception as exc:  # Pillow raises many types for damaged or unknown bytes
         raise ThumbnailError(f"not a readable image ({type(exc).__name__}: {exc})"[:200]) from None
+
+
+def _video_frame(path: Path, ffmpeg: str, size_px: int) -> Image.Image:
+    """The video's first frame as it plays (ffmpeg applies the rotation), as a PNG from ffmpeg."""
+    argv = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-frames:v", "1",
+            "-vf", f"scale={size_px * 2}:{size_px * 2}:force_original_aspect_ratio=decrease",
+            "-f", "image2pipe", "-c:v", "png", "-"]
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=VIDEO_FRAME_TIMEOUT_S,
+                              check=False, stdin=subprocess.DEVNULL,
+                              preexec_fn=die_with_parent, env=child_environment())
+    except subprocess.TimeoutExpired:
+        raise ThumbnailError(f"a video ffmpeg did not decode in {VIDEO_FRAME_TIMEOUT_S:.0f} s"
+                             ) from None
+    except OSError as exc:
+        raise ThumbnailError(f"a video: cannot run {ffmpeg}: {exc.strerror or exc}") from None
+    if done.returncode != 0 or not done.stdout:
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        raise ThumbnailError(f"a video ffmpeg cannot decode ({(message or ['no frame'])[-1]})"
+                             [:200])
+    return _decode(done.stdout)
 
 
 def _raw_preview(data: bytes) -> Image.Image:

@@ -153,7 +153,8 @@ class DeletionPages:
             state = services.projection.states_of({asset_id}).get(asset_id)
         if state is None:
             return Response("no such asset", 404, media_type="text/plain")
-        thumb = thumbnail_for(state, config.library_root, config.state_dir)
+        thumb = thumbnail_for(state, config.library_root, config.state_dir,
+                              ffmpeg=config.settings.compression.ffmpeg)
         headers = {"Cache-Control": "no-store" if thumb.is_placeholder else "private, max-age=600",
                    "X-Content-Type-Options": "nosniff"}
         return Response(thumb.data, 200, media_type=thumb.media_type, headers=headers)

@@ -1,5 +1,5 @@
-"""engine.thumbnails: small JPEGs from real local files (JPEG, HEIC, DNG), cached by sha256 and
-size; a damaged, missing or video file gives a placeholder, never an exception."""
+"""engine.thumbnails: small JPEGs from real local files (JPEG, HEIC, DNG, a video's first frame),
+cached by sha256 and size; a damaged or missing file gives a placeholder, never an exception."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from engine.thumbnails import (
     thumbnail_for,
     thumbnail_sources,
 )
-from tests.compress_media import write_heic, write_jpeg, write_raw_dng
+from tests.compress_media import VideoSpec, write_heic, write_jpeg, write_raw_dng, write_video
 
 SHA = "ab" * 32
 
@@ -89,10 +89,23 @@ def test_missing_removed_undownloaded_and_video_give_placeholders(tmp_path: Path
     removed.local_removed_at_utc = datetime(2026, 1, 2, tzinfo=UTC)
     assert thumbnail_sources(removed) == []
     assert thumbnail_for(removed, library, state_dir).reason == "the local copy was removed"
-    (library / "v.mov").parent.mkdir(parents=True)
-    (library / "v.mov").write_bytes(b"\x00\x00\x00\x14ftypqt  ")
-    video = thumbnail_for(state_for("v.mov"), library, state_dir)
-    assert video.is_placeholder and "a video" in video.reason
+
+
+def test_a_video_gives_its_first_frame_as_it_plays_else_a_placeholder(tmp_path: Path) -> None:
+    library, state_dir = tmp_path / "lib", tmp_path / "state"
+    write_video(library / "IMG_3.MOV", VideoSpec(seconds=0.5, width=320, height=240,
+                                                 bitrate="1M", rotation=90))
+    thumb = thumbnail_for(state_for("IMG_3.MOV"), library, state_dir, ffmpeg="ffmpeg")
+    assert not thumb.is_placeholder
+    assert opened(thumb.data).size == (192, 256)  # shown turned, as the phone plays it
+    without = thumbnail_for(state_for("IMG_3.MOV"), library, tmp_path / "other")
+    assert without.is_placeholder and "no ffmpeg" in without.reason
+    (library / "v.mov").write_bytes(b"\x00\x00\x00\x14ftypqt  " + bytes(500))
+    damaged = thumbnail_for(state_for("v.mov", sha256="cd" * 32), library, state_dir,
+                            ffmpeg="ffmpeg")
+    assert damaged.is_placeholder and "ffmpeg cannot decode" in damaged.reason
+    with pytest.raises(ThumbnailError, match="cannot run /nonexistent/ffmpeg"):
+        make_thumbnail(library / "IMG_3.MOV", ffmpeg="/nonexistent/ffmpeg")
 
 
 def test_a_raw_shows_its_jpeg_twin_first_else_a_development(tmp_path: Path) -> None:
