@@ -59,6 +59,11 @@ class SavingsChart:
     x_labels: list[tuple[float, str]]  # (x, month)
     empty: str | None  # the sentence shown instead of a chart
 
+    @property
+    def so_far(self) -> str:
+        """The latest running totals in words ('' without a chart)."""
+        return "; ".join(f"{s.label}: {s.points[-1].words}" for s in self.series if s.points)
+
 
 def _scale(largest: int) -> tuple[str, int, float]:
     """(unit name, unit bytes, axis top in units): a 1-2-5 step above the largest value."""
