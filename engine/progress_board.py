@@ -9,9 +9,11 @@ Invariants:
   and bytes done/total, started/updated times (UTC, ISO 8601). When the writer ends, whatever
   the reason, the last write adds `finished_at`, the outcome and the exit code (the same ones
   RunFinished records). A failed write of the snapshot never fails the command.
-- A writer killed outright leaves a snapshot that still reads as running: whether its pid
-  still holds the library's lock is decided by the reader (engine.run_control), never by this
-  file alone.
+- While the writer lives the file is rewritten at least every HEARTBEAT_S (`updated_at`), even
+  when nothing moves: a reader that cannot see the writer's pid (another container) still
+  knows it is alive. A writer killed outright leaves a snapshot that still reads as running:
+  whether its pid holds the library's lock is decided by the reader (engine.run_control),
+  never by this file alone.
 - `current_board()` is the board of the writer this process holds now (set by
   engine.services.open_writer for the writer's life), so the CLI's reporter can feed it.
 - While a writer is open, the first SIGTERM stops it as Ctrl-C does (KeyboardInterrupt in the
@@ -27,6 +29,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -41,6 +44,7 @@ from engine.reporting import PROBLEM_OUTCOMES, NullReporter, Reporter
 
 PROGRESS_NAME = "progress.json"
 WRITE_EVERY_S = 0.5  # at most ~2 writes a second while stages report
+HEARTBEAT_S = 5.0  # written at least this often while the writer lives, moving or not
 _CURRENT: ContextVar[ProgressBoard | None] = ContextVar("progress_board", default=None)
 
 
@@ -149,12 +153,13 @@ class ProgressBoard:
 
     @classmethod
     def start(cls, state_dir: Path, command: str, run_id: str,
-              clock: Callable[[], datetime]) -> ProgressBoard:
+              clock: Callable[[], datetime],
+              write_every_s: float = WRITE_EVERY_S) -> ProgressBoard:
         """The board of a writer that starts now: its first snapshot is placed (synced)."""
         now = _iso(clock())
         board = cls(progress_path(state_dir), Snapshot(
             pid=os.getpid(), host=socket.gethostname(), command=command, run_id=run_id,
-            started_at=now, updated_at=now), clock)
+            started_at=now, updated_at=now), clock, write_every_s)
         board._write(durable=True)
         board._flusher = threading.Thread(target=board._flush_loop, name="progress-board",
                                           daemon=True)
@@ -209,9 +214,13 @@ class ProgressBoard:
             _CURRENT.reset(token)
 
     def _flush_loop(self) -> None:
+        last = time.monotonic()
         while not self._stop.wait(self.write_every_s):
-            if self._dirty:
+            if self._dirty or time.monotonic() - last >= HEARTBEAT_S:
+                with self._lock:
+                    self._dirty = True
                 self._write(durable=False)
+                last = time.monotonic()
 
     def _write(self, *, durable: bool) -> None:
         with self._write_lock:

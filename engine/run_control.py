@@ -1,12 +1,16 @@
 """Whether the writer on the progress board still runs, how far it is, and stopping it.
 
 Invariants:
-- A snapshot (engine.progress_board) reads as running only when it has not finished, was
-  written on this host, and its pid holds this library's writer lock (`writer.lock`) or watch
-  lock (`watch.lock`) now, as the kernel's lock table says (/proc/locks: a FLOCK on that
-  file's inode held by that pid). So a writer killed outright, or its pid reused by another
-  process, reads as stopped; where the lock table cannot be read nothing reads as running.
-- `request_cancel` sends SIGTERM to that pid only after the same check, made immediately
+- A snapshot (engine.progress_board) reads as running when it has not finished and its pid
+  holds this library's writer lock (`writer.lock`) or watch lock (`watch.lock`) now, as the
+  kernel's lock table says (/proc/locks: a FLOCK on that file's inode held by that pid).
+- The lock table lists only processes visible in this process namespace: a writer in another
+  container is not in it. Such a snapshot, unfinished, written under another host name (a
+  container's) and rewritten within STALE_AFTER_S (the board's heartbeat), reads as running
+  ELSEWHERE: shown, but it cannot be cancelled from here.
+  Anything else unfinished (killed outright, its pid reused, its heartbeat stale) reads as
+  stopped.
+- `request_cancel` sends SIGTERM to that pid only after the lock-table check, made immediately
   before sending, for the run the person saw (same run id); no other process is ever
   signalled. SIGTERM stops `watch` and every writer as Ctrl-C does (engine.progress_board).
 - Rate and time left come from the snapshot alone: bytes (else assets) done since the phase
@@ -27,7 +31,9 @@ from engine.progress_board import Snapshot, read_snapshot
 LOCK_NAMES = ("writer.lock", "watch.lock")
 LOCK_TABLE = Path("/proc/locks")
 RUNNING, WAITING, FINISHED, STOPPED, IDLE = "running", "waiting", "finished", "stopped", "idle"
+ELSEWHERE = "elsewhere"  # alive (fresh heartbeat) but its pid is not visible here
 CANCELLABLE = frozenset({RUNNING, WAITING})
+STALE_AFTER_S = 30.0  # six missed heartbeats (engine.progress_board.HEARTBEAT_S)
 
 FileId = tuple[int, int, int]  # device major, minor, inode
 
@@ -83,16 +89,20 @@ def holds_library_lock(state_dir: Path, pid: int) -> bool:
     return holds(pid, files, table)
 
 
-def decide_state(snapshot: Snapshot | None, host: str, is_holding: bool) -> str:
+def decide_state(snapshot: Snapshot | None, is_holding: bool, now: datetime,
+                 host: str) -> str:
     """IDLE (nothing ever reported), RUNNING, WAITING (a `watch` between cycles: its last
-    cycle finished, the watcher still holds its lock), FINISHED, or STOPPED (it ended without
-    recording its end: killed)."""
+    cycle finished, the watcher still holds its lock), ELSEWHERE (alive, pid not visible
+    here), FINISHED, or STOPPED (it ended without recording its end: killed)."""
     if snapshot is None:
         return IDLE
-    is_ours = snapshot.host == host and is_holding
     if snapshot.is_finished:
-        return WAITING if snapshot.command == "watch" and is_ours else FINISHED
-    return RUNNING if is_ours else STOPPED
+        return WAITING if snapshot.command == "watch" and is_holding else FINISHED
+    if is_holding:
+        return RUNNING
+    updated = _parse(snapshot.updated_at)
+    is_fresh = updated is not None and (now - updated).total_seconds() <= STALE_AFTER_S
+    return ELSEWHERE if is_fresh and snapshot.host != host else STOPPED
 
 
 @dataclass(frozen=True)
@@ -129,27 +139,38 @@ class Live:
 def read_live(state_dir: Path, now: datetime) -> Live:
     """The board as a reader sees it now."""
     snapshot = read_snapshot(state_dir)
-    return Live(_state(state_dir, snapshot), snapshot,
+    return Live(_state(state_dir, snapshot, now), snapshot,
                 None if snapshot is None else pace(snapshot, now))
 
 
-def _state(state_dir: Path, snapshot: Snapshot | None) -> str:
+def _state(state_dir: Path, snapshot: Snapshot | None, now: datetime) -> str:
     is_holding = snapshot is not None and holds_library_lock(state_dir, snapshot.pid)
-    return decide_state(snapshot, socket.gethostname(), is_holding)
+    return decide_state(snapshot, is_holding, now, socket.gethostname())
 
 
-def request_cancel(state_dir: Path, run_id: str) -> str | None:
-    """SIGTERM to the writer of run `run_id` when it still runs and holds the library's lock;
-    the refusal in words otherwise (None: sent)."""
-    snapshot = read_snapshot(state_dir)
+def cancel_refusal(snapshot: Snapshot | None, state: str, run_id: str) -> str | None:
+    """Why run `run_id` must not be signalled now, in words (None: it may be)."""
     if snapshot is None or snapshot.run_id != run_id:
         return "that run is no longer the one reporting here: nothing was stopped"
-    state = _state(state_dir, snapshot)
     if state == FINISHED:
         return f"{snapshot.command} had already ended ({snapshot.outcome}): nothing was stopped"
+    if state == ELSEWHERE:
+        return (f"{snapshot.command} runs in a process this server cannot see (pid "
+                f"{snapshot.pid} on {snapshot.host}: another container?): nothing was stopped; "
+                "stop it there, or run serve in the same process namespace")
     if state not in CANCELLABLE:
         return (f"pid {snapshot.pid} does not hold this library's lock (the {snapshot.command} "
                 "ended without recording it): nothing was stopped")
+    return None
+
+
+def request_cancel(state_dir: Path, run_id: str, now: datetime) -> str | None:
+    """SIGTERM to the writer of run `run_id` when it still runs and holds the library's lock;
+    the refusal in words otherwise (None: sent)."""
+    snapshot = read_snapshot(state_dir)
+    refusal = cancel_refusal(snapshot, _state(state_dir, snapshot, now), run_id)
+    if refusal is not None or snapshot is None:
+        return refusal
     try:
         os.kill(snapshot.pid, signal.SIGTERM)
     except ProcessLookupError:

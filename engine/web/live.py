@@ -30,6 +30,7 @@ from engine.errors import ExitCode
 from engine.reporting import PHASE_VERBS
 from engine.run_control import (
     CANCELLABLE,
+    ELSEWHERE,
     FINISHED,
     RUNNING,
     STOPPED,
@@ -77,7 +78,8 @@ def live_words(live: Live, cancelling: str = "") -> dict[str, Any]:
     snap = live.snapshot
     words: dict[str, Any] = {"state": live.state, "headline": _headline(live, cancelling),
                              "active": live.state in CANCELLABLE,
-                             "moving": live.state == RUNNING, "run_id": "", "pid": 0}
+                             "moving": live.state in (RUNNING, ELSEWHERE), "run_id": "",
+                             "pid": 0}
     if snap is None:
         return words
     pace = live.pace
@@ -106,20 +108,21 @@ def _headline(live: Live, cancelling: str) -> str:
     if snap is None:
         return "Nothing is running: no command has reported progress yet."
     who = f"{snap.command} (pid {snap.pid})"
+    ended = (f"ended at {_time(snap.finished_at)}: {snap.outcome} "
+             f"(exit {snap.exit_code}{_meaning(snap.exit_code)})")
+    since = _time(snap.started_at)
     if live.state == RUNNING and cancelling == snap.run_id:
         return f"Cancelling {who}… files already in flight are finished first."
-    if live.state == RUNNING:
-        return f"{who} is running since {_time(snap.started_at)}."  # watch: in a cycle
-    ended = (f"{snap.command} ended at {_time(snap.finished_at)}: {snap.outcome} "
-             f"(exit {snap.exit_code}{_meaning(snap.exit_code)})")
-    if live.state == WAITING:
-        return (f"watch (pid {snap.pid}) waits for its next cycle; the last cycle ended at "
-                f"{_time(snap.finished_at)}: {snap.outcome} (exit {snap.exit_code}).")
-    if live.state == FINISHED:
-        return f"Nothing is running. {ended}."
-    assert live.state == STOPPED
-    return (f"Nothing is running: {who} stopped without recording its end (killed?). "
-            "`photoledger status` shows what was kept.")
+    return {
+        RUNNING: f"{who} is running since {since}.",
+        ELSEWHERE: (f"{snap.command} is running since {since} in a process this server "
+                    f"cannot see (pid {snap.pid} on {snap.host}: another container?), so it "
+                    "cannot be cancelled from here."),
+        WAITING: f"watch (pid {snap.pid}) waits for its next cycle; the last cycle {ended}.",
+        FINISHED: f"Nothing is running. {snap.command} {ended}.",
+        STOPPED: (f"Nothing is running: {who} stopped without recording its end (killed?). "
+                  "`photoledger status` shows what was kept."),
+    }[live.state]
 
 
 def _meaning(code: int | None) -> str:
@@ -196,7 +199,7 @@ class LivePages:
             return checked
         _session, form = checked
         run_id = form.get("run", "")
-        refusal = request_cancel(self.web.config.state_dir, run_id)
+        refusal = request_cancel(self.web.config.state_dir, run_id, self.web.runtime.clock())
         if refusal is not None:
             return self.web.render(request, "error.html", 409, message=refusal)
         return RedirectResponse(f"/progress?cancelling={run_id}", status_code=303)

@@ -19,12 +19,14 @@ from engine import progress_board as pb
 from engine.lock import WriterLock
 from engine.reporting import NullReporter, TeeReporter
 from engine.run_control import (
+    ELSEWHERE,
     FINISHED,
     IDLE,
     RUNNING,
     STOPPED,
     WAITING,
     Live,
+    cancel_refusal,
     decide_state,
     holds,
     holds_library_lock,
@@ -109,6 +111,17 @@ def test_the_board_writes_its_start_each_phase_at_most_twice_a_second_and_its_en
     assert not any(p.name.endswith(".photoledger-tmp") for p in tmp_path.iterdir())
 
 
+def test_a_quiet_writer_still_beats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pb, "HEARTBEAT_S", 0.2)
+    clock = Clock()
+    board = pb.ProgressBoard.start(tmp_path, "download", "r", clock, write_every_s=0.05)
+    clock.now = T0 + timedelta(seconds=7)  # nothing reported since the start
+    time.sleep(0.6)
+    beat = pb.read_snapshot(tmp_path)
+    assert beat is not None and beat.updated_at == clock.now.isoformat()
+    board.finish("ok", 0)
+
+
 def test_a_failed_snapshot_write_never_fails_the_command(tmp_path: Path) -> None:
     board = pb.ProgressBoard.start(tmp_path, "download", "r", Clock())
     board.path = tmp_path / "gone" / "progress.json"  # its folder vanished
@@ -177,14 +190,26 @@ def test_only_the_pid_holding_the_writer_lock_holds_the_library(tmp_path: Path) 
 
 
 def test_the_readers_decisions() -> None:
-    assert decide_state(None, "h", False) == IDLE
-    assert decide_state(snap(), "h", True) == RUNNING
-    assert decide_state(snap(), "h", False) == STOPPED  # killed, or its pid reused
-    assert decide_state(snap(), "other-host", True) == STOPPED
+    soon = T0 + timedelta(seconds=20)  # within the heartbeat's allowance
+    late = T0 + timedelta(seconds=31)
+    assert decide_state(None, False, soon, "h") == IDLE
+    assert decide_state(snap(), True, late, "h") == RUNNING  # its pid holds the lock: alive
+    assert decide_state(snap(host="container-1"), True, late, "h") == RUNNING
+    assert decide_state(snap(), False, soon, "h") == STOPPED  # killed, or its pid reused
+    # Not visible here, written in another container, its heartbeat fresh: alive elsewhere.
+    assert decide_state(snap(host="container-1"), False, soon, "h") == ELSEWHERE
+    assert decide_state(snap(host="container-1"), False, late, "h") == STOPPED
     done = snap(finished_at=T0.isoformat(), outcome="ok", exit_code=0)
-    assert decide_state(done, "h", False) == FINISHED
-    assert decide_state(replace(done, command="watch"), "h", True) == WAITING
-    assert decide_state(replace(done, command="watch"), "h", False) == FINISHED
+    assert decide_state(done, False, soon, "h") == FINISHED
+    assert decide_state(replace(done, command="watch"), True, late, "h") == WAITING
+    assert decide_state(replace(done, command="watch"), False, late, "h") == FINISHED
+    assert cancel_refusal(snap(), RUNNING, "r1") is None
+    assert cancel_refusal(snap(), WAITING, "r1") is None
+    assert "another container" in (cancel_refusal(snap(), ELSEWHERE, "r1") or "")
+    assert "does not hold" in (cancel_refusal(snap(), STOPPED, "r1") or "")
+    assert "already ended" in (cancel_refusal(done, FINISHED, "r1") or "")
+    assert "no longer" in (cancel_refusal(snap(), RUNNING, "r2") or "")
+    assert "no longer" in (cancel_refusal(None, IDLE, "r1") or "")
 
 
 def test_pace_from_the_snapshot_alone() -> None:
@@ -223,6 +248,9 @@ def test_headlines() -> None:
     assert between["active"] and not between["moving"]  # Cancel, but no stale figures
     assert live_words(Live(RUNNING, running, None))["bytes"] == "-"  # nothing moved, no total
     assert "Nothing is running" in live_words(Live(IDLE, None, None))["headline"]
+    elsewhere = live_words(Live(ELSEWHERE, running, None))
+    assert "cannot be cancelled from here" in elsewhere["headline"]
+    assert elsewhere["moving"] and not elsewhere["active"]  # figures, no Cancel
 
 
 def test_cancel_signals_no_process_that_does_not_hold_the_lock(tmp_path: Path) -> None:
@@ -232,12 +260,12 @@ def test_cancel_signals_no_process_that_does_not_hold_the_lock(tmp_path: Path) -
         stale = snap(pid=bystander.pid, host=socket.gethostname())  # a recycled pid
         pb.write_snapshot(pb.progress_path(tmp_path), stale, durable=False)
         assert read_live(tmp_path, T0).state == STOPPED
-        refusal = request_cancel(tmp_path, "r1")
+        refusal = request_cancel(tmp_path, "r1", T0)
         assert refusal is not None and "does not hold" in refusal
-        assert "no longer" in (request_cancel(tmp_path, "another-run") or "")
+        assert "no longer" in (request_cancel(tmp_path, "another-run", T0) or "")
         ended = replace(stale, finished_at=T0.isoformat(), outcome="ok", exit_code=0)
         pb.write_snapshot(pb.progress_path(tmp_path), ended, durable=False)
-        assert "already ended" in (request_cancel(tmp_path, "r1") or "")
+        assert "already ended" in (request_cancel(tmp_path, "r1", T0) or "")
         time.sleep(0.2)
         assert bystander.poll() is None  # never signalled
     finally:
