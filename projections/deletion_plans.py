@@ -5,9 +5,10 @@ Invariants:
 - A plan is a row of `delete_plans` (projections.runs, from DeletePlanned); what became of its
   assets is read from the media rows whose `deletion_plan_id` names it (DeletionRequested,
   then Deleted or DeletionFailed).
-- A plan *waits* when it lists at least one asset, no asset was ever asked to be deleted under
-  it, and it was made after the last deletion request of any plan (an older plan that a later
-  execution overtook is not waiting: the newer plans hold the current verdict).
+- At most one plan *waits*: the newest plan, when it lists at least one asset, no asset was
+  asked to be deleted under it, and it was made after the last deletion request of any plan.
+  A newer plan holds the current verdict (every `run`/`watch` cycle makes one), so an older
+  plan never waits, nor does one that a later execution overtook.
 - Newest first; times are compared as instants (julianday), not as text.
 """
 
@@ -64,11 +65,13 @@ def deletion_plan(projection: MediaProjection, plan_id: str) -> PlanRow | None:
     return found[0] if found else None
 
 
-def waiting_plans(projection: MediaProjection) -> list[PlanRow]:
-    """The plans waiting to be executed (see the module invariants), newest first."""
-    return _rows(projection, (
-        f"{_PLANS_SQL} WHERE p.asset_count > 0 "
+def waiting_plan(projection: MediaProjection) -> PlanRow | None:
+    """The plan waiting to be executed (see the module invariants), or None."""
+    found = _rows(projection, (
+        f"{_PLANS_SQL} WHERE p.plan_id = (SELECT plan_id FROM delete_plans ORDER BY "
+        "julianday(planned_at_utc) DESC, plan_id LIMIT 1) AND p.asset_count > 0 "
         "AND NOT EXISTS (SELECT 1 FROM media r WHERE r.deletion_plan_id = p.plan_id) "
         "AND julianday(p.planned_at_utc) > COALESCE((SELECT MAX(julianday("
         "d.deletion_requested_at_utc)) FROM media d WHERE d.deletion_requested_at_utc IS NOT "
         f"NULL), 0) {_NEWEST_FIRST}"))
+    return found[0] if found else None

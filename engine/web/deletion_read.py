@@ -35,7 +35,7 @@ from engine.nas.access import short_id
 from engine.services import Runtime, Services, open_icloud, open_reader
 from engine.web.dashboard import human_bytes
 from projections.cleanup import delete_candidates, library_asset_count
-from projections.deletion_plans import PlanRow, deletion_plan, deletion_plans, waiting_plans
+from projections.deletion_plans import PlanRow, deletion_plan, deletion_plans, waiting_plan
 
 
 def when(moment: datetime | str | None) -> str:
@@ -107,10 +107,11 @@ class PlanView:
 def read_plan_list(config: Config, runtime: Runtime) -> list[PlanLine]:
     """The newest recorded plans, newest first."""
     with open_reader(config, runtime) as services:
-        waiting = {row.plan_id for row in waiting_plans(services.projection)}
+        rows = deletion_plans(services.projection)
+        waiting = waiting_plan(services.projection)
         return [PlanLine(row.plan_id, when(row.planned_at_utc), row.asset_count,
-                         _status(row, row.plan_id in waiting))
-                for row in deletion_plans(services.projection)]
+                         _status(row, waiting, rows[0]))
+                for row in rows]
 
 
 def read_plan(config: Config, runtime: Runtime, plan_id: str) -> PlanView | None:
@@ -123,7 +124,8 @@ def read_plan(config: Config, runtime: Runtime, plan_id: str) -> PlanView | None
         scope = cleanup_scope(services, port, dry_run=True)  # the port is never used
         entries = load_plan(scope, plan_id)
         states = services.projection.states_of({e.asset_id for e in entries})
-        waiting = any(w.plan_id == plan_id for w in waiting_plans(services.projection))
+        status = _status(row, waiting_plan(services.projection),
+                         deletion_plans(services.projection, limit=1)[0])
         guard = decide_mass_delete_guard(len(entries), library_asset_count(services.projection),
                                          config.settings, had_io_error=False)
         blocked = blocked_now(scope)
@@ -133,7 +135,7 @@ def read_plan(config: Config, runtime: Runtime, plan_id: str) -> PlanView | None
             entries=[_evidence(e, states.get(e.asset_id), plan_id, refused.get(e.asset_id))
                      for e in entries],
             blocked=blocked, freed_bytes=sum(e.icloud_size_bytes for e in entries),
-            needs_force=guard, status=_status(row, waiting),
+            needs_force=guard, status=status,
         )
 
 
@@ -153,13 +155,18 @@ def blocked_now(scope: CleanupScope) -> list[BlockedLine]:
     return lines
 
 
-def _status(row: PlanRow, is_waiting: bool) -> str:
+def _status(row: PlanRow, waiting: PlanRow | None, newest: PlanRow) -> str:
+    """What became of the plan, in words (projections.deletion_plans says which one waits)."""
     if row.is_executed:
         return (f"executed: {row.deleted} deleted, {row.failed} failed, "
                 f"{row.asset_count - row.deleted - row.failed} not deleted")
     if row.asset_count == 0:
         return "nothing to delete"
-    return "waiting" if is_waiting else "not executed (a later execution overtook it)"
+    if waiting is not None and row.plan_id == waiting.plan_id:
+        return "waiting"
+    if row.plan_id != newest.plan_id:
+        return "not executed; a newer plan replaces it"
+    return "not executed; a later execution overtook it"
 
 
 def _evidence(entry: PlanEntry, state: MediaState | None, plan_id: str,
@@ -208,21 +215,19 @@ def _outcome(state: MediaState, plan_id: str) -> tuple[str, bool]:
 
 @dataclass(frozen=True)
 class WaitingPlan:
-    """A plan made and not executed (projections.deletion_plans.waiting_plans)."""
+    """The plan made and not executed (projections.deletion_plans.waiting_plan)."""
 
     plan_id: str
     assets: int
     freed_bytes: int | None  # None: the plan's entries do not match its hash
     planned: str
-    older: int  # older plans that also wait
 
     @property
     def text(self) -> str:
-        older = f"; {self.older} older plans also wait" if self.older else ""
         freed = ("its entries do not match its hash" if self.freed_bytes is None
                  else f"{human_bytes(self.freed_bytes)} to free in iCloud")
         return (f"Deletion plan {self.plan_id[:8]} waits for your review: {self.assets} assets, "
-                f"{freed} (made {self.planned}{older})")
+                f"{freed} (made {self.planned})")
 
     @property
     def link(self) -> str:
@@ -230,16 +235,14 @@ class WaitingPlan:
 
 
 def read_waiting_plan(services: Services) -> WaitingPlan | None:
-    """The newest plan waiting to be executed, with how many older ones wait too."""
-    waiting = waiting_plans(services.projection)
-    if not waiting:
+    """The plan waiting to be executed, with the bytes it frees."""
+    waiting = waiting_plan(services.projection)
+    if waiting is None:
         return None
-    newest = waiting[0]
     try:
         with open_icloud(services.config) as port:  # built only if used: never here
-            entries = load_plan(cleanup_scope(services, port, dry_run=True), newest.plan_id)
+            entries = load_plan(cleanup_scope(services, port, dry_run=True), waiting.plan_id)
         freed: int | None = sum(e.icloud_size_bytes for e in entries)
     except PlanInvalidError:  # its page says so; the alarm still points there
         freed = None
-    return WaitingPlan(newest.plan_id, newest.asset_count, freed, when(newest.planned_at_utc),
-                       len(waiting) - 1)
+    return WaitingPlan(waiting.plan_id, waiting.asset_count, freed, when(waiting.planned_at_utc))
