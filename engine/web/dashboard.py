@@ -76,6 +76,14 @@ class RunLine:
 
 
 @dataclass(frozen=True)
+class ProblemLine:
+    asset_id: str
+    filename: str
+    problem: str
+    when: str
+
+
+@dataclass(frozen=True)
 class Dashboard:
     alarms: list[Alarm]
     milestones: list[tuple[str, int, str]]  # label, count, bytes in words ("" when none)
@@ -86,6 +94,7 @@ class Dashboard:
     stages: list[StageBacklog] = field(default_factory=list)
     runs: list[RunLine] = field(default_factory=list)
     chart: SavingsChart | None = None
+    problem_list: list[ProblemLine] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,7 @@ def dashboard_of(report: StatusReport, extras: Extras | None = None, *,
                  extra_alarms: Sequence[Alarm] = ()) -> Dashboard:
     """The dashboard of a status report (and what else was read); `extra_alarms` follow the
     status alarms (damaged copies, 2FA), before anything else on the page."""
-    alarms = [Alarm(d["message"], bool(d["is_last_copy"]))
+    alarms = [Alarm(d["message"], bool(d["is_last_copy"]), f"/assets/{d['asset_id']}")
               for d in sorted(report.nas_damage, key=lambda d: not d["is_last_copy"])]
     if report.icloud_login:
         alarms.append(Alarm(report.icloud_login, False))
@@ -155,7 +164,17 @@ def dashboard_of(report: StatusReport, extras: Extras | None = None, *,
         stages=_stages(report, extras) if extras is not None else [],
         runs=[_run_line(r) for r in extras.runs] if extras is not None else [],
         chart=savings_chart(extras.over_time) if extras is not None else None,
+        problem_list=[_problem_line(f) for f in report.failures],
     )
+
+
+def _problem_line(failure: dict[str, Any]) -> ProblemLine:
+    """One asset with a recorded problem, as `status` words it."""
+    missing = f"missing {failure['missing']}: " if failure["missing"] else ""
+    problem = missing + str(failure["last_error"] or failure["quarantine_reason"])
+    when = failure["last_error_at_utc"]
+    return ProblemLine(failure["asset_id"], failure["filename"], problem,
+                       _minute(when) if when else "-")
 
 
 def _stages(report: StatusReport, extras: Extras) -> list[StageBacklog]:

@@ -4,8 +4,9 @@ one original whose download always breaks off, and the NAS unmounted (its marker
 - Each stage's backlog says why its items wait, in words: the failed download with its
   recorded error, the NAS not mounted with the assets not copied yet, the assets not staged for
   the Pixel; the counts add up to what `status --json` says is waiting.
-- The failed asset's page tells the failed attempt in words, its library copy as not
-  downloaded; the recent runs list the download with its outcome.
+- The failed asset is listed under Problems with its error, linked to its page; that page
+  tells the failed attempt in words, its library copy as not downloaded; the recent runs list
+  the download with its outcome.
 """
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ def test_the_backlog_says_why_with_a_broken_download_and_the_nas_unmounted(
             assert re.search(r"download 20\d\d-\d\d-\d\d \d\d:\d\d UTC \w+", runs), runs
 
             filename = cw.state(target).filename
+            problems = page[page.index('id="problems"'):page.index("<h2>Backlog")]
+            assert words_of(problems).count("cut_body") == 1 and filename in problems
             found = session.get(f"{server.url}/assets", params={"name": filename}).text
             link = re.search(r'href="(/assets/[0-9a-f]{32})"', found)
-            assert link is not None
+            assert link is not None and link.group(1) in problems  # the problem links to it
             asset = words_of(session.get(f"{server.url}{link.group(1)}").text)
             assert "A download attempt failed (nothing kept) " in asset
             assert "error cut_body" in asset and "tried again later yes" in asset
