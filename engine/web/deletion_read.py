@@ -182,11 +182,22 @@ def _evidence(entry: PlanEntry, state: MediaState | None, plan_id: str,
         asset_id=entry.asset_id, label=label_of(state), kind=state.kind or "-",
         captured=when(state.captured_at_utc), size=human_bytes(entry.icloud_size_bytes),
         sha256=entry.sha256,
-        nas_reread=(f"{when(entry.nas_verified_at_utc)} (NAS {short_id(state.nas_id)})"
-                    if entry.nas_verified_at_utc else "not required"),
+        nas_reread=_nas_reread(entry, state),
         pixel=pixel, change_tag=entry.remote_change_tag, sidecar=_sidecar(state),
         outcome=outcome, is_pending=is_pending,
     )
+
+
+def _nas_reread(entry: PlanEntry, state: MediaState) -> str:
+    """When the plan's NAS evidence was re-read, and the last re-read since (at deletion, or by
+    `verify nas`), on which NAS."""
+    if entry.nas_verified_at_utc is None:
+        return "not required"
+    text = f"{when(entry.nas_verified_at_utc)} (NAS {short_id(state.nas_id)})"
+    last = state.nas_verified_at_utc
+    if last is not None and last > entry.nas_verified_at_utc:
+        text += f"; re-read again {when(last)}"
+    return text
 
 
 def _sidecar(state: MediaState) -> str:

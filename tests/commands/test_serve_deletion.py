@@ -144,6 +144,7 @@ def test_deletion_pages_guard_every_step_and_execute_runs_the_gate(tmp_path: Pat
             after = session.get(f"{url}/deletion/plans/{plan_id}").text
             assert f"executed: {len(names) - 1} deleted" in after
             assert "the gate refuses it now: the NAS copy does not match" in after
+            assert after.count("; re-read again ") == len(names) - 1  # at their deletion
             with cw.reader() as services:
                 assert read_waiting_plan(services) is None  # executed: no longer waiting
             assert "waits for your review" not in session.get(f"{url}/").text
