@@ -25,10 +25,10 @@ import msgspec
 from engine.albums import KnownAlbum, album_path
 from engine.asset import MediaState
 from engine.config import Config
+from engine.download.options import local_timezone
 from engine.errors import ConfigError, UnknownAlbumError
 from engine.libraries import single_zone
 from engine.selection import (
-    EVERYTHING,
     SMART_ALBUMS,
     AlbumFilter,
     Selection,
@@ -67,18 +67,9 @@ class SelectionScope:
             return f"not among the newest {self.selection.recent} (recent)"
         return None
 
-    @property
-    def is_everything(self) -> bool:
-        return self.selection == EVERYTHING
-
-
-ALL_SELECTED = SelectionScope(EVERYTHING)
-
 
 def selection_scope(services: Services, local_tz: tzinfo | None = None) -> SelectionScope:
     """The configured selection (flags merged into the config) resolved for the library."""
-    from engine.download.options import local_timezone
-
     config = services.config
     selection = build_selection(
         config.settings.selection, services.clock(), local_tz or local_timezone()
