@@ -93,6 +93,9 @@ def build_library(work: Path, env: dict[str, str]) -> Path:
 
 
 def save(page: Page, out: Path, name: str) -> None:
+    page.evaluate("document.querySelectorAll('img[loading=lazy]')"
+                  ".forEach(img => img.loading = 'eager')")
+    page.wait_for_load_state("networkidle")
     target = out / f"{name}.png"
     height = min(page.evaluate("document.documentElement.scrollHeight"), MAX_HEIGHT)
     page.screenshot(path=str(target), clip={"x": 0, "y": 0, "width": 390, "height": height},
