@@ -12,7 +12,8 @@
 - Thumbnails: a real JPEG local copy gives a JPEG, an undecodable or missing one a placeholder
   PNG, an id that is no asset a 404.
 - Over the mass-delete limit the confirmation offers `--force`; without it Execute is refused
-  (exit 20) and nothing deleted; a plan made from the page is the same recorded plan.
+  (exit 20) and nothing deleted; with the NAS not mounted it is exit 12 and nothing deleted; a
+  plan made from the page is the same recorded plan.
 """
 
 from __future__ import annotations
@@ -181,6 +182,13 @@ def test_force_is_offered_over_the_mass_delete_limit_and_a_page_plan_is_recorded
             refused = session.post(execute, data=form)
             assert "exit code 20" in refused.text and "--force" in refused.text
             assert cw.icloud_deleted() == set()
+            marker = cw.nas_root / ".photoledger-nas"
+            marker.rename(cw.nas_root / "marker.away")  # the NAS is not mounted
+            unmounted = session.post(execute, data={**form, "force": "yes"})
+            assert "exit code 12" in unmounted.text and cw.icloud_deleted() == set()
+            page = session.get(f"{url}/deletion/plans/{plan_id}").text
+            assert "the NAS marker is missing (not mounted?)" in page  # blocked now, in words
+            (cw.nas_root / "marker.away").rename(marker)
             forced = session.post(execute, data={**form, "force": "yes"})
             assert "exit code" not in forced.text
             assert len(cw.icloud_deleted()) >= 2
