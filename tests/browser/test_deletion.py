@@ -67,6 +67,9 @@ def test_review_thumbnails_and_evidence_then_execute_and_see_icloud_change(
                 assert "NAS re-read" in card.inner_text()
             blocked = page.locator(".blocked", has_text=str(cw.state(kept).local_relpath))
             assert "took it out of DeletePending" in blocked.inner_text()
+            blocked.locator("img").scroll_into_view_if_needed()
+            page.wait_for_function("() => [...document.querySelectorAll('.blocked img')]"
+                                   ".every(i => i.complete && i.naturalWidth > 0)")
 
             page.click("#execute")
             assert f"{len(planned)} assets" in page.inner_text("#confirm-text")
