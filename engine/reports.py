@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.cleanup.effects import mounted_nas_id
+from engine.selection import NO_SELECTION
+from engine.selection_scope import selection_scope
 from engine.services import Services
 from engine.status import due_for_compression
 from projections.damage import reported_as_damage
@@ -30,6 +32,7 @@ def build_reports_file(services: Services, *, with_gate_blocks: bool = True) -> 
         mounted_nas_id=mounted_nas_id(services.config.nas_root()),
         with_gate_blocks=with_gate_blocks,
         compress_due=tuple(due_for_compression(services)) if with_gate_blocks else None,
+        selection=selection_scope(services) if with_gate_blocks else NO_SELECTION,
     )
     return build_reports(services.projection, services.config.state_dir / REPORTS_FILE, inputs)
 

@@ -48,7 +48,7 @@ from engine.asset import MediaState
 from engine.cleanup.gate import Block, decide_album_move, decide_deletable
 from engine.config import ConfigFile
 from engine.ledger import connect_read_only
-from engine.selection import NO_SELECTION
+from engine.selection import NO_SELECTION, SelectionCheck
 from projections.media import MEDIA_FIELDS, MediaProjection, states_where
 from projections.worklists import FAILURES_WHERE, STAGE_WORKLISTS
 
@@ -192,6 +192,9 @@ class BuildInputs:
     # What a `compress` run would compress now (engine.status.due_for_compression): with the
     # gate blocks, it replaces the compress work list (the SQL one ignores tiers and age).
     compress_due: tuple[str, ...] | None = None
+    # The configured selection (engine.selection_scope): outside it, the gate says
+    # `not-selected`. NO_SELECTION judges every asset as if selected.
+    selection: SelectionCheck = NO_SELECTION
 
 
 def gate_blocks(con: sqlite3.Connection, inputs: BuildInputs) -> list[GateRow]:
@@ -216,9 +219,9 @@ def _judge(projection_path: Path, inputs: BuildInputs) -> list[GateRow]:
 
 def _blocks_of(stage: str, state: MediaState, inputs: BuildInputs) -> Iterable[Block]:
     if stage == "album-move":
-        return decide_album_move(state, inputs.now, inputs.settings, NO_SELECTION)
+        return decide_album_move(state, inputs.now, inputs.settings, inputs.selection)
     verdict = decide_deletable(
-        state, inputs.now, inputs.settings, inputs.mounted_nas_id, NO_SELECTION
+        state, inputs.now, inputs.settings, inputs.mounted_nas_id, inputs.selection
     )
     return verdict.blocks
 

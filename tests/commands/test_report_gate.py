@@ -22,7 +22,8 @@ from engine.cleanup.gate import decide_album_move, decide_deletable
 from engine.crashpoints import CrashPoints
 from engine.reports import run_named_report
 from engine.resources import archived_hashes
-from engine.selection import NO_SELECTION
+from engine.selection import Selection
+from engine.selection_scope import SelectionScope
 from engine.services import open_reader, utc_now
 from projections.worklists import STAGE_WORKLISTS
 from tests.factories import Library, discover, download, make_library, new_run, remote_change
@@ -81,6 +82,8 @@ def _varied_assets(library: Library) -> None:
         ledger.close()
 
 
+DEFAULT = SelectionScope(Selection())
+
 def _expected_blocks(library: Library, meta: tuple[Any, ...]) -> set[tuple[str, str, str, str]]:
     now, marker = meta[0].replace(tzinfo=UTC), meta[1]
     settings = library.config.settings
@@ -92,10 +95,10 @@ def _expected_blocks(library: Library, meta: tuple[Any, ...]) -> set[tuple[str, 
             where = STAGE_WORKLISTS[stage]
             for (asset_id,) in projection._con.execute(f"SELECT asset_id FROM media WHERE {where}"):
                 state = ledger.get_asset(UUID(asset_id)).state
-                blocks = (
-                    decide_album_move(state, now, settings, NO_SELECTION)
+                blocks = (  # the default selection, as the report applies it
+                    decide_album_move(state, now, settings, DEFAULT)
                     if stage == "album-move"
-                    else decide_deletable(state, now, settings, marker, NO_SELECTION).blocks
+                    else decide_deletable(state, now, settings, marker, DEFAULT).blocks
                 )
                 expected |= {(asset_id, stage, b.code, b.detail) for b in blocks}
     finally:

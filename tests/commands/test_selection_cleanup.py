@@ -6,10 +6,12 @@ the selection narrowed. Hidden assets (selection.hidden: skip, the default) are 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from uuid import UUID
 
 from engine.config import load_config
+from engine.reports import run_named_report
 from simulator.icloud.rows import is_video_master
 from tests.cleanup_world import CleanupWorld, open_cleanup_world
 from tests.factories import Library
@@ -76,6 +78,9 @@ def test_selection_narrows_album_move_plan_and_execute(tmp_path: Path) -> None:
         blocked = {name_of(cw, b.asset_id): [x.code for x in b.blocks] for b in narrow.blocked}
         assert {n for n, codes in blocked.items() if codes == ["not-selected"]} == movies
         assert {name_of(cw, e.asset_id) for e in narrow.entries} == set(everything) - movies
+        with cw.reader() as deps:  # `report backlog` gives the same reason
+            backlog = json.dumps(run_named_report(deps, "backlog").as_json(), default=str)
+        assert backlog.count("not-selected") >= len(movies)
         already = cw.icloud_deleted()  # the generated library's own Recently Deleted
         done = cw.execute(wide.plan_id)
         assert cw.icloud_deleted() - already == set(everything) - movies
