@@ -17,6 +17,7 @@ from engine.cleanup.plan import plan_deletion
 from engine.config import load_config
 from engine.download.selected import until_found
 from engine.errors import ConfigError, UnknownAlbumError
+from engine.icloud.record_metadata import asset_subtype
 from engine.selection import (
     EVERYTHING,
     PANORAMA,
@@ -30,6 +31,7 @@ from engine.selection import (
     parse_when,
 )
 from engine.selection_scope import SelectionScope, resolve_albums, with_selection_flags
+from tests.factories import discover, download, new_run
 from tests.unit.test_cleanup_gate import NAS_ID, NOW, ready_asset, settings
 
 PARIS = timezone(timedelta(hours=2))
@@ -221,3 +223,26 @@ def test_metadata_v1_is_read_with_the_screenshot_subtype() -> None:
     plain = {"is_screenshot": False}
     ev.MetadataChanged.upcast_v1_v2(plain)
     assert plain["asset_subtype"] is None
+
+
+def test_asset_subtype_is_kept_only_when_it_names_a_smart_album() -> None:
+    def record(value: object) -> dict[str, object]:
+        return {"fields": {"assetSubtypeV2": {"type": "INT64", "value": value}}}
+
+    assert [asset_subtype(record(v)) for v in (1, 2, 3, 101, 102, 0, 7)] == [
+        1, None, 3, 101, 102, None, None]
+    assert asset_subtype({"fields": {}}) is None
+
+
+def test_learning_the_subtype_alone_does_not_outdate_the_sidecar() -> None:
+    run = new_run()
+    asset = discover(run, 7)
+    download(asset, run)
+    facts = {"title": None, "description": None, "keywords": (), "latitude_microdeg": None,
+             "longitude_microdeg": None, "altitude_mm": None, "orientation": None,
+             "is_screenshot": False, "timezone_offset_s": asset.state.timezone_offset_s}
+    asset.record(ev.MetadataChanged, run.id.hex, **facts, asset_subtype=PANORAMA)
+    assert asset.state.asset_subtype == PANORAMA and not asset.state.is_sidecar_stale
+    asset.record(ev.MetadataChanged, run.id.hex, **{**facts, "title": "Beach"},
+                 asset_subtype=PANORAMA)
+    assert asset.state.is_sidecar_stale and asset.state.title == "Beach"
