@@ -68,8 +68,9 @@ def command(settings: Settings, host: str, port: int, tls_cert: Path | None,
     if token is not None:
         click.echo(f"access token (shown once; only its hash is kept in {store.path}): {token}")
     if taken:
-        click.echo(f"{host}:{port} is already served: a server running for this config takes "
-                   "only the new token now, and its old sessions have ended")
+        click.echo(f"{host}:{port} is already in use, so no second server starts; if it is "
+                   "`photoledger serve` for this config, it takes only the new token now and "
+                   "its old sessions have ended")
         return
     scheme = "https" if tls_cert is not None else "http"
     click.echo(f"serving {scheme}://{host}:{port}/ (Ctrl-C stops it)")
