@@ -14,14 +14,16 @@ Invariants:
   for a bad file. `Thumbnail.reason` says why in a sentence.
 - The cache is keyed by the asset's downloaded sha256 and the size (`<sha>-<size>.jpg` under
   `<state dir>/thumbnails/<sha[:2]>/`), written durably through engine.placement (mode 0600:
-  a library's photos are private). Placeholders are never cached: a copy that appears later
-  gets its thumbnail.
+  a library's photos are private), each writer through its own temp file, so two requests
+  making the same thumbnail at once both place a whole one. Placeholders are never cached: a
+  copy that appears later gets its thumbnail.
 - No web imports, no clock, no network.
 """
 
 from __future__ import annotations
 
 import io
+import secrets
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
@@ -190,7 +192,8 @@ def _store(target: Path, data: bytes) -> None:
     """Cache a thumbnail; a cache that cannot be written costs a remake later, nothing more."""
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        place_bytes(target, data, tag="thumb", mode=0o600)
+        # A temp name of its own: two requests may make the same thumbnail at once.
+        place_bytes(target, data, tag=f"thumb-{secrets.token_hex(4)}", mode=0o600)
     except OSError:
         pass
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -122,3 +123,17 @@ def test_a_raw_shows_its_jpeg_twin_first_else_a_development(tmp_path: Path) -> N
     (library / "BAD.DNG").write_bytes(b"II*\x00" + bytes(2000))
     with pytest.raises(ThumbnailError, match="RAW LibRaw cannot read"):
         make_thumbnail(library / "BAD.DNG")
+
+
+def test_many_requests_making_the_same_thumbnail_at_once_place_a_whole_one(
+    tmp_path: Path,
+) -> None:
+    library, state_dir = tmp_path / "lib", tmp_path / "state"
+    write_jpeg(library / "c.jpg", 1600, 1200, seed=5)
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda _: thumbnail_for(state_for("c.jpg"), library, state_dir),
+                             range(16)))
+    assert not any(m.is_placeholder for m in made)
+    cached = cache_path(state_dir, SHA)
+    assert opened(cached.read_bytes()).size == (192, THUMB_PX)  # turned (EXIF orientation 6)
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no temp left
