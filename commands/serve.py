@@ -6,6 +6,8 @@ Invariants:
 - The access token is made at first start (or with --new-token) and printed once on stdout;
   only its hash is kept (engine.web.auth.TokenStore, beside the config).
 - Pages only read the library: the writer lock is never taken, so it runs beside `watch`.
+- SIGTERM (`docker stop`) and Ctrl-C stop it gracefully (uvicorn finishes the requests in
+  flight) and it exits 0: a requested stop is not a failure.
 - --new-token ends every session made under the old token, in this server and in one already
   running for the same config (sessions are tied to the stored hash). When the port is taken,
   --new-token still replaces the token and says so (exit 0); without it, a taken port is one
@@ -15,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import errno
+import signal
 import socket
 from pathlib import Path
 
@@ -75,9 +78,17 @@ def command(settings: Settings, host: str, port: int, tls_cert: Path | None,
     scheme = "https" if tls_cert is not None else "http"
     click.echo(f"serving {scheme}://{host}:{port}/ (Ctrl-C stops it)")
     app = build_app(config, settings, store, secure_cookies=tls_cert is not None)
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again for the handler it found:
+    # this one lets the command end normally (exit 0) instead of dying by the signal.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(app, host=host, port=port, log_level="warning",
                 ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None)
+
+
+
+def _stopped(_signum: int, _frame: object) -> None:
+    """SIGTERM once uvicorn has shut down: nothing more to do."""
 
 
 def port_taken(host: str, port: int) -> bool:

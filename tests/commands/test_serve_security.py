@@ -5,7 +5,8 @@ through page_routes are included, so a new page cannot forget its checks):
 - With a session, every POST route refuses a form without its CSRF token (403).
 - A session cookie made under another token is refused: `photoledger serve --new-token` run
   while the server runs ends its sessions, and the new token signs in.
-- A taken port without --new-token is one usage line (exit 2), the token file untouched.
+- A taken port without --new-token is one usage line (exit 2), the token file untouched;
+  SIGTERM stops the server cleanly (exit 0).
 """
 
 from __future__ import annotations
@@ -115,3 +116,4 @@ def test_new_token_ends_the_sessions_of_a_running_server(tmp_path: Path) -> None
         token = lines[0].rsplit(" ", 1)[1]
         assert session.get(f"{server.url}/", allow_redirects=False).status_code == 303
         assert signed_in(server.url, token).get(f"{server.url}/").status_code == 200
+    assert server.process.returncode == 0  # SIGTERM (docker stop) is a clean stop
