@@ -23,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 SELECTION_KEYS: tuple[str, ...] = (
     "skip_videos", "skip_photos", "skip_live_photos", "live_photo_size", "recent",
     "until_found", "skip_created_before", "skip_created_after", "albums", "exclude_albums",
-    "hidden",
+    "filename_exclude", "hidden",
 )
 
 
@@ -74,6 +74,9 @@ def selection_options(command: F) -> F:
         click.option("--exclude-album", "exclude_albums", multiple=True,
                      help="Leave out assets in this album (repeatable) "
                      "(selection.exclude_albums)."),
+        click.option("--filename-exclude", "filename_exclude", multiple=True, metavar="GLOB",
+                     help="Leave out assets whose iCloud file name matches this glob, any case, "
+                     "e.g. 'Screenshot*' (repeatable) (selection.filename_exclude)."),
         click.option("--hidden", type=click.Choice(HIDDEN_MODES), default=None,
                      help="Hidden assets: skip them (default, as icloudpd), put them under "
                      "Hidden/, or include them like any other (selection.hidden)."),

@@ -22,6 +22,7 @@ Invariants:
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class SelectionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     skip_created_after: Any = None
     albums: tuple[str, ...] = ()  # user albums (name or "Folder/Name") or smart albums
     exclude_albums: tuple[str, ...] = ()
+    filename_exclude: tuple[str, ...] = ()  # kei's globs on iCloud's file name, any case
     hidden: str = "skip"  # HIDDEN_MODES (checked at load, naming them)
 
 
@@ -84,6 +86,7 @@ class Selection:
     created_until: datetime | None = None  # keep assets created at or before
     albums: tuple[str, ...] = ()
     exclude_albums: tuple[str, ...] = ()
+    filename_exclude: tuple[str, ...] = ()
     hidden: str = "skip"
 
     @property
@@ -171,9 +174,9 @@ def settings_problems(settings: SelectionSettings) -> list[tuple[str, str]]:
             parse_when(value, datetime(2000, 1, 1, tzinfo=UTC), UTC)
         except ValueError as exc:
             problems.append((f"selection.{key}", str(exc)))
-    for key in ("albums", "exclude_albums"):
+    for key in ("albums", "exclude_albums", "filename_exclude"):
         if any(not name.strip() for name in getattr(settings, key)):
-            problems.append((f"selection.{key}", "an album name must not be empty"))
+            problems.append((f"selection.{key}", "a name must not be empty"))
     return problems
 
 
@@ -202,6 +205,7 @@ def build_selection(settings: SelectionSettings, now: datetime, local_tz: tzinfo
         created_until=when(settings.skip_created_after),
         albums=tuple(settings.albums),
         exclude_albums=tuple(settings.exclude_albums),
+        filename_exclude=tuple(settings.filename_exclude),
         hidden=settings.hidden,
     )
 
@@ -219,7 +223,16 @@ def kind_reason(state: MediaState, selection: Selection) -> str | None:
         return "a video (skip_videos)"
     if selection.skip_photos and state.kind in ("photo", "live"):
         return "a photo (skip_photos)"
-    return date_reason(state, selection)
+    return name_reason(state, selection) or date_reason(state, selection)
+
+
+def name_reason(state: MediaState, selection: Selection) -> str | None:
+    """Why iCloud's file name leaves the asset out (a `filename_exclude` glob), or None."""
+    name = state.filename.casefold()
+    for pattern in selection.filename_exclude:
+        if fnmatch.fnmatchcase(name, pattern.strip().casefold()):
+            return f"named {state.filename} (filename_exclude {pattern})"
+    return None
 
 
 def date_reason(state: MediaState, selection: Selection) -> str | None:

@@ -152,6 +152,12 @@ def test_filters_download_exactly_their_assets(world: World, cli: Cli) -> None:
     assert all(states[n].live_video_relpath is None for n in new_lives)
     assert not any(f.endswith(".MOV") for f in files)
 
+    # File name globs (kei's --filename-exclude), any case: only the dry run here.
+    rest = planned(cli("download", "--dry-run")[1])
+    some = planned(cli("download", "--dry-run", "--filename-exclude", "img_00*")[1])
+    assert some != rest and some == {
+        f for f in rest if not f.rsplit("/", 1)[-1].upper().startswith("IMG_00")}
+
     # The rest by default: everything but the hidden asset, the skipped live videos too.
     files = pass_matches_its_dry_run(world, cli)
     assert downloaded(world) == {a.record_name for a in rows} - {hidden.record_name}
@@ -229,4 +235,4 @@ def test_keys_with_flags_over_them_in_run_watch_and_download(world: World, cli: 
         assert code == 0 and all(flag in stdout for flag in (
             "--skip-videos", "--skip-photos", "--skip-live-photos", "--live-photo-size",
             "--recent", "--until-found", "--skip-created-before", "--skip-created-after",
-            "--album", "--exclude-album", "--hidden"))
+            "--album", "--exclude-album", "--filename-exclude", "--hidden"))

@@ -74,6 +74,11 @@ def test_kinds_hidden_and_the_date_window() -> None:
     assert kind_reason(state(), window) is None
     assert "before" in (kind_reason(state(captured_at_utc=T - timedelta(days=2)), window) or "")
     assert "after" in (kind_reason(state(captured_at_utc=T + timedelta(days=2)), window) or "")
+    globs = Selection(filename_exclude=("screenshot*", "*.PNG"))
+    assert kind_reason(state(filename="Screenshot 2024.jpg"), globs) == (
+        "named Screenshot 2024.jpg (filename_exclude screenshot*)")
+    assert kind_reason(state(filename="img_1.png"), globs) is not None
+    assert kind_reason(state(filename="IMG_1.HEIC"), globs) is None
     undated = state(captured_at_utc=None, added_at_utc=T)  # added date stands in
     assert kind_reason(undated, window) is None
     assert kind_reason(state(captured_at_utc=None), window) == (
@@ -162,7 +167,8 @@ def test_config_keys_and_their_bad_values(tmp_path: Path) -> None:
         "  skip_created_after: last week\n": "selection.skip_created_after: 'last week' is not",
         "  hidden: show\n": "selection.hidden: 'show' is not one of skip, separate, include",
         "  live_photo_size: medium\n": "selection.live_photo_size: 'medium' is not one of orig",
-        "  albums: ['']\n": "selection.albums: an album name must not be empty",
+        "  albums: ['']\n": "selection.albums: a name must not be empty",
+        "  filename_exclude: [' ']\n": "selection.filename_exclude: a name must not be empty",
         "  skip_vidoes: true\n": "selection.skip_vidoes: unknown key",
     }
     for text, expected in bad.items():
