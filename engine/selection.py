@@ -96,7 +96,7 @@ class Selection:
 
 
 EVERYTHING = Selection(hidden="include")
-"""No filter at all (audit judges past requests with it: they predate any selection)."""
+"""No filter at all: every asset, hidden ones too."""
 
 
 class SelectionCheck(Protocol):
