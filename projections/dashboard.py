@@ -28,6 +28,7 @@ _REASONS: dict[str, tuple[tuple[str, str], ...]] = {
     "backup-nas": (
         ("nas-not-copied", "nas_status IS NULL"),
         ("nas-mismatched", "nas_status = 'mismatched'"),
+        ("nas-incomplete", "nas_status = 'incomplete'"),
         ("nas-not-verified", "nas_status IS NOT 'verified'"),
         ("nas-older-download", "nas_verified_sha256 IS NOT sha256"),
         ("sidecar-not-on-nas", "1"),

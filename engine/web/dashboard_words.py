@@ -14,6 +14,7 @@ _WAITING = {
     "not-downloaded-yet": "not downloaded yet",
     "nas-not-copied": "not copied to the NAS yet",
     "nas-mismatched": "the NAS copy did not match: copied again by the next run",
+    "nas-incomplete": "a resource downloaded since the NAS copy was verified is not on it yet",
     "nas-not-verified": "copied to the NAS, not yet verified by a re-read",
     "nas-older-download": "the NAS holds an older download: copied again by the next run",
     "sidecar-not-on-nas": "the XMP sidecar is not on the NAS yet",
