@@ -120,7 +120,8 @@ def run_import_existing(
         )
     decisions = list(_decide_all(services, options, tree))
     summary = ImportSummary()
-    reporter.started(STAGE, len(decisions))
+    total = sum(f.declared_size_bytes for d in decisions for f in d.adopted)
+    reporter.started(STAGE, len(decisions), total)
     batcher = Batcher.for_ledger(services.ledger, options.save_every)
     folders: set[Path] = set()
     try:
@@ -134,8 +135,10 @@ def run_import_existing(
             if adopted:
                 batcher.add(asset)
             label = adopted[0].relpath if adopted else decision.files[0].relpath
-            reporter.asset_done("ok" if adopted else "skipped", label,
-                                size_bytes=sum(f.declared_size_bytes for f in adopted))
+            size_bytes = sum(f.declared_size_bytes for f in adopted)
+            reporter.advance_bytes(size_bytes)
+            reporter.asset_done("ok" if adopted else "left for download", label,
+                                size_bytes=size_bytes)
     finally:
         sync_folders(folders)
         batcher.flush()

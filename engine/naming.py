@@ -7,8 +7,9 @@ Invariants:
   folder `{:%Y/%m/%d}` of the capture date in LOCAL time (`none` = flat); `<>:"/\\|?*` and NUL
   become `_`; non-ASCII is removed unless kept; the extension is rewritten from the version's
   UTI (ITEM_TYPE_EXTENSIONS, upper case; an unknown UTI keeps the name's own extension); a
-  live-photo video is `NAME_HEVC.MOV` beside a HEIC still and `NAME.MOV` beside any other
-  (`--live-photo-mov-filename-policy suffix`), or always `NAME.MOV` (`original`);
+  live-photo video is `NAME_HEVC.MOV` when the still's name in iCloud ends in `.heic` (any
+  case) and `NAME.MOV` otherwise (`--live-photo-mov-filename-policy suffix`; icloudpd looks
+  at iCloud's name, before the extension is rewritten), or always `NAME.MOV` (`original`);
   medium/thumb get `-medium`/`-thumb`; adjusted/alternative get `-adjusted`/`-alternative`
   only when they would collide with the original's name; `name-size-dedup-with-suffix` gives
   a name held by a different asset the suffix `-<declared size bytes>`; `name-id7` suffixes
@@ -203,14 +204,20 @@ def is_stem_empty(name: str) -> bool:
     return not after_dots.strip() or (text.startswith(".") and "." not in after_dots)
 
 
-def base_name(info: NamingInput, policy: NamingPolicy) -> str:
-    """The asset's base file name: cleaned, safe, with the original's extension and id7."""
+def base_name(info: NamingInput, policy: NamingPolicy, *, rewrite: bool = True) -> str:
+    """The asset's base file name: cleaned, safe, with the original's extension and id7.
+
+    `rewrite=False` keeps the extension the file name has in iCloud: icloudpd names a live
+    photo's video from that (`IMG_1.jpg` of a HEIC still gives `IMG_1.MOV`); a fallback name
+    always takes the item type's extension, as icloudpd's does."""
     fallback = fallback_stem(info.master_record_name)
     name = clean_filename(info.filename, keep_unicode=policy.keep_unicode)
     if is_stem_empty(name):
         extension = name.strip().lstrip(".").strip()
-        name = f"{fallback}.{extension}" if extension else fallback
-    name = rewrite_extension(name, info.item_type)
+        name = rewrite_extension(f"{fallback}.{extension}" if extension else fallback,
+                                 info.item_type)
+    elif rewrite:
+        name = rewrite_extension(name, info.item_type)
     name = safe_component(name, keep_unicode=policy.keep_unicode, fallback=fallback)
     name = fit_component(name, BASE_NAME_MAX_BYTES)
     if policy.file_match_policy == NAME_ID7:
@@ -219,11 +226,13 @@ def base_name(info: NamingInput, policy: NamingPolicy) -> str:
 
 
 def version_name(
-    base: str, key: str, file_type: str, info: NamingInput, live_policy: str = LIVE_SUFFIX
+    base: str, key: str, file_type: str, info: NamingInput, *, live_policy: str = LIVE_SUFFIX,
+    icloud_base: str | None = None,
 ) -> str:
-    """The file name of one rendition (before collision handling), as icloudpd 1.32 names it."""
+    """The file name of one rendition (before collision handling), as icloudpd 1.32 names it:
+    a live photo's video from the name with iCloud's own extension (`icloud_base`)."""
     if not info.is_video and file_type == MOVIE_UTI:
-        name = live_video_name(base, live_policy)
+        name = live_video_name(icloud_base or base, live_policy)
     else:
         name = rewrite_extension(base, file_type)
     if key in _ALWAYS_SUFFIXED:
@@ -241,8 +250,10 @@ def version_names(
     original (and live video) even when only another rendition is fetched.
     """
     base = base_name(info, policy)
+    icloud_base = base_name(info, policy, rewrite=False)
     live = policy.live_photo_mov_filename_policy
-    names = {key: version_name(base, key, uti, info, live) for key, uti in renditions.items()}
+    names = {key: version_name(base, key, uti, info, live_policy=live, icloud_base=icloud_base)
+             for key, uti in renditions.items()}
     taken = {names[key].casefold() for key in _UNSUFFIXED if key in names}
     for key, suffix in _SUFFIXED_ON_COLLISION.items():
         if key in names and names[key].casefold() in taken:

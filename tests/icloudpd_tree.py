@@ -8,7 +8,8 @@ engine.naming, so a test compares two independent readings of those rules:
   (or one that cannot be decoded) the first 12 characters of the master recordName,
   non-alphanumerics as `_`; then the
   extension rewritten from the version's type (HEIC, JPG, PNG, MOV, CR2; other types keep it);
-- live video `NAME_HEVC.MOV` beside a HEIC still, `NAME.MOV` beside any other;
+- live video `NAME_HEVC.MOV` when iCloud's name of the still ends in `.heic` (any case),
+  `NAME.MOV` otherwise (iCloud's name, before the extension is rewritten);
 - the alternative (RAW/JPEG twin, `--size alternative`) gets `-alternative` only when it would
   take the original's name;
 - `name-size-dedup-with-suffix`: a name held by a file of another size becomes
@@ -88,15 +89,15 @@ def write_icloudpd_tree(
         kind = MEDIA_KINDS[master.kind]
         folder = datetime.fromtimestamp(asset.asset_date_ms / 1000, tz).strftime("%Y/%m/%d")
         filename = master.filename if master.filename_wire is None else None  # undecodable
-        base = _with_type(_base_name(filename, master.record_name, kind.item_type),
-                          kind.item_type)
+        icloud_name = _base_name(filename, master.record_name, kind.item_type)
         if id7:
-            stem, ext = _stem_ext(base)
-            base = f"{stem}_{_id7(master.record_name)}{ext}"
+            stem, ext = _stem_ext(icloud_name)
+            icloud_name = f"{stem}_{_id7(master.record_name)}{ext}"
+        base = _with_type(icloud_name, kind.item_type)
         types = {spec.prefix: spec.file_type for spec in kind.resources}
         names = {ORIGINAL: base}
-        if LIVE_VIDEO in types:
-            stem, ext = _stem_ext(base)
+        if LIVE_VIDEO in types:  # from iCloud's own name, before the extension is rewritten
+            stem, ext = _stem_ext(icloud_name)
             names[LIVE_VIDEO] = stem + ("_HEVC.MOV" if ext.lower() == ".heic" else ".MOV")
         if alternative and ORIGINAL_ALT in types:
             alt = _with_type(base, types[ORIGINAL_ALT])

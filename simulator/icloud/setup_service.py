@@ -130,6 +130,9 @@ def _account_payload(account: SimAccount, session: AuthSession, req: SimRequest)
             "fullName": account.username.split("@")[0],
             "languageCode": "en-us",
             "isPaidDeveloper": False,
+            # Apple sets it for an account with a trusted device; icloudpd's pyicloud_ipd asks
+            # for a 2FA code only when it is true (else it takes the legacy 2SA path).
+            "hasICloudQualifyingDevice": account.two_factor == "device",
         },
         "hasMinimumDeviceForPhotosWeb": True,
         "iCDPEnabled": account.web_access_denied,

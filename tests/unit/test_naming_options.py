@@ -180,3 +180,11 @@ def test_a_size_icloud_does_not_offer_is_skipped_never_replaced() -> None:
     asset = discover(new_run(), 2)
     fetched = renditions_to_fetch(asset.state, None, ("medium", "thumb"))
     assert [v.key for v in fetched] == ["original"]
+
+
+def test_the_live_video_is_named_from_the_name_icloud_holds_as_icloudpd_does() -> None:
+    """Seen with icloudpd 1.32.3 against the simulator: `a/b.jpg` of a HEIC live photo."""
+    assert names("a/b.jpg", LIVE) == {"original": "a_b.HEIC", "live_video": "a_b.MOV"}
+    assert names("IMG_2.heic", LIVE) == {"original": "IMG_2.HEIC", "live_video": "IMG_2_HEVC.MOV"}
+    assert names("", LIVE)["live_video"] == "AY6c_BsE0jja_HEVC.MOV"  # fallback: the item type
+    assert names("a/b.jpg", LIVE, file_match_policy=NAME_ID7)["live_video"] == "a_b_QVk2Yyt.MOV"
