@@ -124,6 +124,7 @@ def test_progress_stream_and_cancel(tmp_path: Path) -> None:
         run_id = str(event["run_id"])
         page = session.get(f"{server.url}/progress").text
         assert "3.0 MiB of 10.0 MiB" in page and f"pid {running.pid}" in page
+        assert event["last"] == "IMG_0001.HEIC" and event["problems"] == 0
         dashboard = session.get(f"{server.url}/").text
         assert 'id="live"' in dashboard  # the panel, filled by the same stream
         confirm = session.get(f"{server.url}/progress/cancel?run={run_id}").text
