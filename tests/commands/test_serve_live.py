@@ -9,6 +9,8 @@
   confirmed, the writer stops by SIGTERM as Ctrl-C would: exit 130, RunFinished
   `interrupted`, and the stream says so.
 - `run` feeds the board from its stages and leaves it finished with its exit code.
+- The stream sends one event per change, a comment to keep it alive, and ends after a while
+  (the browser reconnects after the `retry` it was given).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 
 from engine.progress_board import Snapshot, progress_path, read_snapshot, write_snapshot
 from engine.services import open_reader
 from engine.status import run_status
+from engine.web import live
 from tests.commands.test_serve import Server, serving, settings_for, sign_in
 from tests.factories import run_cli
 from tests.scenarios.fault_world import open_world
@@ -201,3 +205,20 @@ def test_run_feeds_the_board_from_its_stages(tmp_path: Path) -> None:
         assert board.outcome == ("ok" if result.returncode == 0 else "needs_attention")
         assert board.phase  # the stages reported through it, not only the run's start
         assert board.pid != os.getpid() and board.host == socket.gethostname()
+
+
+def test_the_stream_keeps_alive_and_ends_for_the_browser_to_reconnect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live, "STREAM_S", 1.5)
+    monkeypatch.setattr(live, "KEEPALIVE_S", 0.4)
+    with serving(tmp_path) as server:
+        session, _ = sign_in(server, server.token)
+        started = time.monotonic()
+        with session.get(f"{server.url}/progress/events", stream=True, timeout=10) as response:
+            assert response.headers["cache-control"] == "no-store"
+            lines = list(response.iter_lines(decode_unicode=True))
+        assert time.monotonic() - started < 8  # it ended by itself
+        assert lines[0] == "retry: 2000"  # how soon the browser comes back
+        assert lines.count("event: progress") == 1  # nothing changed: one event only
+        assert ": still here" in lines  # comments keep proxies from closing it
