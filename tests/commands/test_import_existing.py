@@ -4,10 +4,12 @@ then `download` fetches only what the tree did not hold (counted at the simulato
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 from datetime import UTC
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from commands import cli
@@ -145,3 +147,23 @@ def test_the_command_adopts_in_place_and_refuses_bad_input(tmp_path: Path) -> No
         assert "adopt 0 files" in again.output
         bad = invoke(world, "import-existing", "--folder-structure", "{:%Q", str(world.root))
         assert bad.exit_code == 3 and "library.folder_structure" in bad.output
+
+
+def test_where_a_hard_link_is_refused_the_file_is_copied_durably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    with open_world(tmp_path, assets=8, seed=3) as world:
+        world.discover()
+        tree = write_icloudpd_tree(world.state, tmp_path / "icloudpd")
+        monkeypatch.setattr(os, "link", no_links)
+        summary = run_import(world, tree.root)
+        assert summary.copied == summary.files_adopted > 0 and summary.linked == 0
+        for relpath in summary.adopted:
+            copy, original = world.root / relpath, tree.root / relpath
+            assert copy.read_bytes() == original.read_bytes()
+            assert copy.stat().st_nlink == 1 and copy.stat().st_mode & 0o777 == 0o644
+            assert int(copy.stat().st_mtime) == int(original.stat().st_mtime)
+        assert not list(world.root.rglob("*.photoledger-tmp"))

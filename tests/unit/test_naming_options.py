@@ -112,13 +112,14 @@ class FakeDisk:
     """Paths -> (size, inode); one device."""
 
     def __init__(self, files: dict[Path, tuple[int, int]], same: bool = False) -> None:
-        self.files, self.same = files, same
+        self.files, self.same, self.device = files, same, 1
 
     def info(self, path: Path) -> FileInfo | None:
         if path == Path("/lib"):
             return FileInfo(0, False, (1, 1))
         found = self.files.get(path)
-        return FileInfo(found[0], True, (1, found[1])) if found else None
+        device = self.device if path.is_relative_to("/tree") else 1
+        return FileInfo(found[0], True, (device, found[1])) if found else None
 
     def same_bytes(self, first: Path, second: Path) -> bool:
         return self.same and first != second
@@ -159,6 +160,9 @@ def test_import_decisions_on_names_sizes_and_places() -> None:
     clash = {Path("/tree") / plain: (SIZE, 7), Path("/lib") / plain: (SIZE, 3)}
     assert decide(FakeDisk(clash, same=True)) == [(plain, "in_place", "")]
     assert "library already holds another file" in decide(FakeDisk(clash))[0][2]
+    other_device = FakeDisk({Path("/tree") / plain: (SIZE, 7)})
+    other_device.device = 2  # the tree on another file system: a durable copy
+    assert decide(other_device) == [(plain, "copy", "")]
     held = decide(FakeDisk({Path("/tree") / plain: (SIZE, 7)}), held={plain: "b" * 32})
     assert held[0][1] is None and "belongs to another asset" in held[0][2]
 
