@@ -137,6 +137,8 @@ def _time(iso: str | None) -> str:
 
 def routes(web: WebUI) -> list[Route]:
     pages = LivePages(web)
+    # The panel's first state on any page that includes it (the dashboard), without JavaScript.
+    web.templates.env.globals["live_now"] = lambda: live_words(pages.live())
     return [
         Route("/progress", pages.page, methods=["GET"]),
         Route("/progress/events", pages.events, methods=["GET"]),
@@ -150,7 +152,7 @@ class LivePages:
     def __init__(self, web: WebUI) -> None:
         self.web = web
 
-    def _live(self) -> Live:
+    def live(self) -> Live:
         return read_live(self.web.config.state_dir, self.web.runtime.clock())
 
     def page(self, request: Request) -> Response:
@@ -159,7 +161,7 @@ class LivePages:
             return RedirectResponse("/login", status_code=303)
         cancelling = request.query_params.get("cancelling", "")
         return self.web.render(request, "live.html", csrf=found[1].csrf, cancelling=cancelling,
-                               live=live_words(self._live(), cancelling))
+                               live=live_words(self.live(), cancelling))
 
     def events(self, request: Request) -> Response:
         if self.web.current_session(request) is None:
@@ -177,7 +179,7 @@ class LivePages:
         last = ""
         yield "retry: 2000\n\n"
         while loop.time() - started < STREAM_S and not await request.is_disconnected():
-            data = json.dumps(live_words(self._live(), cancelling), sort_keys=True)
+            data = json.dumps(live_words(self.live(), cancelling), sort_keys=True)
             if data != last:
                 last, last_sent = data, loop.time()
                 yield f"event: progress\ndata: {data}\n\n"
@@ -191,7 +193,7 @@ class LivePages:
             found = self.web.current_session(request)
             if found is None:
                 return RedirectResponse("/login", status_code=303)
-            live = live_words(self._live())
+            live = live_words(self.live())
             return self.web.render(request, "live_cancel.html", csrf=found[1].csrf, live=live,
                                    asked=request.query_params.get("run", ""))
         checked = await self.web.checked_form(request)

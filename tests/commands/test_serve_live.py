@@ -130,7 +130,8 @@ def test_progress_stream_and_cancel(tmp_path: Path) -> None:
         assert "3.0 MiB of 10.0 MiB" in page and f"pid {running.pid}" in page
         assert event["last"] == "IMG_0001.HEIC" and event["problems"] == 0
         dashboard = session.get(f"{server.url}/").text
-        assert 'id="live"' in dashboard  # the panel, filled by the same stream
+        assert 'id="live"' in dashboard  # the panel, filled by the same stream,
+        assert "3.0 MiB of 10.0 MiB" in dashboard  # and right without JavaScript
         confirm = session.get(f"{server.url}/progress/cancel?run={run_id}").text
         assert "Yes, stop it" in confirm and run_id in confirm
         csrf = csrf_of(session, f"{server.url}/")
