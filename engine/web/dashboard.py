@@ -7,8 +7,12 @@ Invariants:
   report's `stuck` section and the chart is the savings report's `over_time` section, run on
   the reports file exactly as `photoledger report` builds it (engine.reports). Nothing here
   writes SQL.
-- One reports build at a time in this process (a lock): two pages loading at once would
-  otherwise share a temporary file name.
+- The figures are computed once per ledger position and mounted NAS and reused for up to
+  KEEP_FOR_S (what depends on the clock alone, such as "too recent", moves slowly); a
+  position or NAS change recomputes them at once. The alarms that do not come from the ledger
+  (the 2FA wait, other pages' alarm sources) are read afresh on every load.
+- One computation at a time in this process (a lock): a second page loading meanwhile waits
+  and reuses it, and two reports builds never share a temporary file name.
 - Alarms come first: damaged last copies, other NAS damage, the 2FA wait or trust warning, then
   the alarms other pages add (`alarm_sources`, e.g. a deletion plan waiting for review).
 - Bytes are shown with binary units (KiB, MiB, ...), never as raw integers; reasons are words.
@@ -18,11 +22,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from engine.cleanup.effects import mounted_nas_id
 from engine.config import Config
+from engine.icloud.twofa_state import icloud_login_status
 from engine.reports import build_reports_file
 from engine.services import Runtime, Services, open_reader
 from engine.status import StatusReport, run_status
@@ -42,7 +49,9 @@ MILESTONES = (
     ("deleted_from_icloud", "icloud_freed_bytes", "deleted from iCloud by photoledger"),
 )
 RECENT_RUNS = 8
-_REPORTS_BUILD = threading.Lock()
+KEEP_FOR_S = 120.0
+_KEEP = timedelta(seconds=KEEP_FOR_S)
+_FIGURES_LOCK = threading.Lock()
 __all__ = ["Alarm", "AlarmSource", "Dashboard", "dashboard_of", "human_bytes", "read_dashboard"]
 
 
@@ -95,6 +104,7 @@ class Dashboard:
     runs: list[RunLine] = field(default_factory=list)
     chart: SavingsChart | None = None
     problem_list: list[ProblemLine] = field(default_factory=list)
+    as_of: str = ""  # when the figures were computed ("" when not said)
 
 
 @dataclass(frozen=True)
@@ -106,20 +116,47 @@ class Extras:
     stuck: list[dict[str, Any]]  # the backlog report's `stuck` rows
     over_time: list[dict[str, Any]]  # the savings report's `over_time` rows
     alarms: list[Alarm]
+    computed_at_utc: str = ""
+
+
+@dataclass(frozen=True)
+class _Figures:
+    key: tuple[int, str | None]  # ledger position, mounted NAS id
+    at: datetime  # when computed (the runtime's clock)
+    report: StatusReport
+    extras: Extras
+
+
+_figures: dict[Path, _Figures] = {}
 
 
 def read_dashboard(config: Config, runtime: Runtime,
                    alarm_sources: Sequence[AlarmSource] = ()) -> Dashboard:
-    """The dashboard's figures, read under open_reader (no writer lock)."""
+    """The dashboard, read under open_reader (no writer lock); the figures reused while the
+    ledger and the NAS are as they were (KEEP_FOR_S), the alarms always read afresh."""
     with open_reader(config, runtime) as services:
+        report, extras = _figures_of(services)
+        report = replace(report, icloud_login=icloud_login_status(config, services.clock()))
+        alarms = [alarm for source in alarm_sources for alarm in source(services)]
+        return dashboard_of(report, replace(extras, alarms=alarms))
+
+
+def _figures_of(services: Services) -> tuple[StatusReport, Extras]:
+    key = (services.projection.position(), mounted_nas_id(services.config.nas_root()))
+    with _FIGURES_LOCK:
+        cached = _figures.get(services.config.state_dir)
+        now = services.clock()
+        if cached and cached.key == key and timedelta(0) <= now - cached.at < _KEEP:
+            return cached.report, cached.extras
         report = run_status(services)
-        return dashboard_of(report, _read_extras(services, report, alarm_sources))
+        extras = _read_extras(services, report)
+        _figures[services.config.state_dir] = _Figures(key, now, report, extras)
+        return report, extras
 
 
-def _read_extras(services: Services, report: StatusReport,
-                 alarm_sources: Sequence[AlarmSource]) -> Extras:
+def _read_extras(services: Services, report: StatusReport) -> Extras:
     now = services.clock()
-    with reported_as_damage(services.projection.path), _REPORTS_BUILD:
+    with reported_as_damage(services.projection.path):
         path = build_reports_file(services)
     backlog = run_report_file(path, "backlog", now)
     savings = run_report_file(path, "savings", now)
@@ -136,7 +173,8 @@ def _read_extras(services: Services, report: StatusReport,
         waiting=waiting,
         stuck=backlog.sections["stuck"].records(),
         over_time=savings.sections["over_time"].records(),
-        alarms=[alarm for source in alarm_sources for alarm in source(services)],
+        alarms=[],
+        computed_at_utc=now.isoformat(),
     )
 
 
@@ -165,6 +203,7 @@ def dashboard_of(report: StatusReport, extras: Extras | None = None, *,
         runs=[_run_line(r) for r in extras.runs] if extras is not None else [],
         chart=savings_chart(extras.over_time) if extras is not None else None,
         problem_list=[_problem_line(f) for f in report.failures],
+        as_of=_minute(extras.computed_at_utc) if extras and extras.computed_at_utc else "",
     )
 
 

@@ -7,17 +7,25 @@ one original whose download always breaks off, and the NAS unmounted (its marker
 - The failed asset is listed under Problems with its error, linked to its page; that page
   tells the failed attempt in words, its library copy as not downloaded; the recent runs list
   the download with its outcome.
+- The figures are computed once per ledger position and NAS and reused for KEEP_FOR_S; a new
+  fact recomputes them at once; the 2FA alarm is read afresh on every load.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from engine.icloud.twofa_state import TwoFactorCodeRequestedError, record_request, state_path
+from engine.web.dashboard import KEEP_FOR_S, read_dashboard
 from simulator.icloud.faults import ContentFault
 from tests.cleanup_world import open_cleanup_world
 from tests.commands.test_recover import cli
+from tests.commands.test_serve import seed, settings_for
+from tests.factories import discover, make_library, new_run
 from tests.scenarios.fault_world import original_token, pick_target
 from tests.web_server import serve_cli, signed_in
 
@@ -63,3 +71,37 @@ def test_the_backlog_says_why_with_a_broken_download_and_the_nas_unmounted(
             assert "A download attempt failed (nothing kept) " in asset
             assert "error cut_body" in asset and "tried again later yes" in asset
             assert "library - not downloaded yet" in asset
+
+
+def test_figures_are_reused_at_the_same_position_and_alarms_are_always_fresh(
+        tmp_path: Path) -> None:
+    library = make_library(tmp_path)
+    seed(library)
+    clock = FakeClock(datetime(2026, 12, 6, 5, 0, tzinfo=UTC))
+    runtime = replace(settings_for(library), clock=clock)
+    first = read_dashboard(library.config, runtime)
+    assert first.as_of == "2026-12-06 05:00 UTC" and not first.alarms
+    clock.now += timedelta(seconds=30)
+    error = TwoFactorCodeRequestedError("sent", "trusted_device", {})
+    record_request(state_path(library.config.state_dir), error, "jdoe@example.com", clock.now)
+    again = read_dashboard(library.config, runtime)
+    assert again.as_of == first.as_of  # same ledger position, same NAS: reused
+    assert next(a.text for a in again.alarms).startswith("waiting for a 2FA code")  # fresh
+    ledger = library.open_ledger()
+    run = new_run("discover")
+    ledger.save(run, discover(run, 50))
+    ledger.close()
+    moved = read_dashboard(library.config, runtime)
+    assert moved.milestones[0][1] == 5  # recomputed at once
+    assert moved.ledger_position > first.ledger_position
+    assert read_dashboard(library.config, runtime).as_of == moved.as_of
+    clock.now += timedelta(seconds=KEEP_FOR_S)  # then the clock alone makes it stale
+    assert read_dashboard(library.config, runtime).as_of == "2026-12-06 05:02 UTC"
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
