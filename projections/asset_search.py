@@ -2,8 +2,11 @@
 
 Invariants:
 - Read-only named queries on the media projection and its albums table.
-- Every criterion given must hold (they combine with AND); a name or album matches as a
-  case-insensitive part of the text (LIKE wildcards typed by the user are taken literally).
+- Every criterion given must hold (they combine with AND); a name matches as a
+  case-insensitive part of the file name or library path (LIKE wildcards typed by the user are
+  taken literally); an album matches as a case-insensitive part of its path
+  (`Trips/2021/Lisbon`: "trips" finds every album in that folder), removed albums by their
+  last name.
 - A capture day is the day where the photo was taken: its UTC time moved by its recorded time
   zone offset (UTC when the offset is unknown), so a photo taken at 00:30 in Paris is found
   on that day, as the phone shows it.
@@ -13,9 +16,12 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 
+from engine.albums import album_path
+from projections.albums import known_albums
 from projections.media import MediaProjection
 from projections.worklists import IN_ICLOUD_SQL
 
@@ -60,7 +66,21 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _criteria(query: AssetQuery) -> tuple[list[str], list[object]]:
+def matching_albums(projection: MediaProjection, text: str) -> list[tuple[str, str]]:
+    """(zone, album id) of every album (not folder) whose path holds `text`, any case."""
+    wanted = text.casefold()
+    zones = [r["zone"] for r in projection._query("SELECT DISTINCT zone FROM albums")]
+    found = []
+    for zone in zones:
+        albums = known_albums(projection, zone)
+        found += [(zone, album_id) for album_id, album in albums.items()
+                  if not album.is_folder
+                  and wanted in (album_path(album_id, albums) or album.name).casefold()]
+    return found
+
+
+def _criteria(query: AssetQuery, albums: list[tuple[str, str]],
+              ) -> tuple[list[str], list[object]]:
     where: list[str] = []
     params: list[object] = []
     if query.name:
@@ -75,10 +95,10 @@ def _criteria(query: AssetQuery) -> tuple[list[str], list[object]]:
         params.append(query.day_to.isoformat())
     if query.album:
         where.append(
-            "EXISTS (SELECT 1 FROM json_each(media.album_ids) AS j JOIN albums AS a "
-            "ON a.zone = media.zone AND a.album_id = j.value "
-            "WHERE a.name LIKE ? ESCAPE '\\')")
-        params.append(_like(query.album))
+            "EXISTS (SELECT 1 FROM json_each(media.album_ids) AS j, json_each(?) AS a "
+            "WHERE json_extract(a.value, '$[0]') = media.zone "
+            "AND json_extract(a.value, '$[1]') = j.value)")
+        params.append(json.dumps(albums))
     return where, params
 
 
@@ -87,7 +107,8 @@ def search_assets(projection: MediaProjection, query: AssetQuery,
     """The assets matching every criterion of `query` (none when it is empty)."""
     if query.is_empty:
         return SearchResult([], False)
-    where, params = _criteria(query)
+    albums = matching_albums(projection, query.album) if query.album else []
+    where, params = _criteria(query, albums)
     rows = projection._query(
         f"SELECT asset_id, filename, {CAPTURE_DAY_SQL} AS day, kind, local_relpath, "
         "COALESCE(downloaded_size_bytes, declared_size_bytes) AS size_bytes, "

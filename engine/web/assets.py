@@ -188,8 +188,10 @@ def _library_copy(s: MediaState) -> Copy:
         return Copy("library", path, f"removed {when_words(s.local_removed_at_utc)}", False)
     if s.sha256 is None:
         return Copy("library", "-", "not downloaded yet", False)
-    text = (f"downloaded {when_words(s.downloaded_at_utc)}, "
-            f"{human_bytes(s.downloaded_size_bytes)}, size and sha256 {s.sha256} checked")
+    files = ", ".join(f"{r.key.replace('_', ' ')} {human_bytes(r.size_bytes)}"
+                      for r in s.resources_downloaded) or human_bytes(s.downloaded_size_bytes)
+    text = (f"downloaded {when_words(s.downloaded_at_utc)}: {files}; each file's size and "
+            f"sha256 checked (the original's: {s.sha256})")
     if s.compression_tier:
         text += (f"; re-encoded for the {s.compression_tier} tier "
                  f"{when_words(s.compressed_at_utc)}, now "

@@ -3,7 +3,7 @@ album, and one asset's page (history in words, copies with their verification, a
 
 - A name matches any part of the file name, case-insensitive, and LIKE wildcards are literal;
   a day is where the photo was taken (its own offset), a day alone is that day, with `until`
-  a range; an album matches by name; criteria combine.
+  a range; an album matches any part of its path (its folder's name too); criteria combine.
 - A malformed day is a 400 page naming the field; an unknown or malformed id a 404 page.
 - The history says every fact in words: no Python repr (no `datetime.`, `VersionFact(`,
   `True`, `None`), sizes in binary units with the exact byte count, album ids by name.
@@ -30,11 +30,13 @@ ALBUM = "ALBUM-HOLIDAYS"
 def seed_assets(library: Library) -> None:
     """Five assets beside the fixture's IMG_0000..IMG_0003: IMG_0010..IMG_0013 taken on
     2024-06-01..04, and 'IMG_%00.JPG' (a wildcard in its name); IMG_0010 and IMG_0011 in the
-    album 'Holidays 2024'; IMG_0010 downloaded, verified on the NAS and on the Pixel."""
+    album 'Holidays 2024' of the folder 'Trips'; IMG_0010 downloaded, verified on the NAS and on the Pixel."""
     ledger = library.open_ledger()
     run = new_run("discover")
+    run.record(ev.AlbumSeen, zone="PrimarySync", album_id="FOLDER-TRIPS", name="Trips",
+               parent_id=None, is_folder=True)
     run.record(ev.AlbumSeen, zone="PrimarySync", album_id=ALBUM, name="Holidays 2024",
-               parent_id=None, is_folder=False)
+               parent_id="FOLDER-TRIPS", is_folder=False)
     assets = [discover(run, 10 + i, album_ids=(ALBUM,) if i < 2 else (),
                        captured_at_utc=datetime(2024, 6, 1 + i, 10, tzinfo=UTC))
               for i in range(4)]
@@ -81,6 +83,9 @@ def test_search_by_name_day_and_album(server: Server) -> None:
     assert found_names(session, server, day="2024-06-03") == ["IMG_0012.HEIC"]
     assert found_names(session, server, album="holidays") == ["IMG_0010.HEIC", "IMG_0011.HEIC"]
     assert found_names(session, server, album="holidays", name="0011") == ["IMG_0011.HEIC"]
+    assert found_names(session, server, album="TRIPS/holi") == [
+        "IMG_0010.HEIC", "IMG_0011.HEIC"]  # by its path: the folder's name finds it too
+    assert found_names(session, server, album="Lisbon") == []
     bad = session.get(f"{server.url}/assets", params={"day": "2024-13-01"})
     assert bad.status_code == 400
     assert "day: &#39;2024-13-01&#39; is not a day" in bad.text
@@ -99,7 +104,7 @@ def test_an_asset_page_tells_history_copies_and_albums_in_words(server: Server) 
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
     for words in ("Seen in iCloud for the first time", "Downloaded to the library",
                   "Copied to the NAS", "Verified on the NAS", "On the Pixel",
-                  "976.6 KiB (1,000,000 bytes)", "Holidays 2024", "UTC+02:00",
+                  "976.6 KiB (1,000,000 bytes)", "Trips/Holidays 2024", "UTC+02:00",
                   "favourite no", "discover run"):
         assert words in text, words
     for repr_ in ("datetime.", "VersionFact(", "ResourceHash(", "True", "None", "(\'"):
