@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from rich.text import Text
@@ -29,12 +30,15 @@ from engine.services import open_reader, open_writer
 @click.command("import-existing")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 @naming_options
+@click.option("--time-zone", "zone", metavar="ZONE",
+              help="The time zone icloudpd dated its folders in (its TZ, e.g. Etc/UTC in "
+              "icloudpd's Docker image); default this machine's.")
 @click.option("--dry-run", is_flag=True,
               help="List what would be adopted and what left for download; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def command(settings: Settings, /, path: Path, dry_run: bool, as_json: bool,
-            **naming: Any) -> None:
+def command(settings: Settings, /, path: Path, zone: str | None, dry_run: bool,
+            as_json: bool, **naming: Any) -> None:
     """Adopt the photos an icloudpd (1.32) download folder PATH already holds.
 
     Run `photoledger discover` first: for each discovered asset not yet downloaded, each
@@ -49,7 +53,7 @@ def command(settings: Settings, /, path: Path, dry_run: bool, as_json: bool,
     icloudpd copy is never modified), or copied there when a link is impossible.
     """
     config = with_naming_flags(load_config(settings.config_path), naming_flags(naming))
-    options = ImportOptions(tree=path, dry_run=dry_run)
+    options = ImportOptions(tree=path, dry_run=dry_run, local_tz=_zone(zone))
     if dry_run:
         with open_reader(config, settings) as services:
             summary = run_import_existing(services, options, NullReporter())
@@ -60,6 +64,16 @@ def command(settings: Settings, /, path: Path, dry_run: bool, as_json: bool,
         ):
             summary = run_import_existing(services, options, reporter)
     _render(summary, dry_run, as_json)
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {name!r} (an IANA name such as "
+                                 "Europe/Paris or Etc/UTC)", param_hint="--time-zone") from None
 
 
 def _render(summary: ImportSummary, dry_run: bool, as_json: bool) -> None:

@@ -119,6 +119,8 @@ def _take_over_icloudpd(config: Config, folder: Path) -> None:
     trust = "with" if taken.has_trust_token else "without"
     console.print(f"took over icloudpd's session ({taken.source_session}, {taken.cookie_count} "
                   f"cookies, {trust} a 2FA trust token)", markup=False)
+    for kept in taken.kept_previous:
+        console.print(f"the session photoledger had is kept as {kept}", markup=False)
 
 
 def _login_saving_password(config: Config, code: str | None, code_file: Path | None,

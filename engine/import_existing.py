@@ -24,6 +24,7 @@ import errno
 import os
 import stat
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from uuid import UUID
 
@@ -60,6 +61,7 @@ class ImportOptions:
     tree: Path
     dry_run: bool = False
     naming: NamingPolicy | None = None  # None: the config's (engine.download.options)
+    local_tz: tzinfo | None = None  # the zone icloudpd dated folders in; None: this machine's
     save_every: int = 50
 
 
@@ -149,7 +151,7 @@ def run_import_existing(
 
 def _decide_all(services: Services, options: ImportOptions, tree: Path) -> list[AssetDecision]:
     config = services.config
-    policy = options.naming or naming_policy(config)
+    policy = options.naming or naming_policy(config, options.local_tz)
     registry = NameRegistry(held_relpaths(services.projection))
     resources = tuple(config.settings.download.resources) or ARCHIVE_KEYS
     probe = DiskProbe()

@@ -12,7 +12,8 @@ Invariants:
   ConfigError line naming the files, and the session folder is left as it was.
 - They are written into `icloud.session_dir` under the names photoledger's pyicloud reads
   (`<name>.cookiejar`, `<name>.session`), 0600 in a 0700 folder, durably (engine.placement);
-  the icloudpd folder is only read.
+  the icloudpd folder is only read. A session photoledger already had is kept beside as
+  `<file>.before-icloudpd-import` (0600), never lost.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from engine.icloud.credentials import prepare_session_dir
 from engine.placement import place_bytes
 
 SESSION_FILE_MODE = 0o600
+BACKUP_SUFFIX = ".before-icloudpd-import"
 _TOKEN_KEYS = ("session_token", "trust_token")
 
 
@@ -39,6 +41,7 @@ class ImportedSession:
     cookiejar_path: Path
     cookie_count: int
     has_trust_token: bool
+    kept_previous: tuple[Path, ...] = ()  # photoledger's own session files, kept beside
 
 
 def file_stem(apple_id: str) -> str:
@@ -91,7 +94,16 @@ def import_icloudpd_session(folder: Path, apple_id: str, session_dir: Path) -> I
     stem = file_stem(apple_id)
     session_path = session_dir / f"{stem}.session"
     jar_path = session_dir / f"{stem}.cookiejar"
+    kept = tuple(_keep_previous(path) for path in (jar_path, session_path) if path.is_file())
     place_bytes(jar_path, jar_bytes, tag="import", mode=SESSION_FILE_MODE)
     place_bytes(session_path, session_bytes, tag="import", mode=SESSION_FILE_MODE)
     trust = bool(json.loads(session_bytes).get("trust_token"))
-    return ImportedSession(source_session, source_jar, session_path, jar_path, cookies, trust)
+    return ImportedSession(source_session, source_jar, session_path, jar_path, cookies, trust,
+                           kept)
+
+
+def _keep_previous(path: Path) -> Path:
+    """Keep photoledger's own session file beside it before it is replaced (0600)."""
+    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    place_bytes(backup, path.read_bytes(), tag="import", mode=SESSION_FILE_MODE)
+    return backup

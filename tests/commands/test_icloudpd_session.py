@@ -59,6 +59,11 @@ def test_an_icloudpd_session_is_taken_over_and_needs_no_2fa(
     server.requests.reset()
     assert invoke(library)[0] == ExitCode.OK  # the next run: no code either
     assert two_factor_requests(server) == []
+    own = (session_dir / f"{file_stem(USERNAME)}.session").read_bytes()
+    code, output = invoke(library, "--import-icloudpd-session", str(folder))  # again
+    assert code == ExitCode.OK and "before-icloudpd-import" in output
+    kept = session_dir / f"{file_stem(USERNAME)}.session.before-icloudpd-import"
+    assert kept.read_bytes() == own and kept.stat().st_mode & 0o777 == 0o600
 
 
 def test_the_trust_token_alone_skips_2fa_after_a_new_password_sign_in(
@@ -94,7 +99,8 @@ def test_domain_cn_signs_in_through_apples_mainland_china_hosts(
     monkeypatch.setenv("PHOTOLEDGER_ICLOUD_PASSWORD", PASSWORD)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     text = library.config_path.read_text()
-    library.config_path.write_text(text.replace("icloud:\n", "icloud:\n  domain: cn\n", 1))
+    assert "  domain: com\n" in text
+    library.config_path.write_text(text.replace("  domain: com\n", "  domain: cn\n"))
     with start_simulator(TinyPhotoDatabase()) as running:
         monkeypatch.setenv("PHOTOLEDGER_ICLOUD_ENDPOINT", running.base_url)
         code, output = invoke(library)
@@ -109,7 +115,7 @@ def test_max_retries_and_retry_delay_are_the_retry_policy(library: Library) -> N
 
     assert retry_policy(library.config).max_attempts == 6  # icloud.max_retries 5, then give up
     text = library.config_path.read_text()
-    library.config_path.write_text(text.replace(
-        "icloud:\n", "icloud:\n  max_retries: 0\n  retry_delay_s: 2.5\n", 1))
+    library.config_path.write_text(text.replace("  max_retries: 5\n", "  max_retries: 0\n")
+                                   .replace("  retry_delay_s: 1.0\n", "  retry_delay_s: 2.5\n"))
     policy = retry_policy(load_config(library.config_path))
     assert (policy.max_attempts, policy.base_delay_s) == (1, 2.5)  # icloudpd 1.29+: no retry

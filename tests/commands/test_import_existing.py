@@ -8,6 +8,7 @@ import errno
 import os
 from datetime import UTC
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -167,3 +168,19 @@ def test_where_a_hard_link_is_refused_the_file_is_copied_durably(
             assert copy.stat().st_nlink == 1 and copy.stat().st_mode & 0o777 == 0o644
             assert int(copy.stat().st_mtime) == int(original.stat().st_mtime)
         assert not list(world.root.rglob("*.photoledger-tmp"))
+
+
+def test_a_tree_dated_in_another_time_zone_is_found_with_time_zone(tmp_path: Path) -> None:
+    with open_world(tmp_path, assets=8, seed=3) as world:
+        world.discover()
+        tree = write_icloudpd_tree(world.state, tmp_path / "icloudpd",
+                                   tz=ZoneInfo("Pacific/Kiritimati"))  # UTC+14
+        adoptable = [r for r in tree.relpaths() if not r.rpartition("/")[2].startswith(".")]
+        here = invoke(world, "import-existing", "--dry-run", str(tree.root))  # TZ=UTC
+        there = invoke(world, "import-existing", "--dry-run", "--time-zone",
+                       "Pacific/Kiritimati", str(tree.root))
+        assert here.exit_code == there.exit_code == 0
+        assert f"would adopt {len(adoptable)} files" in there.output
+        assert f"would adopt {len(adoptable)} files" not in here.output
+        bad = invoke(world, "import-existing", "--time-zone", "Mars/Base", str(tree.root))
+        assert bad.exit_code == 2 and "unknown time zone" in bad.output
