@@ -23,7 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from pathlib import Path
 from uuid import UUID
@@ -77,7 +77,7 @@ class ImportSummary:
     linked: int = 0
     copied: int = 0
     in_place: int = 0
-    adopted: list[str] = field(default_factory=list)  # library relpaths
+    adopted: list[str] = field(default_factory=list)  # library relpaths (and `(from X)`)
     left: list[tuple[str, str]] = field(default_factory=list)  # (relpath, reason)
 
     def counts(self) -> dict[str, int]:
@@ -161,6 +161,7 @@ def _decide_all(services: Services, options: ImportOptions, tree: Path) -> list[
         decision = decide_asset(
             asset_id, state, tree=tree, library_root=config.library_root, policy=policy,
             resources=resources, registry=registry, probe=probe,
+            hidden_apart=config.settings.selection.hidden == "separate",
         )
         if decision.files:
             found.append(decision)
@@ -174,7 +175,7 @@ def _adopt(
     root = services.config.library_root
     recorded = []
     for file in decision.adopted:
-        source, target = tree / file.relpath, root / file.relpath
+        source, target = tree / file.source_relpath, root / file.relpath
         method = _place(services, source, target, file, folders)
         if method is None:
             continue
@@ -182,8 +183,7 @@ def _adopt(
         facts = downloaded_facts(file.key, file.relpath, file.declared_size_bytes, sha256,
                                  file.checksum, provenance="adopted")
         asset.record(ev.Downloaded, services.run_id, **facts)
-        recorded.append(ResourceDecision(file.key, file.declared_size_bytes, file.checksum,
-                                         file.relpath, method))
+        recorded.append(replace(file, placement=method))
     return recorded
 
 
@@ -230,7 +230,7 @@ def _count(summary: ImportSummary, decision: AssetDecision,
     summary.files_adopted += len(adopted)
     summary.bytes_adopted += sum(f.declared_size_bytes for f in adopted)
     for file in adopted:
-        summary.adopted.append(file.relpath)
+        summary.adopted.append(file.label)
         if file.placement == "link":
             summary.linked += 1
         elif file.placement == "copy":

@@ -7,11 +7,13 @@ Invariants:
   config's naming policy, so icloudpd 1.32's rules): the icloudpd name, then under
   `name-size-dedup-with-suffix` its `NAME-<declared size>.EXT` twin, and for an original the
   `NAME-original.EXT` older icloudpd versions wrote; under `name-id7` the `_id7` name alone.
+  A hidden asset kept under Hidden/ (selection.hidden: separate) is looked for where icloudpd
+  puts it, in the date folders, and placed under Hidden/.
 - A resource is adopted only when a regular file (not a symlink) sits at one of those paths
   with exactly the declared byte count, no other asset holds that path (in the ledger, or
   adopted earlier in this plan), and the library path is free, is that very file (same
   device and inode: the tree is the library, or a run linked it before), or holds the same
-  bytes. The library path is the tree path: the file keeps its name and folder.
+  bytes. The library path is the tree path (but for Hidden/): the file keeps its name.
 - Everything else is left for `download`, with the reason in words. A re-download asked for
   after a recover or a NAS repair (it must hash to a recorded sha256) is never adopted.
 - The dry run and the run call `decide_asset` with the same inputs, so they agree.
@@ -56,9 +58,20 @@ class ResourceDecision:
     key: str
     declared_size_bytes: int
     checksum: str
-    relpath: str  # the tree path adopted (= its library path), or the name download would use
+    relpath: str  # its library path, or the name download would use
     placement: Placement | None = None  # None: left for download
     reason: str = ""  # why it is left
+    tree_relpath: str = ""  # the tree file adopted, when not at `relpath` (a hidden asset)
+
+    @property
+    def source_relpath(self) -> str:
+        return self.tree_relpath or self.relpath
+
+    @property
+    def label(self) -> str:
+        """`relpath`, with where it came from when that differs."""
+        moved = self.tree_relpath and self.tree_relpath != self.relpath
+        return f"{self.relpath} (from {self.tree_relpath})" if moved else self.relpath
 
     @property
     def is_adopted(self) -> bool:
@@ -100,14 +113,21 @@ def decide_asset(
     resources: tuple[str, ...],
     registry: NameRegistry,
     probe: Probe,
+    hidden_apart: bool = False,
 ) -> AssetDecision:
-    """Adopt or leave each missing resource of one asset (claims adopted paths in `registry`)."""
-    plans = plan_files(state, None, asset_key=asset_id, sizes=("original",), policy=policy,
-                       resources=resources)
+    """Adopt or leave each missing resource of one asset (claims adopted paths in `registry`).
+
+    With `hidden_apart` (selection.hidden: separate) a hidden asset's library path is under
+    Hidden/, while icloudpd (`--album Hidden`) put it in the date folders: looked for there."""
+    def plans(apart: bool) -> list[FilePlan]:
+        return plan_files(state, None, asset_key=asset_id, sizes=("original",), policy=policy,
+                          resources=resources, hidden_apart=apart)
+
     root = probe.info(library_root)
     device = root.identity[0] if root is not None else -1
     decide = _Decider(asset_id, tree, library_root, device, policy, registry, probe)
-    return AssetDecision(asset_id, tuple(decide(plan) for plan in plans))
+    pairs = zip(plans(False), plans(hidden_apart), strict=True)
+    return AssetDecision(asset_id, tuple(decide(found, placed) for found, placed in pairs))
 
 
 @dataclass(frozen=True)
@@ -120,40 +140,45 @@ class _Decider:
     registry: NameRegistry
     probe: Probe
 
-    def __call__(self, plan: FilePlan) -> ResourceDecision:
-        left = _leave(plan, plan.first_relpath)
-        if plan.expected_sha256:
+    def __call__(self, found: FilePlan, placed: FilePlan) -> ResourceDecision:
+        """`found`: where icloudpd put the file; `placed`: where the library keeps it."""
+        left = _leave(placed, placed.first_relpath)
+        if placed.expected_sha256:
             return left("a re-download of bytes recorded before: fetched from iCloud")
         reasons = []
-        for name in icloudpd_names(plan, self.policy):
-            relpath = join_relpath(plan.relfolder, name)
-            verdict = self._try(plan, relpath)
+        for name in icloudpd_names(found, self.policy):
+            paths = (join_relpath(found.relfolder, name), join_relpath(placed.relfolder, name))
+            verdict = self._try(placed, *paths)
             if isinstance(verdict, ResourceDecision):
-                self.registry.claim(relpath, self.asset_id)
+                for path in paths:
+                    self.registry.claim(path, self.asset_id)
                 return verdict
             if verdict:
                 reasons.append(verdict)
         return left("; ".join(reasons) or "not in the tree")
 
-    def _try(self, plan: FilePlan, relpath: str) -> ResourceDecision | str:
-        """The adoption of the file at `relpath`, or why not ("" when there is no file)."""
-        source = self.probe.info(self.tree / relpath)
+    def _try(self, plan: FilePlan, tree_relpath: str, relpath: str) -> ResourceDecision | str:
+        """The adoption of the tree file at `tree_relpath` as `relpath`, or why not ("" when
+        there is no file)."""
+        source = self.probe.info(self.tree / tree_relpath)
         if source is None:
             return ""
         if not source.is_regular:
-            return f"{relpath} is not a regular file"
+            return f"{tree_relpath} is not a regular file"
         if source.size_bytes != plan.declared_size_bytes:
-            return (f"{relpath} has {source.size_bytes} bytes, iCloud declares "
+            return (f"{tree_relpath} has {source.size_bytes} bytes, iCloud declares "
                     f"{plan.declared_size_bytes}")
-        if self.registry.is_held_by_other(relpath, self.asset_id):
-            return f"{relpath} belongs to another asset"
-        placement, why = self._placement(relpath, source)
+        if any(self.registry.is_held_by_other(p, self.asset_id) for p in (tree_relpath, relpath)):
+            return f"{tree_relpath} belongs to another asset"
+        placement, why = self._placement(tree_relpath, relpath, source)
         if placement is None:
             return why
         return ResourceDecision(plan.key, plan.declared_size_bytes, plan.checksum, relpath,
-                                placement)
+                                placement, tree_relpath=tree_relpath)
 
-    def _placement(self, relpath: str, source: FileInfo) -> tuple[Placement | None, str]:
+    def _placement(
+        self, tree_relpath: str, relpath: str, source: FileInfo
+    ) -> tuple[Placement | None, str]:
         """How the file gets to its library path, or (None, why it cannot)."""
         target = self.probe.info(self.library_root / relpath)
         if target is None:  # a hard link on the same file system, else a copy
@@ -161,7 +186,7 @@ class _Decider:
         if target.identity == source.identity:
             return "in_place", ""
         if target.is_regular and target.size_bytes == source.size_bytes and (
-            self.probe.same_bytes(self.tree / relpath, self.library_root / relpath)
+            self.probe.same_bytes(self.tree / tree_relpath, self.library_root / relpath)
         ):
             return "in_place", ""
         return None, f"the library already holds another file at {relpath}"

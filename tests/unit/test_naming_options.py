@@ -126,15 +126,17 @@ class FakeDisk:
 
 
 def decide(disk: FakeDisk, *, tree: str = "/tree", held: dict[str, str] | None = None,
-           **policy: object) -> list[tuple[str, str | None, str]]:
+           hidden: bool = False, **policy: object) -> list[tuple[str, str | None, str]]:
     run = new_run()
-    asset = discover(run, 1, captured_at_utc=datetime(2024, 5, 17, 12, tzinfo=UTC))
+    asset = discover(run, 1, captured_at_utc=datetime(2024, 5, 17, 12, tzinfo=UTC),
+                     is_hidden=hidden)
     decision = decide_asset(
         "a" * 32, asset.state, tree=Path(tree), library_root=Path("/lib"),
         policy=NamingPolicy(local_tz=UTC, **policy),  # type: ignore[arg-type]
         resources=("original",), registry=NameRegistry(held or {}), probe=disk,
+        hidden_apart=hidden,
     )
-    return [(f.relpath, f.placement, f.reason) for f in decision.files]
+    return [(f.label, f.placement, f.reason) for f in decision.files]
 
 
 SIZE = 1_000_001  # tests.factories.discover(…, 1)
@@ -163,6 +165,8 @@ def test_import_decisions_on_names_sizes_and_places() -> None:
     other_device = FakeDisk({Path("/tree") / plain: (SIZE, 7)})
     other_device.device = 2  # the tree on another file system: a durable copy
     assert decide(other_device) == [(plain, "copy", "")]
+    assert decide(FakeDisk({Path("/tree") / plain: (SIZE, 7)}), hidden=True) == [
+        (f"Hidden/{plain} (from {plain})", "link", "")]  # selection.hidden: separate
     held = decide(FakeDisk({Path("/tree") / plain: (SIZE, 7)}), held={plain: "b" * 32})
     assert held[0][1] is None and "belongs to another asset" in held[0][2]
 
