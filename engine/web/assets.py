@@ -14,7 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -35,7 +35,7 @@ from engine.web.assets_words import (
     icloud_words,
     when_words,
 )
-from engine.web.units import human_bytes, with_code
+from engine.web.units import human_bytes, visible, with_code
 from projections.albums import known_albums
 from projections.asset_search import AssetQuery, run_commands, search_assets
 
@@ -86,7 +86,9 @@ class AssetPages:
             return self.web.render(request, "assets.html", 400, csrf=found[1].csrf, form=form,
                                    result=None, message=str(exc))
         with open_reader(self.web.config, self.web.runtime) as services:
-            result = search_assets(services.projection, query)
+            searched = search_assets(services.projection, query)
+        result = replace(searched, hits=[replace(h, filename=visible(h.filename))
+                                         for h in searched.hits])
         return self.web.render(request, "assets.html", csrf=found[1].csrf, form=form,
                                result=None if query.is_empty else result, message=None,
                                human_bytes=human_bytes)
@@ -138,7 +140,7 @@ def read_asset_page(services: Services, asset_id: UUID) -> AssetPage:
     commands = run_commands(services.projection, {e.run_id for e in history.entries if e.run_id})
     return AssetPage(
         asset_id=history.asset_id.hex,
-        filename=state.filename or state.record_name,
+        filename=visible(state.filename or state.record_name),
         summary=_summary(state),
         copies=copies_of(state),
         albums=[a.path or f"{a.name or a.album_id} (removed)" for a in history.albums],
@@ -183,7 +185,7 @@ def _icloud_copy(s: MediaState) -> Copy:
 
 
 def _library_copy(s: MediaState) -> Copy:
-    path = s.compressed_relpath or s.local_relpath or "-"
+    path = visible(s.compressed_relpath or s.local_relpath or "-")
     if s.local_removed_at_utc is not None:
         return Copy("library", path, f"removed {when_words(s.local_removed_at_utc)}", False)
     if s.sha256 is None:
@@ -202,7 +204,7 @@ def _library_copy(s: MediaState) -> Copy:
 
 
 def _nas_copy(s: MediaState) -> Copy:
-    where = s.nas_relpath or "-"
+    where = visible(s.nas_relpath or "-")
     nas = f" (NAS {s.nas_id[:8]})" if s.nas_id else ""
     if s.nas_status is None:
         return Copy("NAS", where, "no copy yet", False)

@@ -21,7 +21,7 @@ from uuid import UUID
 from engine.events.values import LocalFileFact, PlanEntry, ResourceHash, VersionFact
 from engine.history import AlbumMembership, HistoryEntry, IcloudStanding
 from engine.resources import DownloadedResource
-from engine.web.units import human_bytes
+from engine.web.units import human_bytes, visible
 
 _HEADLINES = {
     "Discovered": "Seen in iCloud for the first time",
@@ -62,6 +62,8 @@ _LABELS = {
     "remote_change_tag": "iCloud change tag", "remote_checksum": "iCloud checksum",
     "nas_id": "NAS id", "device_id": "Pixel device", "google_device_id": "Pixel device",
     "sha256_after": "sha256 after", "params_hash": "encoder settings hash",
+    "nas_verified_at_utc": "NAS re-read at", "google_verified_at_utc": "on the Pixel since",
+    "size_bytes_before": "size before", "size_bytes_after": "size after",
 }
 
 
@@ -106,7 +108,7 @@ def _item(value: Any) -> str:
         return f"{value.key} at {value.relpath}, {human_bytes(value.size_bytes)}"
     if isinstance(value, PlanEntry):
         return f"{value.record_name} ({human_bytes(value.icloud_size_bytes)})"
-    return str(value)
+    return visible(str(value))
 
 
 def value_words(field: str, value: Any, albums: Mapping[str, str]) -> str:
@@ -121,7 +123,7 @@ def value_words(field: str, value: Any, albums: Mapping[str, str]) -> str:
         return "; ".join(_item(v) for v in value) if value else "none"
     if isinstance(value, int) and not isinstance(value, bool):
         return _number_words(field, value)
-    return str(value)
+    return visible(str(value))
 
 
 def _number_words(field: str, value: int) -> str:

@@ -35,7 +35,7 @@ from engine.services import Runtime, Services, open_reader
 from engine.status import StatusReport, run_status
 from engine.web.dashboard_chart import SavingsChart, savings_chart
 from engine.web.dashboard_words import stuck_words, waiting_words
-from engine.web.units import human_bytes, with_code
+from engine.web.units import human_bytes, visible, with_code
 from projections.damage import reported_as_damage
 from projections.dashboard import RunRow, recent_runs, waiting_reasons
 from projections.reports import run_report_file
@@ -182,7 +182,7 @@ def dashboard_of(report: StatusReport, extras: Extras | None = None, *,
                  extra_alarms: Sequence[Alarm] = ()) -> Dashboard:
     """The dashboard of a status report (and what else was read); `extra_alarms` follow the
     status alarms (damaged copies, 2FA), before anything else on the page."""
-    alarms = [Alarm(d["message"], bool(d["is_last_copy"]), f"/assets/{d['asset_id']}")
+    alarms = [Alarm(visible(d["message"]), bool(d["is_last_copy"]), f"/assets/{d['asset_id']}")
               for d in sorted(report.nas_damage, key=lambda d: not d["is_last_copy"])]
     if report.icloud_login:
         alarms.append(Alarm(report.icloud_login, False))
@@ -212,7 +212,7 @@ def _problem_line(failure: dict[str, Any]) -> ProblemLine:
     missing = f"missing {failure['missing']}: " if failure["missing"] else ""
     problem = missing + str(failure["last_error"] or failure["quarantine_reason"])
     when = failure["last_error_at_utc"]
-    return ProblemLine(failure["asset_id"], failure["filename"], problem,
+    return ProblemLine(failure["asset_id"], visible(failure["filename"]), visible(problem),
                        _minute(when) if when else "-")
 
 

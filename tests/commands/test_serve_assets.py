@@ -28,8 +28,8 @@ ALBUM = "ALBUM-HOLIDAYS"
 
 
 def seed_assets(library: Library) -> None:
-    """Five assets beside the fixture's IMG_0000..IMG_0003: IMG_0010..IMG_0013 taken on
-    2024-06-01..04, and 'IMG_%00.JPG' (a wildcard in its name); IMG_0010 and IMG_0011 in the
+    """Six assets beside the fixture's IMG_0000..IMG_0003: IMG_0010..IMG_0013 taken on
+    2024-06-01..04, 'IMG_%00.JPG' (a wildcard in its name), 'a<NUL>b.jpg' (no date); IMG_0010 and IMG_0011 in the
     album 'Holidays 2024' of the folder 'Trips'; IMG_0010 downloaded, verified on the NAS and on the Pixel."""
     ledger = library.open_ledger()
     run = new_run("discover")
@@ -42,6 +42,7 @@ def seed_assets(library: Library) -> None:
               for i in range(4)]
     assets.append(discover(run, 14, filename="IMG_%00.JPG",
                            captured_at_utc=datetime(2023, 1, 1, 23, 30, tzinfo=UTC)))
+    assets.append(discover(run, 15, filename="a\x00b.jpg", captured_at_utc=None))
     first = assets[0]
     download(first, run)
     sha = first.state.sha256
@@ -75,6 +76,7 @@ def test_search_by_name_day_and_album(server: Server) -> None:
         "IMG_0010.HEIC", "IMG_0011.HEIC", "IMG_0012.HEIC", "IMG_0013.HEIC"]
     assert found_names(session, server, name="%") == ["IMG_%00.JPG"]  # literal, not a wildcard
     assert found_names(session, server, name="nothing-like-it") == []
+    assert found_names(session, server, name="a") == ["a\\x00b.jpg"]  # never a raw NUL
     # 2023-01-01 23:30 UTC is 2023-01-02 01:30 where it was taken (UTC+2)
     assert found_names(session, server, day="2023-01-02") == ["IMG_%00.JPG"]
     assert found_names(session, server, day="2023-01-01") == []

@@ -128,6 +128,7 @@ def test_history_values_are_words_never_reprs() -> None:
     assert value_words("album_ids", ("A1", "A9"), albums) == (
         "Trips/Rome; an album the ledger never named (A9)")
     assert value_words("keywords", (), albums) == "none"
+    assert value_words("filename", "a\x00b\x1b.jpg", albums) == "a\\x00b\\x1b.jpg"
     assert value_words("size_bytes", 1536, albums) == "1.5 KiB (1,536 bytes)"
     assert value_words("timezone_offset_s", -16200, albums) == "UTC-04:30"
     assert value_words("latitude_microdeg", 48858400, albums) == "48.858400°"
