@@ -49,6 +49,15 @@ MILESTONES = (
     ("deleted_from_icloud", "icloud_freed_bytes", "deleted from iCloud by photoledger"),
 )
 RECENT_RUNS = 8
+# Where iCloud's bytes are, as `photoledger status` lists them (the rows add up to "ever").
+ICLOUD_ROWS = (
+    ("in_icloud", "in iCloud now"),
+    ("deletion_requested", "deletion requested, outcome unknown"),
+    ("recently_deleted", "in Recently Deleted"),
+    ("freed_for_good", "freed for good"),
+    ("deleted_elsewhere", "deleted outside photoledger"),
+    ("ever", "ever in iCloud"),
+)
 KEEP_FOR_S = 120.0
 _KEEP = timedelta(seconds=KEEP_FOR_S)
 _FIGURES_LOCK = threading.Lock()
@@ -105,6 +114,7 @@ class Dashboard:
     chart: SavingsChart | None = None
     problem_list: list[ProblemLine] = field(default_factory=list)
     as_of: str = ""  # when the figures were computed ("" when not said)
+    icloud: list[tuple[str, int, str]] = field(default_factory=list)  # standing, assets, size
 
 
 @dataclass(frozen=True)
@@ -203,8 +213,24 @@ def dashboard_of(report: StatusReport, extras: Extras | None = None, *,
         runs=[_run_line(r) for r in extras.runs] if extras is not None else [],
         chart=savings_chart(extras.over_time) if extras is not None else None,
         problem_list=[_problem_line(f) for f in report.failures],
+        icloud=_icloud_rows(report),
         as_of=_minute(extras.computed_at_utc) if extras and extras.computed_at_utc else "",
     )
+
+
+def _icloud_rows(report: StatusReport) -> list[tuple[str, int, str]]:
+    """iCloud's bytes by standing, as `status` shows them (rows that can be empty are left
+    out when they are); Recently Deleted says until when."""
+    icloud, rows = report.icloud, []
+    last = icloud.recoverable_until_last_utc
+    for key, label in ICLOUD_ROWS:
+        row = icloud[key]
+        if key in ("deletion_requested", "deleted_elsewhere") and not row.assets:
+            continue
+        until = f" (until {last:%Y-%m-%d} at the latest)" if (
+            key == "recently_deleted" and last is not None) else ""
+        rows.append((label + until, row.assets, human_bytes(row.total_bytes)))
+    return rows
 
 
 def _problem_line(failure: dict[str, Any]) -> ProblemLine:

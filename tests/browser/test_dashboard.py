@@ -2,7 +2,8 @@
 library where photoledger discovered, downloaded, backed up and deleted from iCloud:
 
 - A wrong token stays on the sign-in page with its message; the right one opens the dashboard.
-- Every milestone and every stage's backlog equals `status --json`; the assets not on the
+- Every milestone, iCloud's bytes by standing and every stage's backlog equal
+  `status --json`; the assets not on the
   Pixel say why they wait, in words; the recent runs are listed with their outcome.
 - The savings chart is there, with one point per month and series at exactly the running
   totals of `report savings --json`.
@@ -59,6 +60,13 @@ def test_dashboard_equals_status_and_reports_and_an_asset_tells_its_history(
             for stage in status["stages"]:
                 row = page.locator(f'#backlog tr[data-stage="{stage["stage"]}"]').first
                 assert row.locator("td").nth(1).inner_text() == str(stage["waiting"])
+            icloud = status["icloud"]
+            for label, key in (("in iCloud now", "in_icloud"),
+                               ("in Recently Deleted", "recently_deleted"),
+                               ("ever in iCloud", "ever")):
+                cells = page.locator("#icloud tr", has_text=label).first.locator("td")
+                assert cells.nth(1).inner_text() == str(icloud[key]["assets"]), label
+            assert icloud["recently_deleted"]["assets"] == len(plan.entries)
             google = next(s for s in status["stages"] if s["stage"] == "backup-google")
             assert google["waiting"] == 2
             why = page.locator('#backlog tr.why[data-stage="backup-google"]').inner_text()
