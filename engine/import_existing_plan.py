@@ -8,7 +8,8 @@ Invariants:
   `name-size-dedup-with-suffix` its `NAME-<declared size>.EXT` twin, and for an original the
   `NAME-original.EXT` older icloudpd versions wrote; under `name-id7` the `_id7` name alone.
   A hidden asset kept under Hidden/ (selection.hidden: separate) is looked for where icloudpd
-  puts it, in the date folders, and placed under Hidden/.
+  puts it, in the date folders, and placed under Hidden/. A name photoledger never writes
+  (icloudpd's `.._x.MOV`, engine.naming_raw) is looked for too and placed under photoledger's.
 - A resource is adopted only when a regular file (not a symlink) sits at one of those paths
   with exactly the declared byte count, no other asset holds that path (in the ledger, or
   adopted earlier in this plan), and the library path is free, is that very file (same
@@ -28,9 +29,10 @@ from typing import Literal, Protocol
 
 from engine.asset import MediaState
 from engine.download.fetch import NameRegistry
-from engine.download.plan import FilePlan, plan_files
+from engine.download.plan import FilePlan, naming_input, plan_files
 from engine.icloud.model import ORIGINAL
 from engine.naming import NAME_ID7, NamingPolicy, add_suffix, join_relpath
+from engine.naming_raw import raw_dedup_name, raw_version_names
 
 Placement = Literal["in_place", "link", "copy"]
 
@@ -126,8 +128,13 @@ def decide_asset(
     root = probe.info(library_root)
     device = root.identity[0] if root is not None else -1
     decide = _Decider(asset_id, tree, library_root, device, policy, registry, probe)
-    pairs = zip(plans(False), plans(hidden_apart), strict=True)
-    return AssetDecision(asset_id, tuple(decide(found, placed) for found, placed in pairs))
+    found_plans = plans(False)
+    types = {ORIGINAL: state.item_type} | {p.key: p.file_type for p in found_plans}
+    raw = raw_version_names(naming_input(state), policy, types)
+    pairs = zip(found_plans, plans(hidden_apart), strict=True)
+    return AssetDecision(asset_id, tuple(
+        decide(found, placed, raw.get(found.key)) for found, placed in pairs
+    ))
 
 
 @dataclass(frozen=True)
@@ -140,14 +147,18 @@ class _Decider:
     registry: NameRegistry
     probe: Probe
 
-    def __call__(self, found: FilePlan, placed: FilePlan) -> ResourceDecision:
-        """`found`: where icloudpd put the file; `placed`: where the library keeps it."""
+    def __call__(
+        self, found: FilePlan, placed: FilePlan, raw_name: str | None
+    ) -> ResourceDecision:
+        """`found`: where icloudpd put the file; `placed`: where the library keeps it;
+        `raw_name`: icloudpd's own name when photoledger would not write it (a leading dot)."""
         left = _leave(placed, placed.first_relpath)
         if placed.expected_sha256:
             return left("a re-download of bytes recorded before: fetched from iCloud")
         reasons = []
-        for name in icloudpd_names(found, self.policy):
-            paths = (join_relpath(found.relfolder, name), join_relpath(placed.relfolder, name))
+        for tree_name, name in self._names(found, raw_name):
+            paths = (join_relpath(found.relfolder, tree_name),
+                     join_relpath(placed.relfolder, name))
             verdict = self._try(placed, *paths)
             if isinstance(verdict, ResourceDecision):
                 for path in paths:
@@ -156,6 +167,17 @@ class _Decider:
             if verdict:
                 reasons.append(verdict)
         return left("; ".join(reasons) or "not in the tree")
+
+    def _names(self, found: FilePlan, raw_name: str | None) -> list[tuple[str, str]]:
+        """(name in the tree, name in the library), in the order icloudpd tries them."""
+        ours = icloudpd_names(found, self.policy)
+        pairs = [(name, name) for name in ours]
+        if raw_name is not None and raw_name != ours[0]:
+            raws = [raw_name]
+            if self.policy.file_match_policy != NAME_ID7:
+                raws.append(raw_dedup_name(raw_name, found.declared_size_bytes))
+            pairs += list(zip(raws, ours, strict=False))
+        return pairs
 
     def _try(self, plan: FilePlan, tree_relpath: str, relpath: str) -> ResourceDecision | str:
         """The adoption of the tree file at `tree_relpath` as `relpath`, or why not ("" when

@@ -52,6 +52,12 @@ def token_of(world: World, record_name: str, key: str) -> str:
     return content_token(owner, prefix, rev)
 
 
+def library_and_tree(label: str) -> tuple[str, str]:
+    """(library path, tree path) of an `adopt` line's label."""
+    relpath, _sep, source = label.partition(" (from ")
+    return relpath, source.removesuffix(")") or relpath
+
+
 def pick_victim(tree: IcloudpdTree) -> tuple[str, str, str]:
     """(record name, resource, relpath) of a live-photo video to cut short."""
     for record_name, files in sorted(tree.files.items()):
@@ -76,22 +82,24 @@ def test_an_icloudpd_tree_is_adopted_and_download_fetches_only_the_rest(tmp_path
 
         assert (summary.adopted, summary.left) == (dry.adopted, dry.left)
         assert summary.counts() == dry.counts()
-        # icloudpd keeps a leading dot (a hidden file); photoledger never names a file so
-        expected = {r for r in tree.relpaths() if not r.rpartition("/")[2].startswith(".")}
-        assert set(summary.adopted) == expected - {victim}, summary.left
-        assert summary.bytes_adopted == sum(tree.sizes[r] for r in expected - {victim})
+        places = dict(library_and_tree(label) for label in summary.adopted)
+        assert set(places.values()) == tree.relpaths() - {victim}, summary.left
+        assert summary.bytes_adopted == sum(s for r, s in tree.sizes.items() if r != victim)
+        # icloudpd keeps a leading dot (a hidden file): adopted under photoledger's name
+        renamed = {r: t for r, t in places.items() if r != t}
+        assert renamed and all(t.rpartition("/")[2].startswith(".") for t in renamed.values())
         assert summary.linked == summary.files_adopted and summary.copied == 0
         reasons = dict(summary.left)
         assert "100 bytes" in reasons[victim]
         root = world.root
-        for relpath in summary.adopted:  # hard links: the same file, never a second copy
-            assert os.stat(root / relpath).st_ino == os.stat(tree.root / relpath).st_ino
+        for relpath, source in places.items():  # hard links: the same file, never a copy
+            assert os.stat(root / relpath).st_ino == os.stat(tree.root / source).st_ino
         adopted_facts = [e for e in stage_events(world, victim_name) if e.resource == "original"]
         assert [e.provenance for e in adopted_facts] == ["adopted"]
 
         with open_reader(world.library.config, world.settings()) as services:
             plan = plan_download(services, dataclasses.replace(DownloadOptions(), local_tz=UTC))
-        assert not set(plan.planned_relpaths) & set(summary.adopted)
+        assert not set(plan.planned_relpaths) & set(places)
         assert victim in plan.planned_relpaths  # the library has no file there: the plain name
 
         mark = len(world.server.requests.entries())
@@ -100,7 +108,7 @@ def test_an_icloudpd_tree_is_adopted_and_download_fetches_only_the_rest(tmp_path
         adopted_tokens = {
             token_of(world, name, key)
             for name, files in tree.files.items() for key, relpath in files.items()
-            if relpath in set(summary.adopted)
+            if relpath in set(places.values())
         }
         assert not fetched & adopted_tokens, "an adopted file was downloaded again"
         assert token_of(world, victim_name, victim_key) in fetched
@@ -142,8 +150,9 @@ def test_the_command_adopts_in_place_and_refuses_bad_input(tmp_path: Path) -> No
         said = [line.removeprefix("would ") for line in dry.output.splitlines()]
         done = [line for line in run.output.splitlines() if line.startswith(("adopt", "leave"))]
         assert said == done and len(done) > 3
-        adoptable = [r for r in tree.relpaths() if not r.rpartition("/")[2].startswith(".")]
-        assert f"(0 hard-linked, 0 copied, {len(adoptable)} in place)" in run.output
+        files = len(tree.relpaths())  # a hidden-file name is linked to photoledger's name
+        assert f"adopt {files} files" in run.output and "0 copied" in run.output
+        assert f"{files} in place" in run.output or " hard-linked, 0 copied" in run.output
         again = invoke(world, "import-existing", str(world.root))
         assert "adopt 0 files" in again.output
         bad = invoke(world, "import-existing", "--folder-structure", "{:%Q", str(world.root))
@@ -162,8 +171,9 @@ def test_where_a_hard_link_is_refused_the_file_is_copied_durably(
         monkeypatch.setattr(os, "link", no_links)
         summary = run_import(world, tree.root)
         assert summary.copied == summary.files_adopted > 0 and summary.linked == 0
-        for relpath in summary.adopted:
-            copy, original = world.root / relpath, tree.root / relpath
+        for label in summary.adopted:
+            relpath, source = library_and_tree(label)
+            copy, original = world.root / relpath, tree.root / source
             assert copy.read_bytes() == original.read_bytes()
             assert copy.stat().st_nlink == 1 and copy.stat().st_mode & 0o777 == 0o644
             assert int(copy.stat().st_mtime) == int(original.stat().st_mtime)
@@ -175,7 +185,7 @@ def test_a_tree_dated_in_another_time_zone_is_found_with_time_zone(tmp_path: Pat
         world.discover()
         tree = write_icloudpd_tree(world.state, tmp_path / "icloudpd",
                                    tz=ZoneInfo("Pacific/Kiritimati"))  # UTC+14
-        adoptable = [r for r in tree.relpaths() if not r.rpartition("/")[2].startswith(".")]
+        adoptable = tree.relpaths()
         here = invoke(world, "import-existing", "--dry-run", str(tree.root))  # TZ=UTC
         there = invoke(world, "import-existing", "--dry-run", "--time-zone",
                        "Pacific/Kiritimati", str(tree.root))

@@ -196,3 +196,24 @@ def test_the_live_video_is_named_from_the_name_icloud_holds_as_icloudpd_does() -
     assert names("IMG_2.heic", LIVE) == {"original": "IMG_2.HEIC", "live_video": "IMG_2_HEVC.MOV"}
     assert names("", LIVE)["live_video"] == "AY6c_BsE0jja_HEVC.MOV"  # fallback: the item type
     assert names("a/b.jpg", LIVE, file_match_policy=NAME_ID7)["live_video"] == "a_b_QVk2Yyt.MOV"
+
+
+def test_icloudpds_own_names_where_photoledger_writes_another() -> None:
+    """Seen in icloudpd 1.32.3's tree of the simulator: hidden-file names, a name that is
+    all extension; photoledger looks for them but never writes them."""
+    from engine.naming_raw import is_safe, raw_dedup_name, raw_version_names
+
+    def raw(filename: str, renditions: dict[str, str], *, is_video: bool = False,
+            **policy: object) -> dict[str, str]:
+        info = NamingInput(filename, MASTER, renditions["original"], None, is_video)
+        return raw_version_names(info, NamingPolicy(local_tz=UTC, **policy), renditions)  # type: ignore[arg-type]
+
+    movie = {"original": "com.apple.quicktime-movie"}
+    assert raw("../x.mov", movie, is_video=True) == {"original": ".._x.MOV"}
+    assert raw(".jpg", {"original": "public.png"}) == {"original": ".jpg.PNG"}
+    assert raw(".heic", LIVE) == {"original": ".heic.HEIC", "live_video": ".heic"}  # sic
+    assert raw("..", {"original": "unknown.uti"}) == {"original": "..."}  # as icloudpd
+    assert not any(is_safe(name) for name in ("", ".", "..", "a/b", "a\0b"))
+    assert raw("IMG_1.HEIC", LIVE, file_match_policy=NAME_ID7) == {
+        "original": "IMG_1_QVk2Yyt.HEIC", "live_video": "IMG_1_QVk2Yyt_HEVC.MOV"}
+    assert raw_dedup_name(".._x.MOV", 42) == ".._x-42.MOV"
