@@ -76,8 +76,9 @@ def live_words(live: Live, cancelling: str = "") -> dict[str, Any]:
     """What the panel shows, in words (the SSE event's data and the page's first render).
     `cancelling`: the run id a Cancel was sent to from this page."""
     snap = live.snapshot
+    is_cancelling = snap is not None and snap.run_id == cancelling and live.state == RUNNING
     words: dict[str, Any] = {"state": live.state, "headline": _headline(live, cancelling),
-                             "active": live.state in CANCELLABLE,
+                             "active": live.state in CANCELLABLE and not is_cancelling,
                              "moving": live.state in (RUNNING, ELSEWHERE), "run_id": "",
                              "pid": 0}
     if snap is None:
@@ -97,7 +98,8 @@ def live_words(live: Live, cancelling: str = "") -> dict[str, Any]:
         phase=PHASE_VERBS.get(snap.phase, snap.phase) or "starting",
         files=_of(snap.assets_done, snap.assets_total, size=False),
         bytes=_of(snap.bytes_done, snap.bytes_total, size=True),
-        rate=rate, eta=duration_words(pace.seconds_left if pace else None),
+        rate=rate, eta=duration_words(None if is_cancelling or pace is None
+                                      else pace.seconds_left),
         percent=percent, problems=snap.problems, last=snap.last_asset, note=snap.note,
         updated=snap.updated_at, outcome=snap.outcome, exit_code=snap.exit_code)
     return words

@@ -234,7 +234,10 @@ def test_headlines() -> None:
     running = snap(started_at="2026-12-06T04:00:00+00:00")
     assert "is running since 2026-12-06 04:00:00 UTC" in live_words(
         Live(RUNNING, running, None))["headline"]
-    assert live_words(Live(RUNNING, running, None), "r1")["headline"].startswith("Cancelling")
+    stopping = live_words(Live(RUNNING, running, None), "r1")
+    assert stopping["headline"].startswith("Cancelling")
+    assert stopping["moving"] and not stopping["active"]  # no second Cancel, no time left
+    assert stopping["eta"] == "-"
     assert not live_words(Live(RUNNING, running, None), "r0")["headline"].startswith("Cancel")
     ended = snap(finished_at="2026-12-06T04:01:00+00:00", outcome="interrupted", exit_code=130)
     words = live_words(Live(FINISHED, ended, None), "r1")
