@@ -167,7 +167,8 @@ class SignInPages:
                 if password and form.get("save") == "yes":
                     await run_in_threadpool(store_password, state.username, password)
             except AuthenticationError as exc:
-                return await self.show(request, session.csrf, 401, message=str(exc))
+                return await self.show(request, session.csrf, 401,
+                                       message=_refusal_words(exc, bool(password)))
             except PhotoledgerError as exc:
                 return await self.show(request, session.csrf, 409, message=str(exc))
         saved = " The password is kept in the OS keyring." if password and form.get(
@@ -176,3 +177,11 @@ class SignInPages:
             return await self.show(request, session.csrf, done=(
                 f"Apple was asked for a new code: enter it below.{saved}"))
         return await self.show(request, session.csrf, done=trust_words(config) + saved)
+
+
+def _refusal_words(exc: AuthenticationError, was_typed: bool) -> str:
+    """The sign-in's refusal; a password typed on the page is named as such, not the
+    environment variable the CLI's message names."""
+    if was_typed and "wrong password" in str(exc):
+        return "iCloud refused that password: check it and try again."
+    return str(exc)

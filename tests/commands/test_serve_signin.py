@@ -80,6 +80,7 @@ def test_a_code_for_the_waiting_sign_in(tmp_path: Path, sim: SimulatorServer) ->
         assert response.status_code == 400 and "type it" in response.text
         response = session.post(f"{url}/request", data={"csrf": csrf, "password": "wrong"})
         assert response.status_code == 401 and sim.pending_code(USERNAME) is None
+        assert "iCloud refused that password: check it and try again." in response.text
         response = session.post(f"{url}/request", data={"csrf": csrf, "password": PASSWORD})
         assert response.status_code == 200, response.text
         assert "Apple was asked for a new code" in response.text
