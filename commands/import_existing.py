@@ -90,6 +90,8 @@ def _render(summary: ImportSummary, dry_run: bool, as_json: bool) -> None:
         f"{summary.assets_adopted + summary.assets_partly} assets ({summary.linked} hard-linked, "
         f"{summary.copied} copied, {summary.in_place} in place); {len(summary.left)} files "
         f"of {summary.assets_partly + summary.assets_left} assets left for download"
+        + (f"; {summary.files_not_selected} more files of assets outside the selection are "
+           "not in the tree" if summary.files_not_selected else "")
     ))
 
 

@@ -13,6 +13,8 @@ Invariants:
   file renamed over it), so a hard-linked icloudpd file is never altered through the link.
 - Right before recording, the library file is checked again: a regular file with the
   declared byte count; one that changed since the decision is left for download.
+- Every asset waiting for download is looked for, selected or not (a file icloudpd has is
+  adopted either way); only a selected asset's missing files are "left for download".
 - The dry run writes nothing and reads no file's bytes except to compare a library file
   that is already there with the tree's (the run compares the same way).
 - Facts are saved in batches from this thread; a stop keeps every asset already decided.
@@ -47,6 +49,7 @@ from engine.naming import NamingPolicy
 from engine.placement import make_folders, place_copy
 from engine.reporting import Reporter
 from engine.resources import ARCHIVE_KEYS
+from engine.selection_scope import selection_scope
 from engine.services import Services
 from projections.download import held_relpaths
 from projections.worklists import asset_count, worklist
@@ -79,6 +82,7 @@ class ImportSummary:
     in_place: int = 0
     adopted: list[str] = field(default_factory=list)  # library relpaths (and `(from X)`)
     left: list[tuple[str, str]] = field(default_factory=list)  # (relpath, reason)
+    files_not_selected: int = 0  # not in the tree, of assets the selection leaves out
 
     def counts(self) -> dict[str, int]:
         return {
@@ -86,6 +90,7 @@ class ImportSummary:
             "assets_left": self.assets_left, "files_adopted": self.files_adopted,
             "bytes_adopted": self.bytes_adopted, "linked": self.linked, "copied": self.copied,
             "in_place": self.in_place, "files_left": len(self.left),
+            "files_not_selected": self.files_not_selected,
         }
 
 
@@ -139,8 +144,8 @@ def run_import_existing(
             label = adopted[0].relpath if adopted else decision.files[0].relpath
             size_bytes = sum(f.declared_size_bytes for f in adopted)
             reporter.advance_bytes(size_bytes)
-            reporter.asset_done("ok" if adopted else "left for download", label,
-                                size_bytes=size_bytes)
+            outcome = "left for download" if decision.is_selected else "not selected"
+            reporter.asset_done("ok" if adopted else outcome, label, size_bytes=size_bytes)
     finally:
         sync_folders(folders)
         batcher.flush()
@@ -155,6 +160,7 @@ def _decide_all(services: Services, options: ImportOptions, tree: Path) -> list[
     registry = NameRegistry(held_relpaths(services.projection))
     resources = tuple(config.settings.download.resources) or ARCHIVE_KEYS
     probe = DiskProbe()
+    scope = selection_scope(services, options.local_tz)
     found = []
     for asset_id in worklist(services.projection, "download"):
         state = services.ledger.get_asset(UUID(asset_id)).state
@@ -164,7 +170,7 @@ def _decide_all(services: Services, options: ImportOptions, tree: Path) -> list[
             hidden_apart=config.settings.selection.hidden == "separate",
         )
         if decision.files:
-            found.append(decision)
+            found.append(replace(decision, is_selected=scope.reason(state) is None))
     return found
 
 
@@ -237,6 +243,9 @@ def _count(summary: ImportSummary, decision: AssetDecision,
             summary.copied += 1
         else:
             summary.in_place += 1
+    if not decision.is_selected:  # nothing to wait for: download leaves the asset out
+        summary.files_not_selected += len(left)
+        left = []
     for file in left:
         reason = file.reason or "changed in the tree since it was looked at"
         summary.left.append((file.relpath, reason))
@@ -244,5 +253,5 @@ def _count(summary: ImportSummary, decision: AssetDecision,
         summary.assets_adopted += 1
     elif adopted:
         summary.assets_partly += 1
-    else:
+    elif left:
         summary.assets_left += 1

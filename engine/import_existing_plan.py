@@ -84,6 +84,7 @@ class ResourceDecision:
 class AssetDecision:
     asset_id: str
     files: tuple[ResourceDecision, ...] = field(default_factory=tuple)
+    is_selected: bool = True  # outside the selection, `download` will not fetch what is left
 
     @property
     def adopted(self) -> tuple[ResourceDecision, ...]:

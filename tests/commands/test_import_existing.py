@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from commands import cli
+from engine.config import load_config
 from engine.download.options import DownloadOptions, naming_policy
 from engine.download.stage import plan_download
 from engine.errors import PhotoledgerError
@@ -21,13 +22,16 @@ from engine.import_existing import ImportOptions, ImportSummary, run_import_exis
 from engine.reporting import NullReporter
 from engine.services import open_reader, open_writer
 from simulator.icloud.blobs import content_token
+from simulator.icloud.rows import is_video_master
 from simulator.icloud.serving import content_address
 from tests.commands.test_download import same_name_twice
+from tests.factories import Library
 from tests.icloudpd_tree import IcloudpdTree, truncate, write_icloudpd_tree
 from tests.scenarios.fault_world import (
     World,
     assert_files_match_the_ledger,
     content_histories,
+    master_of,
     media_states,
     open_world,
     stage_events,
@@ -194,3 +198,28 @@ def test_a_tree_dated_in_another_time_zone_is_found_with_time_zone(tmp_path: Pat
         assert f"would adopt {len(adoptable)} files" not in here.output
         bad = invoke(world, "import-existing", "--time-zone", "Mars/Base", str(tree.root))
         assert bad.exit_code == 2 and "unknown time zone" in bad.output
+
+
+def test_a_missing_file_of_an_asset_outside_the_selection_is_not_left_for_download(
+    tmp_path: Path,
+) -> None:
+    with open_world(tmp_path, assets=24, seed=7) as world:
+        text = world.library.config_path.read_text()
+        assert text.count("  skip_videos: false\n") == 1
+        world.library.config_path.write_text(text.replace("  skip_videos: false\n",
+                                                          "  skip_videos: true\n"))
+        world.library = Library(world.library.config_path, load_config(world.library.config_path))
+        world.discover()
+        tree = write_icloudpd_tree(world.state, tmp_path / "icloudpd")
+        videos = [files["original"] for name, files in tree.files.items()
+                  if is_video_master(master_of(world, name))]
+        kept_video, *removed = sorted(videos)
+        assert removed, "the library has two videos or more"
+        for relpath in removed:
+            (tree.root / relpath).unlink()
+        summary = run_import(world, tree.root)
+        places = dict(library_and_tree(label) for label in summary.adopted)
+        assert kept_video in places.values()  # selected or not, icloudpd's file is adopted
+        # the removed videos, and hidden assets' files (icloudpd lists no hidden asset)
+        assert summary.files_not_selected >= len(removed)
+        assert not {r for r, _why in summary.left} & set(removed)
