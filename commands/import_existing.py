@@ -51,6 +51,7 @@ def command(settings: Settings, /, path: Path, zone: str | None, dry_run: bool,
     When PATH is library.root the files are adopted where they are. Otherwise each is
     hard-linked into the library under the same relative path (same file system; the
     icloudpd copy is never modified), or copied there when a link is impossible.
+    Exits 7 when PATH is not a folder or nothing is discovered yet.
     """
     config = with_naming_flags(load_config(settings.config_path), naming_flags(naming))
     options = ImportOptions(tree=path, dry_run=dry_run, local_tz=_zone(zone))
