@@ -157,4 +157,10 @@ def _print_summary(summary: DownloadSummary) -> None:
             "iCloud (filenameEnc missing or undecodable) and were named from their record "
             "name, as icloudpd does"
         )
+    if summary.found_in_place:
+        warn_line(
+            f"{summary.found_in_place} files were already in the library with the same bytes "
+            "(kept, after downloading them to compare); `photoledger import-existing PATH` "
+            "adopts the files of an icloudpd folder without downloading them"
+        )
 

@@ -89,6 +89,7 @@ class NameRegistry:
     def __init__(self, held: dict[str, str]) -> None:
         self._held = {relpath.casefold(): owner for relpath, owner in held.items()}
         self.lock = threading.Lock()
+        self.found_in_place = 0  # downloads whose bytes were already at their name (under lock)
 
     def is_held_by_other(self, relpath: str, owner: str) -> bool:
         holder = self._held.get(relpath.casefold())
@@ -336,6 +337,7 @@ def _take_free_name(
             # Synced with its times already; the folder is synced once by finalize_file.
             commit_temp(part, target, sync_folder=False)
             registry.claim(relpath, owner)
+            registry.found_in_place += is_same_bytes and not is_own_replaced
             return relpath
     return None
 

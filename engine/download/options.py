@@ -52,6 +52,7 @@ class DownloadSummary:
     elapsed_s: float = 0.0
     planned_relpaths: list[str] = field(default_factory=list)
     not_selected: int = 0  # assets waiting for a download that the selection left out
+    found_in_place: int = 0  # files downloaded whose very bytes were already at their name
 
     def counts(self) -> dict[str, int]:
         return {

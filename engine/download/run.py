@@ -139,6 +139,7 @@ class DownloadRun:
         finally:
             self.batcher.flush()
             self.summary.elapsed_s = time.monotonic() - started
+            self.summary.found_in_place = self.registry.found_in_place
         return self.summary
 
     def _has_wanted(self, state: MediaState) -> bool:

@@ -73,7 +73,8 @@ def test_download_dry_run_names_the_files_a_run_keeps_beside_icloudpds(tmp_path:
         world.discover()
         tree = write_icloudpd_tree(world.state, world.root)  # icloudpd ran into the library
         said = planned(world)
-        world.download()
+        summary = world.download()
+        assert summary.found_in_place == len(tree.relpaths() & set(said))
         states = media_states(world)
         kept = {f for s in states.values() for f in (s.local_relpath, s.live_video_relpath)
                 if f} | {e.relpath for s in states.values() for e in s.extra_files}
