@@ -6,11 +6,14 @@ Invariants:
   and the run, in the download work list's order.
 - An adopted file is hashed where it lies and recorded as `Downloaded` with provenance
   "adopted" (one fact per resource, original first); its bytes are never rewritten. Its
-  library path is its tree path: when the tree is the library root it is adopted in place;
-  otherwise it is hard-linked into the library (same file system), or copied there durably
-  (engine.placement.place_copy: temp file, fsync, rename, folder fsync) where a hard link is
-  impossible. photoledger never writes into a library file in place (every change is a new
-  file renamed over it), so a hard-linked icloudpd file is never altered through the link.
+  library path is its tree path (under Hidden/ for a hidden asset kept apart, and under
+  photoledger's name where icloudpd wrote a hidden-file name): when the tree is the library
+  root it is adopted in place; otherwise it is hard-linked into the library (same file
+  system), or copied there durably (engine.placement.place_copy: temp file, fsync, rename,
+  folder fsync, library.file_mode) where a hard link is impossible. A linked or in-place
+  file keeps its mode, owner and time: changing them would change icloudpd's file.
+  photoledger never writes into a library file in place (every change is a new file renamed
+  over it), so a hard-linked icloudpd file is never altered through the link.
 - Right before recording, the library file is checked again: a regular file with the
   declared byte count; one that changed since the decision is left for download.
 - Every asset waiting for download is looked for, selected or not (a file icloudpd has is
