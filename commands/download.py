@@ -112,19 +112,40 @@ def failure_message(summary: DownloadSummary) -> str:
     """The one line of a download that finished with failures (recorded, retried next run)."""
     sidecars = (f", and {summary.sidecars_failed} sidecars could not be written"
                 if summary.sidecars_failed else "")
+    adopted = (f", the adopted files of {summary.adopted_failed} assets could not be compared "
+               "with iCloud's bytes (they cannot be deleted from iCloud until they are)"
+               if summary.adopted_failed else "")
     return (f"{summary.partial + summary.failed} assets failed and {summary.quarantined} were "
             "quarantined, each recorded with its reason (`photoledger report failures`)"
-            f"{sidecars}; the next run retries the failures")
+            f"{sidecars}{adopted}; the next run retries the failures")
+
+
+def _print_adoptions(summary: DownloadSummary) -> None:
+    """The comparison of adopted files with iCloud's bytes, when there was one."""
+    if not (summary.adopted_confirmed or summary.adopted_disproved or summary.adopted_failed):
+        return
+    console.print(Text(
+        f"adopted files compared with iCloud's bytes ({human_bytes(summary.bytes_compared)}): "
+        f"{summary.adopted_confirmed} confirmed, {summary.adopted_disproved} not iCloud's "
+        f"(moved to Quarantine/ and downloaded again), {summary.adopted_failed} assets failed"))
+    for line in summary.adoption_problems:
+        warn_line(line)
 
 
 def _print_plan(summary: DownloadSummary, only_filenames: bool, as_json: bool) -> None:
     if as_json:
-        print_json({"would_download": summary.planned_relpaths})
+        print_json({"would_download": summary.planned_relpaths,
+                    "would_compare": summary.planned_confirmations})
         return
     for relpath in summary.planned_relpaths:
         console.print(Text(relpath if only_filenames else f"would download {relpath}"))
     if not only_filenames:
-        console.print(f"{len(summary.planned_relpaths)} files would be downloaded")
+        for relpath in summary.planned_confirmations:
+            console.print(Text(f"would compare with iCloud's bytes {relpath} (adopted)"))
+        console.print(f"{len(summary.planned_relpaths)} files would be downloaded"
+                      + (f", {len(summary.planned_confirmations)} adopted files compared with "
+                         "iCloud's bytes" if summary.planned_confirmations else ""),
+                      markup=False, highlight=False)
         _print_not_selected(summary)
 
 
@@ -144,6 +165,7 @@ def _print_summary(summary: DownloadSummary) -> None:
         + f"; {human_bytes(summary.bytes_downloaded)} in {summary.elapsed_s:.1f} s"
     )
     _print_not_selected(summary)
+    _print_adoptions(summary)
     if summary.sidecars_written or summary.sidecars_rewritten or summary.sidecars_failed:
         console.print(
             f"sidecars: {summary.sidecars_written} written, {summary.sidecars_rewritten} "

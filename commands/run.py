@@ -16,6 +16,8 @@ from rich.text import Text
 from commands.context import Settings
 from commands.options import (
     library_option,
+    naming_flags,
+    naming_options,
     selection_flags,
     selection_options,
     with_library_flag,
@@ -23,6 +25,7 @@ from commands.options import (
 from commands.output import console, print_json
 from engine.config import Config, load_accounts
 from engine.errors import ExitCode
+from engine.naming_settings import with_naming_flags
 from engine.pipeline.accounts_run import AccountOutcome, accounts_json, run_accounts, worst
 from engine.pipeline.run import RunAttentionError, run_once, send_notifications
 from engine.pipeline.summary import PipelineOptions, RunSummary, summary_json
@@ -34,6 +37,7 @@ from engine.selection_scope import with_selection_flags
               help="Also execute a deletion plan that passes every guard without --force.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @selection_options
+@naming_options
 @library_option
 @click.pass_obj
 def command(
@@ -51,8 +55,9 @@ def command(
     failure does not stop the others, one line per account at the end, and the exit code is
     the worst account's (the alarm, then a failure, then 15).
     """
-    flags = selection_flags(selection)
-    configs = tuple(with_library_flag(with_selection_flags(c, flags), libraries)
+    flags, naming = selection_flags(selection), naming_flags(selection)
+    configs = tuple(with_naming_flags(with_library_flag(with_selection_flags(c, flags), libraries),
+                                      naming)
                     for c in load_accounts(settings.config_path, account=settings.account))
     options = PipelineOptions(execute_deletes=execute_deletes)
     if configs[0].account is not None:  # an `accounts:` list: the same shape with one or all

@@ -16,6 +16,8 @@ import click
 from commands.context import Settings
 from commands.options import (
     library_option,
+    naming_flags,
+    naming_options,
     selection_flags,
     selection_options,
     with_library_flag,
@@ -23,6 +25,7 @@ from commands.options import (
 from commands.output import console
 from engine.config import load_accounts
 from engine.errors import ExitCode
+from engine.naming_settings import with_naming_flags
 from engine.pipeline.accounts_run import AccountOutcome
 from engine.pipeline.run import RunAttentionError
 from engine.pipeline.summary import PipelineOptions, RunSummary
@@ -53,6 +56,7 @@ def _print_accounts_cycle(done: int, outcomes: list[AccountOutcome]) -> None:
 @click.option("--execute-deletes", is_flag=True,
               help="Also execute deletion plans that pass every guard without --force.")
 @selection_options
+@naming_options
 @library_option
 @click.pass_obj
 def command(
@@ -71,8 +75,9 @@ def command(
     With an `accounts:` list, each cycle runs every account in turn (or only --account NAME),
     one line per account; the exit code is the last cycle's worst failing account's.
     """
-    flags = selection_flags(selection)
-    configs = [with_library_flag(with_selection_flags(c, flags), libraries)
+    flags, naming = selection_flags(selection), naming_flags(selection)
+    configs = [with_naming_flags(with_library_flag(with_selection_flags(c, flags), libraries),
+                                 naming)
                for c in load_accounts(settings.config_path, account=settings.account)]
     options = PipelineOptions(execute_deletes=execute_deletes)
     schedule = WatchSchedule(interval_s=interval_s, cycles=cycles)

@@ -6,6 +6,12 @@ Invariants:
   and total like the rest of the fold: a stored fact always folds, never raises.
 - A new original (a Downloaded with a different sha256) invalidates every verification made
   for the old one: backups are evidence about exact bytes.
+- An adopted download (provenance "adopted") is `adoption_unconfirmed` until an
+  AdoptionConfirmed of its very sha256; an AdoptionDisproved of its very sha256 moves it to
+  `adoption_disproved`, which makes it missing (engine.resources.decide_missing). A download
+  from iCloud of the resource ends both; it also forgets the Google verification when the
+  adopted bytes were disproved (the Pixel may hold them). Facts about other bytes than the
+  current download change nothing.
 - A resource downloaded again after a Recovered or a RefetchRequested leaves
   `refetch_resources`; the local copy counts as unaltered again (not compressed, not removed)
   only once every refetched resource compression alters (the still, the live video) is back,
@@ -23,6 +29,10 @@ from engine.asset_state import MediaState
 
 
 def _on_downloaded(s: MediaState, e: ev.Downloaded) -> None:
+    was_disproved = e.resource in s.adoption_disproved
+    _take_provenance(s, e)
+    if was_disproved:
+        _forget_google(s)  # the Pixel may hold the adopted bytes: staged again
     is_refetch = e.resource in s.refetch_resources
     if is_refetch:
         s.refetch_resources = tuple(k for k in s.refetch_resources if k != e.resource)
@@ -108,6 +118,54 @@ def _forget_local_alterations(s: MediaState) -> None:
     s.local_removed_at_utc = None
 
 
+def _take_provenance(s: MediaState, e: ev.Downloaded) -> None:
+    """An adopted download waits for a comparison with iCloud's bytes; one from iCloud ends
+    any wait (and any disproval) of its resource."""
+    s.adoption_disproved = _without(s.adoption_disproved, e.resource)
+    unconfirmed = _without(s.adoption_unconfirmed, e.resource)
+    if e.provenance == ADOPTED:
+        unconfirmed = tuple(k for k in res.ARCHIVE_KEYS if k in {*unconfirmed, e.resource})
+    s.adoption_unconfirmed = unconfirmed
+
+
+def _without(keys: tuple[str, ...], key: str) -> tuple[str, ...]:
+    return tuple(k for k in keys if k != key)
+
+
+def _forget_google(s: MediaState) -> None:
+    s.google_status = s.google_device_id = None
+    s.google_staged_at_utc = s.google_verified_at_utc = None
+
+
+def _is_adopted_bytes(s: MediaState, key: str, sha256: str) -> bool:
+    got = res.downloaded(s, key)
+    return got is not None and got.sha256 == sha256 and key in s.adoption_unconfirmed
+
+
+def _on_adoption_confirmed(s: MediaState, e: ev.AdoptionConfirmed) -> None:
+    confirmed = {h.key for h in e.resources if _is_adopted_bytes(s, h.key, h.sha256)}
+    s.adoption_unconfirmed = tuple(k for k in s.adoption_unconfirmed if k not in confirmed)
+    if not s.adoption_unconfirmed and (s.last_error or "").startswith(ADOPTION_ERROR):
+        s.last_error = s.last_error_at_utc = None  # the failed comparison made up for
+
+
+def _on_adoption_disproved(s: MediaState, e: ev.AdoptionDisproved) -> None:
+    if not _is_adopted_bytes(s, e.resource, e.adopted_sha256):
+        return  # downloaded from iCloud meanwhile: nothing adopted left to disprove
+    s.adoption_unconfirmed = _without(s.adoption_unconfirmed, e.resource)
+    s.adoption_disproved = tuple(
+        k for k in res.ARCHIVE_KEYS if k in {*s.adoption_disproved, e.resource})
+    s.missing_resources = res.decide_missing(s)
+    label = res.RESOURCE_LABELS.get(e.resource, e.resource)
+    s.last_error = (f"{ADOPTION_ERROR}{label} {e.local_relpath} is not iCloud's bytes (sha256 "
+                    f"{e.adopted_sha256[:12]}, iCloud's {e.icloud_sha256[:12]})")
+    s.last_error_at_utc = e.timestamp
+
+
+ADOPTED = "adopted"  # Downloaded.provenance of a file import-existing found
+ADOPTION_ERROR = "adopted "  # how a problem with an adopted file starts (last_error)
+
+
 def _on_download_failed(s: MediaState, e: ev.DownloadFailed) -> None:
     s.download_failures += 1
     s.last_error, s.last_error_at_utc = e.error, e.timestamp
@@ -150,4 +208,6 @@ LOCAL_COPY_FOLDS: dict[type[ev.AssetEvent], Callable[[MediaState, Any], None]] =
     ev.Quarantined: _on_quarantined,
     ev.Compressed: _on_compressed,
     ev.CompressionSkipped: _on_compression_skipped,
+    ev.AdoptionConfirmed: _on_adoption_confirmed,
+    ev.AdoptionDisproved: _on_adoption_disproved,
 }

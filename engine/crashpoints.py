@@ -25,6 +25,8 @@ CRASH_POINTS: frozenset[str] = frozenset(
         "download.mid_write",  # a chunk of a body written to the part file, more to come
         "download.before_rename",  # every file of an asset verified and synced as a part
         "download.after_rename_before_save",  # files in place, Downloaded not yet saved
+        "adoption.mid_stream",  # iCloud's bytes of an adopted file being hashed, more to come
+        "adoption.after_quarantine_before_save",  # adopted file moved aside, not yet recorded
         "sidecars.before_rename",  # an XMP sidecar written and synced as a temp file
         "sidecars.after_write_before_save",  # sidecar in place, SidecarWritten not yet saved
         "discover.after_page_save",  # one page of discovery saved, later pages not read

@@ -21,10 +21,14 @@ Invariants:
 - The dry run writes nothing and reads no file's bytes except to compare a library file
   that is already there with the tree's (the run compares the same way).
 - Facts are saved in batches from this thread; a stop keeps every asset already decided.
+- An adopted file is checked by path and size only; the deletion gate counts it once iCloud's
+  bytes hashed to it (engine.download.adoption: the next `download`, or at once with
+  `confirm`, which then also downloads what it finds to differ).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import stat
@@ -36,11 +40,13 @@ from uuid import UUID
 from engine import events as ev
 from engine.asset import Asset
 from engine.batching import Batcher
+from engine.download.adoption import confirm_adoptions
 from engine.download.fetch import NameRegistry, sync_folders
-from engine.download.options import naming_policy
+from engine.download.options import DownloadSummary, download_options, naming_policy
 from engine.download.plan import downloaded_facts
 from engine.errors import NotFoundError, StorageError
 from engine.fsutil import sha256_file
+from engine.icloud.port import IcloudPort
 from engine.import_existing_plan import (
     AssetDecision,
     FileInfo,
@@ -69,6 +75,7 @@ class ImportOptions:
     naming: NamingPolicy | None = None  # None: the config's (engine.download.options)
     local_tz: tzinfo | None = None  # the zone icloudpd dated folders in; None: this machine's
     save_every: int = 50
+    confirm: bool = False  # then compare the adopted files with iCloud's bytes (needs a port)
 
 
 @dataclass
@@ -86,6 +93,7 @@ class ImportSummary:
     adopted: list[str] = field(default_factory=list)  # library relpaths (and `(from X)`)
     left: list[tuple[str, str]] = field(default_factory=list)  # (relpath, reason)
     files_not_selected: int = 0  # not in the tree, of assets the selection leaves out
+    confirmation: DownloadSummary | None = None  # `confirm`: the comparison with iCloud's bytes
 
     def counts(self) -> dict[str, int]:
         return {
@@ -117,9 +125,21 @@ class DiskProbe:
 
 
 def run_import_existing(
-    services: Services, options: ImportOptions, reporter: Reporter
+    services: Services, options: ImportOptions, reporter: Reporter,
+    port: IcloudPort | None = None,
 ) -> ImportSummary:
-    """Adopt what the tree holds (or, with `dry_run`, say what would be adopted)."""
+    """Adopt what the tree holds (or, with `dry_run`, say what would be adopted); with
+    `confirm`, then compare every adopted file with iCloud's bytes through `port`."""
+    summary = _import(services, options, reporter)
+    if options.confirm and not options.dry_run and port is not None:
+        download = dataclasses.replace(download_options(services.config),
+                                       local_tz=options.local_tz)
+        summary.confirmation = DownloadSummary()
+        confirm_adoptions(services, port, download, reporter, summary.confirmation)
+    return summary
+
+
+def _import(services: Services, options: ImportOptions, reporter: Reporter) -> ImportSummary:
     tree = options.tree.absolute()
     if not tree.is_dir():
         raise NotFoundError(f"{tree} is not a folder")

@@ -6,7 +6,8 @@ Invariants:
   snapshot file the web UI streams, tests with `NullReporter`; `TeeReporter` feeds several.
 - Calls may come from worker threads (`advance_bytes`, from copies in flight); an
   implementation must be thread-safe for that one.
-- `phase` names what the stage does now: "download", "backup", "verify", "stage", "confirm",
+- `phase` names what the stage does now: "download", "compare" (adopted files with
+  iCloud's bytes), "backup", "verify", "stage", "confirm",
   "compress", "album-move", "delete", "recover", "discover".
 - Sizes are in bytes; `assets` or `total_bytes` None means the stage cannot know it up front
   (discover learns how many records iCloud holds only by reading them all).
@@ -19,6 +20,7 @@ from typing import Protocol
 # What each phase is doing, in words (the CLI's first line, the web UI's live page).
 PHASE_VERBS = {
     "download": "downloading",
+    "compare": "comparing with iCloud's bytes the adopted files of",
     "backup": "copying to the NAS",
     "verify": "re-reading NAS copies of",
     "stage": "staging for the Pixel",

@@ -86,11 +86,13 @@ def is_current(version: ev.VersionFact, resource: DownloadedResource | None) -> 
 
 def decide_missing(state: MediaState) -> tuple[str, ...]:
     """Listed archival resources without a current download, in ARCHIVE_KEYS order; after a
-    recover also every resource to fetch again (`refetch_resources`)."""
+    recover also every resource to fetch again (`refetch_resources`), and every adopted one
+    whose bytes iCloud's are not (`adoption_disproved`)."""
     return tuple(
         key
         for key, version in listed_resources(state).items()
-        if key in state.refetch_resources or not is_current(version, downloaded(state, key))
+        if key in state.refetch_resources or key in state.adoption_disproved
+        or not is_current(version, downloaded(state, key))
     )
 
 

@@ -38,7 +38,7 @@ from engine.mapper import current_decoder, decode_stored_state
 from projections.damage import reported_as_damage
 from projections.runs import RunsFold
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 BATCH_EVENTS = 5000
 MEDIA_FIELDS: tuple[str, ...] = tuple(MediaState.__struct_fields__)
 _DATETIME_FIELDS = frozenset(

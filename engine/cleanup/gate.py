@@ -21,6 +21,9 @@ Invariants:
 - A Shared Library asset (zone `SharedSync-*`) is never album-moved or deleted unless
   `cleanup.include_shared_library` is true (`shared-library`): deleting it there deletes it
   for every participant.
+- A resource adopted by `import-existing` (another tool's file, checked by size only) blocks
+  (`adopted-unconfirmed`) until iCloud's bytes, streamed by the download stage, hashed to
+  its sha256; one they did not hash to blocks (`adopted-disproved`) until downloaded again.
 - An asset outside the configured selection (engine.selection: kinds, dates, albums, hidden,
   recent) is `not-selected`: never album-moved, never deleted. A selection only narrows.
 - No clock, file system or network here: `now` and `mounted_nas_id` are passed in.
@@ -113,7 +116,7 @@ def decide_album_move(
     shared = _shared_library_blocks(state, settings)
     if shared:
         return shared
-    blocks = _download_blocks(state)
+    blocks = _download_blocks(state) or _adoption_blocks(state)
     if blocks:
         return blocks
     require = settings.cleanup.require
@@ -202,6 +205,23 @@ def _resource_blocks(state: MediaState) -> list[Block]:
                     f"iCloud lists ({version.size_bytes} bytes)",
                 )
             )
+    return blocks
+
+
+def _adoption_blocks(state: MediaState) -> list[Block]:
+    """A resource adopted from another tool's tree counts only once iCloud's bytes hashed to
+    it (AdoptionConfirmed): a file written wrong at the right size would be backed up twice
+    and then the iCloud original deleted."""
+    blocks = [
+        Block("adopted-disproved", f"the adopted {_label(key)} is not iCloud's bytes (moved "
+              "aside; the next download fetches iCloud's)")
+        for key in state.adoption_disproved
+    ]
+    if state.adoption_unconfirmed:
+        labels = ", ".join(_label(key) for key in state.adoption_unconfirmed)
+        blocks.append(Block(
+            "adopted-unconfirmed", f"the local copy ({labels}) came from another tool's tree "
+            "and is not yet compared with iCloud's bytes (the next download confirms it)"))
     return blocks
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import urllib3.exceptions
 
@@ -55,6 +55,16 @@ NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 )
 BytesFn = Callable[[int], None]
 RefreshFn = Callable[[], str | None]
+
+
+class StreamFn(Protocol):
+    """One request into a sink: `stream_to_part` (a part file), or another sink with the same
+    contract (engine.download.adoption_stream hashes iCloud's bytes without storing them)."""
+
+    def __call__(
+        self, port: IcloudPort, url: str, part: Path, *, declared_size_bytes: int,
+        on_bytes: BytesFn,
+    ) -> StreamResult: ...
 
 
 @dataclass(frozen=True)
@@ -235,13 +245,16 @@ def part_size(part: Path) -> int:
 
 
 def fetch_file(
-    port: IcloudPort, job: FileJob, *, refresh_url: RefreshFn, on_bytes: BytesFn
+    port: IcloudPort, job: FileJob, *, refresh_url: RefreshFn, on_bytes: BytesFn,
+    stream: StreamFn | None = None,
 ) -> tuple[FileVerdict, StreamResult]:
-    """Download one rendition into its part file, resuming and refreshing within bounds."""
+    """Download one rendition into its part file (or `stream`'s sink), resuming and
+    refreshing within bounds."""
     part = job.folder / job.part_name
     url, resumes, refreshes = job.url, 0, 0
+    into = stream or stream_to_part
     while True:
-        result = stream_to_part(
+        result = into(
             port, url, part, declared_size_bytes=job.declared_size_bytes, on_bytes=on_bytes
         )
         if result.status == "expired" and refreshes < MAX_URL_REFRESHES:

@@ -53,8 +53,18 @@ class DownloadSummary:
     planned_relpaths: list[str] = field(default_factory=list)
     not_selected: int = 0  # assets waiting for a download that the selection left out
     found_in_place: int = 0  # files downloaded whose very bytes were already at their name
+    # Adopted files compared with iCloud's bytes after the downloads (engine.download.adoption)
+    adopted_confirmed: int = 0  # files whose bytes iCloud's hashed to
+    adopted_disproved: int = 0  # files that are not iCloud's bytes: moved aside, fetched again
+    adopted_failed: int = 0  # assets whose comparison failed (retried next run)
+    bytes_compared: int = 0
+    planned_confirmations: list[str] = field(default_factory=list)  # dry run: files to compare
+    adoption_problems: list[str] = field(default_factory=list)  # "relpath: what happened"
 
     def counts(self) -> dict[str, int]:
+        adopted = {"adopted_confirmed": self.adopted_confirmed,
+                   "adopted_disproved": self.adopted_disproved,
+                   "adopted_failed": self.adopted_failed}
         return {
             "downloaded": self.downloaded,
             "partial": self.partial,
@@ -66,13 +76,15 @@ class DownloadSummary:
             "sidecars_written": self.sidecars_written,
             "sidecars_rewritten": self.sidecars_rewritten,
             "sidecars_failed": self.sidecars_failed,
-        }
+        } | (adopted if any(adopted.values()) else {})  # only where adopted files were compared
 
     @property
     def has_failures(self) -> bool:
-        """Some asset of the work list was not fully downloaded (recorded with its reason), or
-        some sidecar could not be written (retried next run)."""
-        return bool(self.partial or self.failed or self.quarantined or self.sidecars_failed)
+        """Some asset of the work list was not fully downloaded (recorded with its reason),
+        some sidecar could not be written, or some adopted file could not be compared with
+        iCloud's bytes (each retried next run)."""
+        return bool(self.partial or self.failed or self.quarantined or self.sidecars_failed
+                    or self.adopted_failed)
 
 
 def local_timezone() -> tzinfo:

@@ -4,14 +4,17 @@ Invariants:
 - `execute_download` fetches and records (engine.download.run) and nothing else: no sidecar,
   no StageCompleted. Recover and the NAS repair use it on chosen assets (`asset_ids`) inside
   their own runs.
-- `run_download` is the stage as `download` and `run` execute it: the files, then the XMP
-  sidecars (engine.sidecar_run), then one StageCompleted("download") with the counts of both.
+- `run_download` is the stage as `download` and `run` execute it: the files, then the
+  comparison of adopted files with iCloud's bytes (engine.download.adoption, which downloads
+  again what it disproves), then the XMP sidecars (engine.sidecar_run), then one
+  StageCompleted("download") with the counts of all.
 - `plan_download` reads the ledger only: no iCloud call, nothing written.
 - The naming policy comes from the services' config and the options' zone (machine's if none).
 """
 
 from __future__ import annotations
 
+from engine.download.adoption import confirm_adoptions, planned_confirmations
 from engine.download.names import plan_dry_run
 from engine.download.options import DownloadOptions, DownloadSummary
 from engine.download.run import DownloadRun
@@ -33,6 +36,7 @@ def run_download(
 ) -> DownloadSummary:
     """The whole stage: the files, the sidecars, then StageCompleted("download")."""
     summary = execute_download(services, port, options, reporter)
+    confirm_adoptions(services, port, options, reporter, summary)
     sidecars = write_sidecars(services)
     summary.sidecars_written, summary.sidecars_rewritten = sidecars.written, sidecars.rewritten
     summary.sidecars_failed, summary.sidecar_failures = sidecars.failed, sidecars.failures
@@ -41,6 +45,9 @@ def run_download(
 
 
 def plan_download(services: Services, options: DownloadOptions) -> DownloadSummary:
-    """Where the work list would be written (from the ledger only)."""
-    return plan_dry_run(services, options)
+    """Where the work list would be written, and which adopted files would be compared with
+    iCloud's bytes (from the ledger only)."""
+    summary = plan_dry_run(services, options)
+    summary.planned_confirmations = planned_confirmations(services, options)
+    return summary
 

@@ -52,6 +52,8 @@ from engine.events.discovery import (
     RemoteDeleted,
 )
 from engine.events.local_copy import (
+    AdoptionConfirmed,
+    AdoptionDisproved,
     Compressed,
     CompressionSkipped,
     Downloaded,
@@ -74,6 +76,8 @@ __all__ = [
     "ASSET_EVENT_CLASSES",
     "RUN_EVENT_CLASSES",
     "TOPICS",
+    "AdoptionConfirmed",
+    "AdoptionDisproved",
     "AlbumMoved",
     "AlbumRemovalObserved",
     "AlbumRemoved",
@@ -141,6 +145,8 @@ ASSET_EVENT_CLASSES: tuple[type[AssetEvent], ...] = (
     Recovered,
     RefetchRequested,
     DamageAlarmRaised,
+    AdoptionConfirmed,
+    AdoptionDisproved,
 )
 
 

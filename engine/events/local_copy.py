@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.events.base import AssetEvent
-from engine.events.values import LocalFileFact
+from engine.events.values import LocalFileFact, ResourceHash
 
 
 class SidecarWritten(AssetEvent):
@@ -141,3 +141,28 @@ class CompressionSkipped(AssetEvent):
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """v1 skips were shown as problems; keep them so."""
         state["is_failure"] = True
+
+
+class AdoptionConfirmed(AssetEvent):
+    """Adopted resources (a `Downloaded` with provenance "adopted", found in another tool's
+    tree and hashed locally) were streamed from iCloud and hashed to the same sha256: the
+    local bytes are iCloud's. `resources` lists each resource and that sha256.
+    """
+
+    resources: tuple[ResourceHash, ...]
+
+
+class AdoptionDisproved(AssetEvent):
+    """An adopted resource is not iCloud's bytes: iCloud's own bytes, streamed and hashed,
+    have `icloud_sha256`, the adopted file `adopted_sha256` (same byte count).
+
+    The adopted library file was moved aside to `quarantine_relpath` (relative to the
+    library root; "" when no file was left at `local_relpath` to move), never overwritten;
+    the resource is downloaded again (engine.asset: `adoption_disproved`).
+    """
+
+    resource: str
+    local_relpath: str
+    adopted_sha256: str
+    icloud_sha256: str
+    quarantine_relpath: str

@@ -1,5 +1,6 @@
 """`import-existing` end to end: an icloudpd 1.32 tree of the simulator's library is adopted,
-then `download` fetches only what the tree did not hold (counted at the simulator)."""
+then `download` fetches only what the tree did not hold and streams each adopted file once to
+compare it with iCloud's bytes, writing nothing for it (counted at the simulator)."""
 
 from __future__ import annotations
 
@@ -114,9 +115,14 @@ def test_an_icloudpd_tree_is_adopted_and_download_fetches_only_the_rest(tmp_path
             for name, files in tree.files.items() for key, relpath in files.items()
             if relpath in set(places.values())
         }
-        assert not fetched & adopted_tokens, "an adopted file was downloaded again"
+        histories = content_histories(world, mark)
+        # an adopted file is streamed once to compare it with iCloud's bytes, never written
+        assert all(histories[token] == [200] for token in adopted_tokens)
+        assert result.adopted_confirmed == len(adopted_tokens) and result.adopted_disproved == 0
+        for relpath, source in places.items():
+            assert os.stat(root / relpath).st_ino == os.stat(tree.root / source).st_ino
         assert token_of(world, victim_name, victim_key) in fetched
-        assert result.files_downloaded == len(fetched) and result.failed == 0
+        assert result.files_downloaded == len(fetched - adopted_tokens) and result.failed == 0
         assert sorted(result.planned_relpaths) == []
         assert (root / victim).stat().st_size > 100
         assert waiting_for_download(world) == set()

@@ -181,6 +181,11 @@ def collect_file_facts(ledger: Ledger) -> FileFacts:
             elif isinstance(event, ev.LocalCopyRemoved):
                 for relpath in (main, live):
                     files.pop(relpath or "", None)
+            elif isinstance(event, ev.AdoptionDisproved):  # moved aside, kept as it was
+                files.pop(event.local_relpath, None)
+                if event.quarantine_relpath:
+                    files[event.quarantine_relpath] = event.adopted_sha256
+                    facts.local_named.add(event.quarantine_relpath)
             elif isinstance(event, ev.SidecarWritten):  # the XMP beside the original
                 files[event.sidecar_relpath] = event.sha256
                 facts.local_named.add(event.sidecar_relpath)

@@ -220,6 +220,9 @@ STORED_FIELDS = {
     "Recovered": "timestamp run_id remote_change_tag is_reconciled",
     "RefetchRequested": "timestamp run_id resources reason",
     "DamageAlarmRaised": "timestamp run_id nas_relpath detected_at_utc is_last_copy",
+    "AdoptionConfirmed": "timestamp run_id resources",
+    "AdoptionDisproved": "timestamp run_id resource local_relpath adopted_sha256 icloud_sha256 "
+    "quarantine_relpath",
     "RunStarted": "timestamp originator_topic command host pid config_sha256 version",
     "StageCompleted": "timestamp stage counts_json",
     "SyncTokenAdvanced": "timestamp zone sync_token",
