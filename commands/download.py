@@ -110,14 +110,18 @@ command = download_command
 
 def failure_message(summary: DownloadSummary) -> str:
     """The one line of a download that finished with failures (recorded, retried next run)."""
-    sidecars = (f", and {summary.sidecars_failed} sidecars could not be written"
-                if summary.sidecars_failed else "")
-    adopted = (f", the adopted files of {summary.adopted_failed} assets could not be compared "
-               "with iCloud's bytes (they cannot be deleted from iCloud until they are)"
-               if summary.adopted_failed else "")
-    return (f"{summary.partial + summary.failed} assets failed and {summary.quarantined} were "
-            "quarantined, each recorded with its reason (`photoledger report failures`)"
-            f"{sidecars}{adopted}; the next run retries the failures")
+    parts = []
+    if summary.partial or summary.failed or summary.quarantined:
+        parts.append(f"{summary.partial + summary.failed} assets failed and "
+                     f"{summary.quarantined} were quarantined")
+    if summary.adopted_failed:
+        parts.append(f"the adopted files of {summary.adopted_failed} assets could not be "
+                     "compared with iCloud's bytes (until they are, those assets are not "
+                     "deleted from iCloud)")
+    if summary.sidecars_failed:
+        parts.append(f"{summary.sidecars_failed} sidecars could not be written")
+    return (", and ".join(parts) + ", each recorded with its reason (`photoledger report "
+            "failures`); the next run retries the failures")
 
 
 def _print_adoptions(summary: DownloadSummary) -> None:
@@ -127,7 +131,8 @@ def _print_adoptions(summary: DownloadSummary) -> None:
     console.print(Text(
         f"adopted files compared with iCloud's bytes ({human_bytes(summary.bytes_compared)}): "
         f"{summary.adopted_confirmed} confirmed, {summary.adopted_disproved} not iCloud's "
-        f"(moved to Quarantine/ and downloaded again), {summary.adopted_failed} assets failed"))
+        f"(moved to Quarantine/ and downloaded again), failed for {summary.adopted_failed} "
+        "assets (retried next run)"))
     for line in summary.adoption_problems:
         warn_line(line)
 
@@ -143,8 +148,8 @@ def _print_plan(summary: DownloadSummary, only_filenames: bool, as_json: bool) -
         for relpath in summary.planned_confirmations:
             console.print(Text(f"would compare with iCloud's bytes {relpath} (adopted)"))
         console.print(f"{len(summary.planned_relpaths)} files would be downloaded"
-                      + (f", {len(summary.planned_confirmations)} adopted files compared with "
-                         "iCloud's bytes" if summary.planned_confirmations else ""),
+                      + (f" and {len(summary.planned_confirmations)} adopted files compared "
+                         "with iCloud's bytes" if summary.planned_confirmations else ""),
                       markup=False, highlight=False)
         _print_not_selected(summary)
 

@@ -128,12 +128,14 @@ def _render(summary: ImportSummary, dry_run: bool, as_json: bool, confirm: bool)
         console.print(Text(
             f"compared with iCloud's bytes: {checked.adopted_confirmed} files confirmed, "
             f"{checked.adopted_disproved} not iCloud's (moved to Quarantine/, downloaded "
-            f"again: {checked.files_downloaded} files), {checked.adopted_failed} assets failed"))
+            f"again: {checked.files_downloaded} files), failed for {checked.adopted_failed} "
+            "assets (retried by the next download)"))
         for line in checked.adoption_problems:
             warn_line(line)
     elif summary.files_adopted and not (dry_run and confirm):
-        console.print(Text(f"{would}leave the adopted files to be compared with iCloud's bytes by "
-                           "the next `photoledger download` (until then iCloud keeps them)"))
+        console.print(Text(f"{would}compare the adopted files with iCloud's bytes at the next "
+                           "`photoledger download` (or now: --confirm); until then their assets "
+                           "are not deleted from iCloud"))
     elif summary.files_adopted:
         console.print(Text(f"would then compare the {summary.files_adopted} adopted files with "
                            "iCloud's bytes"))

@@ -188,7 +188,8 @@ class AdoptionRun:
         fresh = lookup.assets.get(name)
         check = decide_remote_check(asset.state, fresh)
         if check.kind in ("missing", "mismatch"):
-            self._failed(asset, [f"iCloud's record: {check.detail}"], check.kind)
+            self._failed(asset, [f"{_label(asset)}: iCloud's record: {check.detail}"],
+                         check.kind)
             return None
         assert fresh is not None
         if check.kind == "changed":
@@ -201,7 +202,7 @@ class AdoptionRun:
             if got is None or key not in listed or not res.is_current(listed[key], got):
                 continue  # iCloud holds another version now: downloaded as such next run
             if version is None or not version.download_url:
-                self._failed(asset, [f"{key}: iCloud gave no download URL"], "no_url")
+                self._failed(asset, [f"{got.relpath}: iCloud gave no download URL"], "no_url")
                 return None
             files.append(CheckFile(key, got.relpath, got.sha256, got.size_bytes,
                                    version.checksum, version.download_url))
@@ -255,8 +256,11 @@ class AdoptionRun:
         if failed:
             self._failed(asset, [f"{c.file.relpath}: {c.verdict.reason}: {c.verdict.detail}"
                                  for c in failed], failed[0].verdict.reason)
+        elif len(confirmed) == len(ok):
+            self._done(asset, "ok", "")
         else:
-            self._done(asset, "ok" if len(confirmed) == len(ok) else "quarantined", "")
+            self._done(asset, "quarantined", "not iCloud's bytes: moved to Quarantine/, "
+                       "iCloud's are downloaded")
         if any(c.verdict.reason == SYSTEMIC_REASON for c in failed):
             self.batcher.flush()
             raise DownloadStoppedError(
@@ -286,10 +290,13 @@ class AdoptionRun:
             f"adopted files not yet compared with iCloud's bytes ({reason}): {detail}; the next "
             "download tries again"))
         self.summary.adopted_failed += 1
-        self.summary.adoption_problems.append(f"{asset.state.local_relpath}: {detail}")
+        self.summary.adoption_problems.extend(details)
         self._done(asset, "failed", detail)
 
     def _done(self, asset: Asset, outcome: str, detail: str) -> None:
         self.batcher.add(asset)
-        label = asset.state.local_relpath or asset.state.filename
-        self.reporter.asset_done(outcome, label, detail)
+        self.reporter.asset_done(outcome, _label(asset), detail)
+
+
+def _label(asset: Asset) -> str:
+    return asset.state.local_relpath or asset.state.filename

@@ -37,6 +37,12 @@ def invoke(cw: CleanupWorld, *args: str) -> Ran:
     return Ran(result.exit_code, result.output)
 
 
+def fast_retries(config_path: Path) -> None:
+    text = config_path.read_text()
+    assert text.count("  retry_delay_s: 1.0\n") == 1
+    config_path.write_text(text.replace("  retry_delay_s: 1.0\n", "  retry_delay_s: 0.05\n"))
+
+
 def flip_keep_size(path: Path) -> None:
     """Other bytes at the same size: what a tool that checks nothing may leave."""
     data = bytearray(path.read_bytes())
@@ -60,6 +66,7 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
 ) -> None:
     with open_cleanup_world(tmp_path, assets=10, seed=3, require=["nas"]) as cw:
         world = cw.world
+        fast_retries(cw.config_path)
         world.discover()
         tree = write_icloudpd_tree(world.state, tmp_path / "icloudpd")
         (victim_name, victim), (refused_name, _refused) = originals(tree)[:2]
@@ -67,7 +74,8 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
         wrong_bytes = (tree.root / victim).read_bytes()
         ran = invoke(cw, "import-existing", str(tree.root))
         assert ran.exit_code == 0, ran.output
-        assert "compared with iCloud's bytes by the next `photoledger download`" in ran.output
+        assert "compare the adopted files with iCloud's bytes at the next `photoledger " \
+            "download`" in ran.output
         cw.backup_nas()
         with monkeypatch.context() as patch:  # a photoledger from before the comparison
             patch.setattr(gate, "_adoption_blocks", lambda _state: [])
@@ -92,6 +100,8 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
         on_disk = files_on_disk(world)
         mark = len(world.server.requests.entries())
         world.server.refuse_content(refused_name, "original", status=404, times=1)
+        throttled_name = originals(tree)[2][0]
+        world.server.refuse_content(throttled_name, "original", status=503, times=2)
         first = invoke(cw, "download")
 
         assert first.exit_code == ExitCode.ASSETS_FAILED, first.output
@@ -105,6 +115,9 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
         refused_token = token_of(world, refused_name, "original")
         assert histories.pop(victim_token) == [200, 200]  # compared, then downloaded
         assert histories.pop(refused_token) == [404]
+        # 503 twice: retried by the download stage's own retries, then compared
+        assert histories.pop(token_of(world, throttled_name, "original")) == [503, 503, 200]
+        assert "AdoptionConfirmed" in cw.topics_of(throttled_name)
         assert all(statuses == [200] for statuses in histories.values()), histories
         for relpath, seen in adopted_files.items():  # a confirmed file is never rewritten
             now = os.stat(world.root / relpath)
@@ -121,6 +134,7 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
         assert cw.state(victim_name).sha256 != cw.state(refused_name).sha256
 
         cw.backup_nas()  # the victim's NAS copy held the adopted bytes: copied again
+        assert (cw.nas_root / victim).read_bytes() == (world.root / victim).read_bytes()
         after = blocked_codes(cw)
         assert set(after) == {cw.state(refused_name).local_relpath}, after
         assert any(b.startswith("adopted-unconfirmed") for b in next(iter(after.values())))
@@ -134,3 +148,27 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
         assert victim_entry.sha256 == cw.state(victim_name).sha256
         nothing = invoke(cw, "download", "--dry-run")
         assert "would compare" not in nothing.output
+
+
+def test_import_existing_confirm_compares_at_once(tmp_path: Path) -> None:
+    with open_cleanup_world(tmp_path, assets=6, seed=5, require=["nas"]) as cw:
+        world = cw.world
+        world.discover()
+        tree = write_icloudpd_tree(world.state, tmp_path / "icloudpd")
+        victim_name, victim = originals(tree)[-1]
+        flip_keep_size(tree.root / victim)
+        dry = invoke(cw, "import-existing", "--confirm", "--dry-run", str(tree.root))
+        assert dry.exit_code == 0 and "would then compare the" in dry.output
+        assert "Quarantine" not in files_on_disk(world) and world.server.requests.entries()
+        mark = len(world.server.requests.entries())
+        ran = invoke(cw, "import-existing", "--confirm", str(tree.root))
+        assert ran.exit_code == 0, ran.output
+        files = sum(line.startswith("adopt ") for line in ran.output.splitlines()) - 1
+        assert files > 3, ran.output
+        assert f"{files - 1} files confirmed, 1 not iCloud's" in ran.output
+        assert f"moved to Quarantine/{victim}" in ran.output
+        assert len(content_histories(world, mark)) == files  # one stream each (+ the refetch)
+        assert (world.root / f"Quarantine/{victim}").exists()
+        assert cw.state(victim_name).adoption_disproved == ()
+        nothing = invoke(cw, "download", "--dry-run")
+        assert "would compare" not in nothing.output, nothing.output  # all compared
