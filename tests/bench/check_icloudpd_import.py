@@ -13,7 +13,8 @@ Invariants:
 - Then photoledger, as a user would: `login --import-icloudpd-session` with no password set
   (icloudpd's session alone signs in), `discover`, `import-existing --dry-run` and the run
   (their lines must agree), `download`. Every file icloudpd wrote must be adopted, and
-  `download` must fetch exactly the files import-existing left (counted at the simulator).
+  `download` must fetch exactly the files import-existing left, and stream each adopted
+  file once to compare it with iCloud's bytes, all confirmed (counted at the simulator).
 - Exit 0 when every check holds, 1 with the failed checks listed otherwise.
 """
 
@@ -98,11 +99,15 @@ def check(assets: int, seed: int, work: Path) -> list[str]:
         before = content_requests(sim)
         done = run([str(PHOTOLEDGER), *config, "download"], env, work)
         fetched = content_requests(sim) - before
-        if done.returncode != 0 or fetched != left:
-            problems.append(f"download exit {done.returncode}, fetched {fetched} files, "
-                            f"import-existing left {left}")
-        print(outputs[4].splitlines()[-1])
-        print(f"download: {fetched} files fetched, {left} left by import-existing")
+        # each adopted file is streamed once to compare it with iCloud's bytes (nothing written)
+        if done.returncode != 0 or fetched != left + files:
+            problems.append(f"download exit {done.returncode}, {fetched} content requests, "
+                            f"import-existing left {left} and adopted {files}")
+        if f"{files} confirmed, 0 not iCloud's" not in done.stdout:
+            problems.append(f"not every adopted file was confirmed: {done.stdout}")
+        print(outputs[4].splitlines()[-2])
+        print(f"download: {fetched} content requests: {left} left by import-existing, "
+              f"{files} adopted files compared with iCloud's bytes")
     return problems
 
 
