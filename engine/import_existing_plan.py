@@ -16,7 +16,9 @@ Invariants:
   device and inode: the tree is the library, or a run linked it before), or holds the same
   bytes. The library path is the tree path (but for Hidden/): the file keeps its name.
 - Everything else is left for `download`, with the reason in words. A re-download asked for
-  after a recover or a NAS repair (it must hash to a recorded sha256) is never adopted.
+  after a recover or a NAS repair (it must hash to a recorded sha256) is never adopted, nor
+  a resource whose adopted file iCloud's bytes disproved (AdoptionDisproved): the tree
+  still holds that wrong file.
 - The dry run and the run call `decide_asset` with the same inputs, so they agree.
 """
 
@@ -134,8 +136,13 @@ def decide_asset(
     raw = raw_version_names(naming_input(state), policy, types)
     pairs = zip(found_plans, plans(hidden_apart), strict=True)
     return AssetDecision(asset_id, tuple(
-        decide(found, placed, raw.get(found.key)) for found, placed in pairs
+        _leave(placed, placed.first_relpath)(DISPROVED) if found.key in state.adoption_disproved
+        else decide(found, placed, raw.get(found.key)) for found, placed in pairs
     ))
+
+
+DISPROVED = ("adopted before and found not to be iCloud's bytes (moved to Quarantine/): "
+             "downloaded from iCloud")
 
 
 @dataclass(frozen=True)

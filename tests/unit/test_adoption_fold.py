@@ -7,15 +7,20 @@ gate blocks an asset while any adopted resource is unconfirmed or disproved.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from engine import events as ev
 from engine.asset import Asset, MediaState, fold_fact
 from engine.cleanup.gate import decide_deletable
+from engine.download.fetch import NameRegistry
+from engine.import_existing_plan import decide_asset
+from engine.naming import NamingPolicy
 from engine.resources import archived_hashes
 from engine.selection import NO_SELECTION
 from tests.factories import discover, new_run
 from tests.unit.test_cleanup_gate import NAS_ID, NOW, codes, settings
+from tests.unit.test_naming_options import FakeDisk
 
 SHA_ADOPTED = "a" * 64
 SHA_ICLOUD = "b" * 64
@@ -122,3 +127,21 @@ def test_a_fold_from_scratch_equals_the_incremental_state() -> None:
     adopt(asset, run_id, SHA_ICLOUD, provenance="downloaded")
     incremental = asset.state
     assert replayed(asset) == incremental
+
+
+def test_import_existing_never_adopts_again_a_file_icloud_disproved() -> None:
+    run = new_run()
+    asset, run_id = discover(run, 1, captured_at_utc=datetime(2024, 5, 17, 12, tzinfo=UTC)), \
+        run.id.hex
+    adopt(asset, run_id)
+    asset.record(ev.AdoptionDisproved, run_id, resource="original",
+                 local_relpath=asset.state.local_relpath or "", adopted_sha256=SHA_ADOPTED,
+                 icloud_sha256=SHA_ICLOUD, quarantine_relpath="Quarantine/x")
+    plain = "2024/05/17/IMG_0001.HEIC"
+    disk = FakeDisk({Path("/tree") / plain: (asset.state.declared_size_bytes, 7)})
+    decision = decide_asset(
+        "a" * 32, asset.state, tree=Path("/tree"), library_root=Path("/lib"),
+        policy=NamingPolicy(local_tz=UTC), resources=("original",), registry=NameRegistry({}),
+        probe=disk)
+    (file,) = decision.files
+    assert file.placement is None and "not to be iCloud's bytes" in file.reason
