@@ -213,7 +213,8 @@ _FOLDS: dict[type[ev.AssetEvent], Callable[[MediaState, Any], None]] = {
     ev.MetadataChanged: _on_metadata_changed,
     ev.AlbumsChanged: _on_albums_changed,
     ev.SidecarWritten: _on_sidecar_written,
-    **LOCAL_COPY_FOLDS,  # Downloaded, DownloadFailed, Quarantined, Compressed, CompressionSkipped
+    **LOCAL_COPY_FOLDS,  # Downloaded, DownloadFailed, Quarantined, Compressed, CompressionSkipped,
+    # AdoptionConfirmed, AdoptionDisproved
     ev.NasCopied: _on_nas_copied,
     ev.NasVerified: _on_nas_verified,
     ev.NasMismatched: _on_nas_mismatched,
