@@ -21,7 +21,9 @@ Invariants:
 - A failed stream (404, 503 past the retries, a cut after every resume) records a retriable
   DownloadFailed that says the file is not yet compared; it stays unconfirmed and the stage
   reports a failure (exit 16). iCloud throttling past every retry stops the run.
-- Events are appended from the calling thread only, in batches; workers only stream.
+- Events are appended from the calling thread only, in batches; workers only stream. An
+  interrupt starts no new stream and records nothing about the batch in flight (compared
+  again next run); what was decided before is saved.
 """
 
 from __future__ import annotations
@@ -164,7 +166,13 @@ class AdoptionRun:
     def _batch(self, pool: ThreadPoolExecutor, zone: str, batch: list[Asset]) -> None:
         lookup = self._lookup(zone, [a.state.record_name for a in batch])
         jobs = [job for job in (self._prepare(a, lookup) for a in batch) if job is not None]
-        results = list(pool.map(self._stream, jobs))
+        futures = [pool.submit(self._stream, job) for job in jobs]
+        try:
+            results = [future.result() for future in futures]
+        except BaseException:  # Ctrl-C, SIGTERM under `watch`: no new stream starts
+            for future in futures:
+                future.cancel()
+            raise
         if results:
             again = self._lookup(zone, [job.record_name for job in jobs])
             for job, checked in zip(jobs, results, strict=True):
