@@ -158,7 +158,7 @@ def test_the_command_adopts_in_place_and_refuses_bad_input(tmp_path: Path) -> No
         run = invoke(world, "import-existing", str(world.root))
         assert dry.exit_code == run.exit_code == 0, run.output
         said = [line.removeprefix("would ") for line in dry.output.splitlines()]
-        done = [line for line in run.output.splitlines() if line.startswith(("adopt", "leave"))]
+        done = [line for line in run.output.splitlines() if line.startswith(("adopt", "leave", "compare"))]
         assert said == done and len(done) > 3
         files = len(tree.relpaths())  # a hidden-file name is linked to photoledger's name
         assert f"adopt {files} files" in run.output and "0 copied" in run.output
