@@ -75,7 +75,10 @@ def download_command(
     and is kept only when its byte count matches what iCloud declared; it is then hashed,
     synced to disk and renamed into place (icloudpd-compatible names and folders). Only the
     selected libraries' assets are fetched (icloud.library or --library; "all": every library
-    discovered), each library in turn.
+    discovered), each library in turn. Then each file `import-existing` adopted is streamed
+    from iCloud once and hashed (nothing written): equal, it is confirmed and its asset may
+    later be deleted from iCloud; other bytes are moved to Quarantine/ in the library and
+    iCloud's are downloaded. Exits 16 when some asset failed (recorded, retried next run).
     """
     config = with_selection_flags(load_config(settings.config_path), selection_flags(selection))
     config = with_naming_flags(config, naming_flags(selection))  # files written from now on
