@@ -24,10 +24,3 @@ def adoption_worklist(projection: MediaProjection) -> list[str]:
     )
     return [row[0] for row in rows]
 
-
-def unconfirmed_adopted_count(projection: MediaProjection) -> int:
-    """How many assets hold an adopted file not yet compared with iCloud's bytes."""
-    row = projection._con.execute(
-        "SELECT COUNT(*) FROM media WHERE adoption_unconfirmed <> '[]'"
-    ).fetchone()
-    return int(row[0])

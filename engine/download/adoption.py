@@ -259,16 +259,17 @@ class AdoptionRun:
         for c in (c for c in ok if c.sha256 != c.file.adopted_sha256):
             self._disprove(asset, c)
         self.summary.adopted_confirmed += len(confirmed)
-        self.summary.bytes_compared += sum(c.file.size_bytes for c in ok)
+        compared = sum(c.file.size_bytes for c in ok)
+        self.summary.bytes_compared += compared
         failed = [c for c in checked if c.verdict != OK]
         if failed:
             self._failed(asset, [f"{c.file.relpath}: {c.verdict.reason}: {c.verdict.detail}"
                                  for c in failed], failed[0].verdict.reason)
         elif len(confirmed) == len(ok):
-            self._done(asset, "ok", "")
+            self._done(asset, "ok", "", compared)
         else:
             self._done(asset, "quarantined", "not iCloud's bytes: moved to Quarantine/, "
-                       "iCloud's are downloaded")
+                       "iCloud's are downloaded", compared)
         if any(c.verdict.reason == SYSTEMIC_REASON for c in failed):
             self.batcher.flush()
             raise DownloadStoppedError(
@@ -301,9 +302,9 @@ class AdoptionRun:
         self.summary.adoption_problems.extend(details)
         self._done(asset, "failed", detail)
 
-    def _done(self, asset: Asset, outcome: str, detail: str) -> None:
+    def _done(self, asset: Asset, outcome: str, detail: str, size_bytes: int = 0) -> None:
         self.batcher.add(asset)
-        self.reporter.asset_done(outcome, _label(asset), detail)
+        self.reporter.asset_done(outcome, _label(asset), detail, size_bytes)
 
 
 def _label(asset: Asset) -> str:
