@@ -5,9 +5,8 @@ PhotoledgerError becomes one line on stderr and its documented ExitCode (README,
 a usage error (unknown option, missing argument, bad choice) is the same one line and exit 2,
 naming the command's --help; anything else is a bug: one line plus exit 1, with the traceback
 only under --debug. `--log-level`/`--log-format` apply to every stderr line (commands.output).
-`--account NAME` is kept in Settings and exported as PHOTOLEDGER_ACCOUNT (its documented
-twin), the one variable this module sets: engine.config.load_config reads it with the other
-inputs it takes from the environment, so every command acts on the same account.
+`--account NAME` (or its twin PHOTOLEDGER_ACCOUNT) is kept in Settings, whose load_config
+gives every command the same account's config; nothing here writes the environment.
 """
 
 from __future__ import annotations
@@ -102,8 +101,6 @@ def cli(
     work list are rebuilt from it. Start with `photoledger init`, then `photoledger status`.
     """
     configure_logging(log_level, log_format)
-    if account:
-        os.environ[ACCOUNT_ENV] = account
     ctx.obj = Settings(
         config_path=config_path,
         crash=CrashPoints.from_env(os.environ),

@@ -18,7 +18,6 @@ from commands.options import library_option, with_library_flag
 from commands.output import console, print_json
 from commands.progress import reporter_for
 from engine.cleanup import album
-from engine.config import load_config
 from engine.library_passes import one_library
 from engine.services import open_icloud, open_reader, open_writer
 
@@ -41,7 +40,7 @@ def command(
     and never deleted. Nothing is deleted by this command. One library at a time: a Shared
     Library only with cleanup.include_shared_library (its deletes reach every participant).
     """
-    config = with_library_flag(load_config(settings.config_path), libraries)
+    config = with_library_flag(settings.load_config(), libraries)
     if dry_run:
         with open_reader(config, settings) as services:
             plan = album.plan_album_move(one_library(services, "album-move"), limit)

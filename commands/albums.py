@@ -17,7 +17,6 @@ from rich.text import Text
 
 from commands.context import Settings
 from commands.output import console, print_json
-from engine.config import load_config
 from engine.services import open_reader
 from projections.albums import album_listing
 
@@ -33,7 +32,7 @@ def command(settings: Settings, as_json: bool) -> None:
     This is the ledger's view, read offline (what the last `discover` recorded); `photoledger
     list albums` asks iCloud now instead, with smart folders and iCloud's own counts.
     """
-    with open_reader(load_config(settings.config_path), settings) as services:
+    with open_reader(settings.load_config(), settings) as services:
         listing = album_listing(services.projection)
     if as_json:
         print_json({"albums": [asdict(a) for a in listing]})

@@ -16,7 +16,6 @@ from rich.text import Text
 from commands.context import Settings
 from commands.output import console, print_json
 from engine.cleanup import audit
-from engine.config import load_config
 from engine.errors import AuditFailedError
 from engine.services import open_reader
 
@@ -32,7 +31,7 @@ def command(settings: Settings, as_json: bool) -> None:
     plan must exist, match its hash and list the asset with the same sha256. Exits 21 when
     any deletion fails this.
     """
-    with open_reader(load_config(settings.config_path), settings) as services:
+    with open_reader(settings.load_config(), settings) as services:
         report = audit.run_audit(services)
     if as_json:
         data: dict[str, Any] = {

@@ -21,7 +21,7 @@ from rich.text import Text
 from commands.context import Settings
 from commands.output import console, print_json
 from commands.progress import reporter_for
-from engine.config import Config, load_config
+from engine.config import Config
 from engine.google.resend import plan_google_resend_lines
 from engine.google.route import google_route
 from engine.google.run import (
@@ -71,7 +71,7 @@ def backup_google_command(
     """
     if resend and limit is not None:
         raise click.UsageError("--limit applies to the work list, not to --resend")
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     if dry_run:
         _print_plan(_plan(config, settings, resend, limit), as_json,
                     "re-sent" if resend else "staged or confirmed")

@@ -24,7 +24,6 @@ from commands.output import (
     print_plan,
 )
 from commands.progress import reporter_for
-from engine.config import load_config
 from engine.nas.access import require_nas_available
 from engine.nas.files import nas_root_of
 from engine.nas.run import NasOptions, NasSummary
@@ -57,7 +56,7 @@ def backup_nas_command(
     bytes is adopted. Exits 12 and records nothing when the NAS marker .photoledger-nas
     is missing (share not mounted).
     """
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     options = NasOptions(workers=workers, limit=limit)
     if dry_run:
         with open_reader(config, settings) as services:

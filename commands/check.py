@@ -13,7 +13,6 @@ import click
 
 from commands.context import Settings
 from commands.output import console, print_json, progress_bar
-from engine.config import load_config
 from engine.errors import CheckFailedError, LedgerDamagedError
 from engine.maintenance import CheckReport, run_check
 from engine.services import open_reader
@@ -30,7 +29,7 @@ def command(settings: Settings, as_json: bool) -> None:
     compares the media table with a fresh replay. A ledger that cannot be opened is a finding.
     Read-only apart from bringing the projection up to date.
     """
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     try:
         with open_reader(config, settings, catch_up=False) as services:
             events = services.ledger.max_position()

@@ -23,7 +23,6 @@ from commands.progress import reporter_for
 from engine.compress.plan import plan_compress_listing, plan_compress_tiers
 from engine.compress.run import CompressOptions, CompressSummary, run_compress
 from engine.compress.sources import nas_source_root
-from engine.config import load_config
 from engine.services import Services, open_reader, open_writer
 from projections.compression import savings_by_tier
 
@@ -49,7 +48,7 @@ def compress_command(
     duration and metadata, then replaces the local copy. A result not smaller by
     compression.min_saving_fraction is skipped with its reason. Tiers live in the config.
     """
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     if show_plan or dry_run:
         with open_reader(config, settings) as services:
             if show_plan:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.config import Config, load_accounts, load_config
 from engine.crashpoints import CrashPoints
 from engine.services import Clock
 
@@ -23,3 +24,12 @@ class Settings:
     show_progress: bool
     warn: Callable[[str], None]
     account: str | None = None  # --account (env PHOTOLEDGER_ACCOUNT): one of `accounts:`
+
+    def load_config(self) -> Config:
+        """The config of the one account this command acts on (--account when the file has
+        several; engine.config.load_config refuses a choice that is missing or unknown)."""
+        return load_config(self.config_path, account=self.account)
+
+    def load_accounts(self) -> tuple[Config, ...]:
+        """Every account's config (or only --account's), for the commands that go through all."""
+        return load_accounts(self.config_path, account=self.account)

@@ -26,7 +26,6 @@ from commands.output import check_nas_damage, console, human_bytes, print_json
 from commands.progress import reporter_for
 from engine.cleanup import run as cleanup
 from engine.cleanup.last_copy import raise_for_damage
-from engine.config import load_config
 from engine.icloud.port import IcloudPort
 from engine.library_passes import one_library, plan_library
 from engine.services import Services, open_icloud, open_reader, open_writer
@@ -47,7 +46,7 @@ def command() -> None:
 def _open(
     settings: Settings, dry_run: bool, libraries: tuple[str, ...]
 ) -> tuple[AbstractContextManager[IcloudPort], AbstractContextManager[Services]]:
-    config = with_library_flag(load_config(settings.config_path), libraries)
+    config = with_library_flag(settings.load_config(), libraries)
     services = (open_reader(config, settings) if dry_run
                 else open_writer(config, settings, "delete", verify_ledger=True))
     return open_icloud(config), services

@@ -15,7 +15,6 @@ from commands.context import Settings
 from commands.options import library_option, with_library_flag
 from commands.output import console, print_json
 from commands.progress import reporter_for
-from engine.config import load_config
 from engine.discover.pages import DiscoverResult
 from engine.library_passes import run_discover_libraries
 from engine.services import open_icloud, open_writer
@@ -43,7 +42,7 @@ def command(
     --json then prints {"libraries": [...]}, one summary per library. A library named by a
     name or "all" (not the default PrimarySync) costs one zones/list per database first.
     """
-    config = with_library_flag(load_config(settings.config_path), libraries)
+    config = with_library_flag(settings.load_config(), libraries)
     with (
         open_writer(config, settings, "discover") as services,
         open_icloud(config) as port,

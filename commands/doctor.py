@@ -17,7 +17,6 @@ from rich.text import Text
 
 from commands.context import Settings
 from commands.output import console, print_json
-from engine.config import load_config
 from engine.google.doctor import raise_for_findings, run_doctor
 
 
@@ -32,7 +31,7 @@ def doctor_command(settings: Settings, as_json: bool) -> None:
     inside a Syncthing folder; a Pixel that never connected. Syncthing unreachable or the API
     key refused: exit 13.
     """
-    findings = run_doctor(load_config(settings.config_path), os.environ)
+    findings = run_doctor(settings.load_config(), os.environ)
     if as_json:
         print_json([asdict(f) for f in findings])
     else:

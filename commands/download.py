@@ -30,7 +30,6 @@ from commands.options import (
 )
 from commands.output import console, human_bytes, log, print_json, warn_line
 from commands.progress import reporter_for
-from engine.config import load_config
 from engine.download.options import DownloadSummary, download_options
 from engine.download.plan import SIZE_CHOICES
 from engine.download.stage import plan_download
@@ -80,7 +79,7 @@ def download_command(
     later be deleted from iCloud; other bytes are moved to Quarantine/ in the library and
     iCloud's are downloaded. Exits 16 when some asset failed (recorded, retried next run).
     """
-    config = with_selection_flags(load_config(settings.config_path), selection_flags(selection))
+    config = with_selection_flags(settings.load_config(), selection_flags(selection))
     config = with_naming_flags(config, naming_flags(selection))  # files written from now on
     config = with_library_flag(config, libraries)
     opts = dataclasses.replace(

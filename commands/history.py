@@ -19,7 +19,6 @@ from rich.text import Text
 from commands.context import Settings
 from commands.output import console, human_bytes, print_json
 from engine.cleanup.audit import DeletionStory
-from engine.config import load_config
 from engine.history import AlbumMembership, AssetHistory, IcloudStanding, run_history
 from engine.services import open_reader
 
@@ -34,7 +33,7 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
     ASSET is an asset id, an iCloud record name, or a local path (absolute or relative to the
     library root).
     """
-    with open_reader(load_config(settings.config_path), settings) as services:
+    with open_reader(settings.load_config(), settings) as services:
         history = run_history(services, asset)
     icloud = _icloud_line(history.asset_id, history.icloud)
     if as_json:

@@ -23,7 +23,7 @@ from commands.context import Settings
 from commands.options import naming_flags, naming_options
 from commands.output import console, human_bytes, print_json, warn_line
 from commands.progress import reporter_for
-from engine.config import Config, load_config
+from engine.config import Config
 from engine.errors import AssetsFailedError
 from engine.icloud.port import IcloudPort
 from engine.import_existing import ImportOptions, ImportSummary, run_import_existing
@@ -67,7 +67,7 @@ def command(settings: Settings, /, path: Path, zone: str | None, confirm: bool, 
     icloudpd copy is never modified), or copied there when a link is impossible.
     Exits 7 when PATH is not a folder or nothing is discovered yet.
     """
-    config = with_naming_flags(load_config(settings.config_path), naming_flags(naming))
+    config = with_naming_flags(settings.load_config(), naming_flags(naming))
     options = ImportOptions(tree=path, dry_run=dry_run, local_tz=_zone(zone), confirm=confirm)
     if dry_run:
         with open_reader(config, settings) as services:

@@ -12,7 +12,6 @@ import click
 
 from commands.context import Settings
 from commands.output import console
-from engine.config import load_accounts
 from engine.library_init import InitResult, init_library, run_init
 from engine.nas.access import NAS_MARKER_NAME, short_id
 
@@ -40,7 +39,7 @@ def command(
     twice: nothing recorded is ever replaced.
     """
     if library_root is None and username is None and settings.config_path.exists():
-        configs = load_accounts(settings.config_path, account=settings.account)
+        configs = settings.load_accounts()
         if configs[0].account is not None:
             for config in configs:
                 console.print(f"account {config.account}:", markup=False)

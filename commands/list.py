@@ -19,7 +19,6 @@ from rich.text import Text
 from commands.context import Settings
 from commands.options import library_option, with_library_flag
 from commands.output import console, print_json
-from engine.config import load_config
 from engine.library_listing import list_albums, list_libraries
 from engine.services import open_icloud
 
@@ -39,7 +38,7 @@ def libraries_command(settings: Settings, as_json: bool) -> None:
     every one). A Shared Library you joined lists as "joined" (it lives in the shared
     database). Counts leave out hidden and recently deleted assets, as Photos does.
     """
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     with open_icloud(config) as port:
         rows = list_libraries(port)
     if as_json:
@@ -65,7 +64,7 @@ def albums_command(settings: Settings, libraries: tuple[str, ...], as_json: bool
     with "/". A Shared Library has no user albums: only its Library and Favorites are listed.
     The library is `icloud.library` unless --library names others.
     """
-    config = with_library_flag(load_config(settings.config_path), libraries)
+    config = with_library_flag(settings.load_config(), libraries)
     with open_icloud(config) as port:
         rows = list_albums(config, port)
     if as_json:

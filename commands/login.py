@@ -22,7 +22,7 @@ import click
 
 from commands.context import Settings
 from commands.output import console
-from engine.config import Config, load_config
+from engine.config import Config
 from engine.icloud.credentials import PASSWORD_ENV, find_password, store_password
 from engine.icloud.login_flow import (
     INTERACTIVE_ATTEMPTS,
@@ -89,7 +89,7 @@ def command(settings: Settings, code: str | None, code_file: Path | None, wants_
                                "--submit-code")
     if len(given) > 1:
         raise click.UsageError(f"give only one of {', '.join(given)}")
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     now = settings.clock()
     if icloudpd_dir is not None:
         _take_over_icloudpd(config, icloudpd_dir)

@@ -6,7 +6,6 @@ import click
 
 from commands.context import Settings
 from commands.output import console, progress_bar
-from engine.config import load_config
 from engine.maintenance import run_rebuild
 from engine.services import open_reader, writer_lock
 
@@ -19,7 +18,7 @@ def command(settings: Settings) -> None:
     Safe at any time: the projection is derived data. The old tables stay readable until the
     new ones replace them in one transaction. Takes the writer lock.
     """
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     with (
         writer_lock(config, settings, "rebuild"),
         open_reader(config, settings, catch_up=False) as services,

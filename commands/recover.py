@@ -34,7 +34,6 @@ from engine.cleanup.recover import (
     plan_recover,
     run_recover,
 )
-from engine.config import load_config
 from engine.errors import AssetsFailedError, GoneFromIcloudError
 from engine.nas.access import NasUnavailableError
 from engine.services import Services, open_icloud, open_reader, open_writer
@@ -71,7 +70,7 @@ def command(settings: Settings, assets: tuple[str, ...], all_damaged: bool, dry_
     """
     if not assets and not all_damaged:
         raise click.UsageError("name at least one ASSET, or use --all-damaged")
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     opener = open_reader(config, settings) if dry_run else open_writer(config, settings,
                                                                       "recover")
     with open_icloud(config) as port, opener as services:

@@ -23,7 +23,6 @@ from rich.text import Text
 
 from commands.context import Settings
 from commands.output import console, human_bytes, print_json
-from engine.config import load_config
 from engine.reports import run_named_report, write_csv, write_csv_folder
 from engine.services import open_reader
 from projections.reports import REPORT_NAMES, Report, Section, is_bytes, label, plain
@@ -66,7 +65,7 @@ def _output_options(func: Callable[..., None]) -> Callable[..., None]:
 def _emit(settings: Settings, name: str, options: dict[str, Any]) -> None:
     if options["as_json"] and options["as_csv"]:
         raise click.UsageError("--json and --csv exclude each other")
-    with open_reader(load_config(settings.config_path), settings) as services:
+    with open_reader(settings.load_config(), settings) as services:
         report = run_named_report(services, name)
     if options["plot_path"] is not None:  # from every section, whichever are shown
         plot_report(report, options["plot_path"])

@@ -23,7 +23,7 @@ from commands.options import (
     with_library_flag,
 )
 from commands.output import console, print_json
-from engine.config import Config, load_accounts
+from engine.config import Config
 from engine.errors import ExitCode
 from engine.naming_settings import with_naming_flags
 from engine.pipeline.accounts_run import AccountOutcome, accounts_json, run_accounts, worst
@@ -58,7 +58,7 @@ def command(
     flags, naming = selection_flags(selection), naming_flags(selection)
     configs = tuple(with_naming_flags(with_library_flag(with_selection_flags(c, flags), libraries),
                                       naming)
-                    for c in load_accounts(settings.config_path, account=settings.account))
+                    for c in settings.load_accounts())
     options = PipelineOptions(execute_deletes=execute_deletes)
     if configs[0].account is not None:  # an `accounts:` list: the same shape with one or all
         _run_accounts(configs, settings, options, as_json)

@@ -25,7 +25,6 @@ import click
 import uvicorn
 
 from commands.context import Settings
-from engine.config import load_config
 from engine.services import check_library
 from engine.web import TokenStore, build_app
 from engine.web.auth import bind_refusal
@@ -60,7 +59,7 @@ def command(settings: Settings, host: str, port: int, tls_cert: Path | None,
     refusal = bind_refusal(host, tls_cert is not None, insecure_lan)
     if refusal is not None:
         raise click.UsageError(refusal)
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     check_library(config)
     taken = port_taken(host, port)
     if taken and not new_token:

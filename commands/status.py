@@ -18,7 +18,6 @@ from rich.text import Text
 
 from commands.context import Settings
 from commands.output import console, human_bytes, print_json
-from engine.config import load_config
 from engine.services import open_reader
 from engine.status import StatusReport, run_status
 from projections.icloud_bytes import IcloudStandings
@@ -33,7 +32,7 @@ def command(settings: Settings, as_json: bool) -> None:
     Counts and bytes per milestone (discovered, downloaded, backed up, compressed, deleted),
     the backlog of every stage with its oldest item, and the assets with recorded problems.
     """
-    with open_reader(load_config(settings.config_path), settings) as services:
+    with open_reader(settings.load_config(), settings) as services:
         report = run_status(services)
     if as_json:
         print_json({**asdict(report), "stages": [asdict(s) for s in report.stages],

@@ -23,7 +23,6 @@ from rich.text import Text
 from commands.context import Settings
 from commands.output import console, finish_with_damage_check, print_json, print_plan
 from commands.progress import reporter_for
-from engine.config import load_config
 from engine.nas.access import require_nas_available
 from engine.nas.files import nas_root_of
 from engine.nas.plan import parse_duration_s
@@ -76,7 +75,7 @@ def verify_nas_command(
     sha256 records NasVerified (a new verification time), anything else NasMismatched
     (backup-nas then replaces the copy). Exits 12 and records nothing without the NAS marker.
     """
-    config = load_config(settings.config_path)
+    config = settings.load_config()
     options = NasOptions(workers=workers, limit=limit, max_duration_s=max_duration)
     if dry_run:
         with open_reader(config, settings) as services:

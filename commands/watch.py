@@ -23,7 +23,6 @@ from commands.options import (
     with_library_flag,
 )
 from commands.output import console
-from engine.config import load_accounts
 from engine.errors import ExitCode
 from engine.naming_settings import with_naming_flags
 from engine.pipeline.accounts_run import AccountOutcome
@@ -78,7 +77,7 @@ def command(
     flags, naming = selection_flags(selection), naming_flags(selection)
     configs = [with_naming_flags(with_library_flag(with_selection_flags(c, flags), libraries),
                                  naming)
-               for c in load_accounts(settings.config_path, account=settings.account)]
+               for c in settings.load_accounts()]
     options = PipelineOptions(execute_deletes=execute_deletes)
     schedule = WatchSchedule(interval_s=interval_s, cycles=cycles)
     if configs[0].account is not None:  # an `accounts:` list
