@@ -49,6 +49,7 @@ MILESTONES = (
     ("deleted_from_icloud", "icloud_freed_bytes", "deleted from iCloud by photoledger"),
 )
 RECENT_RUNS = 8
+SIGNIN_PAGE = "/signin"  # where a 2FA code is typed (engine.web.signin)
 # Where iCloud's bytes are, as `photoledger status` lists them (the rows add up to "ever").
 ICLOUD_ROWS = (
     ("in_icloud", "in iCloud now"),
@@ -194,11 +195,10 @@ def dashboard_of(report: StatusReport, extras: Extras | None = None, *,
     status alarms (damaged copies, 2FA), before anything else on the page."""
     alarms = [Alarm(visible(d["message"]), bool(d["is_last_copy"]), f"/assets/{d['asset_id']}")
               for d in sorted(report.nas_damage, key=lambda d: not d["is_last_copy"])]
+    others = [*extra_alarms, *(extras.alarms if extras is not None else [])]
     if report.icloud_login:
-        alarms.append(Alarm(report.icloud_login, False))
-    alarms += extra_alarms
-    if extras is not None:
-        alarms += extras.alarms
+        alarms.append(_login_alarm(report.icloud_login, others))
+    alarms += others
     totals = report.totals
     return Dashboard(
         alarms=alarms,
@@ -216,6 +216,16 @@ def dashboard_of(report: StatusReport, extras: Extras | None = None, *,
         icloud=_icloud_rows(report),
         as_of=_minute(extras.computed_at_utc) if extras and extras.computed_at_utc else "",
     )
+
+
+def _login_alarm(words: str, others: list[Alarm]) -> Alarm:
+    """`status`'s 2FA line as the alarm; a page's own alarm for the same wait (one linking to
+    SIGNIN_PAGE) is folded into it, so the wait is said once, with the link."""
+    page = next((a for a in others if a.link == SIGNIN_PAGE), None)
+    if page is None:
+        return Alarm(words, False)
+    others.remove(page)
+    return Alarm(words, False, SIGNIN_PAGE)
 
 
 def _icloud_rows(report: StatusReport) -> list[tuple[str, int, str]]:

@@ -91,6 +91,13 @@ def test_the_dashboard_joins_waiting_reasons_stuck_rows_runs_and_extra_alarms() 
     board = dashboard_of(report(stages), replace(extras, alarms=[Alarm("plan waiting", False)]),
                          extra_alarms=[Alarm("first extra", True)])
     assert [a.text for a in board.alarms] == ["first extra", "plan waiting"]
+    waiting = replace(report(stages), icloud_login="waiting for a 2FA code since 05:00")
+    page_alarm = Alarm("Apple waits for a 2FA code: enter it here.", False, "/signin")
+    folded = dashboard_of(waiting, replace(extras, alarms=[page_alarm]))
+    assert [(a.text, a.link) for a in folded.alarms] == [
+        ("waiting for a 2FA code since 05:00", "/signin")]  # said once, with the link
+    assert dashboard_of(waiting, extras).alarms == [
+        Alarm("waiting for a 2FA code since 05:00", False)]
     download, album_move, delete = board.stages
     assert download.reasons == [("not downloaded yet", 2, "2.0 MiB"),
                                 ("failed: HTTP 503", 1, "1.0 MiB")]
