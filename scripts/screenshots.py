@@ -4,13 +4,15 @@
     python scripts/screenshots.py [--out docs/screenshots] [--work DIR] [--assets 16]
 
 Builds a demo library on the built-in iCloud simulator with the real CLI (`photoledger
-simulator --content real`, init with a NAS folder, discover, download, backup-nas, album-move,
-delete plan + execute for part of it, and a second plan left waiting for review; no Pixel, so
-backup-google has a backlog), serves it with `photoledger serve`, signs in with the printed
-token in Debian's Chromium (Playwright) at 390x844, and saves one PNG per page: every GET page
-of the app without a parameter, an asset search and one asset's page, and the first deletion
-plan's review page when there is one. PNGs are reduced to a 256-colour palette to stay small
-(< 150 KB each). Nothing outside --work (a temporary folder by default) and --out is written.
+simulator --content real --two-factor device`, init with a NAS folder, login with the code the
+simulator sent, discover, download, backup-nas, album-move, delete plan + execute for part of
+it, a second plan left waiting for review, and a new sign-in left waiting for its 2FA code; no
+Pixel, so backup-google has a backlog), serves it with `photoledger serve`, signs in with the
+printed token in Debian's Chromium (Playwright) at 390x844, and saves one PNG per page: every
+GET page of the app without a parameter, an asset search and one asset's page, and the first
+deletion plan's review page when there is one. PNGs are reduced to a 256-colour palette to
+stay small (< 150 KB each). Nothing outside --work (a temporary folder by default) and --out
+is written.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,7 +55,7 @@ def photoledger(config: Path, env: dict[str, str], *args: str) -> str:
 def simulator(work: Path, assets: int) -> Iterator[dict[str, str]]:
     process = subprocess.Popen(
         [*CLI, "simulator", "--assets", str(assets), "--content", "real",
-         "--cache-dir", str(work / ".media-cache")],
+         "--two-factor", "device", "--cache-dir", str(work / ".media-cache")],
         stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -80,6 +83,8 @@ def build_library(work: Path, env: dict[str, str]) -> Path:
     text = re.sub(r"(?m)^(  require: )\[nas, google\]", r"\1[nas]", text, count=1)
     text = re.sub(r"(?m)^(  keep_recent_days: )\d+", r"\g<1>0", text, count=1)
     config.write_text(text)
+    photoledger(config, env, "login", "--request-code")  # Apple (the simulator) sends a code
+    photoledger(config, env, "login", "--submit-code", sim_code(env))
     for stage in ("discover", "download", "backup-nas"):
         photoledger(config, env, stage)
     photoledger(config, env, "album-move", "--limit", "6")
@@ -89,7 +94,17 @@ def build_library(work: Path, env: dict[str, str]) -> Path:
         photoledger(config, env, "delete", "execute", plan.group(1), "--force")
     photoledger(config, env, "album-move", "--limit", "4")
     photoledger(config, env, "delete", "plan")  # left waiting for review
+    # The session's trust is gone (its files removed, as when Apple ends it): a new sign-in is
+    # left waiting for its 2FA code, for the dashboard's alarm and the sign-in page.
+    shutil.rmtree(work / "session")
+    photoledger(config, env, "login", "--request-code")
     return config
+
+
+def sim_code(env: dict[str, str]) -> str:
+    """The 2FA code the simulator sent (what the phone would show)."""
+    url = f"{env['PHOTOLEDGER_ICLOUD_ENDPOINT']}/_sim/code"
+    return str(requests.get(url, params={"username": env["SIM_USER"]}, timeout=10).json()["code"])
 
 
 def save(page: Page, out: Path, name: str) -> None:
@@ -143,8 +158,8 @@ def shoot(config: Path, env: dict[str, str], out: Path) -> None:
         page.wait_for_url(f"{server.url}/")
         cookies = {c["name"]: c["value"] for c in context.cookies()}
         for path in page_paths(config):
-            if not is_html_page(f"{server.url}{path}", cookies):
-                continue  # an event stream, a download: not a page
+            if path == "/assets" or not is_html_page(f"{server.url}{path}", cookies):
+                continue  # shot with a search below; an event stream is not a page
             page.goto(f"{server.url}{path}", wait_until="domcontentloaded")
             page.wait_for_timeout(500)
             save(page, out, name_of(path))
