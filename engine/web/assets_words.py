@@ -41,6 +41,8 @@ _HEADLINES = {
     "PixelStaged": "Staged in the outbox shared with the Pixel",
     "GoogleVerified": "On the Pixel: its Syncthing holds the exact staged file",
     "RefetchRequested": "A new download from iCloud was asked for (repair)",
+    "AdoptionConfirmed": "The adopted file was compared with iCloud's bytes: the same",
+    "AdoptionDisproved": "The adopted file is not iCloud's bytes: moved aside, downloaded again",
     "DamageAlarmRaised": "The damage alarm went out for its NAS copy",
     "AlbumMoved": "Added to the review album in iCloud",
     "AlbumRemovalObserved": "You took it out of the review album: it is never deleted",
@@ -64,6 +66,8 @@ _LABELS = {
     "sha256_after": "sha256 after", "params_hash": "encoder settings hash",
     "nas_verified_at_utc": "NAS re-read at", "google_verified_at_utc": "on the Pixel since",
     "size_bytes_before": "size before", "size_bytes_after": "size after",
+    "adopted_sha256": "adopted file's sha256", "icloud_sha256": "iCloud's sha256",
+    "quarantine_relpath": "moved aside to",
 }
 
 

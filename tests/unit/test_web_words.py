@@ -152,3 +152,18 @@ def test_history_values_are_words_never_reprs() -> None:
     assert words.run == "backup-nas run ffffffff"
     assert [f.label for f in words.facts] == ["sha256", "method", "files"]  # None: left out
     assert "ResourceHash(" not in " ".join(f.value for f in words.facts)
+
+
+def test_every_asset_fact_has_a_headline_in_words() -> None:
+    """A new event class without words would show its Python name on the asset page."""
+    from engine.events.base import AssetEvent
+    from engine.web.assets_words import _HEADLINES
+
+    def subclasses(cls: type) -> set[str]:
+        found = set()
+        for sub in cls.__subclasses__():
+            found |= {sub.__name__, *subclasses(sub)}
+        return found
+
+    assert ev.AdoptionDisproved.__name__ in subclasses(AssetEvent)
+    assert subclasses(AssetEvent) - set(_HEADLINES) == set()
