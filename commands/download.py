@@ -30,7 +30,7 @@ from commands.options import (
 )
 from commands.output import console, human_bytes, log, print_json, warn_line
 from commands.progress import reporter_for
-from engine.download.options import DownloadSummary, download_options
+from engine.download.options import COMPARE_ALL, DownloadSummary, download_options
 from engine.download.plan import SIZE_CHOICES
 from engine.download.stage import plan_download
 from engine.download.stage import run_download as run_download_stage
@@ -52,6 +52,10 @@ from engine.services import open_icloud, open_reader, open_writer
               help="Print the relative paths that would be written, one per line.")
 @click.option("--limit", type=click.IntRange(min=1),
               help="At most this many assets, oldest capture first (--recent: the newest).")
+@click.option("--compare-adopted", is_flag=True,
+              help="Also stream every file import-existing adopted from iCloud once and hash it "
+              "(written nowhere), so its asset may later be deleted; `run` does this for the "
+              "assets old enough to leave iCloud.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @selection_options
 @naming_options
@@ -65,6 +69,7 @@ def download_command(
     dry_run: bool,
     only_print_filenames: bool,
     limit: int | None,
+    compare_adopted: bool,
     as_json: bool,
     **selection: Any,
 ) -> None:
@@ -74,10 +79,11 @@ def download_command(
     and is kept only when its byte count matches what iCloud declared; it is then hashed,
     synced to disk and renamed into place (icloudpd-compatible names and folders). Only the
     selected libraries' assets are fetched (icloud.library or --library; "all": every library
-    discovered), each library in turn. Then each file `import-existing` adopted is streamed
-    from iCloud once and hashed (nothing written): equal, it is confirmed and its asset may
-    later be deleted from iCloud; other bytes are moved to Quarantine/ in the library and
-    iCloud's are downloaded. Exits 16 when some asset failed (recorded, retried next run).
+    discovered), each library in turn. A file `import-existing` adopted is never fetched;
+    with --compare-adopted each one is streamed from iCloud once and hashed (nothing
+    written): equal, it is confirmed and its asset may later be deleted from iCloud; other
+    bytes are moved to Quarantine/ in the library and iCloud's are downloaded. Exits 16 when
+    some asset failed (recorded, retried next run).
     """
     config = with_selection_flags(settings.load_config(), selection_flags(selection))
     config = with_naming_flags(config, naming_flags(selection))  # files written from now on
@@ -86,6 +92,7 @@ def download_command(
         download_options(config, workers=workers, limit=limit),
         sizes=tuple(sizes) or ("original",),
         dry_run=dry_run or only_print_filenames,
+        compare_adopted_before_utc=COMPARE_ALL if compare_adopted else None,
     )
     if opts.dry_run:
         with open_reader(config, settings) as services:

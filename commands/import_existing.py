@@ -133,9 +133,10 @@ def _render(summary: ImportSummary, dry_run: bool, as_json: bool, confirm: bool)
         for line in checked.adoption_problems:
             warn_line(line)
     elif summary.files_adopted and not (dry_run and confirm):
-        console.print(Text(f"{would}compare the adopted files with iCloud's bytes at the next "
-                           "`photoledger download` (or now: --confirm); until then their assets "
-                           "are not deleted from iCloud"))
+        console.print(Text(f"{would}compare the adopted files with iCloud's bytes in `photoledger "
+                           "run` once their assets may leave iCloud (or now: --confirm, or "
+                           "`download --compare-adopted`); until then they are not deleted "
+                           "from iCloud"))
     elif summary.files_adopted:
         console.print(Text(f"would then compare the {summary.files_adopted} adopted files with "
                            "iCloud's bytes"))

@@ -42,7 +42,12 @@ from engine.asset import Asset
 from engine.batching import Batcher
 from engine.download.adoption import confirm_adoptions
 from engine.download.fetch import NameRegistry, sync_folders
-from engine.download.options import DownloadSummary, download_options, naming_policy
+from engine.download.options import (
+    COMPARE_ALL,
+    DownloadSummary,
+    download_options,
+    naming_policy,
+)
 from engine.download.plan import downloaded_facts
 from engine.errors import NotFoundError, StorageError
 from engine.fsutil import sha256_file
@@ -133,7 +138,8 @@ def run_import_existing(
     summary = _import(services, options, reporter)
     if options.confirm and not options.dry_run and port is not None:
         download = dataclasses.replace(download_options(services.config),
-                                       local_tz=options.local_tz)
+                                       local_tz=options.local_tz,
+                                       compare_adopted_before_utc=COMPARE_ALL)
         summary.confirmation = DownloadSummary()
         confirm_adoptions(services, port, download, reporter, summary.confirmation)
     return summary

@@ -221,7 +221,8 @@ def _adoption_blocks(state: MediaState) -> list[Block]:
         labels = ", ".join(_label(key) for key in state.adoption_unconfirmed)
         blocks.append(Block(
             "adopted-unconfirmed", f"the local copy ({labels}) came from another tool's tree "
-            "and is not yet compared with iCloud's bytes (the next download confirms it)"))
+            "and is not yet compared with iCloud's bytes (`run` compares it once it may leave "
+            "iCloud; now: `download --compare-adopted`)"))
     return blocks
 
 

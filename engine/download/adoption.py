@@ -1,4 +1,6 @@
-"""The download stage's comparison of adopted files with iCloud's bytes, after its downloads.
+"""The comparison of adopted files with iCloud's bytes: `run` (each `watch` cycle), after its
+downloads, for the assets old enough to leave iCloud; `download --compare-adopted` and
+`import-existing --confirm` for all of them. A plain `download` compares nothing.
 
 `import-existing` adopts another tool's file by path and byte count only; iCloud exposes no
 checksum of the bytes (fileChecksum is Apple's own signature), so a file written wrong at the
@@ -7,7 +9,8 @@ therefore counts an adopted resource only once iCloud's own bytes hashed to it.
 
 Invariants:
 - Work list: projections.adoption (assets iCloud holds with an adopted, unconfirmed
-  resource) under the selection the downloads use, and `limit`; chosen assets (`asset_ids`:
+  resource) taken before `compare_adopted_before_utc`, under the selection the downloads
+  use, and `limit`; chosen assets (`asset_ids`:
   recover, a NAS repair) are never compared here.
 - Each resource is streamed once through the download stage's own fetching code
   (engine.download.fetch.fetch_file with a DigestSink: resumes, refreshed URLs, the size
@@ -33,17 +36,19 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from engine import events as ev
 from engine import resources as res
 from engine.asset import Asset
+from engine.asset_state import MediaState
 from engine.batching import Batcher
 from engine.download.adoption_stream import DigestSink, quarantine_adopted
 from engine.download.batches import Lookup, batches_by_zone
 from engine.download.fetch import FileJob, fetch_file
 from engine.download.filing import DownloadStoppedError
-from engine.download.options import DownloadOptions, DownloadSummary, reach
+from engine.download.options import COMPARE_ALL, DownloadOptions, DownloadSummary, reach
 from engine.download.plan import (
     OK,
     SYSTEMIC_REASON,
@@ -129,8 +134,17 @@ def adoption_ids(services: Services, options: DownloadOptions) -> list[str]:
     listed = adoption_worklist(services.projection)
     scope = selection_scope(services, options.local_tz)
     states = services.projection.states_of(set(listed))
-    chosen = [i for i in listed if i in states and scope.reason(states[i]) is None]
+    due = options.compare_adopted_before_utc or COMPARE_ALL
+    chosen = [i for i in listed if i in states and scope.reason(states[i]) is None
+              and is_due_for_comparison(states[i], due)]
     return chosen[: options.limit] if options.limit is not None else chosen
+
+
+def is_due_for_comparison(state: MediaState, before_utc: datetime) -> bool:
+    """Taken before `before_utc` (an asset without any date is compared: the gate would not
+    let it go without one, but its bytes are still worth knowing)."""
+    taken = state.captured_at_utc or state.added_at_utc
+    return taken is None or taken < before_utc
 
 
 class AdoptionRun:

@@ -9,7 +9,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from engine.config import Config
 from engine.crashpoints import CrashPoints
@@ -30,6 +30,13 @@ class DownloadOptions:
     max_consecutive_failures: int = 50  # config download.max_consecutive_failures
     asset_ids: frozenset[str] | None = None  # only these (hex ids) of the work list: recover
     local_tz: tzinfo | None = None  # folder dates' zone; None: the machine's
+    # Which adopted files this pass compares with iCloud's bytes (engine.download.adoption):
+    # None, none (a plain `download` fetches nothing adopted); else those of the assets taken
+    # before this time (`run`: the ones old enough to leave iCloud; COMPARE_ALL: every one).
+    compare_adopted_before_utc: datetime | None = None
+
+
+COMPARE_ALL = datetime.max.replace(tzinfo=UTC)  # compare_adopted_before_utc: every adopted file
 
 
 @dataclass

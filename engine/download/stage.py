@@ -4,10 +4,11 @@ Invariants:
 - `execute_download` fetches and records (engine.download.run) and nothing else: no sidecar,
   no StageCompleted. Recover and the NAS repair use it on chosen assets (`asset_ids`) inside
   their own runs.
-- `run_download` is the stage as `download` and `run` execute it: the files, then the
-  comparison of adopted files with iCloud's bytes (engine.download.adoption, which downloads
-  again what it disproves), then the XMP sidecars (engine.sidecar_run), then one
-  StageCompleted("download") with the counts of all.
+- `run_download` is the stage as `download` and `run` execute it: the files, then (only when
+  the options ask, `compare_adopted_before_utc`) the comparison of adopted files with
+  iCloud's bytes (engine.download.adoption, which downloads again what it disproves), then
+  the XMP sidecars (engine.sidecar_run), then one StageCompleted("download") with the counts
+  of all. A plain `download` never fetches an adopted file.
 - `plan_download` reads the ledger only: no iCloud call, nothing written.
 - The naming policy comes from the services' config and the options' zone (machine's if none).
 """
@@ -36,7 +37,8 @@ def run_download(
 ) -> DownloadSummary:
     """The whole stage: the files, the sidecars, then StageCompleted("download")."""
     summary = execute_download(services, port, options, reporter)
-    confirm_adoptions(services, port, options, reporter, summary)
+    if options.compare_adopted_before_utc is not None:
+        confirm_adoptions(services, port, options, reporter, summary)
     sidecars = write_sidecars(services)
     summary.sidecars_written, summary.sidecars_rewritten = sidecars.written, sidecars.rewritten
     summary.sidecars_failed, summary.sidecar_failures = sidecars.failed, sidecars.failures
@@ -48,6 +50,7 @@ def plan_download(services: Services, options: DownloadOptions) -> DownloadSumma
     """Where the work list would be written, and which adopted files would be compared with
     iCloud's bytes (from the ledger only)."""
     summary = plan_dry_run(services, options)
-    summary.planned_confirmations = planned_confirmations(services, options)
+    if options.compare_adopted_before_utc is not None:
+        summary.planned_confirmations = planned_confirmations(services, options)
     return summary
 

@@ -8,8 +8,10 @@ itself would not.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from engine.cleanup.album import run_album_move
 from engine.cleanup.plan import decide_mass_delete_guard
@@ -44,10 +46,20 @@ def _discover(
     return counts_detail(dict(sorted(result.counts.items())), lead=result.mode)
 
 
+def adopted_due_before(services: Services) -> datetime:
+    """Adopted files are compared with iCloud's bytes (streamed once) only for assets old
+    enough to leave iCloud (cleanup.keep_recent_days): the price of deleting them safely, not
+    paid for the ones that stay."""
+    keep_days = services.config.settings.cleanup.keep_recent_days
+    return services.clock() - timedelta(days=keep_days)
+
+
 def _download(
     services: Services, port: IcloudPort, o: PipelineOptions, s: RunSummary
 ) -> StageDetail:
-    options = download_options(services.config, workers=o.download_workers)
+    options = dataclasses.replace(
+        download_options(services.config, workers=o.download_workers),
+        compare_adopted_before_utc=adopted_due_before(services))
     result = run_download(services, port, options, services.progress)
     if result.has_failures:
         s.partial_stages.add("download")

@@ -97,17 +97,24 @@ def check(assets: int, seed: int, work: Path) -> list[str]:
             problems.append(f"not every one of icloudpd's {files} files was adopted")
         left = sum(1 for line in outputs[4].splitlines() if line.startswith("leave "))
         before = content_requests(sim)
-        done = run([str(PHOTOLEDGER), *config, "download"], env, work)
+        plain = run([str(PHOTOLEDGER), *config, "download"], env, work)
         fetched = content_requests(sim) - before
+        # download fetches only what import-existing left: nothing adopted
+        if plain.returncode != 0 or fetched != left:
+            problems.append(f"download exit {plain.returncode}, {fetched} content requests, "
+                            f"import-existing left {left}")
+        before = content_requests(sim)
+        done = run([str(PHOTOLEDGER), *config, "download", "--compare-adopted"], env, work)
+        compared = content_requests(sim) - before
         # each adopted file is streamed once to compare it with iCloud's bytes (nothing written)
-        if done.returncode != 0 or fetched != left + files:
-            problems.append(f"download exit {done.returncode}, {fetched} content requests, "
-                            f"import-existing left {left} and adopted {files}")
+        if done.returncode != 0 or compared != files:
+            problems.append(f"download --compare-adopted exit {done.returncode}, {compared} "
+                            f"content requests for {files} adopted files")
         if f"{files} confirmed, 0 not iCloud's" not in done.stdout:
             problems.append(f"not every adopted file was confirmed: {done.stdout}")
         print(outputs[4].splitlines()[-2])
-        print(f"download: {fetched} content requests: {left} left by import-existing, "
-              f"{files} adopted files compared with iCloud's bytes")
+        print(f"download: {fetched} content requests ({left} left by import-existing); "
+              f"--compare-adopted: {compared} for {files} adopted files")
     return problems
 
 

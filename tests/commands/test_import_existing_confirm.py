@@ -4,14 +4,16 @@ An icloudpd tree of the simulator's library, one file holding other bytes at the
 is adopted by `import-existing`; the assets are backed up and moved to DeletePending by a
 photoledger that did not yet compare adopted files (the gate's adoption check patched out,
 as a ledger from before it). `delete plan` blocks every adopted asset with the reason; the
-CLI's `download` then streams each adopted file once (counted at the simulator), writes
-nothing for those that match, moves the wrong one to Quarantine/ and fetches iCloud's bytes;
-a 404 leaves one asset unconfirmed (exit 16) until the next download.
+CLI's `download --compare-adopted` then streams each adopted file once (counted at the
+simulator), writes nothing for those that match, moves the wrong one to Quarantine/ and
+fetches iCloud's bytes; a 404 leaves one asset unconfirmed (exit 16) until the next time.
+A plain `download` fetches nothing adopted; `run` compares the assets old enough to go.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from click.testing import CliRunner
 from commands import cli
 from engine.cleanup import gate
 from engine.errors import ExitCode, PhotoledgerError
-from tests.cleanup_world import CleanupWorld, open_cleanup_world
+from tests.cleanup_world import CleanupWorld, configure_cleanup, open_cleanup_world
 from tests.commands.test_import_existing import Ran, token_of
 from tests.icloudpd_tree import IcloudpdTree, write_icloudpd_tree
 from tests.scenarios.fault_world import content_histories, files_on_disk
@@ -74,8 +76,8 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
         wrong_bytes = (tree.root / victim).read_bytes()
         ran = invoke(cw, "import-existing", str(tree.root))
         assert ran.exit_code == 0, ran.output
-        assert "compare the adopted files with iCloud's bytes at the next `photoledger " \
-            "download`" in ran.output
+        assert "compare the adopted files with iCloud's bytes in `photoledger run` once " \
+            "their assets may leave iCloud" in ran.output
         cw.backup_nas()
         with monkeypatch.context() as patch:  # a photoledger from before the comparison
             patch.setattr(gate, "_adoption_blocks", lambda _state: [])
@@ -88,7 +90,9 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
                        "not yet compared with iCloud's bytes" in b for b in blocks)
                    for blocks in before.values()), before
 
-        dry = invoke(cw, "download", "--dry-run")
+        plain = invoke(cw, "download", "--dry-run")
+        assert "would compare" not in plain.output, plain.output  # download fetches no adopted
+        dry = invoke(cw, "download", "--dry-run", "--compare-adopted")
         compared = [line for line in dry.output.splitlines()
                     if line.startswith("would compare with iCloud's bytes ")]
         assert len(compared) == len(tree.relpaths()), dry.output
@@ -102,7 +106,7 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
         world.server.refuse_content(refused_name, "original", status=404, times=1)
         throttled_name = originals(tree)[2][0]
         world.server.refuse_content(throttled_name, "original", status=503, times=2)
-        first = invoke(cw, "download")
+        first = invoke(cw, "download", "--compare-adopted")
 
         assert first.exit_code == ExitCode.ASSETS_FAILED, first.output
         assert "could not be compared with iCloud's bytes" in first.output
@@ -139,14 +143,14 @@ def test_download_confirms_adopted_files_and_refetches_the_wrong_one(
         assert set(after) == {cw.state(refused_name).local_relpath}, after
         assert any(b.startswith("adopted-unconfirmed") for b in next(iter(after.values())))
 
-        again = invoke(cw, "download")
+        again = invoke(cw, "download", "--compare-adopted")
         assert again.exit_code == 0, again.output
         assert "1 confirmed, 0 not iCloud's" in again.output
         plan = cw.plan()
         assert not plan.blocked and len(plan.entries) == len(moved)
         victim_entry = next(e for e in plan.entries if e.record_name == victim_name)
         assert victim_entry.sha256 == cw.state(victim_name).sha256
-        nothing = invoke(cw, "download", "--dry-run")
+        nothing = invoke(cw, "download", "--dry-run", "--compare-adopted")
         assert "would compare" not in nothing.output
 
 
@@ -170,5 +174,44 @@ def test_import_existing_confirm_compares_at_once(tmp_path: Path) -> None:
         assert len(content_histories(world, mark)) == files  # one stream each (+ the refetch)
         assert (world.root / f"Quarantine/{victim}").exists()
         assert cw.state(victim_name).adoption_disproved == ()
-        nothing = invoke(cw, "download", "--dry-run")
+        nothing = invoke(cw, "download", "--dry-run", "--compare-adopted")
         assert "would compare" not in nothing.output, nothing.output  # all compared
+
+
+def test_run_compares_only_the_adopted_files_old_enough_to_leave_icloud(tmp_path: Path) -> None:
+    """`download` fetches nothing adopted; `run` streams the adopted files of the assets past
+    cleanup.keep_recent_days once each, and leaves the recent ones alone."""
+    with open_cleanup_world(tmp_path, assets=6, seed=5, require=["nas"]) as cw:
+        world = cw.world
+        world.discover()
+        tree = write_icloudpd_tree(world.state, tmp_path / "icloudpd")
+        assert invoke(cw, "import-existing", str(tree.root)).exit_code == 0
+        taken = sorted((cw.state(name).captured_at_utc, name) for name in tree.files)
+        assert None not in {when for when, _ in taken}
+        now = datetime.now(UTC)
+        middle = taken[len(taken) // 2][0]
+        keep_days = (now - middle).days  # the older half may leave iCloud, the rest is recent
+        configure_cleanup(cw.library, keep_recent_days=keep_days)
+        cutoff = now - timedelta(days=keep_days)
+        due = {name for when, name in taken if when < cutoff}
+        assert due and due != set(tree.files), (keep_days, taken)
+
+        tokens = {name: {token_of(world, name, key) for key in cw.state(name).adoption_unconfirmed}
+                  for name in tree.files}  # the files import-existing adopted
+        adopted = set().union(*tokens.values())
+        assert all(tokens.values())
+        mark = len(world.server.requests.entries())
+        plain = invoke(cw, "download")  # fetches what the tree lacked, nothing adopted
+        assert plain.exit_code == 0, plain.output
+        assert not set(content_histories(world, mark)) & adopted
+        mark = len(world.server.requests.entries())
+        ran = invoke(cw, "run")
+        assert ran.exit_code in (ExitCode.OK, ExitCode.NEEDS_ATTENTION), ran.output
+        streamed = content_histories(world, mark)
+        for name in tree.files:
+            if name in due:
+                assert all(streamed.get(t) == [200] for t in tokens[name]), name
+                assert "AdoptionConfirmed" in cw.topics_of(name)
+            else:
+                assert not tokens[name] & set(streamed), name
+                assert "AdoptionConfirmed" not in cw.topics_of(name)

@@ -36,7 +36,7 @@ ADOPTION_CRASH_TESTS: dict[str, str] = {
 def download(world: World, crash_at: str = "") -> tuple[int, str]:
     env = {"PHOTOLEDGER_ICLOUD_ENDPOINT": world.server.base_url, "TZ": "UTC",
            "PHOTOLEDGER_ICLOUD_PASSWORD": PASSWORD, CRASH_ENV: crash_at}
-    result = run_cli(["--no-progress", "download"], world.library.config_path, env=env,
+    result = run_cli(["--no-progress", "download", "--compare-adopted"], world.library.config_path, env=env,
                      timeout=300)
     return result.returncode, result.stdout + result.stderr
 

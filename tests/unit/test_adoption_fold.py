@@ -62,7 +62,7 @@ def test_an_adopted_download_waits_for_confirmation_and_blocks_the_gate() -> Non
     assert codes(asset) == ["adopted-unconfirmed"]
     blocks = decide_deletable(asset.state, NOW, settings(), NAS_ID, NO_SELECTION).blocks
     assert "not yet compared with iCloud's bytes" in str(blocks[0])
-    assert "next download confirms it" in str(blocks[0])
+    assert "`run` compares it once it may leave iCloud" in str(blocks[0])
 
 
 def test_a_confirmation_of_the_adopted_bytes_lets_the_gate_pass() -> None:
