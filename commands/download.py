@@ -111,26 +111,10 @@ def download_command(
         else:
             _print_summary(summary)
         if summary.has_failures:  # finished, but not everything: never a silent success
-            raise AssetsFailedError(failure_message(summary))
+            raise AssetsFailedError(summary.failure_message())
 
 
 command = download_command
-
-
-def failure_message(summary: DownloadSummary) -> str:
-    """The one line of a download that finished with failures (recorded, retried next run)."""
-    parts = []
-    if summary.partial or summary.failed or summary.quarantined:
-        parts.append(f"{summary.partial + summary.failed} assets failed and "
-                     f"{summary.quarantined} were quarantined")
-    if summary.adopted_failed:
-        parts.append(f"the adopted files of {summary.adopted_failed} assets could not be "
-                     "compared with iCloud's bytes (until they are, those assets are not "
-                     "deleted from iCloud)")
-    if summary.sidecars_failed:
-        parts.append(f"{summary.sidecars_failed} sidecars could not be written")
-    return (", and ".join(parts) + ", each recorded with its reason (`photoledger report "
-            "failures`); the next run retries the failures")
 
 
 def _print_adoptions(summary: DownloadSummary) -> None:

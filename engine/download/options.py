@@ -93,6 +93,22 @@ class DownloadSummary:
         return bool(self.partial or self.failed or self.quarantined or self.sidecars_failed
                     or self.adopted_failed)
 
+    def failure_message(self) -> str:
+        """The one line of a download that finished with failures (recorded, retried next
+        run): the command's error line."""
+        parts = []
+        if self.partial or self.failed or self.quarantined:
+            parts.append(f"{self.partial + self.failed} assets failed and "
+                         f"{self.quarantined} were quarantined")
+        if self.adopted_failed:
+            parts.append(f"the adopted files of {self.adopted_failed} assets could not be "
+                         "compared with iCloud's bytes (until they are, those assets are not "
+                         "deleted from iCloud)")
+        if self.sidecars_failed:
+            parts.append(f"{self.sidecars_failed} sidecars could not be written")
+        return (", and ".join(parts) + ", each recorded with its reason (`photoledger report "
+                "failures`); the next run retries the failures")
+
     def describe_failures(self) -> str:
         """The failures in words, only the kinds that happened ("2 assets failed, 1 adopted
         file could not be compared"), for notifications."""
