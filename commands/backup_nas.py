@@ -19,7 +19,6 @@ from commands.context import Settings
 from commands.output import (
     console,
     finish_with_damage_check,
-    human_bytes,
     print_json,
     print_plan,
 )
@@ -29,6 +28,7 @@ from engine.nas.files import nas_root_of
 from engine.nas.run import NasOptions, NasSummary
 from engine.nas.stage import plan_backup_nas, run_backup_nas
 from engine.services import open_reader, open_writer
+from engine.units import human_bytes
 
 
 @click.command("backup-nas")

@@ -18,12 +18,13 @@ import click
 from rich.text import Text
 
 from commands.context import Settings
-from commands.output import console, human_bytes, print_json
+from commands.output import console, print_json
 from commands.progress import reporter_for
 from engine.compress.plan import plan_compress_listing, plan_compress_tiers
 from engine.compress.run import CompressOptions, CompressSummary, run_compress
 from engine.compress.sources import nas_source_root
 from engine.services import Services, open_reader, open_writer
+from engine.units import human_bytes
 from projections.compression import savings_by_tier
 
 

@@ -22,13 +22,14 @@ from rich.text import Text
 
 from commands.context import Settings
 from commands.options import library_option, with_library_flag
-from commands.output import check_nas_damage, console, human_bytes, print_json
+from commands.output import check_nas_damage, console, print_json
 from commands.progress import reporter_for
 from engine.cleanup import run as cleanup
 from engine.cleanup.last_copy import raise_for_damage
 from engine.icloud.port import IcloudPort
 from engine.library_passes import one_library, plan_library
 from engine.services import Services, open_icloud, open_reader, open_writer
+from engine.units import human_bytes
 
 
 @click.group("delete")

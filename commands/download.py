@@ -28,7 +28,7 @@ from commands.options import (
     selection_options,
     with_library_flag,
 )
-from commands.output import console, human_bytes, log, print_json, warn_line
+from commands.output import console, log, print_json, warn_line
 from commands.progress import reporter_for
 from engine.download.options import COMPARE_ALL, DownloadSummary, download_options
 from engine.download.plan import SIZE_CHOICES
@@ -39,6 +39,7 @@ from engine.library_passes import download_passes
 from engine.naming_settings import with_naming_flags
 from engine.selection_scope import with_selection_flags
 from engine.services import open_icloud, open_reader, open_writer
+from engine.units import human_bytes
 
 
 @click.command("download")

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from commands.context import Settings
 from commands.options import naming_flags, naming_options
-from commands.output import console, human_bytes, print_json, warn_line
+from commands.output import console, print_json, warn_line
 from commands.progress import reporter_for
 from engine.config import Config
 from engine.errors import AssetsFailedError
@@ -30,6 +30,7 @@ from engine.import_existing import ImportOptions, ImportSummary, run_import_exis
 from engine.naming_settings import with_naming_flags
 from engine.reporting import NullReporter
 from engine.services import open_icloud, open_reader, open_writer
+from engine.units import human_bytes
 
 
 @click.command("import-existing")

@@ -102,18 +102,6 @@ def print_outcome(outcome: str, label: str, detail: str = "") -> None:
     log("info", line, outcome=outcome, label=label, detail=detail)
 
 
-def human_bytes(size_bytes: int | None) -> str:
-    """1536 -> '1.5 KiB'."""
-    if size_bytes is None:
-        return "-"
-    value = float(size_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 @contextmanager
 def progress_bar(description: str, total: int | None, enabled: bool) -> Iterator[Any]:
     """A rich progress bar on stderr; `advance(n)` is the callable to pass to the engine."""

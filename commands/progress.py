@@ -34,7 +34,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from commands.output import LOG, err_console, human_bytes, log
+from commands.output import LOG, err_console, log
 from engine.progress_board import current_board
 from engine.reporting import (
     PHASE_VERBS,
@@ -43,6 +43,7 @@ from engine.reporting import (
     Reporter,
     TeeReporter,
 )
+from engine.units import human_bytes
 
 QUIET_OUTCOMES = frozenset({"ok"})  # plain output: success needs no line of its own
 

@@ -22,9 +22,10 @@ from rich.table import Table
 from rich.text import Text
 
 from commands.context import Settings
-from commands.output import console, human_bytes, print_json
+from commands.output import console, print_json
 from engine.reports import run_named_report, write_csv, write_csv_folder
 from engine.services import open_reader
+from engine.units import human_bytes
 from projections.reports import REPORT_NAMES, Report, Section, is_bytes, label, plain
 from projections.reports.charts import plot_report
 

@@ -17,9 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from commands.context import Settings
-from commands.output import console, human_bytes, print_json
+from commands.output import console, print_json
 from engine.services import open_reader
 from engine.status import StatusReport, run_status
+from engine.units import human_bytes
 from projections.icloud_bytes import IcloudStandings
 
 

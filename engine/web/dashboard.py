@@ -33,9 +33,10 @@ from engine.icloud.twofa_state import icloud_login_status
 from engine.reports import build_reports_file
 from engine.services import Runtime, Services, open_reader
 from engine.status import StatusReport, run_status
+from engine.units import human_bytes
 from engine.web.dashboard_chart import SavingsChart, savings_chart
 from engine.web.dashboard_words import stuck_words, waiting_words
-from engine.web.units import human_bytes, visible, with_code
+from engine.web.units import visible, with_code
 from projections.damage import reported_as_damage
 from projections.dashboard import RunRow, recent_runs, waiting_reasons
 from projections.reports import run_report_file
@@ -62,7 +63,7 @@ ICLOUD_ROWS = (
 KEEP_FOR_S = 120.0
 _KEEP = timedelta(seconds=KEEP_FOR_S)
 _FIGURES_LOCK = threading.Lock()
-__all__ = ["Alarm", "AlarmSource", "Dashboard", "dashboard_of", "human_bytes", "read_dashboard"]
+__all__ = ["Alarm", "AlarmSource", "Dashboard", "dashboard_of", "read_dashboard"]
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from starlette.routing import Route
 from engine.errors import PhotoledgerError
 from engine.services import Services, open_reader
 from engine.thumbnails import thumbnail_for
-from engine.web.dashboard import Alarm, human_bytes
+from engine.units import human_bytes
+from engine.web.dashboard import Alarm
 from engine.web.deletion_read import read_plan, read_plan_list, read_waiting_plan
 from engine.web.deletion_run import ActionError, execute_plan, make_plan, outcome_rows
 

@@ -33,7 +33,7 @@ from engine.errors import PlanInvalidError
 from engine.events import PlanEntry
 from engine.nas.access import short_id
 from engine.services import Runtime, Services, open_icloud, open_reader
-from engine.web.dashboard import human_bytes
+from engine.units import human_bytes
 from projections.cleanup import delete_candidates, library_asset_count
 from projections.deletion_plans import PlanRow, deletion_plan, deletion_plans, waiting_plan
 

@@ -39,7 +39,7 @@ from engine.run_control import (
     read_live,
     request_cancel,
 )
-from engine.web.dashboard import human_bytes
+from engine.units import human_bytes
 
 if TYPE_CHECKING:
     from engine.web.app import WebUI

@@ -1,8 +1,8 @@
 """Numbers as people read them on the web pages.
 
 Invariants:
-- bytes are shown with binary units (KiB, MiB, ...) as the CLI shows them, never as
-raw integers; text is always escaped before a `command` in it is marked up as code; names
+- bytes are shown with binary units by engine.units.human_bytes, as the CLI shows them; text
+  is always escaped before a `command` in it is marked up as code; names
   from iCloud are shown with their control characters as escapes (`visible`).
 """
 
@@ -11,18 +11,6 @@ from __future__ import annotations
 import unicodedata
 
 from markupsafe import Markup, escape
-
-
-def human_bytes(size_bytes: int | None) -> str:
-    """1536 -> '1.5 KiB' (the CLI's units); None -> '-'."""
-    if size_bytes is None:
-        return "-"
-    value = float(size_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def with_code(text: str) -> str:

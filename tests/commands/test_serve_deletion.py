@@ -27,7 +27,7 @@ import requests
 from PIL import Image
 
 from engine.lock import WriterLock
-from engine.web.dashboard import human_bytes
+from engine.units import human_bytes
 from engine.web.deletion_read import read_waiting_plan
 from tests.cleanup_world import CleanupWorld, open_cleanup_world, prepare
 from tests.commands.test_recover import cli, nas_file
