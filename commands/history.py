@@ -10,16 +10,15 @@ Each deletion request is shown again with its evidence, its plan and its outcome
 from __future__ import annotations
 
 from dataclasses import asdict
-from uuid import UUID
 
 import click
 from rich.table import Table
 from rich.text import Text
 
 from commands.context import Settings
-from commands.output import console, human_bytes, print_json
+from commands.output import console, print_json
 from engine.cleanup.audit import DeletionStory
-from engine.history import AlbumMembership, AssetHistory, IcloudStanding, run_history
+from engine.history import AssetHistory, albums_words, icloud_words, run_history
 from engine.services import open_reader
 
 
@@ -35,7 +34,7 @@ def command(settings: Settings, asset: str, as_json: bool) -> None:
     """
     with open_reader(settings.load_config(), settings) as services:
         history = run_history(services, asset)
-    icloud = _icloud_line(history.asset_id, history.icloud)
+    icloud = icloud_words(history.asset_id, history.icloud)
     if as_json:
         print_json({
             "asset_id": history.asset_id.hex,
@@ -60,30 +59,9 @@ def _print_history(history: AssetHistory) -> None:
             str(e.version), e.recorded_at_utc[:19], e.event, Text(facts), (e.run_id or "")[:8]
         )
     console.print(table)
-    console.print(Text(_albums_line(history.albums)))
+    console.print(Text(albums_words(history.albums)))
     for story in history.deletions:
         _print_story(story)
-
-
-def _albums_line(albums: list[AlbumMembership]) -> str:
-    names = [a.path or f"{a.name or a.album_id} (removed)" for a in albums]
-    return "albums: " + (", ".join(names) if names else "none")
-
-
-def _icloud_line(asset_id: UUID, standing: IcloudStanding | None) -> str | None:
-    if standing is None:
-        return None
-    size = human_bytes(standing.size_bytes)
-    until = standing.recoverable_until_utc
-    if standing.kind == "recently_deleted" and until is not None:
-        return (f"iCloud: deleted; {size} in Recently Deleted until {until:%Y-%m-%d %H:%M} "
-                f"UTC (`photoledger recover {asset_id.hex}` brings it back until then)")
-    if standing.kind == "freed_for_good" and until is not None:
-        return (f"iCloud: deleted; {size} freed for good (Recently Deleted let it go on "
-                f"{until:%Y-%m-%d})")
-    recovered = standing.recovered_at_utc
-    return (f"iCloud: recovered from Recently Deleted on {recovered:%Y-%m-%d}; "
-            "back in the Library (a new deletion passes the whole gate again)")
 
 
 def _print_story(story: DeletionStory) -> None:

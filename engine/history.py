@@ -22,6 +22,7 @@ from engine.albums import album_path
 from engine.asset import MediaState
 from engine.cleanup.audit import DeletionStory, decide_deletion_stories, load_stored_plans
 from engine.services import Services
+from engine.units import human_bytes
 from projections.albums import known_albums
 from projections.assets import resolve_asset
 
@@ -135,3 +136,27 @@ def albums_of(services: Services, asset_id: UUID) -> list[AlbumMembership]:
         for known in [albums.get(album_id)]
     ]
     return sorted(found, key=lambda a: (a.path is None, a.path or "", a.album_id))
+
+
+def albums_words(albums: list[AlbumMembership]) -> str:
+    """The album line of `photoledger history` and of the asset page."""
+    names = [a.path or f"{a.name or a.album_id} (removed)" for a in albums]
+    return "albums: " + (", ".join(names) if names else "none")
+
+
+def icloud_words(asset_id: UUID, standing: IcloudStanding | None) -> str | None:
+    """The iCloud line of `photoledger history` and of the asset page (None: nothing to say)."""
+    if standing is None:
+        return None
+    size = human_bytes(standing.size_bytes)
+    until = standing.recoverable_until_utc
+    if standing.kind == "recently_deleted" and until is not None:
+        return (f"iCloud: deleted; {size} in Recently Deleted until {until:%Y-%m-%d %H:%M} "
+                f"UTC (`photoledger recover {asset_id.hex}` brings it back until then)")
+    if standing.kind == "freed_for_good" and until is not None:
+        return (f"iCloud: deleted; {size} freed for good (Recently Deleted let it go on "
+                f"{until:%Y-%m-%d})")
+    recovered = standing.recovered_at_utc
+    day = f"{recovered:%Y-%m-%d}" if recovered else "an unknown day"
+    return (f"iCloud: recovered from Recently Deleted on {day}; "
+            "back in the Library (a new deletion passes the whole gate again)")

@@ -26,16 +26,15 @@ from starlette.routing import Route
 from engine.albums import album_path
 from engine.asset_state import MediaState, is_in_icloud
 from engine.errors import NotFoundError
-from engine.history import run_history
+from engine.history import albums_words, icloud_words, run_history
 from engine.services import Services, open_reader
+from engine.units import human_bytes
 from engine.web.assets_words import (
     EntryWords,
-    albums_words,
     entry_words,
-    icloud_words,
     when_words,
 )
-from engine.web.units import human_bytes, visible, with_code
+from engine.web.units import visible, with_code
 from projections.albums import known_albums
 from projections.asset_search import AssetQuery, run_commands, search_assets
 

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from engine.events.values import LocalFileFact, PlanEntry, ResourceHash, VersionFact
-from engine.history import AlbumMembership, HistoryEntry, IcloudStanding
+from engine.history import HistoryEntry
 from engine.resources import DownloadedResource
-from engine.web.units import human_bytes, visible
+from engine.units import human_bytes
+from engine.web.units import visible
 
 _HEADLINES = {
     "Discovered": "Seen in iCloud for the first time",
@@ -153,27 +153,3 @@ def entry_words(entry: HistoryEntry, albums: Mapping[str, str],
              for k, v in entry.facts.items() if v is not None]
     headline = _HEADLINES.get(entry.event, entry.event)
     return EntryWords(entry.version, when_words(entry.recorded_at_utc), headline, run, facts)
-
-
-def albums_words(albums: list[AlbumMembership]) -> str:
-    """`photoledger history`'s album line."""
-    names = [a.path or f"{a.name or a.album_id} (removed)" for a in albums]
-    return "albums: " + (", ".join(names) if names else "none")
-
-
-def icloud_words(asset_id: UUID, standing: IcloudStanding | None) -> str | None:
-    """`photoledger history`'s iCloud line (None: nothing to say)."""
-    if standing is None:
-        return None
-    size = human_bytes(standing.size_bytes)
-    until = standing.recoverable_until_utc
-    if standing.kind == "recently_deleted" and until is not None:
-        return (f"iCloud: deleted; {size} in Recently Deleted until {until:%Y-%m-%d %H:%M} "
-                f"UTC (`photoledger recover {asset_id.hex}` brings it back until then)")
-    if standing.kind == "freed_for_good" and until is not None:
-        return (f"iCloud: deleted; {size} freed for good (Recently Deleted let it go on "
-                f"{until:%Y-%m-%d})")
-    recovered = standing.recovered_at_utc
-    day = f"{recovered:%Y-%m-%d}" if recovered else "an unknown day"
-    return (f"iCloud: recovered from Recently Deleted on {day}; "
-            "back in the Library (a new deletion passes the whole gate again)")
