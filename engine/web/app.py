@@ -111,14 +111,10 @@ class WebUI:
                            board=read_dashboard(self.config, self.runtime, self.alarm_sources))
 
     async def logout(self, request: Request) -> Response:
-        found = self.current_session(request)
-        if found is None:
-            return RedirectResponse("/login", status_code=303)
-        form = await read_form(request)
-        if not same_secret(found[1].csrf, form.get("csrf")):
-            return self.render(request, "error.html", 403,
-                               message="Refused: the form's check failed.")
-        self.sessions.end(found[0])
+        checked = await self.checked_form(request)
+        if isinstance(checked, Response):
+            return checked
+        self.sessions.end(request.cookies[SESSION_COOKIE])  # the session checked_form found
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

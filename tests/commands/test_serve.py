@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -35,9 +34,11 @@ from engine.errors import ExitCode
 from engine.icloud.twofa_state import TwoFactorCodeRequestedError, record_request, state_path
 from engine.services import open_reader, utc_now
 from engine.status import run_status
+from engine.units import human_bytes
 from engine.web import TokenStore, build_app
-from engine.web.dashboard import dashboard_of, human_bytes
+from engine.web.dashboard import dashboard_of
 from tests.factories import REPO_ROOT, Library, discover, download, make_library, new_run, run_cli
+from tests.web_server import free_port, login_form_csrf
 
 
 @dataclass
@@ -57,12 +58,6 @@ def seed(library: Library) -> None:
                      is_retriable=True)
     ledger.save(run, *assets)
     ledger.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings_for(library: Library) -> Settings:
@@ -100,14 +95,6 @@ def serving(tmp_path: Path, tls: tuple[Path, Path] | None = None) -> Iterator[Se
 def server(tmp_path: Path) -> Iterator[Server]:
     with serving(tmp_path) as running:
         yield running
-
-
-def login_form_csrf(session: requests.Session, url: str) -> str:
-    page = session.get(f"{url}/login")
-    assert page.status_code == 200
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None
-    return found.group(1)
 
 
 def sign_in(server: Server, token: str, session: requests.Session | None = None,
