@@ -109,15 +109,6 @@ class DownloadSummary:
         return (", and ".join(parts) + ", each recorded with its reason (`photoledger report "
                 "failures`); the next run retries the failures")
 
-    def describe_failures(self) -> str:
-        """The failures in words, only the kinds that happened ("2 assets failed, 1 adopted
-        file could not be compared"), for notifications."""
-        parts = [(self.partial + self.failed, "assets failed"),
-                 (self.quarantined, "assets quarantined"),
-                 (self.sidecars_failed, "sidecars not written"),
-                 (self.adopted_failed, "adopted files not compared with iCloud's bytes")]
-        return ", ".join(f"{count} {what}" for count, what in parts if count) or "no failures"
-
 
 def local_timezone() -> tzinfo:
     """The machine's zone for folder dates (icloudpd uses the host's zone too)."""

@@ -64,8 +64,7 @@ def _download(
     if result.has_failures:
         s.partial_stages.add("download")
         s.notifications.append(Notification(
-            "assets-failed", f"download: {result.describe_failures()}: see "
-            "`photoledger report failures`",
+            "assets-failed", f"download: {result.failure_message()}",
             {k: str(v) for k, v in result.counts().items()}))
     return counts_detail(result.counts())
 

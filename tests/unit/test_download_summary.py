@@ -1,6 +1,6 @@
-"""DownloadSummary.describe_failures: a notification names only the kinds of failure that
-happened, so a run whose only problem was an adopted file's comparison does not read as
-"0 assets failed"."""
+"""DownloadSummary.failure_message: the download's error line and run's notification name
+only the kinds of failure that happened, so a run whose only problem was an adopted file's
+comparison does not read as "0 assets failed"."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from engine.download.options import DownloadSummary
 def test_only_the_failures_that_happened_are_named() -> None:
     summary = DownloadSummary()
     assert not summary.has_failures
-    assert summary.describe_failures() == "no failures"
     summary.adopted_failed = 1
     assert summary.has_failures
-    assert summary.describe_failures() == "1 adopted files not compared with iCloud's bytes"
+    line = summary.failure_message()
+    assert line.startswith("the adopted files of 1 assets could not be compared with iCloud's")
+    assert "assets failed" not in line and "quarantined" not in line
     summary.partial, summary.failed, summary.quarantined = 1, 2, 1
-    assert summary.describe_failures() == (
-        "3 assets failed, 1 assets quarantined, 1 adopted files not compared with iCloud's bytes")
+    assert summary.failure_message().startswith(
+        "3 assets failed and 1 were quarantined, and the adopted files of 1 assets")
 
 
 def test_the_error_line_names_each_kind_of_failure_and_where_to_look() -> None:
